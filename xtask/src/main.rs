@@ -1,0 +1,29 @@
+//! `cargo xtask`: build, boot, test and measure the unikernel.
+//!
+//! Every failure ends in one line on stderr saying what failed and what to
+//! do; the exit status of `run` is the kernel's own exit code.
+
+mod build;
+mod cli;
+mod image;
+mod run;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Run(args) => run::run(&args),
+        cli::Command::Image(args) => image::image(&args).map(|()| 0),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
