@@ -1,0 +1,376 @@
+//! The driver side of one split virtqueue.
+//!
+//! Indices: `avail_shadow` counts every chain the driver has pushed,
+//! `published` is what the device has been shown (the avail ring's `idx`),
+//! `last_used` counts every used element the driver has consumed. All are
+//! free-running `u16`s; `avail_shadow - last_used` (wrapping) is the number
+//! of chains the device holds, never more than the queue size.
+
+use core::sync::atomic::{fence, Ordering};
+
+use crate::event::need_event;
+use crate::mem::QueueMem;
+use crate::{VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY};
+
+/// A finished chain as the device reported it. Nothing here is trusted:
+/// the caller checks `id` against the chains it posted and `len` against
+/// the buffers' sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsedElem {
+    /// Head descriptor index of the chain, as the device wrote it.
+    pub id: u32,
+    /// Bytes written into the chain, as the device wrote it.
+    pub len: u32,
+}
+
+/// The device broke the used-ring protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsedError {
+    /// The used index moved further than the number of chains the device
+    /// holds: `pending` new elements claimed, only `in_flight` possible.
+    IndexJump {
+        /// Elements the device claims to have added.
+        pending: u16,
+        /// Chains it actually held.
+        in_flight: u16,
+    },
+}
+
+/// The avail ring has no room: the device holds every descriptor chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueFull;
+
+/// Counters of one queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Notifications the driver decided to send.
+    pub kicks: u64,
+    /// Publishes that needed no notification (device already polling).
+    pub kicks_suppressed: u64,
+}
+
+/// Driver state of one split virtqueue.
+#[derive(Debug)]
+pub struct Virtqueue<'a> {
+    mem: QueueMem<'a>,
+    event_idx: bool,
+    avail_shadow: u16,
+    published: u16,
+    last_kick_check: u16,
+    last_used: u16,
+    /// Used index as last read from the device (validated).
+    used_seen: u16,
+    irq_on: bool,
+    stats: QueueStats,
+}
+
+impl<'a> Virtqueue<'a> {
+    /// Take over a queue whose memory the device has not started using:
+    /// indices and flags start at zero, interrupts enabled.
+    pub fn new(mem: QueueMem<'a>, event_idx: bool) -> Self {
+        mem.avail_idx().store(0, Ordering::Relaxed);
+        mem.avail_flags().store(0, Ordering::Relaxed);
+        mem.used_event().store(0, Ordering::Relaxed);
+        mem.used_idx().store(0, Ordering::Relaxed);
+        mem.used_flags().store(0, Ordering::Relaxed);
+        mem.avail_event().store(0, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        Self {
+            mem,
+            event_idx,
+            avail_shadow: 0,
+            published: 0,
+            last_kick_check: 0,
+            last_used: 0,
+            used_seen: 0,
+            irq_on: true,
+            stats: QueueStats::default(),
+        }
+    }
+
+    /// Number of descriptors.
+    pub fn size(&self) -> u16 {
+        self.mem.layout.size
+    }
+
+    /// The queue's memory views.
+    pub fn mem(&self) -> QueueMem<'a> {
+        self.mem
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> QueueStats {
+        self.stats
+    }
+
+    /// Whether `VIRTIO_F_EVENT_IDX` governs notifications.
+    pub fn event_idx(&self) -> bool {
+        self.event_idx
+    }
+
+    /// Write descriptor `i`. Only for descriptors the device does not hold.
+    pub fn set_desc(&self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        let d = self.mem.desc(i);
+        d.addr.store(addr, Ordering::Relaxed);
+        d.len.store(len, Ordering::Relaxed);
+        d.flags.store(flags, Ordering::Relaxed);
+        d.next.store(next, Ordering::Relaxed);
+    }
+
+    /// Change only the address and length of descriptor `i` (a buffer
+    /// swapped into a slot, or a new frame length). Only for descriptors
+    /// the device does not hold.
+    pub fn set_desc_buf(&self, i: u16, addr: u64, len: u32) {
+        let d = self.mem.desc(i);
+        d.addr.store(addr, Ordering::Relaxed);
+        d.len.store(len, Ordering::Relaxed);
+    }
+
+    /// Chains the device holds (pushed, not yet consumed from used).
+    pub fn in_flight(&self) -> u16 {
+        self.avail_shadow.wrapping_sub(self.last_used)
+    }
+
+    /// Push the chain starting at descriptor `head`; invisible to the
+    /// device until [`publish`](Self::publish).
+    pub fn push(&mut self, head: u16) -> Result<(), QueueFull> {
+        if self.in_flight() >= self.size() {
+            return Err(QueueFull);
+        }
+        self.mem.avail_ring(self.avail_shadow).store(head, Ordering::Relaxed);
+        self.avail_shadow = self.avail_shadow.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Show the device every pushed chain, and say whether it must be
+    /// notified (one kick per batch, and none while the device polls).
+    pub fn publish(&mut self) -> bool {
+        if self.avail_shadow == self.published {
+            return false;
+        }
+        // Ring entries (and the descriptors they name) before the index.
+        self.mem.avail_idx().store(self.avail_shadow, Ordering::Release);
+        self.published = self.avail_shadow;
+        // The index store must be visible before we read whether the device
+        // wants a notification, or both sides could decide to sleep (2.7.13).
+        fence(Ordering::SeqCst);
+        let old = self.last_kick_check;
+        self.last_kick_check = self.published;
+        let kick = if self.event_idx {
+            need_event(self.mem.avail_event().load(Ordering::Relaxed), self.published, old)
+        } else {
+            self.mem.used_flags().load(Ordering::Relaxed) & VIRTQ_USED_F_NO_NOTIFY == 0
+        };
+        if kick {
+            self.stats.kicks += 1;
+        } else {
+            self.stats.kicks_suppressed += 1;
+        }
+        kick
+    }
+
+    /// Read the device's used index and return how many elements are new.
+    /// An index that claims more than the device holds is an error and
+    /// changes nothing: the caller resets the device.
+    pub fn poll_used(&mut self) -> Result<u16, UsedError> {
+        let idx = self.mem.used_idx().load(Ordering::Acquire);
+        let pending = idx.wrapping_sub(self.last_used);
+        let in_flight = self.in_flight();
+        if pending > in_flight {
+            return Err(UsedError::IndexJump { pending, in_flight });
+        }
+        self.used_seen = idx;
+        Ok(pending)
+    }
+
+    /// The next used element counted by the last [`poll_used`](Self::poll_used).
+    pub fn pop_used(&mut self) -> Option<UsedElem> {
+        if self.last_used == self.used_seen {
+            return None;
+        }
+        let slot = self.mem.used_slot(self.last_used);
+        let elem = UsedElem {
+            id: slot.id.load(Ordering::Relaxed),
+            len: slot.len.load(Ordering::Relaxed),
+        };
+        self.last_used = self.last_used.wrapping_add(1);
+        if !self.irq_on && self.event_idx {
+            // Keep the event point just behind us so the device never
+            // crosses it while we poll (see disable_interrupts).
+            self.mem.used_event().store(self.last_used.wrapping_sub(1), Ordering::Relaxed);
+        }
+        Some(elem)
+    }
+
+    /// Ask for an interrupt when the next element is used. Returns `true`
+    /// if elements are already waiting: the caller must poll again rather
+    /// than sleep, since the device may have used them before it could
+    /// see the request (the re-arm race).
+    pub fn enable_interrupts(&mut self) -> bool {
+        self.enable_interrupts_after(1)
+    }
+
+    /// Ask for an interrupt once `n` (>= 1) more elements are used (with
+    /// EVENT_IDX; without it, after the next one). Same return as
+    /// [`enable_interrupts`](Self::enable_interrupts).
+    pub fn enable_interrupts_after(&mut self, n: u16) -> bool {
+        self.irq_on = true;
+        if self.event_idx {
+            let at = self.last_used.wrapping_add(n.max(1) - 1);
+            self.mem.used_event().store(at, Ordering::Relaxed);
+        } else {
+            self.mem.avail_flags().store(0, Ordering::Relaxed);
+        }
+        fence(Ordering::SeqCst);
+        self.mem.used_idx().load(Ordering::Acquire) != self.last_used
+    }
+
+    /// No interrupts while the driver polls. With EVENT_IDX the event
+    /// point is put just behind the consumer, which the device has already
+    /// passed; without it, the avail ring's NO_INTERRUPT flag (a hint the
+    /// device may ignore: spurious interrupts are harmless).
+    pub fn disable_interrupts(&mut self) {
+        self.irq_on = false;
+        if self.event_idx {
+            self.mem.used_event().store(self.last_used.wrapping_sub(1), Ordering::Relaxed);
+        } else {
+            self.mem.avail_flags().store(VIRTQ_AVAIL_F_NO_INTERRUPT, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether interrupts are requested.
+    pub fn interrupts_enabled(&self) -> bool {
+        self.irq_on
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::QueueLayout;
+    use crate::mem::words_for;
+    use crate::sim::SimDevice;
+    use crate::VIRTQ_DESC_F_WRITE;
+
+    fn setup(n: u32) -> alloc::vec::Vec<core::sync::atomic::AtomicU64> {
+        words_for(QueueLayout::new(n).unwrap())
+    }
+
+    #[test]
+    fn publish_batches_and_the_device_sees_it_in_order() {
+        let layout = QueueLayout::new(8).unwrap();
+        let words = setup(8);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, false);
+        let mut dev = SimDevice::new(mem, false);
+        for i in 0..5 {
+            q.set_desc(i, 0x1000 * u64::from(i), 64, VIRTQ_DESC_F_WRITE, 0);
+            q.push(i).unwrap();
+        }
+        assert_eq!(dev.avail_pending(), 0, "nothing visible before publish");
+        assert!(q.publish());
+        assert_eq!(q.stats().kicks, 1);
+        assert_eq!(dev.avail_pending(), 5);
+        for i in 0..5 {
+            let head = dev.pop_avail().unwrap();
+            assert_eq!(head, i);
+            assert_eq!(dev.desc(head).0, 0x1000 * u64::from(i));
+        }
+    }
+
+    #[test]
+    fn full_queue_refuses_more() {
+        let layout = QueueLayout::new(4).unwrap();
+        let words = setup(4);
+        let mut q = Virtqueue::new(QueueMem::from_words(&words, layout).unwrap(), false);
+        for i in 0..4 {
+            q.push(i).unwrap();
+        }
+        assert_eq!(q.push(0), Err(QueueFull));
+        assert_eq!(q.in_flight(), 4);
+    }
+
+    #[test]
+    fn used_index_jump_is_an_error_and_changes_nothing() {
+        let layout = QueueLayout::new(8).unwrap();
+        let words = setup(8);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, false);
+        let mut dev = SimDevice::new(mem, false);
+        q.push(0).unwrap();
+        q.publish();
+        dev.force_used_idx(3);
+        assert_eq!(q.poll_used(), Err(UsedError::IndexJump { pending: 3, in_flight: 1 }));
+        assert_eq!(q.pop_used(), None);
+        assert_eq!(q.in_flight(), 1);
+    }
+
+    #[test]
+    fn event_idx_suppresses_kicks_until_the_device_asks() {
+        let layout = QueueLayout::new(8).unwrap();
+        let words = setup(8);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, true);
+        let dev = SimDevice::new(mem, true);
+        // Device asks to be told when avail idx passes 0 (first entry).
+        dev.set_avail_event(0);
+        q.push(0).unwrap();
+        assert!(q.publish());
+        // Device is polling: wants to hear only after entry 5.
+        dev.set_avail_event(5);
+        q.push(1).unwrap();
+        assert!(!q.publish(), "avail idx 2 has not crossed event 5");
+        for i in 2..7 {
+            q.push(i).unwrap();
+        }
+        assert!(q.publish(), "7 crossed 5");
+        assert_eq!(q.stats(), QueueStats { kicks: 2, kicks_suppressed: 1 });
+    }
+
+    #[test]
+    fn interrupt_rearm_reports_work_that_raced_in() {
+        let layout = QueueLayout::new(8).unwrap();
+        let words = setup(8);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, true);
+        let mut dev = SimDevice::new(mem, true);
+        q.disable_interrupts();
+        q.push(0).unwrap();
+        q.publish();
+        let head = dev.pop_avail().unwrap();
+        dev.push_used(u32::from(head), 60);
+        assert!(!dev.publish_used(), "interrupts disabled: no interrupt");
+        // The driver re-arms after the device already used the element.
+        assert!(q.enable_interrupts(), "must poll again, not sleep");
+        assert_eq!(q.poll_used(), Ok(1));
+        assert_eq!(q.pop_used(), Some(UsedElem { id: 0, len: 60 }));
+        // Armed and caught up: the next used element interrupts.
+        assert!(!q.enable_interrupts());
+        q.push(1).unwrap();
+        q.publish();
+        let head = dev.pop_avail().unwrap();
+        dev.push_used(u32::from(head), 61);
+        assert!(dev.publish_used());
+    }
+
+    #[test]
+    fn indices_wrap_past_u16() {
+        let layout = QueueLayout::new(4).unwrap();
+        let words = setup(4);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, true);
+        let mut dev = SimDevice::new(mem, true);
+        for round in 0u32..70_000 {
+            let id = (round % 4) as u16;
+            q.push(id).unwrap();
+            q.publish();
+            let head = dev.pop_avail().unwrap();
+            assert_eq!(head, id);
+            dev.push_used(u32::from(head), round);
+            dev.publish_used();
+            assert_eq!(q.poll_used(), Ok(1));
+            assert_eq!(q.pop_used(), Some(UsedElem { id: u32::from(id), len: round }));
+        }
+        assert_eq!(q.in_flight(), 0);
+    }
+}
