@@ -1,0 +1,119 @@
+//! Error types. Every fallible operation of the crate returns one of these;
+//! nothing on the datapath panics on bad input.
+
+use core::fmt;
+
+/// Buffer pool and slot array errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolError {
+    /// The buffer size is not a power of two in `64..=65536`.
+    BadBufSize(usize),
+    /// The region holds fewer than three buffers (two are reserved).
+    RegionTooSmall,
+    /// A buffer index outside `2..nbufs`.
+    BadIndex(u32),
+    /// No free buffer left (only at port creation: the datapath never allocates).
+    Exhausted,
+    /// Two slot arrays of different pools were asked to exchange buffers.
+    PoolMismatch,
+    /// A slot number past the end of the slot array.
+    SlotOutOfRange(usize),
+    /// The slot holds no buffer.
+    SlotEmpty(usize),
+    /// A buffer was moved into a slot that already holds one.
+    SlotOccupied(usize),
+    /// A length larger than the buffer size.
+    BadLen(usize),
+}
+
+/// What [`BufferPool::audit`](crate::BufferPool::audit) found wrong: some
+/// buffer is lost or owned twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditError {
+    /// An owner claims an index outside the pool.
+    OutOfRange(u32),
+    /// An owner claims reserved buffer 0 or 1.
+    Reserved(u32),
+    /// A buffer is owned twice (free list and slot, or two slots).
+    Duplicate(u32),
+    /// `count` buffers have no owner; `first` is the lowest such index.
+    Missing { first: u32, count: u32 },
+}
+
+/// Why a txsync/rxsync did not run the port's sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncError {
+    /// head or cur broke the ring protocol; the ring was re-initialised
+    /// (head = cur = hwcur, tail = hwtail) and the error counted.
+    RingReinit { head: u32, cur: u32 },
+    /// No ring with that number.
+    NoSuchRing(usize),
+    /// The port was detached from its switch or peer; frames were dropped
+    /// and counted.
+    Detached,
+    /// The port's own sync failed (e.g. a device error); counted by the port.
+    Port,
+}
+
+/// Errors of port names (`vale0:p`, `x{1`, `p/rt`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameError {
+    /// Empty name.
+    Empty,
+    /// Longer than [`MAX_NAME`](crate::name::MAX_NAME) bytes.
+    TooLong,
+    /// A character outside `[A-Za-z0-9_.-]` where a plain name is expected.
+    BadChar(char),
+    /// `valeX:` with an empty port part, or `vale` with no `:`.
+    MissingPort,
+    /// `NAME{` or `NAME}` without a pipe number, or a number that does not fit.
+    BadPipeId,
+    /// A monitor suffix other than `/t`, `/r`, `/rt`, `/tr`, `/z`.
+    BadMonitorMode,
+}
+
+/// Errors of the registry and the switch control plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// The name does not parse.
+    Name(NameError),
+    /// No such port (monitor of a missing port, delete of a missing port...).
+    NotFound,
+    /// The port exists and is already open, or exists with another kind.
+    Busy,
+    /// A port with that name already exists.
+    Exists,
+    /// The switch already has 254 ports.
+    SwitchFull,
+    /// Out of buffers while creating the port's rings.
+    Pool(PoolError),
+    /// Bad ring geometry (no rings, fewer than 2 or more than 65536 slots...).
+    BadConfig,
+    /// The operation does not apply to this kind of port (e.g. a zero-copy
+    /// monitor of a pipe, a monitor of a monitor).
+    Unsupported,
+}
+
+impl From<NameError> for OpenError {
+    fn from(e: NameError) -> Self {
+        OpenError::Name(e)
+    }
+}
+
+impl From<PoolError> for OpenError {
+    fn from(e: PoolError) -> Self {
+        OpenError::Pool(e)
+    }
+}
+
+macro_rules! display_via_debug {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self, f)
+            }
+        }
+        impl core::error::Error for $t {}
+    )*};
+}
+display_via_debug!(PoolError, AuditError, SyncError, NameError, OpenError);

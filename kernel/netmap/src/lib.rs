@@ -1,0 +1,22 @@
+//! netmap datapath (work in progress; full docs below once all modules land).
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+extern crate alloc;
+
+pub mod error;
+pub mod kring;
+pub mod mem;
+pub mod monitor;
+pub mod pipe;
+pub mod port;
+pub mod ring;
+pub mod slot;
+
+pub use error::{AuditError, NameError, OpenError, PoolError, SyncError};
+pub use kring::{Dir, Kring, KringState, KringStats, Lease};
+pub use mem::{BufferPool, Region, SlotArray, DEFAULT_BUF_SIZE};
+pub use port::{Handle, Port, PortCounters, PortKind};
+pub use ring::NetmapRing;
+pub use slot::*;

@@ -1,0 +1,274 @@
+//! Ports (netmap's adapters) and handles (netmap's open file descriptors).
+//!
+//! A [`Port`] is anything with krings: a VALE port, a pipe end, a monitor, and
+//! the kernel's own kinds (virtio-net NIC, tap, tun, the host stack), which
+//! implement the trait outside this crate. A [`Handle`] binds one application
+//! to a port: it owns the application's [`NetmapRing`]s and drives the
+//! txsync/rxsync protocol (prologue, the port's sync, finalize, monitors,
+//! notifications) around the port's own sync functions.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::error::SyncError;
+use crate::kring::{Dir, Kring, KringStats};
+use crate::monitor;
+use crate::ring::NetmapRing;
+
+/// What kind of port this is; the registry uses it to refuse operations
+/// that make no sense (a zero-copy monitor of a pipe, a monitor of a
+/// monitor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortKind {
+    /// A virtual port of a VALE switch.
+    Vale,
+    /// One end of a netmap pipe.
+    Pipe,
+    /// A monitor of another port.
+    Monitor,
+    /// A port implemented outside this crate (NIC, tap, tun, host stack).
+    External,
+}
+
+/// The interface every port implements (netmap's `netmap_adapter`).
+///
+/// Sync contract, for both directions:
+/// - the caller ([`Handle`], or a kernel driver loop) has run the prologue,
+///   so `rhead`/`rcur` of the kring are validated; the kring lock is *not*
+///   held on entry — the port takes it for as long as it needs it;
+/// - `txsync(r)` consumes the slots `[nr_hwcur, rhead)` of tx kring `r`
+///   (transmits, forwards, or passes them on) as far as it can, moving
+///   `nr_hwcur`, and advances `nr_hwtail` past slots it is done with;
+/// - `rxsync(r)` releases `[nr_hwcur, rhead)` to the port (sets
+///   `nr_hwcur = rhead`) and advances `nr_hwtail` past newly received slots
+///   if the port fills its rx rings itself (a NIC); ports fed by writers
+///   (switch, pipe peer, monitors) see `nr_hwtail` advance on its own;
+/// - the two never run concurrently on the same ring, but run concurrently
+///   with writers into the port's rx krings;
+/// - wake-ups of *other* ports are issued only after the port released every
+///   kring lock (enqueue and notify apart).
+pub trait Port: Send + Sync {
+    /// The port's name (e.g. `vale0:a`, `x{1`, `vtnet0`).
+    fn name(&self) -> &str;
+
+    /// What kind of port this is.
+    fn kind(&self) -> PortKind {
+        PortKind::External
+    }
+
+    /// The krings of one direction.
+    fn krings(&self, dir: Dir) -> &[Kring];
+
+    /// Largest frame (all fragments) the port accepts or delivers.
+    fn max_frame(&self) -> usize;
+
+    /// The port's txsync body (netmap's `nm_sync` on a tx kring).
+    fn txsync(&self, ring: usize) -> Result<(), SyncError>;
+
+    /// The port's rxsync body (netmap's `nm_sync` on an rx kring).
+    fn rxsync(&self, ring: usize) -> Result<(), SyncError>;
+
+    /// New slots are available on ring `ring` of direction `dir` (frames on
+    /// an rx ring, free space on a tx ring). Called with no kring lock held.
+    /// The default records the wake-up on the kring; a NIC port overrides it
+    /// to transmit what the switch queued and kick the device once.
+    fn notify(&self, dir: Dir, ring: usize) {
+        if let Some(k) = self.krings(dir).get(ring) {
+            k.wake();
+        }
+    }
+
+    /// Counters summed over the port's krings.
+    fn counters(&self) -> PortCounters {
+        let mut c = PortCounters::default();
+        for k in self.krings(Dir::Tx) {
+            c.tx.accumulate(&k.lock().stats);
+        }
+        for k in self.krings(Dir::Rx) {
+            c.rx.accumulate(&k.lock().stats);
+        }
+        c
+    }
+}
+
+/// Per-port counters, from the point of view of the port's application:
+/// `tx` are frames it sent (into the switch, pipe, device), `rx` frames it
+/// was delivered. Drops are filed where they happen: a frame the switch
+/// could not deliver because the destination ring was full counts as
+/// `rx.drop_ring_full` of the destination; a frame too short to forward
+/// counts as `tx.drop_short` of the source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    pub tx: KringStats,
+    pub rx: KringStats,
+}
+
+/// Every buffer a port's krings hold (not those held by an open handle's
+/// rings: add [`Handle::held_bufs`]).
+pub fn kring_bufs(port: &dyn Port) -> Vec<u32> {
+    let mut v = Vec::new();
+    for dir in [Dir::Tx, Dir::Rx] {
+        for k in port.krings(dir) {
+            v.extend(k.lock().slots.bufs());
+        }
+    }
+    v
+}
+
+/// Conservation check over whole ports: the pool's free list, every kring
+/// of `ports` and every ring of `handles` must account for each buffer
+/// exactly once (see [`BufferPool::audit`](crate::BufferPool::audit)).
+pub fn audit<'a>(
+    pool: &crate::BufferPool,
+    ports: impl IntoIterator<Item = &'a dyn Port>,
+    handles: impl IntoIterator<Item = &'a Handle>,
+) -> Result<(), crate::AuditError> {
+    let mut owned = Vec::new();
+    for p in ports {
+        owned.extend(kring_bufs(p));
+    }
+    for h in handles {
+        owned.extend(h.held_bufs());
+    }
+    pool.audit(owned)
+}
+
+/// An application's binding to a port: its rings and the sync driver.
+///
+/// Dropping the handle closes it: the buffers its rings hold go back to the
+/// port's krings, then the close hook runs (the registry removes ephemeral
+/// ports and monitors there).
+pub struct Handle {
+    port: Arc<dyn Port>,
+    tx: Box<[NetmapRing]>,
+    rx: Box<[NetmapRing]>,
+    on_close: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl Handle {
+    /// Binds new application rings to every kring of `port`. The kernel uses
+    /// this directly for its own ports; applications usually go through the
+    /// [`Registry`](crate::registry::Registry).
+    pub fn new(port: Arc<dyn Port>) -> Handle {
+        let mk = |dir| -> Box<[NetmapRing]> {
+            port.krings(dir)
+                .iter()
+                .map(|k| {
+                    let mut st = k.lock();
+                    let mut ring = NetmapRing::new(st.slots.pool(), k.num_slots());
+                    st.attach_ring(&mut ring);
+                    ring
+                })
+                .collect()
+        };
+        let (tx, rx) = (mk(Dir::Tx), mk(Dir::Rx));
+        Handle { port, tx, rx, on_close: None }
+    }
+
+    pub(crate) fn set_on_close(&mut self, f: Box<dyn FnOnce() + Send + Sync>) {
+        self.on_close = Some(f);
+    }
+
+    /// The port this handle is bound to.
+    pub fn port(&self) -> &Arc<dyn Port> {
+        &self.port
+    }
+
+    /// Tx ring `r`.
+    pub fn tx_ring(&mut self, r: usize) -> Option<&mut NetmapRing> {
+        self.tx.get_mut(r)
+    }
+
+    /// Rx ring `r`.
+    pub fn rx_ring(&mut self, r: usize) -> Option<&mut NetmapRing> {
+        self.rx.get_mut(r)
+    }
+
+    /// All tx and rx rings at once, e.g. to swap buffers between an rx and a
+    /// tx ring (zero-copy forwarding).
+    pub fn rings_mut(&mut self) -> (&mut [NetmapRing], &mut [NetmapRing]) {
+        (&mut self.tx, &mut self.rx)
+    }
+
+    /// Number of tx and rx rings.
+    pub fn num_rings(&self) -> (usize, usize) {
+        (self.tx.len(), self.rx.len())
+    }
+
+    /// txsync on tx ring `r` (netmap's `NIOCTXSYNC` for one ring): hands
+    /// `[old head, head)` to the port, and reports reclaimed slots in `tail`.
+    /// A bad head/cur re-initialises the ring and returns
+    /// [`SyncError::RingReinit`]; the port's sync does not run then.
+    pub fn txsync(&mut self, r: usize) -> Result<(), SyncError> {
+        let ring = self.tx.get_mut(r).ok_or(SyncError::NoSuchRing(r))?;
+        let kring = self.port.krings(Dir::Tx).get(r).ok_or(SyncError::NoSuchRing(r))?;
+        let hooks = kring.monitors.read();
+        let mut woken = monitor::Woken::default();
+        {
+            let mut k = kring.lock();
+            let from = k.rhead;
+            k.begin_sync(ring, Dir::Tx)?;
+            let to = k.rhead;
+            hooks.tx_submitted(&mut k, from, to, r, &mut woken);
+        }
+        let res = self.port.txsync(r);
+        {
+            let mut k = kring.lock();
+            let (from, to) = (k.rtail, k.nr_hwtail);
+            hooks.tx_reclaimed(&mut k, from, to, r, &mut woken);
+            k.finish_sync(ring);
+        }
+        hooks.wake(&woken);
+        res
+    }
+
+    /// rxsync on rx ring `r` (netmap's `NIOCRXSYNC` for one ring): releases
+    /// `[old head, head)` to the port and reports new frames in `tail`.
+    pub fn rxsync(&mut self, r: usize) -> Result<(), SyncError> {
+        let ring = self.rx.get_mut(r).ok_or(SyncError::NoSuchRing(r))?;
+        let kring = self.port.krings(Dir::Rx).get(r).ok_or(SyncError::NoSuchRing(r))?;
+        let hooks = kring.monitors.read();
+        let mut woken = monitor::Woken::default();
+        {
+            let mut k = kring.lock();
+            let from = k.rhead;
+            k.begin_sync(ring, Dir::Rx)?;
+            let to = k.rhead;
+            hooks.rx_released(&mut k, from, to, r, &mut woken);
+        }
+        let res = self.port.rxsync(r);
+        {
+            let mut k = kring.lock();
+            let (from, to) = (k.rtail, k.nr_hwtail);
+            hooks.rx_arrived(&mut k, from, to, r, &mut woken);
+            k.finish_sync(ring);
+        }
+        hooks.wake(&woken);
+        res
+    }
+
+    /// Every buffer the handle's rings hold, for [`BufferPool::audit`](crate::BufferPool::audit).
+    pub fn held_bufs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.tx.iter().chain(self.rx.iter()).flat_map(|r| r.held_bufs())
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        for (dir, rings) in [(Dir::Tx, &mut self.tx), (Dir::Rx, &mut self.rx)] {
+            for (k, ring) in self.port.krings(dir).iter().zip(rings.iter_mut()) {
+                k.lock().detach_ring(ring);
+            }
+        }
+        if let Some(f) = self.on_close.take() {
+            f();
+        }
+    }
+}
+
+impl core::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Handle").field("port", &self.port.name()).finish_non_exhaustive()
+    }
+}
