@@ -71,6 +71,7 @@ fn boot_config() -> BootConfig {
 
 /// Build the requested images of `kernel` into `out_dir`, named
 /// `<name>-bios.img` / `<name>-uefi.img`, with `script` as the ramdisk.
+/// Safe to call from several processes at once, also for the same name.
 pub fn build(
     kernel: &Path,
     script: Option<&str>,
@@ -86,27 +87,49 @@ pub fn build(
 
     let mut builder = DiskImageBuilder::new(kernel.to_path_buf());
     builder.set_boot_config(&boot_config());
+    // Files are written under a temporary name and renamed into place, so
+    // another process booting (or rebuilding) the same name never sees a
+    // half-written image: QEMU keeps the inode it opened.
+    let tmp = |file: &str| out_dir.join(format!(".{file}.{}.tmp", std::process::id()));
+    let mut script_tmp = None;
     if let Some(script) = script.filter(|s| !s.trim().is_empty()) {
-        let path = out_dir.join(format!("{name}.script"));
+        let path = tmp(&format!("{name}.script"));
         fs::write(&path, script)
             .map_err(|e| ImageError(format!("cannot write {}: {e}", path.display())))?;
-        builder.set_ramdisk(path);
+        builder.set_ramdisk(path.clone());
+        script_tmp = Some(path);
     }
 
     let mut set = ImageSet { bios: None, uefi: None };
     for &firmware in firmwares {
-        let path = out_dir.join(format!("{name}-{}.img", firmware.name()));
+        let file = format!("{name}-{}.img", firmware.name());
+        let path = out_dir.join(&file);
+        let partial = tmp(&file);
         let result = match firmware {
-            Firmware::Bios => builder.create_bios_image(&path),
-            Firmware::Uefi => builder.create_uefi_image(&path),
+            Firmware::Bios => builder.create_bios_image(&partial),
+            Firmware::Uefi => builder.create_uefi_image(&partial),
         };
-        result.map_err(|e| {
-            ImageError(format!("building the {} image {} failed: {e:#}", firmware.name(), path.display()))
-        })?;
+        let result = result
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|()| fs::rename(&partial, &path).map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            let _ = fs::remove_file(&partial);
+            if let Some(s) = &script_tmp {
+                let _ = fs::remove_file(s);
+            }
+            return Err(ImageError(format!(
+                "building the {} image {} failed: {e}",
+                firmware.name(),
+                path.display()
+            )));
+        }
         match firmware {
             Firmware::Bios => set.bios = Some(path),
             Firmware::Uefi => set.uefi = Some(path),
         }
+    }
+    if let Some(s) = &script_tmp {
+        let _ = fs::remove_file(s);
     }
     Ok(set)
 }

@@ -1,0 +1,32 @@
+//! The kernel's serial contract, written down once for every test.
+//!
+//! The kernel engineer implements these lines; if one changes, it changes
+//! here and in the kernel together.
+
+/// The shell commands `help` must list, in any order.
+pub const COMMANDS: [&str; 9] =
+    ["help", "version", "uptime", "mem", "pci", "log", "shutdown", "panic", "fault"];
+
+/// The ready line (alone on its line); group 1 is the kernel's boot time.
+pub const READY: &str = r"(?m)^kernel ready in (\d+) ms\r?$";
+/// A `help` line: `<name> <usage> - <description>` (usage may be empty).
+pub const HELP_LINE: &str = r"^([a-z]+)( .*)? - \S.*$";
+/// `version`: `kernel <version> (<debug|release>)`.
+pub const VERSION: &str = r"^kernel (\d+\.\d+\.\d+\S*) \((debug|release)\)$";
+/// `uptime`: `up <s>.<mmm> s`.
+pub const UPTIME: &str = r"^up (\d+)\.(\d{3}) s$";
+/// `mem`: the three lines, in order; groups 1 and 2 are used and free.
+pub const MEM: [&str; 3] = [
+    r"^frames: (\d+) used, (\d+) free \(4 KiB\)$",
+    r"^heap: (\d+) used, (\d+) free \(bytes\)$",
+    r"^dma: (\d+) used, (\d+) free \(bytes\)$",
+];
+/// One `pci` function line; groups: bus, device, function, vendor, device
+/// id, class, subclass, prog-if, irq.
+pub const PCI_LINE: &str = r"^([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7]) ([0-9a-fA-F]{4}):([0-9a-fA-F]{4}) class ([0-9a-fA-F]{2})\.([0-9a-fA-F]{2})\.([0-9a-fA-F]{2}) irq (\d+|none)( .*)?$";
+/// `panic`: the location must be in the kernel's sources.
+pub const PANIC: &str = r"PANIC at (kernel/src/\S+\.rs):(\d+):(\d+): panic requested from the shell";
+/// An exception report; groups: name, vector, error code, rip.
+pub const EXCEPTION: &str = r"EXCEPTION: ([A-Za-z ()-]+) \(vector (\d+)\) error=(0x[0-9a-f]+|none) rip=(0x[0-9a-f]+)";
+/// A startup-script echo line.
+pub const SCRIPT_ECHO: &str = "script> ";
