@@ -13,10 +13,12 @@ pub mod pipe;
 pub mod port;
 pub mod ring;
 pub mod slot;
+pub mod vale;
 
 pub use error::{AuditError, NameError, OpenError, PoolError, SyncError};
 pub use kring::{Dir, Kring, KringState, KringStats, Lease};
 pub use mem::{BufferPool, Region, SlotArray, DEFAULT_BUF_SIZE};
-pub use port::{Handle, Port, PortCounters, PortKind};
+pub use port::{Handle, Port, PortConfig, PortCounters, PortKind};
+pub use vale::{Switch, ValePort};
 pub use ring::NetmapRing;
 pub use slot::*;

@@ -92,6 +92,38 @@ pub trait Port: Send + Sync {
     }
 }
 
+/// Geometry of a port the crate creates (VALE ports, pipes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    /// Tx rings (1..=256).
+    pub tx_rings: u16,
+    /// Rx rings (1..=256).
+    pub rx_rings: u16,
+    /// Slots per ring (2..=65536).
+    pub num_slots: u32,
+    /// Largest frame accepted or delivered, in bytes (all fragments).
+    pub max_frame: usize,
+}
+
+impl Default for PortConfig {
+    /// One ring each way of 1024 slots (netmap's default), jumbo frames.
+    fn default() -> Self {
+        PortConfig { tx_rings: 1, rx_rings: 1, num_slots: 1024, max_frame: 9216 }
+    }
+}
+
+impl PortConfig {
+    /// Refuses geometries the rings cannot have.
+    pub fn check(&self) -> Result<(), crate::OpenError> {
+        let rings = 1..=256;
+        if rings.contains(&self.tx_rings) && rings.contains(&self.rx_rings) && (2..=65536).contains(&self.num_slots) {
+            Ok(())
+        } else {
+            Err(crate::OpenError::BadConfig)
+        }
+    }
+}
+
 /// Per-port counters, from the point of view of the port's application:
 /// `tx` are frames it sent (into the switch, pipe, device), `rx` frames it
 /// was delivered. Drops are filed where they happen: a frame the switch

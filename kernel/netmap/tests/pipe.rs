@@ -4,7 +4,7 @@ mod common;
 
 use common::{audit, frame, mac, pool, recv, send};
 use netmap::pipe::{PipePair, PipeSide};
-use netmap::{Dir, Handle, Port, NS_BUF_CHANGED, NS_MOREFRAG};
+use netmap::{Dir, Handle, NS_BUF_CHANGED, NS_MOREFRAG};
 
 fn pair(slots: u32) -> (std::sync::Arc<netmap::BufferPool>, Handle, Handle) {
     let p = pool(256);
@@ -26,7 +26,7 @@ fn frames_move_without_copy() {
     let (p, mut m, mut s) = pair(8);
     let f = frame(mac(2), mac(1), 100, 3);
     let sent_buf = m.tx_ring(0).unwrap().slot[0].buf_idx;
-    assert_eq!(send(&mut m, 0, &[f.clone()]), 1);
+    assert_eq!(send(&mut m, 0, std::slice::from_ref(&f)), 1);
     s.rxsync(0).unwrap();
     let r = s.rx_ring(0).unwrap();
     assert_eq!(r.tail, 1);

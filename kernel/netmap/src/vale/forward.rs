@@ -1,0 +1,391 @@
+//! Batch forwarding (netmap's `nm_bdg_preflush` + `nm_bdg_flush`).
+//!
+//! All scratch space lives in a [`ForwardScratch`], allocated with the
+//! sending ring and reused for every batch: forwarding never allocates.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec;
+
+use super::lookup::{Dest, FrameMeta};
+use super::{Attachment, PortId, Switch, MAX_PORTS};
+use crate::error::SyncError;
+use crate::kring::{ring_add, Dir, KringStats};
+use crate::mem::{BufferPool, SlotArray};
+use crate::slot::{ETH_HLEN, MAX_FRAGS, NS_MOREFRAG, NS_NO_LEARN};
+
+/// Most slots looked up per batch (netmap's `NM_BDG_BATCH_MAX`).
+pub const BATCH: usize = 1024;
+
+const NIL: u16 = u16::MAX;
+const FLOOD: u16 = u16::MAX - 1;
+
+/// One frame of a batch (netmap's `nm_bdg_fwd`).
+#[derive(Clone, Copy, Default)]
+struct Ft {
+    /// First slot in the source ring.
+    slot: u32,
+    /// Bytes, all fragments.
+    len: u32,
+    frags: u16,
+    /// Next frame for the same destination, or `NIL`.
+    next: u16,
+}
+
+/// Per-sending-ring scratch space.
+pub struct ForwardScratch {
+    ft: Box<[Ft]>,
+    /// Per destination: first and last frame of its list.
+    head: Box<[u16]>,
+    tail: Box<[u16]>,
+    /// Destinations with a unicast list this batch.
+    touched: Box<[PortId]>,
+    ntouched: usize,
+    flood_head: u16,
+    flood_tail: u16,
+    /// Frames chosen for the destination being served.
+    sel: Box<[u16]>,
+    /// Buffers leased from the destination being served.
+    hold: SlotArray,
+    /// Inside an over-long fragment chain whose end has not been seen yet:
+    /// its remaining slots are dropped as they come.
+    discarding: bool,
+    /// Header of a frame whose first fragment is shorter than `ETH_HLEN`.
+    hdr: [u8; 64],
+}
+
+impl ForwardScratch {
+    /// Scratch space for one sending ring.
+    pub fn new(pool: &Arc<BufferPool>) -> Self {
+        ForwardScratch {
+            ft: vec![Ft::default(); BATCH].into_boxed_slice(),
+            head: vec![NIL; MAX_PORTS].into_boxed_slice(),
+            tail: vec![NIL; MAX_PORTS].into_boxed_slice(),
+            touched: vec![0; MAX_PORTS].into_boxed_slice(),
+            ntouched: 0,
+            flood_head: NIL,
+            flood_tail: NIL,
+            sel: vec![0; BATCH].into_boxed_slice(),
+            hold: SlotArray::new_empty(pool, BATCH),
+            discarding: false,
+            hdr: [0; 64],
+        }
+    }
+}
+
+impl core::fmt::Debug for ForwardScratch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ForwardScratch").field("discarding", &self.discarding).finish_non_exhaustive()
+    }
+}
+
+/// Destinations to notify after a batch: a port bitmap and the ring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wakeups {
+    ring: u16,
+    mask: [u64; 4],
+}
+
+impl Wakeups {
+    /// Nobody to wake, for source ring `ring`.
+    pub fn new(ring: u16) -> Self {
+        Wakeups { ring, mask: [0; 4] }
+    }
+    fn set(&mut self, id: PortId) {
+        self.mask[id as usize / 64] |= 1 << (id % 64);
+    }
+    /// Adds the destinations of `o`.
+    pub fn merge(&mut self, o: &Wakeups) {
+        for (a, b) in self.mask.iter_mut().zip(o.mask) {
+            *a |= b;
+        }
+    }
+    /// Whether there is nobody to wake.
+    pub fn is_empty(&self) -> bool {
+        self.mask == [0; 4]
+    }
+    /// The source ring (destinations' ring is this modulo their ring count).
+    pub fn ring(&self) -> u16 {
+        self.ring
+    }
+    /// Port ids to wake.
+    pub fn iter(&self) -> impl Iterator<Item = PortId> + '_ {
+        (0..256usize).filter(|&i| self.mask[i / 64] & (1 << (i % 64)) != 0).map(|i| i as PortId)
+    }
+}
+
+/// Result of one [`Switch::forward`] call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forwarded {
+    /// Source slots consumed (forwarded or dropped); the caller advances
+    /// past them. Less than asked when a fragment chain is still
+    /// incomplete or the batch limit was hit.
+    pub consumed: u32,
+    /// Destinations to notify once the caller released its locks.
+    pub wakeups: Wakeups,
+}
+
+impl Switch {
+    /// Forwards the frames in `count` slots of `slots` starting at `first`
+    /// (cyclically), sent by port `src` on its ring `src_ring`. The caller
+    /// owns those slots (holds its kring lock) and `scratch`. Source-side
+    /// counters (frames accepted, drops for length, chains, no
+    /// destination) go to `stats`; destination-side ones (delivered, ring
+    /// full, oversize) to the destination rx krings. Nothing is notified:
+    /// pass [`Forwarded::wakeups`] to [`Switch::wake`] after unlocking.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        src: Attachment,
+        src_ring: u16,
+        slots: &SlotArray,
+        first: u32,
+        count: u32,
+        max_frame: usize,
+        stats: &mut KringStats,
+        sc: &mut ForwardScratch,
+    ) -> Result<Forwarded, SyncError> {
+        let t = self.table.read();
+        let sid = src.id as usize;
+        if sid >= MAX_PORTS || t.gens[sid] != src.gen || t.ports[sid].is_none() {
+            return Err(SyncError::Detached);
+        }
+        let n = slots.len() as u32;
+        let now = self.clock();
+        let count = count.min(n);
+
+        // Phase 1: walk the batch, validate, look up, build lists.
+        let mut i = first % n.max(1);
+        let mut left = count;
+        let mut nft = 0usize;
+        let mut used = 0usize;
+        while left > 0 && nft < BATCH {
+            if sc.discarding {
+                let s = slots.get(i as usize);
+                i = ring_add(i, 1, n);
+                left -= 1;
+                if s.flags & NS_MOREFRAG == 0 {
+                    sc.discarding = false;
+                }
+                continue;
+            }
+            // Measure the chain starting at `i`.
+            let mut frags = 1u32;
+            let mut j = i;
+            let mut len = slots.get(i as usize).len as u32;
+            let mut complete = true;
+            while slots.get(j as usize).flags & NS_MOREFRAG != 0 {
+                if frags == left || frags as usize > MAX_FRAGS {
+                    complete = false;
+                    break;
+                }
+                j = ring_add(j, 1, n);
+                frags += 1;
+                len += slots.get(j as usize).len as u32;
+            }
+            let too_long = frags as usize > MAX_FRAGS || (!complete && frags + 1 >= n);
+            if !complete && !too_long {
+                break; // the rest of the chain comes with a later sync
+            }
+            if too_long {
+                stats.drop_frag_chain += 1;
+                sc.discarding = !complete;
+                i = ring_add(i, frags, n);
+                left -= frags;
+                continue;
+            }
+            if used + frags as usize > BATCH && nft > 0 {
+                break;
+            }
+            let s0 = i;
+            i = ring_add(i, frags, n);
+            left -= frags;
+            if (len as usize) < ETH_HLEN {
+                stats.drop_short += 1;
+                continue;
+            }
+            if len as usize > max_frame {
+                stats.drop_oversize += 1;
+                continue;
+            }
+            let first_frag = match slots.frame(s0 as usize) {
+                Ok(f) if f.len() >= ETH_HLEN => f,
+                Ok(_) => gather_header(slots, s0, frags, &mut sc.hdr),
+                Err(_) => {
+                    stats.drop_short += 1; // an empty slot: a port bug, not a frame
+                    continue;
+                }
+            };
+            stats.packets += 1;
+            stats.bytes += len as u64;
+            let meta = FrameMeta {
+                src: src.id,
+                ring: src_ring,
+                len,
+                now,
+                learn: slots.get(s0 as usize).flags & NS_NO_LEARN == 0,
+            };
+            let dst = match t.lookup.lookup(first_frag, &meta) {
+                Dest::Port(p) if p != src.id && (p as usize) < MAX_PORTS && t.ports[p as usize].is_some() => p as u16,
+                Dest::Flood => FLOOD,
+                _ => {
+                    stats.drop_no_dest += 1;
+                    continue;
+                }
+            };
+            sc.ft[nft] = Ft { slot: s0, len, frags: frags as u16, next: NIL };
+            let me = nft as u16;
+            if dst == FLOOD {
+                if sc.flood_head == NIL {
+                    sc.flood_head = me;
+                } else {
+                    sc.ft[sc.flood_tail as usize].next = me;
+                }
+                sc.flood_tail = me;
+            } else {
+                let d = dst as usize;
+                if sc.head[d] == NIL {
+                    sc.head[d] = me;
+                    sc.touched[sc.ntouched] = dst as PortId;
+                    sc.ntouched += 1;
+                } else {
+                    sc.ft[sc.tail[d] as usize].next = me;
+                }
+                sc.tail[d] = me;
+            }
+            nft += 1;
+            used += frags as usize;
+        }
+        let consumed = count - left;
+
+        // Phase 2: serve each destination.
+        let mut wakeups = Wakeups::new(src_ring);
+        if nft > 0 {
+            let flooding = sc.flood_head != NIL;
+            let ndst = if flooding { t.active.len() } else { sc.ntouched };
+            for k in 0..ndst {
+                let d = if flooding { t.active[k] } else { sc.touched[k] };
+                if d == src.id {
+                    continue;
+                }
+                if deliver(&t, d, src_ring, slots, sc) {
+                    wakeups.set(d);
+                }
+            }
+        }
+        // Reset only what this batch touched.
+        for k in 0..sc.ntouched {
+            let d = sc.touched[k] as usize;
+            sc.head[d] = NIL;
+            sc.tail[d] = NIL;
+        }
+        sc.ntouched = 0;
+        sc.flood_head = NIL;
+        sc.flood_tail = NIL;
+        Ok(Forwarded { consumed, wakeups })
+    }
+}
+
+/// Copies the first bytes of a chain whose first fragment is shorter than
+/// an Ethernet header into `hdr`, for the lookup.
+fn gather_header<'a>(slots: &SlotArray, s0: u32, frags: u32, hdr: &'a mut [u8; 64]) -> &'a [u8] {
+    let n = slots.len() as u32;
+    let mut got = 0;
+    let mut i = s0;
+    for _ in 0..frags {
+        if let Ok(f) = slots.frame(i as usize) {
+            let take = f.len().min(hdr.len() - got);
+            hdr[got..got + take].copy_from_slice(&f[..take]);
+            got += take;
+        }
+        if got == hdr.len() {
+            break;
+        }
+        i = ring_add(i, 1, n);
+    }
+    &hdr[..got]
+}
+
+/// Serves destination `d`: merges its unicast list with the flood list,
+/// leases room, copies, publishes. Returns whether anything was delivered.
+fn deliver(t: &super::Table, d: PortId, src_ring: u16, slots: &SlotArray, sc: &mut ForwardScratch) -> bool {
+    let Some(port) = &t.ports[d as usize] else { return false };
+    let krings = port.krings(Dir::Rx);
+    if krings.is_empty() {
+        return false;
+    }
+    let dk = &krings[src_ring as usize % krings.len()];
+    let max = port.max_frame();
+
+    // Merge the two lists in batch order; drop what the port cannot take.
+    let (mut u, mut f) = (sc.head[d as usize], sc.flood_head);
+    let mut nsel = 0usize;
+    let mut oversize = 0u64;
+    while u != NIL || f != NIL {
+        let e = if f == NIL || (u != NIL && u < f) {
+            let e = u;
+            u = sc.ft[e as usize].next;
+            e
+        } else {
+            let e = f;
+            f = sc.ft[e as usize].next;
+            e
+        };
+        if sc.ft[e as usize].len as usize > max {
+            oversize += 1;
+        } else {
+            sc.sel[nsel] = e;
+            nsel += 1;
+        }
+    }
+
+    // Reserve: whole frames only, as many as fit.
+    let (lease, take, full) = {
+        let mut k = dk.lock();
+        let avail = k.rx_free() as usize;
+        let (mut take, mut need) = (0usize, 0usize);
+        while take < nsel {
+            let fr = sc.ft[sc.sel[take] as usize].frags as usize;
+            if need + fr > avail {
+                break;
+            }
+            need += fr;
+            take += 1;
+        }
+        let lease = k.lease(need as u32, &mut sc.hold);
+        if oversize > 0 || take < nsel {
+            k.stats.drop_oversize += oversize;
+            k.stats.drop_ring_full += (nsel - take) as u64;
+        }
+        (lease, take, nsel - take)
+    };
+    let _ = full;
+    if take == 0 {
+        if lease.n > 0 {
+            dk.lock().complete_lease(lease, &mut sc.hold, 0, 0);
+        }
+        return false;
+    }
+
+    // Copy, without the lock: the leased buffers are ours alone.
+    let n = slots.len() as u32;
+    let (mut h, mut bytes) = (0usize, 0u64);
+    for &e in &sc.sel[..take] {
+        let e = sc.ft[e as usize];
+        let mut s = e.slot;
+        for fi in 0..e.frags {
+            let len = slots.get(s as usize).len;
+            // Cannot fail: same pool, lengths within the buffer size, and
+            // `h < lease.n` by construction of the lease.
+            let _ = slots.copy_to(s as usize, &mut sc.hold, h, len);
+            sc.hold.set_flags(h, if fi + 1 < e.frags { NS_MOREFRAG } else { 0 });
+            h += 1;
+            s = ring_add(s, 1, n);
+        }
+        bytes += e.len as u64;
+    }
+
+    // Publish.
+    dk.lock().complete_lease(lease, &mut sc.hold, take as u64, bytes);
+    true
+}

@@ -1,0 +1,251 @@
+//! The default lookup: a learning bridge with a bounded, ageing MAC table.
+//!
+//! Netmap's VALE keeps 1024 direct-mapped entries: two active addresses
+//! that hash alike evict each other on every frame, and entries never age.
+//! Here the table is set-associative: `buckets` groups of [`WAYS`] entries,
+//! one 64-byte cache line each. An address is looked for in its bucket
+//! only; a new address takes an empty or expired way, else evicts the way
+//! seen longest ago (counted in [`LearningBridge::evictions`]). So up to
+//! `WAYS` colliding addresses coexist, the table never grows, and a lookup
+//! touches one cache line.
+//!
+//! Time: the crate has no clock. The switch passes its clock (ticks of the
+//! caller's choosing, e.g. milliseconds, set with
+//! [`Switch::set_clock`](super::Switch::set_clock)); an entry not seen for
+//! more than `max_age` ticks is ignored and reusable.
+//!
+//! The bucket index is a keyed multiplicative hash of the address; pass a
+//! random seed (the kernel can use RDRAND or the TSC at boot) so that remote
+//! senders cannot aim addresses at one bucket.
+//!
+//! Concurrency: entries are atomics written with relaxed ordering (plain
+//! moves on x86). Two forwarders learning the same new address at once may
+//! both insert it; lookups take the first match and the other ages out.
+//! No lock, no torn entry: address and port share one 64-bit word.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::lookup::{Dest, FrameMeta, Lookup, MacEntry};
+use super::PortId;
+
+/// Entries per bucket.
+pub const WAYS: usize = 4;
+
+const MAC_MASK: u64 = 0xffff_ffff_ffff;
+
+/// One cache line: the keys (address | (port + 1) << 48, 0 = empty) and the
+/// time each was last seen.
+#[repr(C, align(64))]
+struct Bucket {
+    key: [AtomicU64; WAYS],
+    seen: [AtomicU64; WAYS],
+}
+
+/// Learning bridge parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct LearningConfig {
+    /// Number of buckets, a power of two (entries = buckets * WAYS).
+    pub buckets: usize,
+    /// Entries older than this many clock ticks are forgotten.
+    pub max_age: u64,
+    /// Hash key.
+    pub seed: u64,
+}
+
+impl Default for LearningConfig {
+    /// 4096 entries, 300 s ageing if the clock counts milliseconds (the
+    /// usual bridge default).
+    fn default() -> Self {
+        LearningConfig { buckets: 1024, max_age: 300_000, seed: 0x5bd1_e995_9e37_79b9 }
+    }
+}
+
+/// A MAC learning bridge.
+pub struct LearningBridge {
+    buckets: Box<[Bucket]>,
+    shift: u32,
+    max_age: u64,
+    seed: u64,
+    evictions: AtomicU64,
+}
+
+/// The 48-bit address at the start of `b` (which has >= 8 bytes), in
+/// little-endian order so that the group bit is bit 0.
+#[inline(always)]
+fn mac_at(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(w) & MAC_MASK
+}
+
+fn mac_bytes(m: u64) -> [u8; 6] {
+    let b = m.to_le_bytes();
+    [b[0], b[1], b[2], b[3], b[4], b[5]]
+}
+
+impl LearningBridge {
+    /// A table as configured. `buckets` is rounded up to a power of two
+    /// (at least 1).
+    pub fn new(cfg: LearningConfig) -> Self {
+        let n = cfg.buckets.max(1).next_power_of_two();
+        let buckets = (0..n)
+            .map(|_| Bucket { key: Default::default(), seen: Default::default() })
+            .collect::<Vec<_>>()
+            .into_boxed_slice();
+        LearningBridge {
+            buckets,
+            shift: 64 - n.trailing_zeros(),
+            max_age: cfg.max_age,
+            seed: cfg.seed,
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    /// Table capacity.
+    pub fn capacity(&self) -> usize {
+        self.buckets.len() * WAYS
+    }
+
+    /// Entries evicted while still fresh (table or bucket full).
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Relaxed)
+    }
+
+    #[inline(always)]
+    fn bucket(&self, mac: u64) -> &Bucket {
+        let h = (mac ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // `shift` is 64 for a single bucket: checked_shr gives index 0.
+        &self.buckets[h.checked_shr(self.shift).unwrap_or(0) as usize]
+    }
+
+    #[inline(always)]
+    fn fresh(&self, seen: u64, now: u64) -> bool {
+        now.saturating_sub(seen) <= self.max_age
+    }
+
+    /// Records that `mac` was seen on `port` at `now`.
+    #[inline]
+    pub fn learn(&self, mac: u64, port: PortId, now: u64) {
+        let b = self.bucket(mac);
+        let key = mac | ((port as u64 + 1) << 48);
+        for w in 0..WAYS {
+            let k = b.key[w].load(Relaxed);
+            if k != 0 && k & MAC_MASK == mac {
+                // Write only what changed: most frames re-learn a known
+                // address, and a store would dirty a shared cache line.
+                if k != key {
+                    b.key[w].store(key, Relaxed);
+                }
+                if b.seen[w].load(Relaxed) != now {
+                    b.seen[w].store(now, Relaxed);
+                }
+                return;
+            }
+        }
+        let mut victim = 0;
+        let mut oldest = u64::MAX;
+        for w in 0..WAYS {
+            let seen = b.seen[w].load(Relaxed);
+            if b.key[w].load(Relaxed) == 0 || !self.fresh(seen, now) {
+                victim = w;
+                oldest = u64::MAX;
+                break;
+            }
+            if seen < oldest {
+                oldest = seen;
+                victim = w;
+            }
+        }
+        if oldest != u64::MAX {
+            self.evictions.fetch_add(1, Relaxed);
+        }
+        b.key[victim].store(key, Relaxed);
+        b.seen[victim].store(now, Relaxed);
+    }
+
+    /// The port `mac` was last seen on, unless forgotten or aged out.
+    #[inline]
+    pub fn find(&self, mac: u64, now: u64) -> Option<PortId> {
+        let b = self.bucket(mac);
+        for w in 0..WAYS {
+            let k = b.key[w].load(Relaxed);
+            if k != 0 && k & MAC_MASK == mac {
+                if !self.fresh(b.seen[w].load(Relaxed), now) {
+                    return None;
+                }
+                return Some(((k >> 48) - 1) as PortId);
+            }
+        }
+        None
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        for b in self.buckets.iter() {
+            for k in &b.key {
+                k.store(0, Relaxed);
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for LearningBridge {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LearningBridge")
+            .field("capacity", &self.capacity())
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lookup for LearningBridge {
+    fn name(&self) -> &str {
+        "learning"
+    }
+
+    #[inline]
+    fn lookup(&self, frame: &[u8], meta: &FrameMeta) -> Dest {
+        if frame.len() < crate::slot::ETH_HLEN {
+            return Dest::Drop; // the switch never asks; other callers might
+        }
+        let dst = mac_at(frame);
+        let src = mac_at(&frame[6..]);
+        // Learn unicast sources only: a group address is never a location.
+        if src & 1 == 0 && meta.learn {
+            self.learn(src, meta.src, meta.now);
+        }
+        if dst & 1 != 0 {
+            return Dest::Flood; // broadcast and multicast
+        }
+        match self.find(dst, meta.now) {
+            Some(p) => Dest::Port(p),
+            None => Dest::Flood,
+        }
+    }
+
+    fn port_detached(&self, port: PortId) {
+        let tag = (port as u64 + 1) << 48;
+        for b in self.buckets.iter() {
+            for key in &b.key {
+                let k = key.load(Relaxed);
+                if k != 0 && k & !MAC_MASK == tag {
+                    key.store(0, Relaxed);
+                }
+            }
+        }
+    }
+
+    fn list(&self, now: u64, out: &mut dyn FnMut(MacEntry)) {
+        for b in self.buckets.iter() {
+            for w in 0..WAYS {
+                let k = b.key[w].load(Relaxed);
+                let seen = b.seen[w].load(Relaxed);
+                if k != 0 && self.fresh(seen, now) {
+                    out(MacEntry { mac: mac_bytes(k & MAC_MASK), port: ((k >> 48) - 1) as PortId, age: now.saturating_sub(seen) });
+                }
+            }
+        }
+    }
+}
