@@ -1,0 +1,20 @@
+//! NIC-level counters (the krings count packets and bytes themselves).
+
+/// What the driver saw go wrong, or skipped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NicStats {
+    /// Doorbells rung.
+    pub kicks: u64,
+    /// Publishes that needed no doorbell (EVENT_IDX said the device polls).
+    pub kicks_suppressed: u64,
+    /// TX slots not sent: empty or shorter than an Ethernet header.
+    pub tx_drop_short: u64,
+    /// TX slots not sent: part of a MOREFRAG chain (one buffer per frame).
+    pub tx_drop_frag: u64,
+    /// Device protocol violations (each followed by a reset).
+    pub device_errors: u64,
+    /// Device resets.
+    pub resets: u64,
+    /// Frames in flight lost to a reset.
+    pub lost_in_reset: u64,
+}

@@ -1,0 +1,341 @@
+//! The NIC queues against virtq's device model, including a device that
+//! lies.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::AtomicU64;
+
+use netmap::{BufferPool, Dir, Kring, SlotArray, NS_MOREFRAG};
+use virtq::mem::words_for;
+use virtq::sim::SimDevice;
+use virtq::{QueueLayout, QueueMem, Virtqueue};
+
+use super::*;
+
+const BASE: u64 = 0x4000_0000;
+const HDRS: u64 = 0x1000;
+
+struct Rig {
+    pool: Arc<BufferPool>,
+    bufs: BufMap,
+    words: Vec<AtomicU64>,
+    layout: QueueLayout,
+}
+
+fn rig(slots: u32) -> Rig {
+    let pool = BufferPool::on_heap(4 * slots + 16, 2048).unwrap();
+    let layout = QueueLayout::new(queue_size_for(slots)).unwrap();
+    Rig { bufs: BufMap::new(pool.clone(), BASE), pool, words: words_for(layout), layout }
+}
+
+impl Rig {
+    fn mem(&self) -> QueueMem<'_> {
+        QueueMem::from_words(&self.words, self.layout).unwrap()
+    }
+    fn phys_of(&self, k: &netmap::KringState, slot: u32) -> u64 {
+        self.bufs.phys(k.slots.buf_idx(slot as usize)).unwrap()
+    }
+}
+
+fn next(i: u32, n: u32) -> u32 {
+    (i + 1) % n
+}
+
+// ---- TX ----
+
+/// The application queues `lens` at `rhead` (as a prologue would leave it).
+fn app_send(k: &mut netmap::KringState, n: u32, lens: &[u16]) {
+    for &len in lens {
+        let i = k.rhead;
+        k.slots.set_len(i as usize, len).unwrap();
+        k.slots.set_flags(i as usize, 0);
+        k.rhead = next(i, n);
+    }
+}
+
+#[test]
+fn tx_posts_a_batch_with_one_kick_and_points_at_the_slot_buffers() {
+    let n = 8;
+    let r = rig(n);
+    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let mut k = kring.lock();
+    let mut tx = TxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
+    let mut dev = SimDevice::new(r.mem(), true);
+    app_send(&mut k, n, &[60, 1514, 100]);
+    assert!(tx.txsync(&mut k, &r.bufs).unwrap(), "first publish kicks");
+    assert_eq!(tx.stats().kicks, 1);
+    assert_eq!(k.nr_hwcur, 3);
+    assert_eq!(k.stats.packets, 3);
+    for (slot, len) in [(0u32, 60u32), (1, 1514), (2, 100)] {
+        let head = dev.pop_avail().unwrap();
+        assert_eq!(u32::from(head), 2 * slot);
+        let (hdr, hlen, hflags, hnext) = dev.desc(head);
+        assert_eq!((hdr, hlen, hnext), (HDRS + 16 * u64::from(slot), NET_HDR_LEN, head + 1));
+        assert_eq!(hflags, virtq::VIRTQ_DESC_F_NEXT);
+        let (addr, blen, bflags, _) = dev.desc(head + 1);
+        assert_eq!((addr, blen, bflags), (r.phys_of(&k, slot), len, 0));
+    }
+    assert!(dev.pop_avail().is_none());
+}
+
+#[test]
+fn tx_reclaims_in_order_and_returns_slots() {
+    let n = 8;
+    let r = rig(n);
+    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let mut k = kring.lock();
+    let mut tx = TxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
+    let mut dev = SimDevice::new(r.mem(), true);
+    app_send(&mut k, n, &[60; 5]);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    assert_eq!(k.nr_hwtail, n - 1, "nothing reclaimed yet");
+    // The device finishes slot 1 before slot 0: hwtail must wait for 0.
+    let heads: Vec<u16> = (0..5).map(|_| dev.pop_avail().unwrap()).collect();
+    dev.push_used(u32::from(heads[1]), 0);
+    dev.publish_used();
+    tx.reclaim(&mut k).unwrap();
+    assert_eq!(k.nr_hwtail, n - 1);
+    dev.push_used(u32::from(heads[0]), 0);
+    dev.publish_used();
+    tx.reclaim(&mut k).unwrap();
+    assert_eq!(k.nr_hwtail, 1, "slots 0 and 1 are back");
+    assert_eq!(tx.in_flight(), 3);
+}
+
+#[test]
+fn tx_drops_runts_and_fragment_chains_without_stalling() {
+    let n = 8;
+    let r = rig(n);
+    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let mut k = kring.lock();
+    let mut tx = TxQueue::new(Virtqueue::new(r.mem(), false), n, HDRS);
+    let mut dev = SimDevice::new(r.mem(), false);
+    app_send(&mut k, n, &[0, 13, 60, 60, 60, 60]);
+    // slots 2..4 are one three-fragment frame; slot 5 stands alone.
+    k.slots.set_flags(2, NS_MOREFRAG);
+    k.slots.set_flags(3, NS_MOREFRAG);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    let s = tx.stats();
+    assert_eq!((s.tx_drop_short, s.tx_drop_frag), (2, 1));
+    assert_eq!((k.stats.drop_short, k.stats.drop_frag_chain), (2, 1));
+    assert_eq!(dev.pop_avail(), Some(10), "only slot 5 reaches the device");
+    assert_eq!(dev.pop_avail(), None);
+    assert_eq!(k.nr_hwtail, 4, "dropped slots 0..5 are handed back at once");
+    dev.push_used(10, 0);
+    dev.publish_used();
+    tx.reclaim(&mut k).unwrap();
+    assert_eq!(k.nr_hwtail, 5);
+}
+
+#[test]
+fn tx_refuses_used_ids_it_did_not_post() {
+    for bad in [1u32, 4, 2 * 8, u32::MAX] {
+        let n = 8;
+        let r = rig(n);
+        let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+        let mut k = kring.lock();
+        let mut tx = TxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
+        let mut dev = SimDevice::new(r.mem(), true);
+        app_send(&mut k, n, &[60, 60]);
+        tx.txsync(&mut k, &r.bufs).unwrap();
+        dev.push_used(bad, 0);
+        dev.publish_used();
+        assert_eq!(tx.reclaim(&mut k), Err(DeviceError::BadUsedId(bad)));
+        assert_eq!(tx.stats().device_errors, 1);
+        assert_eq!(k.nr_hwtail, n - 1, "nothing reclaimed on a lie");
+    }
+}
+
+#[test]
+fn tx_reset_hands_back_everything_in_flight() {
+    let n = 8;
+    let r = rig(n);
+    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let mut k = kring.lock();
+    let mut tx = TxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
+    let mut dev = SimDevice::new(r.mem(), true);
+    app_send(&mut k, n, &[60; 4]);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    dev.force_used_idx(40);
+    assert_eq!(tx.reclaim(&mut k), Err(DeviceError::UsedIndexJump));
+    tx.reset(Virtqueue::new(r.mem(), true), &mut k);
+    assert_eq!(tx.stats().lost_in_reset, 4);
+    assert_eq!(k.nr_hwtail, 3, "all of [hwtail+1, hwcur) is back");
+    // And it works afterwards.
+    let mut dev = SimDevice::new(r.mem(), true);
+    app_send(&mut k, n, &[60]);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    assert_eq!(dev.pop_avail(), Some(8));
+}
+
+#[test]
+fn tx_keeps_flowing_for_many_ring_wraps() {
+    let n = 8;
+    let r = rig(n);
+    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let mut k = kring.lock();
+    let mut tx = TxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
+    let mut dev = SimDevice::new(r.mem(), true);
+    let mut sent = 0u32;
+    for round in 0..(50 * n) {
+        // The application fills whatever it owns: [rhead, hwtail).
+        let room = (k.nr_hwtail + n - k.rhead) % n;
+        let burst = room.min(1 + round % 5);
+        app_send(&mut k, n, &alloc::vec![64; burst as usize]);
+        tx.txsync(&mut k, &r.bufs).unwrap();
+        while let Some(h) = dev.pop_avail() {
+            dev.push_used(u32::from(h), 0);
+            sent += 1;
+        }
+        dev.publish_used();
+    }
+    tx.reclaim(&mut k).unwrap();
+    assert!(sent > 20 * n, "sent only {sent}");
+    assert_eq!(tx.in_flight(), 0);
+    assert_eq!(next(k.nr_hwtail, n), k.nr_hwcur, "idle ring offers all but one slot");
+}
+
+// ---- RX ----
+
+fn rx_rig(r: &Rig, n: u32) -> Kring {
+    Kring::new(&r.pool, Dir::Rx, 0, n).unwrap()
+}
+
+#[test]
+fn rx_posts_all_but_one_slot_with_their_buffers() {
+    let n = 8;
+    let r = rig(n);
+    let kring = rx_rig(&r, n);
+    let k = kring.lock();
+    let mut rx = RxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
+    let mut dev = SimDevice::new(r.mem(), true);
+    assert!(rx.post(&k, &r.bufs));
+    assert_eq!(rx.posted(&k), n - 1);
+    for slot in 0..n - 1 {
+        let head = dev.pop_avail().unwrap();
+        assert_eq!(u32::from(head), 2 * slot);
+        let (_, hlen, hflags, _) = dev.desc(head);
+        assert_eq!(hlen, NET_HDR_LEN);
+        assert_eq!(hflags, virtq::VIRTQ_DESC_F_WRITE | virtq::VIRTQ_DESC_F_NEXT);
+        let (addr, len, flags, _) = dev.desc(head + 1);
+        assert_eq!((addr, len, flags), (r.phys_of(&k, slot), 2048, virtq::VIRTQ_DESC_F_WRITE));
+    }
+    assert!(dev.pop_avail().is_none());
+}
+
+#[test]
+fn rx_delivers_frames_in_order_with_their_lengths() {
+    let n = 8;
+    let r = rig(n);
+    let kring = rx_rig(&r, n);
+    let mut k = kring.lock();
+    let mut rx = RxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
+    let mut dev = SimDevice::new(r.mem(), true);
+    rx.post(&k, &r.bufs);
+    for len in [60u32, 1514, 14] {
+        let h = dev.pop_avail().unwrap();
+        dev.push_used(u32::from(h), NET_HDR_LEN + len);
+    }
+    dev.publish_used();
+    assert_eq!(rx.receive(&mut k, &r.bufs), Ok(3));
+    assert_eq!(k.nr_hwtail, 3);
+    assert_eq!([k.slots.get(0).len, k.slots.get(1).len, k.slots.get(2).len], [60, 1514, 14]);
+    assert_eq!((k.stats.packets, k.stats.bytes), (3, 60 + 1514 + 14));
+}
+
+#[test]
+fn rx_rejects_bad_ids_order_and_lengths() {
+    let cases: [(u32, u32, DeviceError); 6] = [
+        (1, 72, DeviceError::BadUsedId(1)),
+        (2 * 8, 72, DeviceError::BadUsedId(16)),
+        (u32::MAX, 72, DeviceError::BadUsedId(u32::MAX)),
+        (2, 72, DeviceError::OutOfOrder { expected: 0, got: 2 }),
+        (0, 11, DeviceError::BadUsedLen(11)),
+        (0, NET_HDR_LEN + 2049, DeviceError::BadUsedLen(NET_HDR_LEN + 2049)),
+    ];
+    for (id, len, want) in cases {
+        let n = 8;
+        let r = rig(n);
+        let kring = rx_rig(&r, n);
+        let mut k = kring.lock();
+        let mut rx = RxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
+        let mut dev = SimDevice::new(r.mem(), true);
+        rx.post(&k, &r.bufs);
+        dev.pop_avail();
+        dev.push_used(id, len);
+        dev.publish_used();
+        assert_eq!(rx.receive(&mut k, &r.bufs), Err(want));
+        assert_eq!(k.nr_hwtail, 0, "nothing delivered from a lie");
+        assert_eq!(rx.stats().device_errors, 1);
+        // Reset recovers: everything re-posted, nothing lost from the kring.
+        let before: Vec<u32> = k.slots.bufs().collect();
+        rx.reset(Virtqueue::new(r.mem(), true), &mut k, &r.bufs);
+        let mut dev = SimDevice::new(r.mem(), true);
+        assert_eq!(dev.avail_pending(), (n - 1) as u16);
+        assert_eq!(k.slots.bufs().collect::<Vec<_>>(), before);
+        assert_eq!(rx.stats().resets, 1);
+        let h = dev.pop_avail().unwrap();
+        dev.push_used(u32::from(h), NET_HDR_LEN + 60);
+        dev.publish_used();
+        assert_eq!(rx.receive(&mut k, &r.bufs), Ok(1));
+    }
+}
+
+#[test]
+fn rx_reposts_a_buffer_the_application_swapped_in() {
+    let n = 4;
+    let r = rig(n);
+    let kring = rx_rig(&r, n);
+    let mut k = kring.lock();
+    let mut rx = RxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
+    let mut dev = SimDevice::new(r.mem(), true);
+    rx.post(&k, &r.bufs); // slots 0, 1, 2; slot 3 is the empty one
+    for _ in 0..2 {
+        let h = dev.pop_avail().unwrap();
+        dev.push_used(u32::from(h), NET_HDR_LEN + 60);
+    }
+    dev.publish_used();
+    assert_eq!(rx.receive(&mut k, &r.bufs), Ok(2));
+    // The application keeps slot 0's buffer (zero-copy forwarding) and
+    // puts another one in its place, then releases slots 0 and 1.
+    let arrived_in = k.slots.buf_idx(0);
+    let mut spare = SlotArray::new_filled(&r.pool, 1).unwrap();
+    k.slots.swap(0, &mut spare, 0).unwrap();
+    let swapped_in = k.slots.buf_idx(0);
+    assert_ne!(arrived_in, swapped_in);
+    k.rhead = 2;
+    rx.rxsync(&mut k, &r.bufs).unwrap();
+    assert_eq!(dev.pop_avail(), Some(4), "slot 2, posted at start");
+    assert_eq!(dev.pop_avail(), Some(6), "slot 3, free once slot 0 was released");
+    assert_eq!(dev.pop_avail(), Some(0), "slot 0, with its new buffer");
+    assert_eq!(dev.pop_avail(), None, "slot 1 is now the empty one");
+    assert_eq!(dev.desc(1).0, r.bufs.phys(swapped_in).unwrap());
+}
+
+#[test]
+fn rx_never_stalls_after_the_ring_wraps() {
+    let n = 8;
+    let r = rig(n);
+    let kring = rx_rig(&r, n);
+    let mut k = kring.lock();
+    let mut rx = RxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
+    let mut dev = SimDevice::new(r.mem(), true);
+    rx.post(&k, &r.bufs);
+    let mut received = 0u32;
+    for round in 0..(40 * n) {
+        // Device fills up to 3 buffers per round.
+        for _ in 0..(1 + round % 3) {
+            if let Some(h) = dev.pop_avail() {
+                dev.push_used(u32::from(h), NET_HDR_LEN + 60);
+            }
+        }
+        dev.publish_used();
+        rx.receive(&mut k, &r.bufs).unwrap();
+        // The application consumes everything and releases it.
+        received += (k.nr_hwtail + n - k.rhead) % n;
+        k.rhead = k.nr_hwtail;
+        rx.rxsync(&mut k, &r.bufs).unwrap();
+        assert_eq!(rx.posted(&k), n - 1, "every released buffer is re-posted");
+    }
+    assert!(received > 20 * n, "received only {received}");
+}

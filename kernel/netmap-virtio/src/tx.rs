@@ -1,0 +1,172 @@
+//! Transmit: txsync hands `[nr_hwcur, rhead)` to the device and reclaims
+//! what it has sent.
+//!
+//! Kring positions on TX: the device holds the slots `[nr_hwtail + 1,
+//! nr_hwcur)` (some may already be done); reclaiming moves `nr_hwtail`
+//! over the done prefix, which gives those slots back to the application.
+//! A slot the driver refuses to send (runt, fragment) is marked done at
+//! once, so it is reclaimed in order with the others.
+
+use alloc::vec;
+use alloc::boxed::Box;
+
+use netmap::kring::KringState;
+use netmap::slot::{ETH_HLEN, NS_MOREFRAG};
+use virtq::{Virtqueue, VIRTQ_DESC_F_NEXT};
+
+use crate::{head_of, BufMap, DeviceError, NicStats, HDR_STRIDE, NET_HDR_LEN};
+
+/// The transmit side of one queue pair.
+pub struct TxQueue<'a> {
+    vq: Virtqueue<'a>,
+    n: u32,
+    hdr_phys: u64,
+    /// `held[i]`: the device holds slot `i`'s chain.
+    held: Box<[bool]>,
+    /// Dropping the rest of a MOREFRAG chain.
+    in_frag_chain: bool,
+    stats: NicStats,
+}
+
+impl<'a> TxQueue<'a> {
+    /// Take over `vq` (fresh, `2 * slots` descriptors) for a kring of
+    /// `slots` slots. `hdr_phys` is the device address of `slots *`
+    /// [`HDR_STRIDE`] zeroed bytes: the per-slot headers, never written
+    /// again (no offloads).
+    pub fn new(vq: Virtqueue<'a>, slots: u32, hdr_phys: u64) -> Self {
+        assert_eq!(u32::from(vq.size()), crate::queue_size_for(slots), "queue/kring size mismatch");
+        let mut q = Self {
+            vq,
+            n: slots,
+            hdr_phys,
+            held: vec![false; slots as usize].into_boxed_slice(),
+            in_frag_chain: false,
+            stats: NicStats::default(),
+        };
+        q.write_static_descs();
+        // Completions are reaped on the next sync; interrupts only when
+        // someone waits for room (see arm).
+        q.vq.disable_interrupts();
+        q
+    }
+
+    fn write_static_descs(&self) {
+        for i in 0..self.n {
+            let head = head_of(i);
+            self.vq.set_desc(head, self.hdr_phys + HDR_STRIDE * u64::from(i), NET_HDR_LEN, VIRTQ_DESC_F_NEXT, head + 1);
+            self.vq.set_desc(head + 1, 0, 0, 0, 0);
+        }
+    }
+
+    /// Counters, including the queue's kick counts.
+    pub fn stats(&self) -> NicStats {
+        let q = self.vq.stats();
+        NicStats { kicks: q.kicks, kicks_suppressed: q.kicks_suppressed, ..self.stats }
+    }
+
+    /// Slots the device holds.
+    pub fn in_flight(&self) -> u32 {
+        self.held.iter().filter(|&&h| h).count() as u32
+    }
+
+    /// The port's txsync body (kring locked, prologue done): reclaim what
+    /// the device sent, then post `[nr_hwcur, rhead)` in one batch.
+    /// Returns whether to kick the device.
+    pub fn txsync(&mut self, k: &mut KringState, bufs: &BufMap) -> Result<bool, DeviceError> {
+        self.reclaim(k)?;
+        let mut i = k.nr_hwcur;
+        while i != k.rhead {
+            let slot = k.slots.get(i as usize);
+            let len = u32::from(slot.len);
+            let frag = slot.flags & NS_MOREFRAG != 0;
+            let phys = bufs.phys(slot.buf_idx);
+            if frag || self.in_frag_chain {
+                // One buffer per frame on this device: a chain is dropped
+                // whole, counted once, at its first slot.
+                if !self.in_frag_chain {
+                    self.stats.tx_drop_frag += 1;
+                    k.stats.drop_frag_chain += 1;
+                }
+                self.in_frag_chain = frag;
+            } else if len < ETH_HLEN as u32 || phys.is_none() {
+                self.stats.tx_drop_short += 1;
+                k.stats.drop_short += 1;
+            } else if let Some(phys) = phys {
+                let head = head_of(i);
+                self.vq.set_desc_buf(head + 1, phys, len);
+                // Cannot be full: each slot has its own chain.
+                if self.vq.push(head).is_ok() {
+                    self.held[i as usize] = true;
+                    k.stats.packets += 1;
+                    k.stats.bytes += u64::from(len);
+                }
+            }
+            i = if i + 1 == self.n { 0 } else { i + 1 };
+        }
+        k.nr_hwcur = k.rhead;
+        let kick = self.vq.publish();
+        // Slots dropped above are done already; hand them back now.
+        self.advance_hwtail(k);
+        Ok(kick)
+    }
+
+    /// Take back what the device finished and move `nr_hwtail`.
+    pub fn reclaim(&mut self, k: &mut KringState) -> Result<(), DeviceError> {
+        let pending = self.vq.poll_used().map_err(|_| self.device_error(DeviceError::UsedIndexJump))?;
+        for _ in 0..pending {
+            let Some(e) = self.vq.pop_used() else { break };
+            let slot = e.id / 2;
+            if e.id % 2 != 0 || slot >= self.n || !self.held[slot as usize] {
+                return Err(self.device_error(DeviceError::BadUsedId(e.id)));
+            }
+            self.held[slot as usize] = false;
+        }
+        self.advance_hwtail(k);
+        Ok(())
+    }
+
+    fn advance_hwtail(&mut self, k: &mut KringState) {
+        loop {
+            let next = if k.nr_hwtail + 1 == self.n { 0 } else { k.nr_hwtail + 1 };
+            if next == k.nr_hwcur || self.held[next as usize] {
+                break;
+            }
+            k.nr_hwtail = next;
+        }
+    }
+
+    fn device_error(&mut self, e: DeviceError) -> DeviceError {
+        self.stats.device_errors += 1;
+        e
+    }
+
+    /// Ask for an interrupt once everything in flight is sent. Returns
+    /// `true` if completions are already waiting (poll instead of sleeping).
+    pub fn arm(&mut self) -> bool {
+        let n = self.vq.in_flight();
+        if n == 0 {
+            self.vq.disable_interrupts();
+            return false;
+        }
+        self.vq.enable_interrupts_after(n)
+    }
+
+    /// Stop interrupts (the datapath is busy and polls).
+    pub fn disarm(&mut self) {
+        self.vq.disable_interrupts();
+    }
+
+    /// After the device was reset: start `vq` afresh; frames in flight are
+    /// lost (counted) and their slots handed back.
+    pub fn reset(&mut self, vq: Virtqueue<'a>, k: &mut KringState) {
+        self.vq = vq;
+        self.write_static_descs();
+        self.vq.disable_interrupts();
+        let lost = self.in_flight();
+        self.stats.lost_in_reset += u64::from(lost);
+        self.stats.resets += 1;
+        self.held.iter_mut().for_each(|h| *h = false);
+        self.in_frag_chain = false;
+        self.advance_hwtail(k);
+    }
+}
