@@ -58,15 +58,35 @@ pub fn startup_script(script: Option<&Path>, exec: Option<&str>) -> Result<Optio
     Ok(if text.trim().is_empty() { None } else { Some(text) })
 }
 
-/// Kernel + images in `target/images/`.
+/// Kernel + images in `target/images/`. `prebuilt` skips the build.
+///
+/// Images are named after the profile and the script's hash, so runs with
+/// different scripts (tests run several at once) never share a file.
 pub fn images(
     release: bool,
+    prebuilt: Option<&Path>,
     script: Option<&str>,
     firmwares: &[Firmware],
 ) -> Result<(PathBuf, ImageSet), String> {
-    let elf = kernel(release)?;
+    let elf = match prebuilt {
+        Some(path) if path.is_file() => path.to_path_buf(),
+        Some(path) => return Err(format!("--kernel {} does not exist", path.display())),
+        None => kernel(release)?,
+    };
     let out = target_dir().join("images");
-    let name = if release { "kernel-release" } else { "kernel-debug" };
-    let set = image::build(&elf, script, &out, name, firmwares).map_err(|e| e.to_string())?;
+    let mut name = match (prebuilt, release) {
+        (Some(_), _) => "kernel-prebuilt".to_string(),
+        (None, true) => "kernel-release".to_string(),
+        (None, false) => "kernel-debug".to_string(),
+    };
+    if let Some(script) = script {
+        name.push_str(&format!("-{:016x}", fnv1a(script.as_bytes())));
+    }
+    let set = image::build(&elf, script, &out, &name, firmwares).map_err(|e| e.to_string())?;
     Ok((elf, set))
+}
+
+/// FNV-1a: a stable hash (the same name for the same script, every run).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }

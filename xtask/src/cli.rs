@@ -18,6 +18,10 @@ pub enum Command {
     Run(RunArgs),
     /// Build the kernel and its BIOS and UEFI images; print their paths.
     Image(ImageArgs),
+    /// Run every test: host unit tests, then the QEMU integration tests.
+    Test(TestArgs),
+    /// Measure: boot times and footprint, or the datapath micro-benchmarks.
+    Bench(BenchArgs),
 }
 
 /// Which kernel profile to build.
@@ -79,6 +83,10 @@ pub struct RunArgs {
     pub headless: bool,
     #[command(flatten)]
     pub profile: ProfileArgs,
+    /// Boot this kernel ELF instead of building one (tests use it: no cargo
+    /// run inside a running `cargo test`).
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -91,4 +99,69 @@ pub struct ImageArgs {
     pub script: Option<PathBuf>,
     #[command(flatten)]
     pub profile: ProfileArgs,
+    /// Use this kernel ELF instead of building one.
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Run only tests whose name contains FILTER (unit and integration).
+    pub filter: Option<String>,
+    /// Run every step and test binary even after a failure; report all.
+    #[arg(long)]
+    pub no_fail_fast: bool,
+    /// Only the host unit tests (no QEMU).
+    #[arg(long, conflicts_with = "integration_only")]
+    pub unit_only: bool,
+    /// Only the QEMU integration tests.
+    #[arg(long)]
+    pub integration_only: bool,
+    /// Integration tests (QEMUs) run at once; default: one per CPU.
+    #[arg(long, value_name = "N")]
+    pub test_threads: Option<usize>,
+    /// Further arguments for the test binaries (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    pub test_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub bench: Bench,
+}
+
+/// The benchmarks; each prints a table and can write `--json FILE`.
+#[derive(Subcommand, Debug)]
+pub enum Bench {
+    /// QEMU start -> ready line (BIOS and UEFI), kernel ELF size, idle CPU.
+    Boot(BootBenchArgs),
+    /// The netmap datapath micro-benchmarks (`cargo bench -p netmap --bench datapath`).
+    Datapath(DatapathBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BootBenchArgs {
+    /// Boots per firmware.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub boots: usize,
+    /// Seconds over which the idle guest's CPU use is sampled.
+    #[arg(long, default_value_t = 5.0, value_name = "S")]
+    pub idle_secs: f64,
+    /// Skip the UEFI boots (no OVMF).
+    #[arg(long)]
+    pub no_uefi: bool,
+    /// Also write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DatapathBenchArgs {
+    /// Ask the bench to write its results as JSON (passed on as `--json FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Arguments for the bench binary (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }

@@ -3,11 +3,13 @@
 //! Every failure ends in one line on stderr saying what failed and what to
 //! do; the exit status of `run` is the kernel's own exit code.
 
+mod bench;
 mod build;
 mod cli;
 mod image;
 mod run;
 mod setup;
+mod test;
 
 use std::process::ExitCode;
 
@@ -18,6 +20,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Run(args) => run::run(&args),
         cli::Command::Image(args) => image::image(&args).map(|()| 0),
+        cli::Command::Test(args) => test::test(&args),
+        cli::Command::Bench(args) => bench::bench(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

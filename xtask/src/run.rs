@@ -15,7 +15,7 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     let firmware = if args.uefi { Firmware::Uefi } else { Firmware::Bios };
     setup::ensure_qemu(args.uefi)?;
     let script = build::startup_script(args.script.as_deref(), args.exec.as_deref())?;
-    let (elf, images) = build::images(args.profile.release(), script.as_deref(), &[firmware])?;
+    let (elf, images) = build::images(args.profile.release(), args.kernel.as_deref(), script.as_deref(), &[firmware])?;
     let image = images.get(firmware).expect("requested image was built");
 
     let mut config = QemuConfig::new(image);
@@ -45,6 +45,8 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
         eprintln!("xtask: serial console below; Ctrl-A X quits QEMU, `shutdown` ends the kernel");
     }
     let mut cmd = config.command().map_err(|e| e.to_string())?;
+    // QEMU goes when xtask goes, even if xtask is killed (a test timeout).
+    integration::process::die_with_parent(&mut cmd);
     if args.headless {
         cmd.stdin(Stdio::null());
     }

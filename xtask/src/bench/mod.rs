@@ -1,0 +1,20 @@
+//! `cargo xtask bench <what>`: measurements, not tests.
+//!
+//! Each benchmark prints a table and, with `--json FILE`, writes the same
+//! figures as JSON (with the machine they were taken on). A new benchmark
+//! (e2e: forwarded packets per second between two NICs) is one more
+//! variant in `cli::Bench` and one more module here.
+
+mod boot;
+mod datapath;
+mod elf;
+mod report;
+
+use crate::cli::{Bench, BenchArgs};
+
+pub fn bench(args: &BenchArgs) -> Result<i32, String> {
+    match &args.bench {
+        Bench::Boot(a) => boot::run(a).map(|()| 0),
+        Bench::Datapath(a) => datapath::run(a),
+    }
+}
