@@ -41,12 +41,16 @@
 
 extern crate alloc;
 
+mod bridge;
 mod bufmap;
+mod nic;
 mod rx;
 mod stats;
 mod tx;
 
+pub use bridge::{Bridge, BRIDGE_SLOTS};
 pub use bufmap::BufMap;
+pub use nic::{Doorbell, VirtioNic, RX_QUEUE, TX_QUEUE};
 pub use rx::RxQueue;
 pub use stats::NicStats;
 pub use tx::TxQueue;
@@ -92,3 +96,5 @@ pub(crate) fn head_of(slot: u32) -> u16 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bridge;

@@ -59,6 +59,16 @@ impl<'a> RxQueue<'a> {
         NicStats { kicks: q.kicks, kicks_suppressed: q.kicks_suppressed, ..self.stats }
     }
 
+    /// Whether EVENT_IDX governs notifications on this queue.
+    pub fn event_idx(&self) -> bool {
+        self.vq.event_idx()
+    }
+
+    /// The queue's memory (to start over after a device reset).
+    pub fn mem(&self) -> virtq::QueueMem<'a> {
+        self.vq.mem()
+    }
+
     /// Slots the device holds.
     pub fn posted(&self, k: &KringState) -> u32 {
         (self.posted_end + self.n - k.nr_hwtail) % self.n

@@ -64,6 +64,16 @@ impl<'a> TxQueue<'a> {
         NicStats { kicks: q.kicks, kicks_suppressed: q.kicks_suppressed, ..self.stats }
     }
 
+    /// Whether EVENT_IDX governs notifications on this queue.
+    pub fn event_idx(&self) -> bool {
+        self.vq.event_idx()
+    }
+
+    /// The queue's memory (to start over after a device reset).
+    pub fn mem(&self) -> virtq::QueueMem<'a> {
+        self.vq.mem()
+    }
+
     /// Slots the device holds.
     pub fn in_flight(&self) -> u32 {
         self.held.iter().filter(|&&h| h).count() as u32

@@ -28,6 +28,11 @@ impl<'a> SimDevice<'a> {
         Self { mem, event_idx, last_avail: 0, used_shadow: 0, used_published: 0, interrupts: 0 }
     }
 
+    /// The queue memory this device model works on.
+    pub fn mem(&self) -> QueueMem<'a> {
+        self.mem
+    }
+
     /// Chains published by the driver and not yet taken.
     pub fn avail_pending(&self) -> u16 {
         self.mem.avail_idx().load(Ordering::Acquire).wrapping_sub(self.last_avail)

@@ -1,0 +1,257 @@
+//! A native port on a VALE switch (netmap's "bwrap" adapter).
+//!
+//! The switch thinks in application terms: it reads what a port *sends*
+//! and writes into the port's *rx* krings. For a NIC that is inside out:
+//! what the NIC receives must enter the switch, and what the switch
+//! delivers must leave on the NIC's transmit ring. The bridge is the port
+//! the switch sees, and plays the application on the NIC's krings:
+//!
+//! ```text
+//!  wire -> NIC rx kring --forward()--> switch --lease/copy--> other ports
+//!  other ports --> switch --lease/copy--> bridge rx kring --swap--> NIC tx kring -> wire
+//! ```
+//!
+//! Frames the NIC received are forwarded straight from its rx kring (the
+//! one copy VALE makes per destination). Frames the switch delivered move
+//! from the bridge's rx kring to the NIC's tx kring by swapping buffers,
+//! so the device sends them in place. The bridge's rx kring also buffers
+//! bursts while the NIC's transmit ring is full.
+//!
+//! While bridged, the NIC has no other user: the kernel's registry refuses
+//! to open it.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use netmap::port::{Port, PortCounters, PortKind};
+use netmap::vale::{Attachment, ForwardScratch, Switch, Wakeups};
+use netmap::{Dir, Kring, KringStats, OpenError, SyncError, NS_MOREFRAG};
+use spin::Mutex;
+
+/// Slots of the bridge's rx kring (the switch-to-NIC queue), as netmap's
+/// default ring size.
+pub const BRIDGE_SLOTS: u32 = 1024;
+
+/// The switch's view of a native port.
+pub struct Bridge {
+    name: String,
+    hw: Arc<dyn Port>,
+    switch: Arc<Switch>,
+    attachment: Attachment,
+    rx: Box<[Kring]>,
+    /// Frames the NIC received that the switch accepted (the bridge's
+    /// "tx" from the switch's point of view).
+    tx_stats: Mutex<KringStats>,
+    scratch: Mutex<ForwardScratch>,
+}
+
+#[inline]
+fn add(i: u32, k: u32, n: u32) -> u32 {
+    (i + k) % n
+}
+
+#[inline]
+fn dist(a: u32, b: u32, n: u32) -> u32 {
+    (b + n - a) % n
+}
+
+impl Bridge {
+    /// Attach native port `hw` (one tx and one rx kring) to `switch` as
+    /// `name` (e.g. `vale0:virtio0`).
+    pub fn attach(switch: &Arc<Switch>, hw: Arc<dyn Port>, name: &str) -> Result<Arc<Bridge>, OpenError> {
+        if hw.krings(Dir::Tx).is_empty() || hw.krings(Dir::Rx).is_empty() {
+            return Err(OpenError::Unsupported);
+        }
+        let pool = hw.krings(Dir::Rx)[0].lock().slots.pool().clone();
+        let mut made = None;
+        switch.attach_with(|attachment| {
+            let b = Arc::new(Bridge {
+                name: name.into(),
+                hw: hw.clone(),
+                switch: switch.clone(),
+                attachment,
+                rx: Kring::new_set(&pool, Dir::Rx, 1, BRIDGE_SLOTS)?,
+                tx_stats: Mutex::new(KringStats::default()),
+                scratch: Mutex::new(ForwardScratch::new(&pool)),
+            });
+            made = Some(b.clone());
+            Ok(b as Arc<dyn Port>)
+        })?;
+        made.ok_or(OpenError::BadConfig)
+    }
+
+    /// The native port behind the bridge.
+    pub fn hw(&self) -> &Arc<dyn Port> {
+        &self.hw
+    }
+
+    /// The switch.
+    pub fn switch(&self) -> &Arc<Switch> {
+        &self.switch
+    }
+
+    /// Leave the switch (idempotent). Frames queued for the NIC stay in
+    /// the bridge's ring and go back to the pool when it is dropped.
+    pub fn detach(&self) {
+        self.switch.detach(self.attachment);
+    }
+
+    /// One round of both directions; returns the frames moved, so an idle
+    /// loop knows whether to sleep.
+    pub fn poll(&self) -> Result<u32, SyncError> {
+        let sent = self.flush_to_hw()?;
+        let received = self.forward_from_hw()?;
+        Ok(sent + received)
+    }
+
+    /// NIC -> switch: receive, forward every frame, release the slots so
+    /// the NIC re-posts them at once.
+    pub fn forward_from_hw(&self) -> Result<u32, SyncError> {
+        self.hw.rxsync(0)?;
+        let mut wake = Wakeups::new(0);
+        let mut moved = 0;
+        {
+            let kring = &self.hw.krings(Dir::Rx)[0];
+            let mut k = kring.lock();
+            let k = &mut *k;
+            let n = k.nkr_num_slots;
+            let mut stats = self.tx_stats.lock();
+            let mut sc = self.scratch.lock();
+            loop {
+                let pending = dist(k.rhead, k.nr_hwtail, n);
+                if pending == 0 {
+                    break;
+                }
+                match self.switch.forward(self.attachment, 0, &k.slots, k.rhead, pending, self.hw.max_frame(), &mut stats, &mut sc) {
+                    Ok(f) if f.consumed > 0 => {
+                        wake.merge(&f.wakeups);
+                        k.rhead = add(k.rhead, f.consumed, n);
+                        moved += f.consumed;
+                    }
+                    Ok(_) => break, // an incomplete fragment chain waits for its end
+                    Err(_) => {
+                        // Detached: nobody to deliver to; drop, count, release.
+                        stats.drop_detached += u64::from(pending);
+                        k.rhead = k.nr_hwtail;
+                        break;
+                    }
+                }
+            }
+            // No application ring: nothing is ever handed out.
+            k.rcur = k.rhead;
+            k.rtail = k.rhead;
+        }
+        self.switch.wake(&wake);
+        if moved > 0 {
+            // Give the buffers back to the device now, not at the next poll.
+            self.hw.rxsync(0)?;
+        }
+        Ok(moved)
+    }
+
+    /// Switch -> NIC: swap queued frames into the NIC's tx kring and
+    /// transmit them with one txsync (one doorbell).
+    pub fn flush_to_hw(&self) -> Result<u32, SyncError> {
+        let mut total = 0;
+        // Twice at most: the txsync reclaims sent slots, which may make
+        // room for frames that did not fit the first time.
+        for _ in 0..2 {
+            let moved = {
+                let mut b = self.rx[0].lock();
+                let mut h = self.hw.krings(Dir::Tx)[0].lock();
+                let (b, h) = (&mut *b, &mut *h);
+                let (nb, nh) = (b.nkr_num_slots, h.nkr_num_slots);
+                let queued = dist(b.nr_hwcur, b.nr_hwtail, nb);
+                let room = dist(h.rhead, h.nr_hwtail, nh);
+                let m = queued.min(room);
+                let (mut bi, mut hi) = (b.nr_hwcur, h.rhead);
+                for _ in 0..m {
+                    // Same pool, both slots hold a buffer: cannot fail.
+                    let _ = b.slots.swap(bi as usize, &mut h.slots, hi as usize);
+                    let flags = h.slots.get(hi as usize).flags & NS_MOREFRAG;
+                    h.slots.set_flags(hi as usize, flags);
+                    bi = add(bi, 1, nb);
+                    hi = add(hi, 1, nh);
+                }
+                b.nr_hwcur = bi;
+                b.rhead = bi;
+                b.rcur = bi;
+                b.rtail = bi;
+                h.rhead = hi;
+                h.rcur = hi;
+                h.rtail = h.nr_hwtail;
+                m
+            };
+            // Always sync: it also reclaims what the device finished.
+            self.hw.txsync(0)?;
+            total += moved;
+            if moved == 0 {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Frames waiting in the bridge for room on the NIC.
+    pub fn queued(&self) -> u32 {
+        let b = self.rx[0].lock();
+        dist(b.nr_hwcur, b.nr_hwtail, b.nkr_num_slots)
+    }
+}
+
+impl Port for Bridge {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> PortKind {
+        PortKind::External
+    }
+
+    /// The switch never reads a bridge's tx krings: frames enter from the
+    /// NIC's rx kring through [`Bridge::forward_from_hw`].
+    fn krings(&self, dir: Dir) -> &[Kring] {
+        match dir {
+            Dir::Tx => &[],
+            Dir::Rx => &self.rx,
+        }
+    }
+
+    fn max_frame(&self) -> usize {
+        self.hw.max_frame()
+    }
+
+    fn txsync(&self, _ring: usize) -> Result<(), SyncError> {
+        self.forward_from_hw().map(|_| ())
+    }
+
+    fn rxsync(&self, _ring: usize) -> Result<(), SyncError> {
+        self.flush_to_hw().map(|_| ())
+    }
+
+    /// The switch delivered frames: send them now, one doorbell per batch.
+    /// A device error is recorded by the NIC (which the kernel then resets);
+    /// the frames stay queued here.
+    fn notify(&self, dir: Dir, ring: usize) {
+        if dir == Dir::Rx {
+            let _ = self.flush_to_hw();
+        }
+        if let Some(k) = self.krings(dir).get(ring) {
+            k.wake();
+        }
+    }
+
+    fn counters(&self) -> PortCounters {
+        let mut c = PortCounters::default();
+        c.tx.accumulate(&self.tx_stats.lock());
+        c.rx.accumulate(&self.rx[0].lock().stats);
+        c
+    }
+}
+
+impl core::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Bridge").field("name", &self.name).field("hw", &self.hw.name()).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,228 @@
+//! The native NIC port: a [`Port`] whose two krings sit on a virtio-net
+//! queue pair.
+//!
+//! The port owns the queues; the kernel owns the PCI transport and gives
+//! the port a [`Doorbell`] to ring it. A sync holds the kring lock and the
+//! queue lock only while it moves indices; the doorbell rings after both
+//! are released, once per sync.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use netmap::port::{Port, PortCounters};
+use netmap::{Dir, Kring, KringState, SyncError};
+use spin::Mutex;
+use virtq::Virtqueue;
+
+use crate::{BufMap, DeviceError, NicStats, RxQueue, TxQueue};
+
+/// Virtqueue index of the first receive queue (virtio 1.2, 5.1.2).
+pub const RX_QUEUE: u16 = 0;
+/// Virtqueue index of the first transmit queue (virtio 1.2, 5.1.2).
+pub const TX_QUEUE: u16 = 1;
+
+/// How the port notifies its device (in the kernel: a write to the
+/// transport's notify register).
+pub trait Doorbell: Send + Sync {
+    /// Tell the device queue `queue` has new buffers.
+    fn kick(&self, queue: u16);
+}
+
+/// A virtio-net NIC as a netmap port (`virtioN`).
+pub struct VirtioNic {
+    name: String,
+    mac: [u8; 6],
+    bufs: BufMap,
+    tx: Box<[Kring]>,
+    rx: Box<[Kring]>,
+    txq: Mutex<TxQueue<'static>>,
+    rxq: Mutex<RxQueue<'static>>,
+    doorbell: Box<dyn Doorbell>,
+    /// The device broke the protocol; the kernel resets it from its loop.
+    needs_reset: AtomicBool,
+    link_up: AtomicBool,
+}
+
+impl VirtioNic {
+    /// A port over fresh queues (`2 * slots` descriptors each way). RX
+    /// buffers are posted and the device kicked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: &str,
+        mac: [u8; 6],
+        bufs: BufMap,
+        rxq: RxQueue<'static>,
+        rx_slots: u32,
+        txq: TxQueue<'static>,
+        tx_slots: u32,
+        doorbell: Box<dyn Doorbell>,
+    ) -> Result<Self, netmap::PoolError> {
+        let pool = bufs.pool().clone();
+        let nic = Self {
+            name: name.into(),
+            mac,
+            tx: Kring::new_set(&pool, Dir::Tx, 1, tx_slots)?,
+            rx: Kring::new_set(&pool, Dir::Rx, 1, rx_slots)?,
+            bufs,
+            txq: Mutex::new(txq),
+            rxq: Mutex::new(rxq),
+            doorbell,
+            needs_reset: AtomicBool::new(false),
+            link_up: AtomicBool::new(true),
+        };
+        let kick = {
+            let k = nic.rx[0].lock();
+            nic.rxq.lock().post(&k, &nic.bufs)
+        };
+        if kick {
+            nic.doorbell.kick(RX_QUEUE);
+        }
+        Ok(nic)
+    }
+
+    /// The device's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// Link state as last reported by the device.
+    pub fn link_up(&self) -> bool {
+        self.link_up.load(Ordering::Relaxed)
+    }
+
+    /// Record the device's link state.
+    pub fn set_link_up(&self, up: bool) {
+        self.link_up.store(up, Ordering::Relaxed);
+    }
+
+    /// Driver counters, both queues summed.
+    pub fn nic_stats(&self) -> NicStats {
+        let (t, r) = (self.txq.lock().stats(), self.rxq.lock().stats());
+        NicStats {
+            kicks: t.kicks + r.kicks,
+            kicks_suppressed: t.kicks_suppressed + r.kicks_suppressed,
+            tx_drop_short: t.tx_drop_short,
+            tx_drop_frag: t.tx_drop_frag,
+            device_errors: t.device_errors + r.device_errors,
+            resets: t.resets.max(r.resets),
+            lost_in_reset: t.lost_in_reset + r.lost_in_reset,
+        }
+    }
+
+    /// Whether the device broke the protocol and must be reset.
+    pub fn needs_reset(&self) -> bool {
+        self.needs_reset.load(Ordering::Acquire)
+    }
+
+    fn failed(&self, _e: DeviceError) -> SyncError {
+        self.needs_reset.store(true, Ordering::Release);
+        SyncError::Port
+    }
+
+    /// Reset after a protocol violation. `stop` must reset the device (so
+    /// it no longer touches the queues); `start` re-initialises it with the
+    /// same queue memory and sets DRIVER_OK. In between, both queues start
+    /// over: nothing the slots own is lost, frames in flight are counted.
+    pub fn reset(&self, stop: impl FnOnce(), start: impl FnOnce()) {
+        stop();
+        {
+            let mut k = self.tx[0].lock();
+            let mut q = self.txq.lock();
+            let (event_idx, mem) = (q.event_idx(), q.mem());
+            q.reset(Virtqueue::new(mem, event_idx), &mut k);
+        }
+        {
+            let mut k = self.rx[0].lock();
+            let mut q = self.rxq.lock();
+            let (event_idx, mem) = (q.event_idx(), q.mem());
+            q.reset(Virtqueue::new(mem, event_idx), &mut k, &self.bufs);
+        }
+        start();
+        self.needs_reset.store(false, Ordering::Release);
+        self.doorbell.kick(RX_QUEUE);
+    }
+
+    /// Reclaim sent frames without posting new ones (from the idle loop).
+    pub fn tx_reclaim(&self) -> Result<(), SyncError> {
+        let mut k = self.tx[0].lock();
+        let r = self.txq.lock().reclaim(&mut k);
+        r.map_err(|e| self.failed(e))
+    }
+
+    /// Arm interrupts before the CPU sleeps: on the next frame, and on the
+    /// completion of what is in flight. Returns `true` if work is already
+    /// waiting, in which case the caller polls again instead of sleeping.
+    pub fn arm(&self) -> bool {
+        let rx = self.rxq.lock().arm();
+        let tx = self.txq.lock().arm();
+        rx || tx
+    }
+
+    /// Stop interrupts while the datapath is busy.
+    pub fn disarm(&self) {
+        self.rxq.lock().disarm();
+        self.txq.lock().disarm();
+    }
+
+    /// Run `f` on the locked rx kring (for a bridge forwarding its frames).
+    pub fn with_rx_kring<R>(&self, f: impl FnOnce(&mut KringState) -> R) -> R {
+        f(&mut self.rx[0].lock())
+    }
+}
+
+impl Port for VirtioNic {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn krings(&self, dir: Dir) -> &[Kring] {
+        match dir {
+            Dir::Tx => &self.tx,
+            Dir::Rx => &self.rx,
+        }
+    }
+
+    fn max_frame(&self) -> usize {
+        self.bufs.buf_size() as usize
+    }
+
+    fn txsync(&self, ring: usize) -> Result<(), SyncError> {
+        let kring = self.tx.get(ring).ok_or(SyncError::NoSuchRing(ring))?;
+        let kick = {
+            let mut k = kring.lock();
+            let r = self.txq.lock().txsync(&mut k, &self.bufs);
+            r.map_err(|e| self.failed(e))?
+        };
+        if kick {
+            self.doorbell.kick(TX_QUEUE);
+        }
+        Ok(())
+    }
+
+    fn rxsync(&self, ring: usize) -> Result<(), SyncError> {
+        let kring = self.rx.get(ring).ok_or(SyncError::NoSuchRing(ring))?;
+        let kick = {
+            let mut k = kring.lock();
+            let r = self.rxq.lock().rxsync(&mut k, &self.bufs);
+            r.map_err(|e| self.failed(e))?
+        };
+        if kick {
+            self.doorbell.kick(RX_QUEUE);
+        }
+        Ok(())
+    }
+
+    fn counters(&self) -> PortCounters {
+        let mut c = PortCounters::default();
+        c.tx.accumulate(&self.tx[0].lock().stats);
+        c.rx.accumulate(&self.rx[0].lock().stats);
+        c
+    }
+}
+
+impl core::fmt::Debug for VirtioNic {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("VirtioNic").field("name", &self.name).finish_non_exhaustive()
+    }
+}

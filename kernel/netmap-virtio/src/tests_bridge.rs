@@ -1,0 +1,221 @@
+//! Two NICs on a switch, devices played by virtq's model: frames cross
+//! NIC -> switch -> NIC byte for byte, learning, flooding, detach, a full
+//! NIC, and a device that lies.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use netmap::port::Port;
+use netmap::vale::Switch;
+use netmap::{BufferPool, Dir};
+use virtq::mem::words_for;
+use virtq::sim::SimDevice;
+use virtq::{QueueLayout, QueueMem, Virtqueue};
+
+use super::*;
+
+const RX_SLOTS: u32 = 16;
+const TX_SLOTS: u32 = 8;
+
+#[derive(Default)]
+struct Bell(AtomicUsize, AtomicUsize);
+impl Doorbell for Arc<Bell> {
+    fn kick(&self, queue: u16) {
+        if queue == RX_QUEUE { &self.0 } else { &self.1 }.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+struct Nic {
+    port: Arc<VirtioNic>,
+    rx_dev: SimDevice<'static>,
+    tx_dev: SimDevice<'static>,
+    bell: Arc<Bell>,
+}
+
+fn leak_mem(slots: u32) -> QueueMem<'static> {
+    let layout = QueueLayout::new(queue_size_for(slots)).unwrap();
+    let words: &'static [AtomicU64] = Box::leak(words_for(layout).into_boxed_slice());
+    QueueMem::from_words(words, layout).unwrap()
+}
+
+fn nic(pool: &Arc<BufferPool>, name: &str, mac: [u8; 6]) -> Nic {
+    let bufs = BufMap::new(pool.clone(), 0x1000_0000);
+    let (rm, tm) = (leak_mem(RX_SLOTS), leak_mem(TX_SLOTS));
+    let bell = Arc::new(Bell::default());
+    let rxq = RxQueue::new(Virtqueue::new(rm, true), RX_SLOTS, 0x100);
+    let txq = TxQueue::new(Virtqueue::new(tm, true), TX_SLOTS, 0x200);
+    let port = Arc::new(VirtioNic::new(name, mac, bufs, rxq, RX_SLOTS, txq, TX_SLOTS, Box::new(bell.clone())).unwrap());
+    Nic { port, rx_dev: SimDevice::new(rm, true), tx_dev: SimDevice::new(tm, true), bell }
+}
+
+fn frame(dst: [u8; 6], src: [u8; 6], seq: u8, len: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(len);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x88, 0xb5]);
+    while f.len() < len {
+        f.push(seq.wrapping_add(f.len() as u8));
+    }
+    f
+}
+
+impl Nic {
+    /// The wire delivers `f`: the device writes it into the next posted
+    /// buffer (we write through the slot, as DMA would) and reports it.
+    fn inject(&mut self, f: &[u8]) {
+        let head = self.rx_dev.pop_avail().expect("a posted rx buffer");
+        let slot = u32::from(head) / 2;
+        let kring = &self.port.krings(Dir::Rx)[0];
+        kring.lock().slots.buf_mut(slot as usize).unwrap()[..f.len()].copy_from_slice(f);
+        self.rx_dev.push_used(u32::from(head), NET_HDR_LEN + f.len() as u32);
+        self.rx_dev.publish_used();
+    }
+
+    /// What the device was asked to send, in order, read from the tx kring
+    /// slot each descriptor points at; the device completes them.
+    fn drain_wire(&mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let bufs = BufMap::new(self.port.krings(Dir::Tx)[0].lock().slots.pool().clone(), 0x1000_0000);
+        while let Some(head) = self.tx_dev.pop_avail() {
+            let slot = u32::from(head) / 2;
+            let (addr, len, _, _) = self.tx_dev.desc(head + 1);
+            let k = self.port.krings(Dir::Tx)[0].lock();
+            assert_eq!(Some(addr), bufs.phys(k.slots.buf_idx(slot as usize)), "descriptor points at the slot's buffer");
+            out.push(k.slots.buf(slot as usize).unwrap()[..len as usize].to_vec());
+            drop(k);
+            self.tx_dev.push_used(u32::from(head), 0);
+        }
+        self.tx_dev.publish_used();
+        out
+    }
+}
+
+const A: [u8; 6] = [0x52, 0x54, 0, 0, 0, 0xa];
+const B: [u8; 6] = [0x52, 0x54, 0, 0, 0, 0xb];
+const BCAST: [u8; 6] = [0xff; 6];
+
+fn two_nics() -> (Arc<Switch>, Nic, Nic, Arc<Bridge>, Arc<Bridge>) {
+    let pool = BufferPool::on_heap(4096, 2048).unwrap();
+    let sw = Switch::new("vale0");
+    let (a, b) = (nic(&pool, "virtio0", [2, 0, 0, 0, 0, 1]), nic(&pool, "virtio1", [2, 0, 0, 0, 0, 2]));
+    let ba = Bridge::attach(&sw, a.port.clone(), "vale0:virtio0").unwrap();
+    let bb = Bridge::attach(&sw, b.port.clone(), "vale0:virtio1").unwrap();
+    (sw, a, b, ba, bb)
+}
+
+#[test]
+fn frames_cross_the_switch_byte_for_byte() {
+    let (_sw, mut a, mut b, ba, _bb) = two_nics();
+    let sent: Vec<Vec<u8>> = (0..5).map(|i| frame(BCAST, A, i, 60 + 300 * i as usize)).collect();
+    for f in &sent {
+        a.inject(f);
+    }
+    assert_eq!(ba.poll().unwrap(), 5);
+    assert_eq!(b.drain_wire(), sent);
+    assert!(b.bell.1.load(Ordering::Relaxed) >= 1, "the tx queue was kicked");
+    assert!(a.drain_wire().is_empty(), "nothing reflected to the source");
+}
+
+#[test]
+fn learning_turns_floods_into_unicast() {
+    let pool = BufferPool::on_heap(4096, 2048).unwrap();
+    let sw = Switch::new("vale0");
+    let mut n: Vec<Nic> = (0..3).map(|i| nic(&pool, "v", [2, 0, 0, 0, 0, i])).collect();
+    let br: Vec<Arc<Bridge>> = n.iter().map(|x| Bridge::attach(&sw, x.port.clone(), "vale0:v").unwrap()).collect();
+    // B speaks first: the switch learns B behind port 1.
+    n[1].inject(&frame(BCAST, B, 0, 60));
+    br[1].poll().unwrap();
+    assert_eq!(n[0].drain_wire().len(), 1, "broadcast floods");
+    assert_eq!(n[2].drain_wire().len(), 1, "broadcast floods");
+    // A to B: unicast, only port 1 sees it.
+    n[0].inject(&frame(B, A, 1, 60));
+    br[0].poll().unwrap();
+    assert_eq!(n[1].drain_wire().len(), 1);
+    assert!(n[2].drain_wire().is_empty(), "learned destination: no flood");
+}
+
+#[test]
+fn detach_stops_forwarding_and_loses_no_buffer() {
+    let (sw, mut a, mut b, ba, bb) = two_nics();
+    a.inject(&frame(BCAST, A, 0, 60));
+    ba.poll().unwrap();
+    assert_eq!(b.drain_wire().len(), 1);
+    bb.detach();
+    a.inject(&frame(BCAST, A, 1, 60));
+    ba.poll().unwrap();
+    assert!(b.drain_wire().is_empty(), "detached port gets nothing");
+    ba.detach();
+    a.inject(&frame(BCAST, A, 2, 60));
+    assert_eq!(ba.poll().unwrap(), 0);
+    assert!(ba.counters().tx.drop_detached >= 1);
+    assert_eq!(sw.num_ports(), 0);
+}
+
+#[test]
+fn a_full_nic_queues_in_the_bridge_then_drops_and_counts() {
+    let (_sw, mut a, mut b, ba, bb) = two_nics();
+    // B's device sends nothing: its tx ring fills (TX_SLOTS - 1 slots),
+    // then the bridge's queue, then the switch drops at the bridge.
+    let total = (BRIDGE_SLOTS + 2 * TX_SLOTS) as usize;
+    for i in 0..total {
+        a.inject(&frame(BCAST, A, i as u8, 60));
+        ba.poll().unwrap();
+    }
+    let posted = b.tx_dev.avail_pending() as u32;
+    assert_eq!(posted, TX_SLOTS - 1, "the NIC holds a full ring");
+    assert_eq!(bb.queued(), BRIDGE_SLOTS - 1, "the bridge holds the rest");
+    let dropped = bb.counters().rx.drop_ring_full;
+    assert_eq!(dropped as usize, total - (TX_SLOTS - 1 + BRIDGE_SLOTS - 1) as usize);
+    // The wire drains: queued frames flow again, none lost.
+    let mut got = b.drain_wire().len();
+    for _ in 0..400 {
+        bb.poll().unwrap();
+        got += b.drain_wire().len();
+    }
+    assert_eq!(got as u64 + dropped, total as u64);
+    assert_eq!(bb.queued(), 0);
+}
+
+#[test]
+fn a_lying_device_is_flagged_and_reset_without_losing_buffers() {
+    let (_sw, mut a, mut b, ba, _bb) = two_nics();
+    let pool = a.port.krings(Dir::Rx)[0].lock().slots.pool().clone();
+    let free_before = pool.free_count();
+    a.rx_dev.pop_avail();
+    a.rx_dev.push_used(999, 60);
+    a.rx_dev.publish_used();
+    assert!(ba.poll().is_err());
+    assert!(a.port.needs_reset());
+    let stopped = AtomicUsize::new(0);
+    a.port.reset(|| { stopped.fetch_add(1, Ordering::Relaxed); }, || {});
+    assert_eq!(stopped.load(Ordering::Relaxed), 1);
+    assert!(!a.port.needs_reset());
+    assert_eq!(a.port.nic_stats().device_errors, 1);
+    assert_eq!(pool.free_count(), free_before, "no buffer lost or leaked");
+    // A new device (after reset) on the same memory: traffic flows again.
+    a.rx_dev = SimDevice::new(a.rx_dev_mem(), true);
+    let f = frame(BCAST, A, 7, 99);
+    a.inject(&f);
+    ba.poll().unwrap();
+    assert_eq!(b.drain_wire(), alloc::vec![f]);
+}
+
+impl Nic {
+    fn rx_dev_mem(&self) -> QueueMem<'static> {
+        self.rx_dev.mem()
+    }
+}
+
+#[test]
+fn rx_keeps_up_for_many_ring_wraps() {
+    let (_sw, mut a, mut b, ba, _bb) = two_nics();
+    let mut got = 0;
+    for i in 0..(30 * RX_SLOTS) {
+        a.inject(&frame(BCAST, A, i as u8, 64));
+        ba.poll().unwrap();
+        got += b.drain_wire().len();
+    }
+    assert_eq!(got as u32, 30 * RX_SLOTS);
+}
