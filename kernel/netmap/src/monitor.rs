@@ -256,7 +256,10 @@ fn swap_into(m: &MonitorPort, ring: usize, src: &mut KringState, from: u32, to: 
     let mut any = false;
     while i != to {
         let s = src.slots.get(i as usize);
-        if dst.rx_direct_space() == 0 || !src.slots.is_held(i as usize) {
+        if s.len == 0 && s.flags & NS_MOREFRAG == 0 {
+            // No frame here: a tx ring's initial spare slot, or a slot this
+            // monitor already emptied.
+        } else if dst.rx_direct_space() == 0 || !src.slots.is_held(i as usize) {
             if s.flags & NS_MOREFRAG == 0 {
                 dst.stats.drop_monitor += 1;
             }

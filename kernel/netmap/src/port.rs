@@ -92,6 +92,12 @@ pub trait Port: Send + Sync {
     }
 }
 
+impl core::fmt::Debug for dyn Port {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Port").field("name", &self.name()).field("kind", &self.kind()).finish()
+    }
+}
+
 /// Geometry of a port the crate creates (VALE ports, pipes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortConfig {

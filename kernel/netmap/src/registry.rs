@@ -1,0 +1,387 @@
+//! The registry: opens ports by name and runs the control plane
+//! (netmap's `NIOCREGIF` name resolution plus `vale-ctl`).
+//!
+//! | operation | netmap equivalent |
+//! | --- | --- |
+//! | [`Registry::open`] `valeX:p` | open an ephemeral VALE port: created (with its switch) on open, destroyed on close |
+//! | [`Registry::create_persistent`] / [`delete_persistent`](Registry::delete_persistent) | `vale-ctl -n` / `-r`: a VALE port that outlives its handles |
+//! | [`Registry::open`] `x{K` / `x}K` | open a pipe end; the pipe exists while either end is open |
+//! | [`Registry::open`] `p/t`, `p/r`, `p/rt`, `p/z` | open a monitor of port `p` |
+//! | [`Registry::register`] + [`Registry::open`] `name` | a kernel port (NIC, tap, tun, host) opened in native mode |
+//! | [`Registry::attach`] / [`detach`](Registry::detach) | `vale-ctl -a` / `-d`: a kernel port joins a switch |
+//!
+//! Each port has at most one open handle (`Busy` otherwise). Closing a
+//! handle (dropping it) runs a hook that undoes what `open` did. The
+//! registry lock is a control-plane lock: the datapath never takes it.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+
+use spin::Mutex;
+
+use crate::error::{AuditError, OpenError};
+use crate::mem::BufferPool;
+use crate::monitor::{attach_monitor, detach_monitor, MonitorPort};
+use crate::name::{parse, PortName};
+use crate::pipe::{PipePair, PipeSide};
+use crate::port::{kring_bufs, Handle, Port, PortConfig};
+use crate::vale::{Attachment, Switch, ValePort};
+
+struct ValeEntry {
+    port: Arc<ValePort>,
+    persistent: bool,
+    open: bool,
+}
+
+struct PipeEntry {
+    ends: [Arc<dyn Port>; 2],
+    open: [bool; 2],
+}
+
+struct ExtEntry {
+    port: Arc<dyn Port>,
+    open: bool,
+    /// Switch it is attached to.
+    attached: Option<(String, Attachment)>,
+}
+
+struct MonEntry {
+    parent: Arc<dyn Port>,
+    mon: Arc<MonitorPort>,
+}
+
+#[derive(Default)]
+struct Inner {
+    switches: BTreeMap<String, Arc<Switch>>,
+    vale: BTreeMap<String, ValeEntry>,
+    /// Keyed by `base{id`.
+    pipes: BTreeMap<String, PipeEntry>,
+    external: BTreeMap<String, ExtEntry>,
+    monitors: Vec<MonEntry>,
+}
+
+impl Inner {
+    /// The port with that (non-monitor) name, if it exists.
+    fn find(&self, name: &str) -> Option<Arc<dyn Port>> {
+        match parse(name).ok()? {
+            PortName::Vale { .. } => self.vale.get(name).map(|e| e.port.clone() as Arc<dyn Port>),
+            PortName::Pipe { base, id, side } => self.pipes.get(&format!("{base}{{{id}")).map(|e| e.ends[side as usize].clone()),
+            PortName::Plain(_) => self.external.get(name).map(|e| e.port.clone()),
+            PortName::Monitor { .. } => None,
+        }
+    }
+
+    fn switch(&mut self, name: &str) -> Arc<Switch> {
+        self.switches.entry(name.to_string()).or_insert_with(|| Switch::new(name)).clone()
+    }
+
+    /// Switches die with their last port, as netmap's bridges do.
+    fn reap_switch(&mut self, name: &str) {
+        if self.switches.get(name).is_some_and(|s| s.num_ports() == 0) {
+            self.switches.remove(name);
+        }
+    }
+}
+
+/// Port names to ports, and the control plane.
+pub struct Registry {
+    pool: Arc<BufferPool>,
+    defaults: PortConfig,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl core::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Registry").field("defaults", &self.defaults).finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry creating ports with [`PortConfig::default`] geometry.
+    pub fn new(pool: Arc<BufferPool>) -> Self {
+        Self::with_defaults(pool, PortConfig::default())
+    }
+
+    /// A registry creating ports with the given geometry.
+    pub fn with_defaults(pool: Arc<BufferPool>, defaults: PortConfig) -> Self {
+        Registry { pool, defaults, inner: Arc::new(Mutex::new(Inner::default())) }
+    }
+
+    /// The buffer pool every port of this registry uses.
+    pub fn pool(&self) -> &Arc<BufferPool> {
+        &self.pool
+    }
+
+    /// Opens a port by name with the default geometry.
+    pub fn open(&self, name: &str) -> Result<Handle, OpenError> {
+        self.open_with(name, self.defaults)
+    }
+
+    /// Opens a port by name; `cfg` is used if the open creates the port.
+    pub fn open_with(&self, name: &str, cfg: PortConfig) -> Result<Handle, OpenError> {
+        let parsed = parse(name)?;
+        let mut g = self.inner.lock();
+        let weak = Arc::downgrade(&self.inner);
+        let key = name.to_string();
+        match parsed {
+            PortName::Vale { switch, .. } => {
+                if let Some(e) = g.vale.get_mut(name) {
+                    if e.open {
+                        return Err(OpenError::Busy);
+                    }
+                    e.open = true;
+                    let h = Handle::new(e.port.clone());
+                    return Ok(with_hook(h, weak, move |i| close_vale(i, &key)));
+                }
+                let sw = g.switch(switch);
+                let port = ValePort::create(&self.pool, &sw, name, cfg).inspect_err(|_| g.reap_switch(switch))?;
+                g.vale.insert(key.clone(), ValeEntry { port: port.clone(), persistent: false, open: true });
+                Ok(with_hook(Handle::new(port), weak, move |i| close_vale(i, &key)))
+            }
+            PortName::Pipe { base, id, side } => {
+                cfg.check()?;
+                let pkey = format!("{base}{{{id}");
+                let s = side as usize;
+                if !g.pipes.contains_key(&pkey) {
+                    let pair = PipePair::new(&self.pool, base, id, cfg.tx_rings.max(cfg.rx_rings), cfg.num_slots, cfg.max_frame)?;
+                    let ends: [Arc<dyn Port>; 2] = [pair.end(PipeSide::Master), pair.end(PipeSide::Slave)];
+                    g.pipes.insert(pkey.clone(), PipeEntry { ends, open: [false; 2] });
+                }
+                let e = g.pipes.get_mut(&pkey).ok_or(OpenError::NotFound)?;
+                if e.open[s] {
+                    return Err(OpenError::Busy);
+                }
+                e.open[s] = true;
+                let h = Handle::new(e.ends[s].clone());
+                Ok(with_hook(h, weak, move |i| close_pipe(i, &pkey, s)))
+            }
+            PortName::Monitor { parent, mode } => {
+                let p = g.find(parent).ok_or(OpenError::NotFound)?;
+                let mon = Arc::new(MonitorPort::new(&self.pool, name.to_string(), mode, &*p)?);
+                attach_monitor(&*p, &mon)?;
+                g.monitors.push(MonEntry { parent: p, mon: mon.clone() });
+                let h = Handle::new(mon.clone());
+                Ok(with_hook(h, weak, move |i| close_monitor(i, &mon)))
+            }
+            PortName::Plain(_) => {
+                let e = g.external.get_mut(name).ok_or(OpenError::NotFound)?;
+                if e.open {
+                    return Err(OpenError::Busy);
+                }
+                e.open = true;
+                let h = Handle::new(e.port.clone());
+                Ok(with_hook(h, weak, move |i| {
+                    if let Some(e) = i.external.get_mut(&key) {
+                        e.open = false;
+                    }
+                }))
+            }
+        }
+    }
+
+    /// Creates a persistent VALE port (`vale-ctl -n`), not opened.
+    pub fn create_persistent(&self, name: &str, cfg: PortConfig) -> Result<Arc<ValePort>, OpenError> {
+        let PortName::Vale { switch, .. } = parse(name)? else {
+            return Err(OpenError::Unsupported);
+        };
+        let mut g = self.inner.lock();
+        if g.vale.contains_key(name) {
+            return Err(OpenError::Exists);
+        }
+        let sw = g.switch(switch);
+        let port = ValePort::create(&self.pool, &sw, name, cfg).inspect_err(|_| g.reap_switch(switch))?;
+        g.vale.insert(name.to_string(), ValeEntry { port: port.clone(), persistent: true, open: false });
+        Ok(port)
+    }
+
+    /// Deletes a persistent VALE port (`vale-ctl -r`). Refused while open.
+    pub fn delete_persistent(&self, name: &str) -> Result<(), OpenError> {
+        let mut g = self.inner.lock();
+        let e = g.vale.get(name).ok_or(OpenError::NotFound)?;
+        if !e.persistent {
+            return Err(OpenError::NotFound);
+        }
+        if e.open {
+            return Err(OpenError::Busy);
+        }
+        let e = g.vale.remove(name).ok_or(OpenError::NotFound)?;
+        e.port.detach();
+        let sw = e.port.switch().name().to_string();
+        g.reap_switch(&sw);
+        Ok(())
+    }
+
+    /// Registers a port built by the kernel (NIC, tap, tun, host stack)
+    /// under its [`Port::name`], a plain name.
+    pub fn register(&self, port: Arc<dyn Port>) -> Result<(), OpenError> {
+        let name = port.name().to_string();
+        if !matches!(parse(&name)?, PortName::Plain(_)) {
+            return Err(OpenError::Unsupported);
+        }
+        let mut g = self.inner.lock();
+        if g.external.contains_key(&name) {
+            return Err(OpenError::Exists);
+        }
+        g.external.insert(name, ExtEntry { port, open: false, attached: None });
+        Ok(())
+    }
+
+    /// Forgets a registered port (detaching it from its switch). Refused
+    /// while open.
+    pub fn unregister(&self, name: &str) -> Result<Arc<dyn Port>, OpenError> {
+        let mut g = self.inner.lock();
+        let e = g.external.get(name).ok_or(OpenError::NotFound)?;
+        if e.open {
+            return Err(OpenError::Busy);
+        }
+        let e = g.external.remove(name).ok_or(OpenError::NotFound)?;
+        if let Some((sw, a)) = e.attached {
+            if let Some(s) = g.switches.get(&sw) {
+                s.detach(a);
+            }
+            g.reap_switch(&sw);
+        }
+        Ok(e.port)
+    }
+
+    /// Attaches registered port `port` to switch `switch` (`vale-ctl -a
+    /// valeX:port`), creating the switch if needed. The port then sends
+    /// into the switch with [`Switch::forward`] and the returned attachment.
+    pub fn attach(&self, switch: &str, port: &str) -> Result<(Arc<Switch>, Attachment), OpenError> {
+        match parse(&format!("{switch}:{port}"))? {
+            PortName::Vale { .. } => {}
+            _ => return Err(OpenError::Unsupported),
+        }
+        let mut g = self.inner.lock();
+        let p = match g.external.get(port) {
+            None => return Err(OpenError::NotFound),
+            Some(e) if e.attached.is_some() => return Err(OpenError::Busy),
+            Some(e) => e.port.clone(),
+        };
+        let sw = g.switch(switch);
+        let a = sw.attach(p).inspect_err(|_| g.reap_switch(switch))?;
+        if let Some(e) = g.external.get_mut(port) {
+            e.attached = Some((switch.to_string(), a));
+        }
+        Ok((sw, a))
+    }
+
+    /// Detaches registered port `port` from switch `switch` (`vale-ctl -d`).
+    pub fn detach(&self, switch: &str, port: &str) -> Result<(), OpenError> {
+        let mut g = self.inner.lock();
+        let e = g.external.get_mut(port).ok_or(OpenError::NotFound)?;
+        match e.attached.take() {
+            Some((sw, a)) if sw == switch => {
+                if let Some(s) = g.switches.get(&sw) {
+                    s.detach(a);
+                }
+                g.reap_switch(&sw);
+                Ok(())
+            }
+            other => {
+                e.attached = other;
+                Err(OpenError::NotFound)
+            }
+        }
+    }
+
+    /// The switch with that name, if it exists.
+    pub fn switch(&self, name: &str) -> Option<Arc<Switch>> {
+        self.inner.lock().switches.get(name).cloned()
+    }
+
+    /// Names of existing switches.
+    pub fn switches(&self) -> Vec<String> {
+        self.inner.lock().switches.keys().cloned().collect()
+    }
+
+    /// Names of existing ports (VALE ports, pipe ends, registered ports,
+    /// open monitors).
+    pub fn ports(&self) -> Vec<String> {
+        let g = self.inner.lock();
+        let mut v: Vec<String> = g.vale.keys().cloned().collect();
+        for e in g.pipes.values() {
+            v.extend(e.ends.iter().map(|p| p.name().to_string()));
+        }
+        v.extend(g.external.keys().cloned());
+        v.extend(g.monitors.iter().map(|m| m.mon.name().to_string()));
+        v
+    }
+
+    /// The port with that name (monitors excluded).
+    pub fn port(&self, name: &str) -> Option<Arc<dyn Port>> {
+        self.inner.lock().find(name)
+    }
+
+    /// Conservation check over every port of the registry plus `handles`
+    /// (all open handles must be passed, or their buffers count as lost).
+    pub fn audit(&self, handles: &[&Handle]) -> Result<(), AuditError> {
+        let g = self.inner.lock();
+        let mut owned: Vec<u32> = Vec::new();
+        for e in g.vale.values() {
+            owned.extend(kring_bufs(&*e.port));
+        }
+        for e in g.pipes.values() {
+            for p in &e.ends {
+                owned.extend(kring_bufs(&**p));
+            }
+        }
+        for e in g.external.values() {
+            owned.extend(kring_bufs(&*e.port));
+        }
+        for m in &g.monitors {
+            owned.extend(kring_bufs(&*m.mon));
+        }
+        for h in handles {
+            owned.extend(h.held_bufs());
+        }
+        drop(g);
+        self.pool.audit(owned)
+    }
+}
+
+/// Installs a close hook that runs `f` on the registry state, if the
+/// registry still exists.
+fn with_hook(mut h: Handle, inner: Weak<Mutex<Inner>>, f: impl FnOnce(&mut Inner) + Send + Sync + 'static) -> Handle {
+    h.set_on_close(Box::new(move || {
+        if let Some(i) = inner.upgrade() {
+            f(&mut i.lock());
+        }
+    }));
+    h
+}
+
+fn close_vale(i: &mut Inner, name: &str) {
+    let Some(e) = i.vale.get_mut(name) else { return };
+    e.open = false;
+    if e.persistent {
+        return;
+    }
+    if let Some(e) = i.vale.remove(name) {
+        // Waits for batches in flight; frames still queued for the port go
+        // back to the pool when the last reference drops.
+        e.port.detach();
+        let sw = e.port.switch().name().to_string();
+        i.reap_switch(&sw);
+    }
+}
+
+fn close_pipe(i: &mut Inner, key: &str, side: usize) {
+    if let Some(e) = i.pipes.get_mut(key) {
+        e.open[side] = false;
+        if e.open == [false; 2] {
+            i.pipes.remove(key);
+        }
+    }
+}
+
+fn close_monitor(i: &mut Inner, mon: &Arc<MonitorPort>) {
+    if let Some(pos) = i.monitors.iter().position(|m| Arc::ptr_eq(&m.mon, mon)) {
+        let m = i.monitors.remove(pos);
+        detach_monitor(&*m.parent, &m.mon);
+    }
+}

@@ -1,0 +1,213 @@
+//! Port names and the registry's control plane.
+
+mod common;
+
+use common::{frame, mac, pool, recv, send, SinkPort, BCAST};
+use netmap::name::{parse, PortName};
+use netmap::monitor::MonitorMode;
+use netmap::pipe::PipeSide;
+use netmap::vale::ForwardScratch;
+use netmap::{Dir, Kring, NameError, OpenError, Port, PortConfig, PortKind, Registry};
+
+fn registry() -> Registry {
+    Registry::with_defaults(pool(8192), PortConfig { num_slots: 64, ..PortConfig::default() })
+}
+
+#[test]
+fn names_parse() {
+    assert_eq!(parse("vale0:a"), Ok(PortName::Vale { switch: "vale0", port: "a" }));
+    assert_eq!(parse("valeX:long-name_1.2"), Ok(PortName::Vale { switch: "valeX", port: "long-name_1.2" }));
+    assert_eq!(parse("x{1"), Ok(PortName::Pipe { base: "x", id: 1, side: PipeSide::Master }));
+    assert_eq!(parse("vale0:a}42"), Ok(PortName::Pipe { base: "vale0:a", id: 42, side: PipeSide::Slave }));
+    assert_eq!(parse("vtnet0"), Ok(PortName::Plain("vtnet0")));
+    let t = MonitorMode { tx: true, ..Default::default() };
+    let r = MonitorMode { rx: true, ..Default::default() };
+    let rt = MonitorMode { tx: true, rx: true, zcopy: false };
+    let z = MonitorMode { tx: true, rx: true, zcopy: true };
+    assert_eq!(parse("vale0:a/t"), Ok(PortName::Monitor { parent: "vale0:a", mode: t }));
+    assert_eq!(parse("em0/r"), Ok(PortName::Monitor { parent: "em0", mode: r }));
+    assert_eq!(parse("x{3/rt"), Ok(PortName::Monitor { parent: "x{3", mode: rt }));
+    assert_eq!(parse("x/tr"), Ok(PortName::Monitor { parent: "x", mode: rt }));
+    assert_eq!(parse("x/z"), Ok(PortName::Monitor { parent: "x", mode: z }));
+}
+
+#[test]
+fn bad_names_say_why() {
+    let long = "a".repeat(65);
+    for (name, err) in [
+        ("", NameError::Empty),
+        (long.as_str(), NameError::TooLong),
+        ("vale0", NameError::MissingPort),
+        ("vale0:", NameError::MissingPort),
+        ("vale0:a b", NameError::BadChar(' ')),
+        ("e m0", NameError::BadChar(' ')),
+        ("x{", NameError::BadPipeId),
+        ("x}1a", NameError::BadPipeId),
+        ("x{99999999999", NameError::BadPipeId),
+        ("{1", NameError::Empty),
+        ("x{1{2", NameError::BadPipeId),
+        ("x/q", NameError::BadMonitorMode),
+        ("x/", NameError::BadMonitorMode),
+        ("x/t/t", NameError::BadMonitorMode),
+        ("/t", NameError::Empty),
+        ("é", NameError::BadChar('é')),
+    ] {
+        assert_eq!(parse(name), Err(err), "{name:?}");
+    }
+    let reg = registry();
+    assert_eq!(reg.open("vale0").unwrap_err(), OpenError::Name(NameError::MissingPort));
+}
+
+#[test]
+fn ephemeral_vale_ports_live_while_open() {
+    let reg = registry();
+    let a = reg.open("vale0:a").unwrap();
+    assert_eq!(a.port().kind(), PortKind::Vale);
+    assert_eq!(reg.switches(), vec!["vale0".to_string()]);
+    assert_eq!(reg.open("vale0:a").unwrap_err(), OpenError::Busy);
+    let b = reg.open("vale0:b").unwrap();
+    assert_eq!(reg.switch("vale0").unwrap().num_ports(), 2);
+    reg.audit(&[&a, &b]).unwrap();
+    drop(a);
+    assert_eq!(reg.switch("vale0").unwrap().num_ports(), 1);
+    assert!(!reg.ports().contains(&"vale0:a".to_string()));
+    drop(b);
+    assert!(reg.switches().is_empty(), "the switch goes with its last port");
+    reg.audit(&[]).unwrap();
+    assert_eq!(reg.pool().free_count(), 8192 - 2, "every buffer is back");
+}
+
+#[test]
+fn persistent_ports() {
+    let reg = registry();
+    let cfg = PortConfig { num_slots: 32, ..PortConfig::default() };
+    reg.create_persistent("vale1:p", cfg).unwrap();
+    assert_eq!(reg.create_persistent("vale1:p", cfg).unwrap_err(), OpenError::Exists);
+    assert_eq!(reg.create_persistent("x{1", cfg).unwrap_err(), OpenError::Unsupported);
+    let mut p = reg.open("vale1:p").unwrap();
+    assert_eq!(p.tx_ring(0).unwrap().num_slots(), 32);
+    assert_eq!(reg.delete_persistent("vale1:p").unwrap_err(), OpenError::Busy);
+    let mut q = reg.open("vale1:q").unwrap();
+    send(&mut q, 0, &[frame(BCAST, mac(1), 60, 0)]);
+    drop(p);
+    // Still attached while closed: traffic queues in its ring.
+    send(&mut q, 0, &[frame(BCAST, mac(1), 60, 1)]);
+    p = reg.open("vale1:p").unwrap();
+    assert_eq!(recv(&mut p, 0).len(), 2);
+    assert_eq!(reg.delete_persistent("vale1:q").unwrap_err(), OpenError::NotFound, "ephemeral");
+    drop(p);
+    reg.delete_persistent("vale1:p").unwrap();
+    assert_eq!(reg.delete_persistent("vale1:p").unwrap_err(), OpenError::NotFound);
+    reg.audit(&[&q]).unwrap();
+    drop(q);
+    assert!(reg.switches().is_empty());
+}
+
+#[test]
+fn pipes_by_name() {
+    let reg = registry();
+    let mut m = reg.open("x{7").unwrap();
+    assert_eq!(reg.open("x{7").unwrap_err(), OpenError::Busy);
+    let mut s = reg.open("x}7").unwrap();
+    assert_eq!(s.port().name(), "x}7");
+    let f = frame(mac(2), mac(1), 60, 5);
+    send(&mut m, 0, std::slice::from_ref(&f));
+    assert_eq!(recv(&mut s, 0), vec![f]);
+    let other = reg.open("x{8").unwrap();
+    reg.audit(&[&m, &s, &other]).unwrap();
+    drop(m);
+    assert!(reg.ports().contains(&"x{7".to_string()), "alive while one end is open");
+    drop(s);
+    assert!(!reg.ports().iter().any(|p| p.starts_with("x") && p.ends_with('7')));
+    drop(other);
+    reg.audit(&[]).unwrap();
+}
+
+#[test]
+fn kernel_ports_register_open_and_join_switches() {
+    let reg = registry();
+    let nic = SinkPort::new(reg.pool(), 1, 64);
+    reg.register(nic.clone()).unwrap();
+    assert_eq!(reg.register(nic.clone()).unwrap_err(), OpenError::Exists);
+    // Native mode: the application drives the NIC's rings.
+    let mut h = reg.open("sink").unwrap();
+    assert_eq!(reg.open("sink").unwrap_err(), OpenError::Busy);
+    assert_eq!(reg.unregister("sink").unwrap_err(), OpenError::Busy);
+    send(&mut h, 0, &[frame(BCAST, mac(1), 60, 0)]);
+    assert_eq!(nic.sent.lock().unwrap().len(), 1);
+    drop(h);
+    // Switch mode: the switch delivers into the NIC's rx krings and
+    // notifies it; the NIC's receive path forwards into the switch.
+    let (sw, att) = reg.attach("vale0", "sink").unwrap();
+    assert_eq!(reg.attach("vale0", "sink").unwrap_err(), OpenError::Busy);
+    assert_eq!(reg.attach("vale0", "nope").unwrap_err(), OpenError::NotFound);
+    let mut v = reg.open("vale0:v").unwrap();
+    send(&mut v, 0, &[frame(BCAST, mac(1), 60, 0)]);
+    let rx = &nic.krings(Dir::Rx)[0];
+    assert_eq!(rx.notifications(), 1, "notified once for the batch");
+    assert_eq!(rx.lock().nr_hwtail, 1, "frame delivered into the NIC's ring");
+    // Ingress: a device ring with received frames, forwarded by the driver.
+    let dev = Kring::new(reg.pool(), Dir::Rx, 0, 64).unwrap();
+    let mut scratch = ForwardScratch::new(reg.pool());
+    let fwd = {
+        let mut g = dev.lock();
+        for i in 0..3 {
+            let f = frame(mac(1), mac(9), 100, i);
+            g.slots.buf_mut(i as usize).unwrap()[..100].copy_from_slice(&f);
+            g.slots.set_len(i as usize, 100).unwrap();
+        }
+        let k = &mut *g;
+        sw.forward(att, 0, &k.slots, 0, 3, 2048, &mut k.stats, &mut scratch).unwrap()
+    };
+    assert_eq!(fwd.consumed, 3);
+    sw.wake(&fwd.wakeups); // after the device ring's lock is released
+    assert_eq!(recv(&mut v, 0).len(), 3, "learned: unicast to v");
+    assert_eq!(dev.lock().stats.packets, 3);
+    // The standalone device ring is not the registry's: audit by hand.
+    reg.audit(&[&v]).unwrap_err();
+    let mut owned: Vec<u32> = dev.owned_bufs();
+    owned.extend(v.held_bufs());
+    for name in reg.ports() {
+        owned.extend(netmap::port::kring_bufs(&*reg.port(&name).unwrap()));
+    }
+    reg.pool().audit(owned).unwrap();
+    reg.detach("vale0", "sink").unwrap();
+    assert_eq!(reg.detach("vale0", "sink").unwrap_err(), OpenError::NotFound);
+    assert_eq!(sw.num_ports(), 1);
+    drop(v);
+    assert!(reg.switches().is_empty());
+    let port = reg.unregister("sink").unwrap();
+    assert_eq!(port.name(), "sink");
+    assert_eq!(reg.open("sink").unwrap_err(), OpenError::NotFound);
+}
+
+#[test]
+fn unregister_detaches() {
+    let reg = registry();
+    let nic = SinkPort::new(reg.pool(), 1, 8);
+    reg.register(nic).unwrap();
+    reg.attach("vale3", "sink").unwrap();
+    assert_eq!(reg.switch("vale3").unwrap().num_ports(), 1);
+    reg.unregister("sink").unwrap();
+    assert!(reg.switch("vale3").is_none());
+    reg.audit(&[]).unwrap();
+}
+
+#[test]
+fn monitors_need_a_parent_of_the_right_kind() {
+    let reg = registry();
+    assert_eq!(reg.open("vale0:a/t").unwrap_err(), OpenError::NotFound);
+    let _a = reg.open("vale0:a").unwrap();
+    let _p = reg.open("x{1").unwrap();
+    assert_eq!(reg.open("x{1/z").unwrap_err(), OpenError::Unsupported);
+    let z = reg.open("vale0:a/z").unwrap();
+    assert_eq!(z.port().kind(), PortKind::Monitor);
+    assert_eq!(reg.open("vale0:a/z").unwrap_err(), OpenError::Busy, "one zero-copy monitor");
+    let copies: Vec<_> = (0..8).map(|_| reg.open("vale0:a/rt").unwrap()).collect();
+    assert_eq!(reg.open("vale0:a/t").unwrap_err(), OpenError::Busy, "at most 8 copy monitors");
+    drop(copies);
+    let t = reg.open("vale0:a/t").unwrap();
+    drop(t);
+    drop(z);
+    reg.open("vale0:a/z").unwrap();
+}
