@@ -12,11 +12,12 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use boot::KernelExit;
+use regex_lite::Regex;
 
 use crate::error::{Error, Result};
 use crate::pattern::Pattern;
@@ -248,11 +249,13 @@ impl Console {
     }
 
     /// Run a shell command at the prompt: send it, wait for the next
-    /// prompt, return the lines in between without the echo of the command.
+    /// prompt, return the lines in between without the echo of the command
+    /// and without kernel log records (those stay in `output()`).
     pub fn command(&mut self, cmd: &str, timeout: Duration) -> Result<Vec<String>> {
         self.send_line(cmd)?;
         let text = self.expect(PROMPT, timeout)?;
         let mut lines = text::lines(&text[..text.len() - PROMPT.len()]);
+        lines.retain(|l| !is_log_record(l));
         match lines.first() {
             Some(echo) if echo == cmd => {
                 lines.remove(0);
@@ -368,6 +371,12 @@ impl Drop for Console {
     }
 }
 
+/// Whether `line` is a kernel log record rather than command output.
+fn is_log_record(line: &str) -> bool {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(crate::contract::LOG_RECORD).expect("valid regex")).is_match(line)
+}
+
 #[derive(Clone, Copy)]
 enum Stream {
     Serial,
@@ -422,7 +431,7 @@ while IFS= read -r -d $'\r' line; do
   printf '%s\r\n' "$line"
   case "$line" in
     version) printf 'kernel 0.1.0 (release)\r\n' ;;
-    two) printf 'one\r\ntwo\r\n' ;;
+    two) printf 'one\r\n[    1.000000] INFO  net: link up\r\ntwo\r\n' ;;
     bad) printf 'error: bad command\r\n' ;;
     silent) ;;
     hang) sleep 30 ;;
@@ -459,7 +468,9 @@ done
         let mut c = fake("command");
         c.expect(PROMPT, T).unwrap();
         assert_eq!(c.command("version", T).unwrap(), ["kernel 0.1.0 (release)"]);
+        // The log record in between is not output, but it is kept.
         assert_eq!(c.command("two", T).unwrap(), ["one", "two"]);
+        assert!(c.output().contains("INFO  net: link up"));
         assert_eq!(c.command("silent", T).unwrap(), Vec::<String>::new());
         assert_eq!(c.command_err("bad", T).unwrap(), "error: bad command");
         assert!(c.command_ok("bad", T).unwrap_err().message.contains("error: bad command"));

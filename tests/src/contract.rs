@@ -28,5 +28,8 @@ pub const PCI_LINE: &str = r"^([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7]) ([0-9a-
 pub const PANIC: &str = r"PANIC at (kernel/src/\S+\.rs):(\d+):(\d+): panic requested from the shell";
 /// An exception report; groups: name, vector, error code, rip.
 pub const EXCEPTION: &str = r"EXCEPTION: ([A-Za-z ()-]+) \(vector (\d+)\) error=(0x[0-9a-f]+|none) rip=(0x[0-9a-f]+)";
+/// A kernel log record (`[    1.234567] INFO  pci: ...`): printed whenever
+/// something happens, also in the middle of a command's output.
+pub const LOG_RECORD: &str = r"^\[\s*\d+\.\d{6}\] (ERROR|WARN|INFO|DEBUG|TRACE)\s";
 /// A startup-script echo line.
 pub const SCRIPT_ECHO: &str = "script> ";
