@@ -256,11 +256,7 @@ impl KringState {
         ring.tail = self.rtail;
         let returned = self.dist(self.rhead, head);
         let owned = self.dist(self.rhead, self.rtail);
-        let mut i = self.rhead;
-        for _ in 0..returned.min(owned) {
-            self.take_back(ring, i);
-            i = self.add(i, 1);
-        }
+        self.take_back_range(ring, self.rhead, returned.min(owned));
         if returned > owned {
             // Rx only: released past what was reported; those slots never
             // left the kernel.
@@ -277,47 +273,41 @@ impl KringState {
         if !self.kring_sane() {
             return;
         }
-        let mut i = self.rtail;
-        while i != self.nr_hwtail {
-            self.give(ring, i);
-            i = self.add(i, 1);
-        }
+        let count = self.dist(self.rtail, self.nr_hwtail);
+        self.give_range(ring, self.rtail, count);
         self.rtail = self.nr_hwtail;
         ring.tail = self.rtail;
     }
 
-    /// Moves slot `i` from the application to the kernel, validating the
-    /// application's view of it. The buffer that moves is the one the
-    /// application *holds*; a different `buf_idx` in the view is an error,
-    /// counted, and has no effect. A `len` over the buffer size becomes 0.
-    fn take_back(&mut self, ring: &mut NetmapRing, i: u32) {
-        let iu = i as usize;
-        let view = ring.slot[iu];
-        let held = ring.held.get(iu);
-        if view.buf_idx != held.buf_idx {
-            self.stats.bad_buf_idx += 1;
-        }
-        let len = if view.len as usize > ring.nr_buf_size() {
-            self.stats.bad_len += 1;
-            0
-        } else {
-            view.len
-        };
-        // Cannot fail: both arrays have `n` slots, share the pool, and the
-        // kernel slot is empty while the application owns it. Should a port
-        // have broken that, the buffer simply stays with the application.
-        if ring.held.move_to(iu, &mut self.slots, iu).is_ok() {
-            let _ = self.slots.set_len(iu, len);
-            self.slots.set_flags(iu, view.flags & NS_APP_FLAGS);
-        }
+    /// Moves `count` slots from `start` on from the application to the
+    /// kernel, validating the application's view of each. The buffer that
+    /// moves is the one the application *holds*; a different `buf_idx` in
+    /// the view is an error, counted, and has no effect. A `len` over the
+    /// buffer size becomes 0; flags are masked to [`NS_APP_FLAGS`].
+    fn take_back_range(&mut self, ring: &mut NetmapRing, start: u32, count: u32) {
+        let bs = ring.nr_buf_size();
+        let view = &ring.slot;
+        let (mut bad_idx, mut bad_len) = (0u64, 0u64);
+        // Cannot fail: both arrays have `n` slots and share the pool.
+        let _ = ring.held.move_slots(start, &mut self.slots, start, count, |i, held| {
+            let v = view[i as usize];
+            bad_idx += (v.buf_idx != held.buf_idx) as u64;
+            let len_ok = v.len as usize <= bs;
+            bad_len += !len_ok as u64;
+            Slot { buf_idx: held.buf_idx, len: if len_ok { v.len } else { 0 }, flags: v.flags & NS_APP_FLAGS }
+        });
+        self.stats.bad_buf_idx += bad_idx;
+        self.stats.bad_len += bad_len;
     }
 
-    /// Moves slot `i` from the kernel to the application and refreshes the
-    /// application's view of it.
-    fn give(&mut self, ring: &mut NetmapRing, i: u32) {
-        let iu = i as usize;
-        let _ = self.slots.move_to(iu, &mut ring.held, iu);
-        ring.slot[iu] = ring.held.get(iu);
+    /// Moves `count` slots from `start` on from the kernel to the
+    /// application and refreshes the application's view of them.
+    fn give_range(&mut self, ring: &mut NetmapRing, start: u32, count: u32) {
+        let view = &mut ring.slot;
+        let _ = self.slots.move_slots(start, &mut ring.held, start, count, |i, s| {
+            view[i as usize] = s;
+            s
+        });
     }
 
     /// Re-initialises the ring after a protocol violation, as netmap's
@@ -329,11 +319,7 @@ impl KringState {
     pub fn reinit(&mut self, ring: &mut NetmapRing) {
         self.stats.ring_reinit += 1;
         let n = self.nkr_num_slots;
-        for i in 0..n {
-            if ring.held.is_held(i as usize) {
-                self.take_back(ring, i);
-            }
-        }
+        self.take_back_range(ring, 0, n);
         if !self.kring_sane() {
             // A buggy port corrupted the kring: leave the application
             // nothing rather than trust the indices.
@@ -356,11 +342,8 @@ impl KringState {
     /// Binds an application ring to this kring: the application receives
     /// `[rhead, rtail)` and its view is initialised.
     pub fn attach_ring(&mut self, ring: &mut NetmapRing) {
-        let mut i = self.rhead;
-        while i != self.rtail {
-            self.give(ring, i);
-            i = self.add(i, 1);
-        }
+        let count = self.dist(self.rhead, self.rtail);
+        self.give_range(ring, self.rhead, count);
         for (iu, v) in ring.slot.iter_mut().enumerate() {
             *v = if ring.held.is_held(iu) { ring.held.get(iu) } else { self.slots.get(iu) };
         }
@@ -373,11 +356,7 @@ impl KringState {
     /// the kring owns all its buffers again. Lengths and flags of the
     /// application's view are kept (a persistent port can be reopened).
     pub fn detach_ring(&mut self, ring: &mut NetmapRing) {
-        for i in 0..self.nkr_num_slots {
-            if ring.held.is_held(i as usize) {
-                self.take_back(ring, i);
-            }
-        }
+        self.take_back_range(ring, 0, self.nkr_num_slots);
     }
 
     /// Rx: slots writers may still reserve (`[hwlease, hwcur - 1)`).
@@ -424,15 +403,11 @@ impl KringState {
     pub fn lease(&mut self, n: u32, into: &mut SlotArray) -> Lease {
         let n = n.min(self.rx_free()).min(into.len() as u32);
         let start = self.nkr_hwlease;
-        let mut i = start;
-        for k in 0..n as usize {
-            let _ = self.slots.move_to(i as usize, into, k);
-            i = self.add(i, 1);
-        }
+        let _ = self.slots.move_slots(start, into, 0, n, |_, s| s);
         if n > 0 {
             self.leases[start as usize] = NR_NOSLOT;
         }
-        self.nkr_hwlease = i;
+        self.nkr_hwlease = self.add(start, n);
         Lease { start, n }
     }
 
@@ -444,11 +419,8 @@ impl KringState {
         if lease.n == 0 {
             return;
         }
-        let mut i = lease.start;
-        for k in 0..lease.n as usize {
-            let _ = from.move_to(k, &mut self.slots, i as usize);
-            i = self.add(i, 1);
-        }
+        let _ = from.move_slots(0, &mut self.slots, lease.start, lease.n, |_, s| s);
+        let i = self.add(lease.start, lease.n);
         self.stats.packets += packets;
         self.stats.bytes += bytes;
         self.leases[lease.start as usize] = i;

@@ -122,22 +122,21 @@ impl Port for PipeEnd {
         let moved = {
             let mut t = tk.lock();
             let mut p = pk.lock();
-            let (tn, pn) = (t.nkr_num_slots, p.nkr_num_slots);
+            let tn = t.nkr_num_slots;
             let m = t.tx_pending().min(p.rx_direct_space());
-            let (mut i, mut j) = (t.nr_hwcur, p.nr_hwtail);
+            let (i, j) = (t.nr_hwcur, p.nr_hwtail);
             let (mut packets, mut bytes) = (0u64, 0u64);
-            for _ in 0..m {
-                let s = t.slots.get(i as usize);
-                // Cannot fail: same pool, both indices in range.
-                let _ = t.slots.swap(i as usize, &mut p.slots, j as usize);
-                p.slots.set_flags(j as usize, (s.flags & NS_MOREFRAG) | NS_BUF_CHANGED);
-                t.slots.set_flags(i as usize, NS_BUF_CHANGED);
-                let _ = t.slots.set_len(i as usize, 0);
-                packets += (s.flags & NS_MOREFRAG == 0) as u64;
-                bytes += s.len as u64;
-                i = ring_add(i, 1, tn);
-                j = ring_add(j, 1, pn);
-            }
+            let k = &mut *t;
+            // Cannot fail: same pool, both starts in range.
+            let _ = k.slots.swap_slots(i, &mut p.slots, j, m, |mine, theirs| {
+                // `theirs` now carries the frame, `mine` the peer's free buffer.
+                packets += (theirs.flags & NS_MOREFRAG == 0) as u64;
+                bytes += theirs.len as u64;
+                theirs.flags = (theirs.flags & NS_MOREFRAG) | NS_BUF_CHANGED;
+                mine.flags = NS_BUF_CHANGED;
+                mine.len = 0;
+            });
+            let i = ring_add(i, m, tn);
             p.rx_publish_direct(m, packets, bytes);
             t.stats.packets += packets;
             t.stats.bytes += bytes;

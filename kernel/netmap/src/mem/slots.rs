@@ -171,6 +171,80 @@ impl SlotArray {
         Ok(())
     }
 
+    /// Moves `count` slots from `self[src..]` to `dst[dst_start..]`, both
+    /// ranges wrapping around their arrays: the batch form of
+    /// [`move_to`](Self::move_to), with the pool check done once. `f` sees
+    /// each slot as it moves (with its index in `self`) and returns what to
+    /// store (to set lengths and flags); a length over the buffer size is
+    /// stored as 0. Entries that are empty in `self` or occupied in `dst` are
+    /// skipped, so a misbehaving caller can never lose or duplicate a buffer.
+    #[inline]
+    pub fn move_slots(
+        &mut self,
+        src: u32,
+        dst: &mut SlotArray,
+        dst_start: u32,
+        count: u32,
+        mut f: impl FnMut(u32, Slot) -> Slot,
+    ) -> Result<(), PoolError> {
+        if !Arc::ptr_eq(&self.pool, &dst.pool) {
+            return Err(PoolError::PoolMismatch);
+        }
+        let bs = self.pool.buf_size();
+        for_segments(self.slots.len(), src, dst.slots.len(), dst_start, count, |i, j, len| {
+            let from = &mut self.slots[i..i + len];
+            let to = &mut dst.slots[j..j + len];
+            for (k, (s, d)) in from.iter_mut().zip(to.iter_mut()).enumerate() {
+                let v = *s;
+                if v.buf_idx != 0 && d.buf_idx == 0 {
+                    let mut out = f((i + k) as u32, v);
+                    out.buf_idx = v.buf_idx;
+                    if out.len as usize > bs {
+                        out.len = 0;
+                    }
+                    *d = out;
+                    *s = Slot::default();
+                }
+            }
+        })
+    }
+
+    /// Exchanges `count` slots of `self[i..]` with `other[j..]`, both ranges
+    /// wrapping: the batch form of [`swap`](Self::swap). `f(mine, theirs)`
+    /// may adjust lengths and flags of both after the exchange (lengths over
+    /// the buffer size become 0; indices cannot be changed).
+    #[inline]
+    pub fn swap_slots(
+        &mut self,
+        i: u32,
+        other: &mut SlotArray,
+        j: u32,
+        count: u32,
+        mut f: impl FnMut(&mut Slot, &mut Slot),
+    ) -> Result<(), PoolError> {
+        if !Arc::ptr_eq(&self.pool, &other.pool) {
+            return Err(PoolError::PoolMismatch);
+        }
+        let bs = self.pool.buf_size();
+        for_segments(self.slots.len(), i, other.slots.len(), j, count, |i, j, len| {
+            let mine = &mut self.slots[i..i + len];
+            let theirs = &mut other.slots[j..j + len];
+            for (a, b) in mine.iter_mut().zip(theirs.iter_mut()) {
+                core::mem::swap(a, b);
+                let (ia, ib) = (a.buf_idx, b.buf_idx);
+                f(a, b);
+                a.buf_idx = ia;
+                b.buf_idx = ib;
+                if a.len as usize > bs {
+                    a.len = 0;
+                }
+                if b.len as usize > bs {
+                    b.len = 0;
+                }
+            }
+        })
+    }
+
     /// Gives the empty slot `i` a fresh buffer from the pool (ring creation).
     pub fn fill(&mut self, i: usize) -> Result<(), PoolError> {
         self.check(i)?;
@@ -220,6 +294,31 @@ impl SlotArray {
             Some(s) => Ok(s.buf_idx),
         }
     }
+}
+
+/// Splits `count` steps from `i` in an array of `n` and from `j` in one of
+/// `m` (both wrapping) into runs contiguous in both, so that the loops over
+/// them are plain slice walks without index arithmetic or bounds checks.
+#[inline]
+fn for_segments(n: usize, i: u32, m: usize, j: u32, count: u32, mut run: impl FnMut(usize, usize, usize)) -> Result<(), PoolError> {
+    let (mut i, mut j, mut left) = (i as usize, j as usize, count as usize);
+    if left > 0 && (i >= n || j >= m) {
+        return Err(PoolError::SlotOutOfRange(i.max(j)));
+    }
+    while left > 0 {
+        let len = left.min(n - i).min(m - j);
+        run(i, j, len);
+        left -= len;
+        i += len;
+        j += len;
+        if i == n {
+            i = 0;
+        }
+        if j == m {
+            j = 0;
+        }
+    }
+    Ok(())
 }
 
 impl Drop for SlotArray {
