@@ -1,0 +1,9 @@
+//! x86_64 CPU plumbing: descriptor tables, exception handlers, and the few
+//! instructions the rest of the kernel may call through safe wrappers.
+
+pub mod cpu;
+pub mod exceptions;
+pub mod faults;
+pub mod gdt;
+pub mod idt;
+pub mod qemu_exit;

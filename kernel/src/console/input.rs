@@ -1,0 +1,104 @@
+//! Serial input: the COM1 receive interrupt fills a ring buffer and the
+//! shell drains it, halting the CPU while there is nothing to read.
+//!
+//! Flow control: when the ring is full the interrupt handler leaves the
+//! remaining bytes in the UART and disables its receive interrupt; QEMU then
+//! stops taking bytes from the host, so a fast sender loses nothing. The
+//! reader re-enables the interrupt once it has made room.
+
+use super::serial::{Uart, COM1};
+use crate::arch::cpu;
+use core::sync::atomic::{AtomicBool, Ordering};
+use spin::Mutex;
+use x86_64::instructions::interrupts;
+
+const CAPACITY: usize = 1024;
+
+/// A fixed-size FIFO of bytes.
+struct ByteRing {
+    buf: [u8; CAPACITY],
+    head: usize,
+    len: usize,
+}
+
+impl ByteRing {
+    const fn new() -> Self {
+        Self { buf: [0; CAPACITY], head: 0, len: 0 }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == CAPACITY
+    }
+
+    fn push(&mut self, byte: u8) {
+        debug_assert!(!self.is_full());
+        self.buf[(self.head + self.len) % CAPACITY] = byte;
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<u8> {
+        if self.len == 0 {
+            return None;
+        }
+        let byte = self.buf[self.head];
+        self.head = (self.head + 1) % CAPACITY;
+        self.len -= 1;
+        Some(byte)
+    }
+}
+
+/// Locked by the interrupt handler and, with interrupts off, by the reader:
+/// on one CPU the two can never spin against each other.
+static RX: Mutex<ByteRing> = Mutex::new(ByteRing::new());
+/// The ring filled up and the receive interrupt is off.
+static PAUSED: AtomicBool = AtomicBool::new(false);
+
+const UART: Uart = Uart::new(COM1);
+
+/// COM1 receive interrupt: move everything the UART holds into the ring.
+pub fn on_interrupt() {
+    let mut ring = RX.lock();
+    while !ring.is_full() {
+        match UART.try_read() {
+            Some(byte) => ring.push(byte),
+            None => return,
+        }
+    }
+    UART.set_rx_interrupt(false);
+    PAUSED.store(true, Ordering::Relaxed);
+}
+
+/// Turns on the receive interrupt once its IRQ is routed to
+/// [`on_interrupt`].
+pub fn enable_interrupt() {
+    UART.set_rx_interrupt(true);
+}
+
+/// Takes one byte: from the ring, else straight from the UART (which also
+/// covers input that arrived while the interrupt was paused). Call with
+/// interrupts disabled.
+fn take() -> Option<u8> {
+    let byte = RX.lock().pop().or_else(|| UART.try_read());
+    if byte.is_some() && PAUSED.swap(false, Ordering::Relaxed) {
+        UART.set_rx_interrupt(true);
+    }
+    byte
+}
+
+/// Blocks until a byte arrives, halting the CPU in between.
+pub fn read_byte() -> u8 {
+    let were_enabled = interrupts::are_enabled();
+    interrupts::disable();
+    let byte = loop {
+        if let Some(byte) = take() {
+            break byte;
+        }
+        // Nothing pending, interrupts off: the check and the halt cannot
+        // race with the receive interrupt (see `wait_for_interrupt`).
+        cpu::wait_for_interrupt();
+    };
+    if were_enabled {
+        interrupts::enable();
+    }
+    byte
+}

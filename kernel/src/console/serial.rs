@@ -1,0 +1,89 @@
+//! A minimal 16550 UART driver (polled transmit, interrupt-driven receive).
+
+use x86_64::instructions::port::Port;
+
+/// I/O base of the first serial port.
+pub const COM1: u16 = 0x3f8;
+
+// Register offsets from the I/O base (DLAB=0 unless noted).
+const DATA: u16 = 0; // RBR on read, THR on write; divisor low with DLAB=1
+const IER: u16 = 1; // interrupt enable; divisor high with DLAB=1
+const FCR: u16 = 2; // FIFO control (write only)
+const LCR: u16 = 3;
+const MCR: u16 = 4;
+const LSR: u16 = 5;
+
+const IER_RX_AVAILABLE: u8 = 0x01;
+const LCR_8N1: u8 = 0x03;
+const LCR_DLAB: u8 = 0x80;
+/// Enable and clear both FIFOs; raise the receive interrupt at 1 byte so
+/// every keystroke wakes the idle loop at once.
+const FCR_ENABLE_CLEAR_TRIGGER1: u8 = 0x07;
+/// DTR | RTS | OUT2. OUT2 gates the UART's interrupt line on PC hardware.
+const MCR_DTR_RTS_OUT2: u8 = 0x0b;
+const LSR_DATA_READY: u8 = 0x01;
+const LSR_THR_EMPTY: u8 = 0x20;
+
+/// 115200 baud = 115200 / divisor.
+const DIVISOR_115200: u16 = 1;
+
+/// A 16550-compatible UART at a fixed I/O base.
+///
+/// The type holds no state besides the base: all state is in the device, so
+/// several handles to the same port are harmless (the console serializes
+/// ordinary output with a lock; the panic path deliberately does not).
+#[derive(Clone, Copy)]
+pub struct Uart {
+    base: u16,
+}
+
+impl Uart {
+    /// A handle to the UART at `base`.
+    pub const fn new(base: u16) -> Self {
+        Self { base }
+    }
+
+    fn read(&self, reg: u16) -> u8 {
+        // SAFETY: the register lies in the UART's I/O range; reading a 16550
+        // register has no effect beyond the device (RBR pops its FIFO,
+        // which is what callers of `try_read` want).
+        unsafe { Port::<u8>::new(self.base + reg).read() }
+    }
+
+    fn write(&self, reg: u16, value: u8) {
+        // SAFETY: the register lies in the UART's I/O range and only
+        // programs the UART itself.
+        unsafe { Port::<u8>::new(self.base + reg).write(value) }
+    }
+
+    /// Programs 115200 8N1 with FIFOs on; interrupts stay off until
+    /// [`Uart::set_rx_interrupt`].
+    pub fn init(&self) {
+        self.write(IER, 0);
+        self.write(LCR, LCR_DLAB);
+        let [low, high] = DIVISOR_115200.to_le_bytes();
+        self.write(DATA, low);
+        self.write(IER, high);
+        self.write(LCR, LCR_8N1);
+        self.write(FCR, FCR_ENABLE_CLEAR_TRIGGER1);
+        self.write(MCR, MCR_DTR_RTS_OUT2);
+    }
+
+    /// Sends one byte, waiting for room in the transmit holding register.
+    pub fn write_byte(&self, byte: u8) {
+        while self.read(LSR) & LSR_THR_EMPTY == 0 {
+            core::hint::spin_loop();
+        }
+        self.write(DATA, byte);
+    }
+
+    /// Takes one received byte, if any.
+    pub fn try_read(&self) -> Option<u8> {
+        (self.read(LSR) & LSR_DATA_READY != 0).then(|| self.read(DATA))
+    }
+
+    /// Enables or disables the "received data available" interrupt.
+    pub fn set_rx_interrupt(&self, enabled: bool) {
+        self.write(IER, if enabled { IER_RX_AVAILABLE } else { 0 });
+    }
+}

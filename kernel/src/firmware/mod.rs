@@ -1,0 +1,4 @@
+//! What the firmware tells us about the machine.
+
+pub mod acpi;
+pub mod ramdisk;

@@ -1,0 +1,37 @@
+//! The periodic tick: the local APIC timer at [`HZ`], its rate measured
+//! against the (already calibrated) TSC. The tick wakes the idle loop
+//! and counts time for coarse timeouts.
+
+use super::{lapic, TIMER_VECTOR};
+use crate::time;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
+use x86_64::structures::idt::InterruptStackFrame;
+
+/// Ticks per second: low, so an idle guest costs the host little.
+pub const HZ: u32 = 100;
+
+const CALIBRATION: Duration = Duration::from_millis(10);
+
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+pub(super) extern "x86-interrupt" fn on_tick(_frame: InterruptStackFrame) {
+    TICKS.fetch_add(1, Ordering::Relaxed);
+    lapic::eoi();
+}
+
+/// Ticks since the timer started.
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
+
+/// Measures the timer's rate and starts it periodic at [`HZ`].
+pub(super) fn start() {
+    lapic::timer_start_masked(u32::MAX);
+    time::busy_wait(CALIBRATION);
+    let elapsed = u32::MAX - lapic::timer_current();
+    let per_second = u64::from(elapsed) * 1000 / CALIBRATION.as_millis() as u64;
+    let initial = (per_second / u64::from(HZ)).clamp(1, u64::from(u32::MAX)) as u32;
+    log::debug!("local APIC timer: {} Hz after divide-by-16", per_second);
+    lapic::timer_start_periodic(TIMER_VECTOR, initial);
+}

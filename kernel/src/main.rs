@@ -1,0 +1,76 @@
+//! A bare-metal x86_64 unikernel for fast packet switching (netmap/VALE in
+//! Rust), booted by the `bootloader` crate under QEMU.
+//!
+//! Boot order (see [`kmain`]): clock mark, serial console, descriptor
+//! tables, clock calibration, logging, memory, ACPI, interrupts, PCI; then
+//! the ready line, the startup script and the shell. The serial protocol is
+//! documented in [`shell`].
+
+#![no_std]
+#![no_main]
+#![feature(abi_x86_interrupt)]
+
+extern crate alloc;
+
+mod arch;
+mod console;
+mod firmware;
+mod irq;
+mod mem;
+mod panic;
+mod pci;
+mod script;
+mod shell;
+mod time;
+
+use bootloader_api::config::{BootloaderConfig, Mapping};
+use bootloader_api::{entry_point, BootInfo};
+
+/// COM1's ISA interrupt line.
+const COM1_IRQ: u8 = 4;
+
+/// Asks the bootloader for a mapping of all physical memory (frames, DMA
+/// and ACPI tables are reached through it) and a stack deep enough for
+/// drivers.
+pub static BOOTLOADER_CONFIG: BootloaderConfig = {
+    let mut config = BootloaderConfig::new_default();
+    config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.kernel_stack_size = 512 * 1024;
+    config
+};
+
+entry_point!(kmain, config = &BOOTLOADER_CONFIG);
+
+fn kmain(boot_info: &'static mut BootInfo) -> ! {
+    time::mark_boot();
+    console::init();
+    arch::gdt::init();
+    arch::idt::init();
+    let (tsc_hz, tsc_source) = time::init();
+    console::logger::init();
+    log::info!("TSC {}.{:03} MHz ({tsc_source})", tsc_hz / 1_000_000, tsc_hz / 1000 % 1000);
+
+    mem::init(boot_info);
+    let platform = firmware::acpi::read(boot_info.rsdp_addr.into_option())
+        .unwrap_or_else(|error| panic!("cannot use ACPI tables: {error:?}"));
+    log::info!(
+        "local APIC at {:#x}, {} I/O APIC(s), {} ISA override(s)",
+        platform.local_apic.as_u64(),
+        platform.io_apics.len(),
+        platform.isa_overrides.len()
+    );
+    irq::init(&platform).unwrap_or_else(|error| panic!("cannot set up interrupts: {error}"));
+    match irq::route_isa(COM1_IRQ, console::input::on_interrupt) {
+        Ok(_) => console::input::enable_interrupt(),
+        // The shell still works: it polls the UART on every timer tick.
+        Err(error) => log::warn!("serial input interrupt unavailable: {error}"),
+    }
+    pci::init(&platform.ecam);
+
+    println!("kernel ready in {} ms", time::since_boot().as_millis());
+
+    if let Some(script) = firmware::ramdisk::get(boot_info).and_then(script::from_ramdisk) {
+        shell::run_script(script);
+    }
+    shell::run()
+}

@@ -1,0 +1,48 @@
+//! Bounds-checked access to a device register block mapped by
+//! [`paging::map_mmio`], so drivers need no `unsafe` for register I/O.
+
+use super::paging::{self, MapError};
+use x86_64::{PhysAddr, VirtAddr};
+
+/// A mapped, uncached register block of `len` bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Mmio {
+    base: VirtAddr,
+    len: u64,
+}
+
+impl Mmio {
+    /// Maps `len` bytes of registers at `phys`.
+    pub fn map(phys: PhysAddr, len: u64) -> Result<Self, MapError> {
+        Ok(Self { base: paging::map_mmio(phys, len)?, len })
+    }
+
+    /// Virtual address of the first register.
+    pub fn base(&self) -> VirtAddr {
+        self.base
+    }
+
+    fn register(&self, offset: u64, width: u64) -> VirtAddr {
+        assert!(
+            offset % width == 0 && offset.checked_add(width).is_some_and(|end| end <= self.len),
+            "MMIO access at {offset:#x} outside a {:#x}-byte block",
+            self.len
+        );
+        self.base + offset
+    }
+
+    /// Reads the 32-bit register at `offset` (4-byte aligned, in bounds).
+    pub fn read32(&self, offset: u64) -> u32 {
+        let register = self.register(offset, 4).as_ptr::<u32>();
+        // SAFETY: `register` is aligned and inside the block map_mmio mapped
+        // for this object; device memory aliases no Rust object.
+        unsafe { register.read_volatile() }
+    }
+
+    /// Writes the 32-bit register at `offset` (4-byte aligned, in bounds).
+    pub fn write32(&self, offset: u64, value: u32) {
+        let register = self.register(offset, 4).as_mut_ptr::<u32>();
+        // SAFETY: as in read32.
+        unsafe { register.write_volatile(value) }
+    }
+}

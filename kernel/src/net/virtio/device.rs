@@ -1,0 +1,226 @@
+//! One virtio-net device: initialisation (virtio 1.2, 3.1.1), queue
+//! memory, and recovery from a misbehaving device.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use netmap::BufferPool;
+use netmap_virtio::{queue_size_for, slots_for, BufMap, Doorbell, RxQueue, TxQueue, VirtioNic, HDR_STRIDE};
+use spin::Mutex;
+use virtio_drivers::transport::pci::bus::PciRoot;
+use virtio_drivers::transport::pci::PciTransport;
+use virtio_drivers::transport::{DeviceStatus, Transport};
+use virtq::{QueueLayout, QueueMem, Virtqueue};
+
+use super::cam::{device_function, KernelCam};
+use super::features::{self, config, REQUIRED, RX_QUEUE, SUPPORTED, TX_QUEUE};
+use super::hal::KernelHal;
+use crate::mem::dma;
+use crate::pci::{self, PciAddress, PciFunction};
+
+/// Queue sizes we ask for: QEMU allows RX up to 1024 entries and caps TX
+/// at 256 with its tap/socket backends. Two descriptors per slot.
+const WANT_RX_QUEUE: u32 = 1024;
+const WANT_TX_QUEUE: u32 = 256;
+
+/// Why a device could not be brought up.
+#[derive(Debug)]
+pub enum ProbeError {
+    /// `virtio-drivers` could not find the modern capabilities.
+    Transport(String),
+    /// The device lacks a feature we need (bits missing).
+    Features(u64),
+    /// The device refused our feature set (FEATURES_OK did not stick).
+    FeaturesRejected,
+    /// A queue is missing or has an unusable size.
+    Queue(u16, u32),
+    /// Out of DMA memory or buffers.
+    Memory,
+}
+
+/// The transport, shared by the doorbell and the control path.
+type SharedTransport = Arc<Mutex<PciTransport>>;
+
+struct TransportBell(SharedTransport);
+
+impl Doorbell for TransportBell {
+    fn kick(&self, queue: u16) {
+        self.0.lock().notify(queue);
+    }
+}
+
+/// Queue memory that lives as long as the kernel: allocated once per
+/// device and never freed (a device reset reuses it).
+struct QueueArea {
+    layout: QueueLayout,
+    phys: u64,
+    mem: QueueMem<'static>,
+}
+
+impl QueueArea {
+    fn new(size: u32) -> Result<Self, ProbeError> {
+        let layout = QueueLayout::new(size).map_err(|_| ProbeError::Queue(0, size))?;
+        let region = dma::alloc(layout.total).map_err(|_| ProbeError::Memory)?;
+        let (phys, virt, _len) = region.into_raw();
+        // SAFETY: `region` was a fresh DMA allocation of at least
+        // layout.total bytes, page aligned; into_raw gave up ownership, so
+        // nothing else in the kernel will ever reference it: only these
+        // views and the device touch it, for the rest of the kernel's life.
+        let mem = unsafe { QueueMem::new(virt, layout) }.map_err(|_| ProbeError::Memory)?;
+        Ok(Self { layout, phys: phys.as_u64(), mem })
+    }
+
+    fn program(&self, t: &mut PciTransport, queue: u16) {
+        let l = self.layout;
+        t.queue_set(
+            queue,
+            u32::from(l.size),
+            self.phys + l.desc as u64,
+            self.phys + l.avail as u64,
+            self.phys + l.used as u64,
+        );
+    }
+}
+
+/// Zeroed per-slot header memory, kept forever.
+fn header_area(slots: u32) -> Result<u64, ProbeError> {
+    let region = dma::alloc(slots as usize * HDR_STRIDE as usize).map_err(|_| ProbeError::Memory)?;
+    let (phys, _virt, _len) = region.into_raw();
+    Ok(phys.as_u64())
+}
+
+/// A brought-up NIC.
+pub struct NicDevice {
+    pub pci: PciAddress,
+    /// Global system interrupt of its INTx line, if routed.
+    pub gsi: Option<u32>,
+    pub features: u64,
+    pub port: Arc<VirtioNic>,
+    transport: SharedTransport,
+    rx_area: QueueArea,
+    tx_area: QueueArea,
+}
+
+impl NicDevice {
+    /// Initialise the virtio-net function `func` as port `name`, its
+    /// buffers from `pool` (device address `pool_phys`).
+    pub fn probe(func: &PciFunction, name: &str, pool: &Arc<BufferPool>, pool_phys: u64) -> Result<Self, ProbeError> {
+        pci::enable(func.address, true);
+        let mut root = PciRoot::new(KernelCam);
+        let mut t = PciTransport::new::<KernelHal, _>(&mut root, device_function(func.address))
+            .map_err(|e| ProbeError::Transport(format!("{e}")))?;
+
+        let features = negotiate(&mut t)?;
+        let rx_size = queue_size(&mut t, RX_QUEUE, WANT_RX_QUEUE)?;
+        let tx_size = queue_size(&mut t, TX_QUEUE, WANT_TX_QUEUE)?;
+        let (rx_area, tx_area) = (QueueArea::new(rx_size)?, QueueArea::new(tx_size)?);
+        let (rx_slots, tx_slots) = (slots_for(rx_area.layout.size), slots_for(tx_area.layout.size));
+        let (rx_hdrs, tx_hdrs) = (header_area(rx_slots)?, header_area(tx_slots)?);
+        let event_idx = features & features::VIRTIO_F_RING_EVENT_IDX != 0;
+        let rxq = RxQueue::new(Virtqueue::new(rx_area.mem, event_idx), rx_slots, rx_hdrs);
+        let txq = TxQueue::new(Virtqueue::new(tx_area.mem, event_idx), tx_slots, tx_hdrs);
+        rx_area.program(&mut t, RX_QUEUE);
+        tx_area.program(&mut t, TX_QUEUE);
+        t.finish_init();
+
+        let mac = read_mac(&t, features, func.address);
+        let link_up = read_link(&t, features);
+        let transport = Arc::new(Mutex::new(t));
+        let bufs = BufMap::new(pool.clone(), pool_phys);
+        let port = VirtioNic::new(name, mac, bufs, rxq, rx_slots, txq, tx_slots, Box::new(TransportBell(transport.clone())))
+            .map_err(|_| ProbeError::Memory)?;
+        port.set_link_up(link_up);
+        let gsi = func.interrupt_line.map(u32::from);
+        Ok(Self { pci: func.address, gsi, features, port: Arc::new(port), transport, rx_area, tx_area })
+    }
+
+    /// Read the ISR (acknowledging, and de-asserting INTx); true if the
+    /// device had raised an interrupt. A configuration change refreshes
+    /// the link state.
+    pub fn ack_interrupt(&self) -> bool {
+        let mut t = self.transport.lock();
+        let isr = t.ack_interrupt();
+        if isr.contains(virtio_drivers::transport::InterruptStatus::DEVICE_CONFIGURATION_INTERRUPT) {
+            self.port.set_link_up(read_link(&t, self.features));
+        }
+        !isr.is_empty()
+    }
+
+    /// Reset the device after it broke the queue protocol, and bring it
+    /// back with the same queues (see `VirtioNic::reset`).
+    pub fn reset(&self) {
+        log::warn!("{}: device broke the queue protocol; resetting it", self.port_name());
+        let stop = || self.transport.lock().set_status(DeviceStatus::empty());
+        let start = || {
+            let mut t = self.transport.lock();
+            match negotiate(&mut t) {
+                Ok(_) => {
+                    self.rx_area.program(&mut t, RX_QUEUE);
+                    self.tx_area.program(&mut t, TX_QUEUE);
+                    t.finish_init();
+                }
+                Err(e) => log::error!("{}: re-initialisation failed: {e:?}", self.port_name()),
+            }
+        };
+        self.port.reset(stop, start);
+    }
+
+    fn port_name(&self) -> &str {
+        use netmap::port::Port;
+        self.port.name()
+    }
+}
+
+/// 3.1.1 steps 1-6: reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK.
+fn negotiate(t: &mut PciTransport) -> Result<u64, ProbeError> {
+    t.set_status(DeviceStatus::empty());
+    t.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
+    let offered = t.read_device_features();
+    if offered & REQUIRED != REQUIRED {
+        t.set_status(DeviceStatus::FAILED);
+        return Err(ProbeError::Features(REQUIRED & !offered));
+    }
+    let features = offered & SUPPORTED;
+    t.write_driver_features(features);
+    t.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER | DeviceStatus::FEATURES_OK);
+    if !t.get_status().contains(DeviceStatus::FEATURES_OK) {
+        t.set_status(DeviceStatus::FAILED);
+        return Err(ProbeError::FeaturesRejected);
+    }
+    Ok(features)
+}
+
+/// The largest power of two not above `want` or the device's maximum.
+fn queue_size(t: &mut PciTransport, queue: u16, want: u32) -> Result<u32, ProbeError> {
+    let max = t.max_queue_size(queue);
+    let size = want.min(max);
+    if size < 4 {
+        return Err(ProbeError::Queue(queue, max));
+    }
+    let size = 1 << (31 - size.leading_zeros());
+    debug_assert_eq!(queue_size_for(slots_for(size as u16)), size);
+    Ok(size)
+}
+
+fn read_mac(t: &PciTransport, features: u64, pci: PciAddress) -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    if features & features::VIRTIO_NET_F_MAC != 0 {
+        for (i, b) in mac.iter_mut().enumerate() {
+            *b = t.read_config_space::<u8>(config::MAC + i).unwrap_or(0);
+        }
+    } else {
+        // Locally administered, derived from the PCI address: stable.
+        mac = [0x02, 0, 0, pci.bus, pci.device, pci.function];
+    }
+    mac
+}
+
+fn read_link(t: &PciTransport, features: u64) -> bool {
+    if features & features::VIRTIO_NET_F_STATUS == 0 {
+        return true; // 5.1.4: without STATUS the link is assumed up
+    }
+    t.read_config_space::<u16>(config::STATUS).map_or(true, |s| s & config::STATUS_LINK_UP != 0)
+}
+
