@@ -46,19 +46,13 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
     console::init();
     arch::gdt::init();
     arch::idt::init();
-    let (tsc_hz, tsc_source) = time::init();
+    let tsc_source = time::init();
     console::logger::init();
-    log::info!("TSC {}.{:03} MHz ({tsc_source})", tsc_hz / 1_000_000, tsc_hz / 1000 % 1000);
+    time::log_frequency(tsc_source);
 
     mem::init(boot_info);
     let platform = firmware::acpi::read(boot_info.rsdp_addr.into_option())
         .unwrap_or_else(|error| panic!("cannot use ACPI tables: {error:?}"));
-    log::info!(
-        "local APIC at {:#x}, {} I/O APIC(s), {} ISA override(s)",
-        platform.local_apic.as_u64(),
-        platform.io_apics.len(),
-        platform.isa_overrides.len()
-    );
     irq::init(&platform).unwrap_or_else(|error| panic!("cannot set up interrupts: {error}"));
     match irq::route_isa(COM1_IRQ, console::input::on_interrupt) {
         Ok(_) => console::input::enable_interrupt(),

@@ -43,14 +43,14 @@ impl Uart {
         Self { base }
     }
 
-    fn read(&self, reg: u16) -> u8 {
+    fn read(self, reg: u16) -> u8 {
         // SAFETY: the register lies in the UART's I/O range; reading a 16550
         // register has no effect beyond the device (RBR pops its FIFO,
         // which is what callers of `try_read` want).
         unsafe { Port::<u8>::new(self.base + reg).read() }
     }
 
-    fn write(&self, reg: u16, value: u8) {
+    fn write(self, reg: u16, value: u8) {
         // SAFETY: the register lies in the UART's I/O range and only
         // programs the UART itself.
         unsafe { Port::<u8>::new(self.base + reg).write(value) }
@@ -58,7 +58,7 @@ impl Uart {
 
     /// Programs 115200 8N1 with FIFOs on; interrupts stay off until
     /// [`Uart::set_rx_interrupt`].
-    pub fn init(&self) {
+    pub fn init(self) {
         self.write(IER, 0);
         self.write(LCR, LCR_DLAB);
         let [low, high] = DIVISOR_115200.to_le_bytes();
@@ -70,7 +70,7 @@ impl Uart {
     }
 
     /// Sends one byte, waiting for room in the transmit holding register.
-    pub fn write_byte(&self, byte: u8) {
+    pub fn write_byte(self, byte: u8) {
         while self.read(LSR) & LSR_THR_EMPTY == 0 {
             core::hint::spin_loop();
         }
@@ -78,12 +78,12 @@ impl Uart {
     }
 
     /// Takes one received byte, if any.
-    pub fn try_read(&self) -> Option<u8> {
+    pub fn try_read(self) -> Option<u8> {
         (self.read(LSR) & LSR_DATA_READY != 0).then(|| self.read(DATA))
     }
 
     /// Enables or disables the "received data available" interrupt.
-    pub fn set_rx_interrupt(&self, enabled: bool) {
+    pub fn set_rx_interrupt(self, enabled: bool) {
         self.write(IER, if enabled { IER_RX_AVAILABLE } else { 0 });
     }
 }

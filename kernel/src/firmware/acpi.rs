@@ -68,15 +68,13 @@ pub struct Platform {
     pub local_apic: PhysAddr,
     pub io_apics: Vec<IoApicInfo>,
     pub isa_overrides: Vec<IsaOverride>,
-    /// The dual 8259 PICs are present and must be masked.
-    pub legacy_pics: bool,
     pub ecam: Vec<EcamRegion>,
 }
 
 /// Why the tables could not be used.
 #[derive(Debug)]
 pub enum Error {
-    Acpi(AcpiError),
+    Acpi(#[allow(dead_code, reason = "read through Debug, in the boot panic")] AcpiError),
     /// The MADT describes no APIC (a PIC-only machine).
     NoApic,
 }
@@ -134,8 +132,13 @@ pub fn read(rsdp: Option<u64>) -> Result<Platform, Error> {
             polarity: isa_polarity(o.polarity),
         })
         .collect();
-    // No MCFG just means no ECAM: PCI falls back to port I/O.
+    // No MCFG (the i440FX `pc` machine) just means no ECAM.
     let ecam = match PciConfigRegions::new(&tables) {
+        Err(AcpiError::TableMissing(_)) => Vec::new(),
+        Err(error) => {
+            log::warn!("unusable MCFG table ({error:?}): PCI falls back to port I/O");
+            Vec::new()
+        }
         Ok(regions) => regions
             .iter()
             .map(|entry| EcamRegion {
@@ -145,13 +148,19 @@ pub fn read(rsdp: Option<u64>) -> Result<Platform, Error> {
                 base: PhysAddr::new(entry.physical_address as u64),
             })
             .collect(),
-        Err(_) => Vec::new(),
     };
-    Ok(Platform {
+    let platform = Platform {
         local_apic: PhysAddr::new(apic.local_apic_address),
         io_apics,
         isa_overrides,
-        legacy_pics: apic.also_has_legacy_pics,
         ecam,
-    })
+    };
+    log::info!(
+        "local APIC at {:#x}, {} I/O APIC(s), {} ISA override(s), {} ECAM window(s)",
+        platform.local_apic.as_u64(),
+        platform.io_apics.len(),
+        platform.isa_overrides.len(),
+        platform.ecam.len()
+    );
+    Ok(platform)
 }

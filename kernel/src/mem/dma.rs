@@ -168,6 +168,29 @@ pub fn free(region: DmaRegion) {
     drop(region);
 }
 
+/// Allocates, inspects and frees a few regions at boot, so a broken
+/// allocator stops the kernel before it hands a device bad memory.
+pub fn self_check() {
+    let before = stats();
+    let one = alloc(1).expect("DMA self-check: 1 byte");
+    let mut three = alloc_pages(3).expect("DMA self-check: 3 pages");
+    assert_eq!((one.len(), three.len()), (PAGE_SIZE, 3 * PAGE_SIZE));
+    for region in [&one, &three] {
+        assert!(!region.is_empty() && !region.phys().is_null() && region.phys().is_aligned(PAGE_SIZE as u64));
+        let virt = x86_64::VirtAddr::from_ptr(region.virt().as_ptr());
+        assert_eq!(paging::virt_to_phys(virt), Some(region.phys()), "DMA virt/phys disagree");
+    }
+    let (low, high) = if one.phys() < three.phys() { (&one, &three) } else { (&three, &one) };
+    assert!(low.phys() + low.len() as u64 <= high.phys(), "DMA regions overlap");
+    assert!(three.as_mut_slice().iter().all(|&byte| byte == 0), "DMA memory not zeroed");
+    assert_eq!(alloc(0).unwrap_err(), DmaError::ZeroSize);
+    let (phys, _, len) = three.into_raw();
+    // SAFETY: phys and len come straight from into_raw above.
+    drop(unsafe { DmaRegion::from_raw(phys, len) });
+    free(one);
+    assert_eq!(stats(), before, "DMA self-check leaked");
+}
+
 /// DMA bytes in use and free.
 pub fn stats() -> (usize, usize) {
     let zone = ZONE.lock();

@@ -78,6 +78,7 @@ pub fn alloc_contiguous(count: usize, align: usize) -> Option<PhysAddr> {
 }
 
 /// Returns `count` frames starting at `start` (frame aligned).
+#[allow(dead_code, reason = "nothing gives frames back yet (page tables and zones are permanent)")]
 pub fn free(start: PhysAddr, count: usize) {
     debug_assert!(start.is_aligned(FRAME_SIZE) && !start.is_null());
     with(|frames| frames.bitmap.mark_free((start.as_u64() / FRAME_SIZE) as usize, count));

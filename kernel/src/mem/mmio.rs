@@ -18,13 +18,14 @@ impl Mmio {
     }
 
     /// Virtual address of the first register.
+    #[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
     pub fn base(&self) -> VirtAddr {
         self.base
     }
 
     fn register(&self, offset: u64, width: u64) -> VirtAddr {
         assert!(
-            offset % width == 0 && offset.checked_add(width).is_some_and(|end| end <= self.len),
+            offset.is_multiple_of(width) && offset.checked_add(width).is_some_and(|end| end <= self.len),
             "MMIO access at {offset:#x} outside a {:#x}-byte block",
             self.len
         );

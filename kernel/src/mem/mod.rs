@@ -54,6 +54,7 @@ pub fn init(boot_info: &BootInfo) {
     let usable = frames::usable_bytes() as usize;
     let heap = heap::init(page_align_down((usable / 8).clamp(HEAP_MIN, HEAP_MAX)));
     let dma = dma::init(page_align_down((usable / 4).clamp(DMA_MIN, DMA_MAX)));
+    dma::self_check();
     log::info!("{} MiB usable, heap {} KiB, DMA zone {} KiB", usable / MIB, heap / 1024, dma / 1024);
 }
 

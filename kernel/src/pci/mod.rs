@@ -55,6 +55,7 @@ fn choose_access(ecam_regions: &[EcamRegion]) -> &'static dyn ConfigAccess {
 }
 
 /// The configuration space access mechanism.
+#[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn config() -> &'static dyn ConfigAccess {
     *CONFIG.get().expect("PCI not initialized")
 }
@@ -65,12 +66,14 @@ pub fn functions() -> &'static [PciFunction] {
 }
 
 /// Functions with this vendor and device ID.
+#[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn find(vendor_id: u16, device_id: u16) -> impl Iterator<Item = &'static PciFunction> {
     functions().iter().filter(move |f| f.vendor_id == vendor_id && f.device_id == device_id)
 }
 
 /// Maps a memory BAR uncached (it may lie above the physical memory
 /// window). I/O BARs have nothing to map.
+#[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn map_bar(bar: &Bar) -> Result<Mmio, MapError> {
     match *bar {
         Bar::Memory { address, size, .. } => Mmio::map(PhysAddr::new(address), size),
@@ -79,6 +82,7 @@ pub fn map_bar(bar: &Bar) -> Result<Mmio, MapError> {
 }
 
 /// Enables I/O and memory decoding, and bus mastering (DMA) if asked.
+#[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn enable(address: PciAddress, bus_master: bool) {
     let cfg = config();
     let mut command = cfg.read16(address, COMMAND) | COMMAND_IO | COMMAND_MEMORY;

@@ -17,6 +17,7 @@ const NO_INTERRUPT_LINE: u8 = 0xff;
 
 /// One function found on the bus, with its decoded BARs.
 #[derive(Debug, Clone)]
+#[allow(dead_code, reason = "fields for drivers; first used by the virtio-net driver")]
 pub struct PciFunction {
     pub address: PciAddress,
     pub vendor_id: u16,

@@ -21,11 +21,18 @@ pub fn mark_boot() {
     BOOT_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
 }
 
-/// Determines the TSC frequency; reports where it came from.
-pub fn init() -> (u64, Source) {
+/// Determines the TSC frequency. Logging is not up yet when this runs;
+/// [`log_frequency`] reports the result once it is.
+pub fn init() -> Source {
     let (hz, source) = tsc::frequency();
     TSC_HZ.store(hz, Ordering::Relaxed);
-    (hz, source)
+    source
+}
+
+/// Logs the TSC frequency and where it came from.
+pub fn log_frequency(source: Source) {
+    let hz = tsc_hz();
+    log::info!("TSC {}.{:03} MHz ({source})", hz / 1_000_000, hz / 1000 % 1000);
 }
 
 /// TSC ticks per second (0 before [`init`]).
