@@ -44,7 +44,8 @@ impl Region {
     /// # Safety
     ///
     /// - `base` must be valid for reads and writes of `len` bytes for as long
-    ///   as the region (and the pool built on it) exists;
+    ///   as the region (and the pool built on it) exists, and initialised
+    ///   (zero it once: buffers are handed out as `&[u8]`);
     /// - no Rust reference to that memory may exist, and no code may access it
     ///   except through the pool built on this region — devices may, but only
     ///   into buffers the kernel has handed to them (posted descriptors).
