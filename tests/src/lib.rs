@@ -22,10 +22,12 @@ pub mod error;
 pub mod names;
 pub mod paths;
 pub mod pattern;
+pub mod pktgen;
 pub mod process;
 pub mod text;
 pub mod timeouts;
 pub mod vm;
+pub mod wire;
 
 pub use boot::{Firmware, KernelExit, Machine, Nic};
 pub use console::{Console, ENTER, PROMPT};

@@ -1,0 +1,141 @@
+//! Round trips: send a frame, wait for it to come back (from a reflector
+//! on the same port, or forwarded to the rx port), keep `inflight` frames
+//! out at once. One thread: latency, not rate, is the point.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::Duration;
+
+use super::clock::{now_ns, run_id};
+use super::config::Config;
+use super::flow::{rate, POLL};
+use super::frame::{self, LEARN_SEQ};
+use super::report::Report;
+use super::run::{learn, open, template};
+use super::stats::Rtt;
+use crate::wire::Endpoint;
+
+/// The tx port, and the rx port if it is another one.
+struct Ports {
+    tx: Endpoint,
+    rx: Option<Endpoint>,
+}
+
+impl Ports {
+    fn rx(&mut self) -> &mut Endpoint {
+        self.rx.as_mut().unwrap_or(&mut self.tx)
+    }
+}
+
+pub fn run(cfg: &Config) -> io::Result<Report> {
+    let run = run_id();
+    let tx = open(cfg.tx.as_ref().expect("validated: ping has --tx"), cfg)?;
+    let rx = if cfg.two_ports() { Some(open(cfg.rx.as_ref().expect("two ports"), cfg)?) } else { None };
+    let mut ports = Ports { tx, rx };
+    if cfg.learns() {
+        learn(ports.rx(), cfg, run)?;
+    }
+    let t = template(cfg, run);
+    let mut frame = t.bytes().to_vec();
+    let timeout = cfg.timeout.as_nanos() as u64;
+
+    let start = now_ns();
+    let warm_at = start + cfg.warmup.as_nanos() as u64;
+    let end_at = cfg.count.is_none().then(|| warm_at + cfg.duration.as_nanos() as u64);
+    let mut warm: Option<(u64, u64)> = None; // (first measured seq, when)
+    let mut seq = 0u64;
+    let mut out: VecDeque<(u64, u64)> = VecDeque::with_capacity(cfg.inflight); // (seq, sent ns)
+    let mut samples = Vec::new();
+    let (mut lost, mut late, mut other, mut dup) = (0u64, 0u64, 0u64, 0u64); // lost: for progress lines
+    let mut returned = 0u64;
+    let mut next_progress = start + 1_000_000_000;
+    let mut last_count = 0usize;
+    loop {
+        let now = now_ns();
+        if warm.is_none() && now >= warm_at {
+            warm = Some((seq, now));
+        }
+        let measured = warm.map_or(0, |(w, _)| seq - w);
+        let sending = !(end_at.is_some_and(|e| now >= e) || cfg.count.is_some_and(|c| measured >= c));
+        if !sending && out.is_empty() {
+            break;
+        }
+        // Keep `inflight` frames out.
+        while sending && out.len() < cfg.inflight {
+            if cfg.count.is_some_and(|c| warm.is_some_and(|(w, _)| seq - w >= c)) {
+                break;
+            }
+            let ts = now_ns();
+            t.stamp(&mut frame, seq, ts);
+            if !ports.tx.send(&frame)? {
+                ports.tx.wait_writable(Duration::from_millis(1))?;
+                break;
+            }
+            out.push_back((seq, ts));
+            seq += 1;
+        }
+        // Wait for replies until the oldest frame out times out.
+        let oldest = out.front().map_or(now + timeout, |&(_, ts)| ts + timeout);
+        let wait = Duration::from_nanos(oldest.saturating_sub(now_ns())).min(POLL);
+        let warm_seq = warm.map_or(u64::MAX, |(w, _)| w);
+        ports.rx().recv_batch(wait, &mut |f| {
+            let back = now_ns();
+            match frame::parse(f) {
+                Some(s) if s.run == run && s.seq != LEARN_SEQ => {
+                    if let Some(i) = out.iter().position(|&(q, _)| q == s.seq) {
+                        out.remove(i);
+                        if s.seq >= warm_seq {
+                            samples.push(back.saturating_sub(s.ts_ns));
+                        }
+                    } else if s.seq < seq {
+                        late += 1; // already timed out, or a duplicate
+                    } else {
+                        dup += 1;
+                    }
+                }
+                Some(s) if s.seq == LEARN_SEQ => {}
+                _ => other += 1,
+            }
+        })?;
+        // With two ports the tx port should stay quiet; keep it drained.
+        if ports.rx.is_some() {
+            ports.tx.recv_batch(Duration::ZERO, &mut |f| {
+                if frame::parse(f).is_some_and(|s| s.run == run && s.seq != LEARN_SEQ) {
+                    returned += 1;
+                }
+            })?;
+        }
+        let now = now_ns();
+        while out.front().is_some_and(|&(_, ts)| now >= ts + timeout) {
+            let (q, _) = out.pop_front().expect("front exists");
+            if q >= warm_seq {
+                lost += 1;
+            }
+        }
+        if cfg.progress && now >= next_progress {
+            next_progress += 1_000_000_000;
+            eprintln!("pktgen ping: {} round trips in the last second, {} lost in all", samples.len() - last_count, lost);
+            last_count = samples.len();
+        }
+    }
+    let end = now_ns();
+    let (warm_seq, warm_ns) = warm.unwrap_or((seq, end));
+    let sent = seq - warm_seq;
+    let received = samples.len() as u64;
+    let span = end.saturating_sub(warm_ns);
+    Ok(Report {
+        mode: cfg.mode,
+        size: cfg.size,
+        sent,
+        received,
+        lost: sent.saturating_sub(received),
+        dup,
+        reorder: late,
+        other,
+        tx_port_received: returned,
+        tx_pps: rate(sent, span),
+        rx_pps: rate(received, span),
+        duration_s: span as f64 / 1e9,
+        rtt_us: Rtt::from_ns(samples),
+    })
+}

@@ -1,0 +1,161 @@
+//! tx, rx and txrx: open the ports, learn, start the sender and the
+//! receiver on their own threads, print progress, put the report together.
+
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::thread;
+use std::time::Duration;
+
+use super::clock::{now_ns, run_id};
+use super::config::{Config, Mode};
+use super::flow::{self, RxUntil, Shared, TxPlan};
+use super::frame::{FrameSpec, Template, LEARN_SEQ};
+use super::report::{format_pps, Report};
+use crate::wire::{Endpoint, Options, Spec};
+
+/// Open a port and, for a stream wire, wait for QEMU to connect.
+pub fn open(spec: &Spec, cfg: &Config) -> io::Result<Endpoint> {
+    let mut ep = Endpoint::open_with(spec, &Options { batch: cfg.batch, ..Options::default() })?;
+    ep.wait_connected(cfg.connect_timeout)?;
+    Ok(ep)
+}
+
+/// How long a learning switch gets between the learning frame and traffic.
+const LEARN_WAIT: Duration = Duration::from_millis(100);
+
+/// Send one frame from `cfg.rx_mac` out of the rx port, so a learning
+/// switch knows where that MAC is before the run addresses frames to it.
+pub fn learn(rx: &mut Endpoint, cfg: &Config, run: u16) -> io::Result<()> {
+    let t = Template::new(&FrameSpec {
+        dst: super::mac::Mac::BROADCAST,
+        src: cfg.rx_mac,
+        size: super::frame::MIN_SIZE,
+        udp: cfg.udp,
+        run,
+    });
+    rx.send_all(&[t.build(LEARN_SEQ, now_ns())], Duration::from_secs(1))?;
+    thread::sleep(LEARN_WAIT);
+    Ok(())
+}
+
+pub fn template(cfg: &Config, run: u16) -> Template {
+    Template::new(&FrameSpec { dst: cfg.destination(), src: cfg.src_mac, size: cfg.size, udp: cfg.udp, run })
+}
+
+fn plan(cfg: &Config) -> TxPlan {
+    TxPlan {
+        count: cfg.count,
+        duration: cfg.duration,
+        warmup: cfg.warmup,
+        rate: cfg.rate,
+        batch: cfg.batch,
+        stall: cfg.timeout.max(Duration::from_secs(5)),
+    }
+}
+
+/// Print a line a second while the workers run.
+fn watch(cfg: &Config, shared: &Shared, done: impl Fn() -> bool) {
+    let start = now_ns();
+    let mut next = start + 1_000_000_000;
+    let (mut tx0, mut rx0) = (0, 0);
+    let mut sec = 0;
+    while !done() {
+        thread::sleep(Duration::from_millis(20));
+        let now = now_ns();
+        if now < next {
+            continue;
+        }
+        sec += 1;
+        next += 1_000_000_000;
+        let (tx, rx) = (shared.sent.load(Relaxed), shared.received.load(Relaxed));
+        if cfg.progress {
+            let mut line = format!("pktgen {}: {sec:>3} s:", cfg.mode);
+            if cfg.mode != Mode::Rx {
+                line += &format!(" tx {}", format_pps((tx - tx0) as f64));
+            }
+            if cfg.mode != Mode::Tx {
+                line += &format!(" rx {} (total {rx})", format_pps((rx - rx0) as f64));
+            }
+            eprintln!("{line}");
+        }
+        (tx0, rx0) = (tx, rx);
+    }
+}
+
+/// Join a worker; its panic becomes ours.
+fn join<T>(h: thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+pub fn run(cfg: &Config) -> io::Result<Report> {
+    let run = run_id();
+    let mut tx_ep = cfg.tx.as_ref().filter(|_| cfg.mode != Mode::Rx).map(|s| open(s, cfg)).transpose()?;
+    let mut rx_ep = cfg.rx.as_ref().filter(|_| cfg.mode != Mode::Tx).map(|s| open(s, cfg)).transpose()?;
+    if cfg.learns() {
+        learn(rx_ep.as_mut().expect("two ports"), cfg, run)?;
+    }
+    let t = template(cfg, run);
+    let plan = plan(cfg);
+    let until = match cfg.mode {
+        Mode::Rx => RxUntil::Time { warmup: cfg.warmup, duration: cfg.duration, count: cfg.count },
+        _ => RxUntil::Sender { idle: cfg.timeout },
+    };
+    let rx_run = (cfg.mode == Mode::TxRx).then_some(run);
+    let shared = Shared::default();
+    let (tx_res, rx_res) = thread::scope(|s| {
+        // The receiver starts first so it misses nothing.
+        let rx = rx_ep.as_mut().map(|ep| s.spawn(|| flow::receive(ep, rx_run, &until, &shared)));
+        let tx = tx_ep.as_mut().map(|ep| s.spawn(|| flow::transmit(ep, &t, &plan, &shared)));
+        watch(cfg, &shared, || {
+            tx.as_ref().is_none_or(|h| h.is_finished()) && rx.as_ref().is_none_or(|h| h.is_finished())
+        });
+        (tx.map(join), rx.map(join))
+    });
+    let tx_res = tx_res.transpose()?;
+    let rx_res = rx_res.transpose()?;
+
+    let mut r = Report {
+        mode: cfg.mode,
+        size: cfg.size,
+        sent: 0,
+        received: 0,
+        lost: 0,
+        dup: 0,
+        reorder: 0,
+        other: 0,
+        tx_port_received: 0,
+        tx_pps: 0.0,
+        rx_pps: 0.0,
+        duration_s: 0.0,
+        rtt_us: None,
+    };
+    if let Some(tx) = &tx_res {
+        r.sent = tx.sent();
+        r.tx_pps = tx.pps();
+        r.tx_port_received = tx.returned;
+        r.duration_s = (tx.end_ns - tx.warm_ns) as f64 / 1e9;
+    }
+    if let Some(rx) = &rx_res {
+        r.dup = rx.tracker.dup;
+        r.reorder = rx.tracker.reorder;
+        r.other = rx.other;
+        match cfg.mode {
+            Mode::TxRx => {
+                let tx = tx_res.as_ref().expect("txrx sends");
+                r.received = rx.tracker.count_range(tx.warm_seq, tx.end_seq);
+                r.lost = r.sent.saturating_sub(r.received);
+                r.rx_pps = rx.pps(rx.tracker.unique);
+            }
+            _ => {
+                r.received = rx.frames;
+                r.rx_pps = rx.pps(rx.frames);
+                r.duration_s = (rx.window.1.saturating_sub(rx.window.0)) as f64 / 1e9;
+                // Loss from gaps in the sequence numbers of the run followed.
+                if let Some((lo, hi)) = rx.tracker.span() {
+                    r.lost = (hi - lo + 1).saturating_sub(rx.tracker.unique - rx.tracker.untracked);
+                }
+            }
+        }
+    }
+    Ok(r)
+}

@@ -1,0 +1,308 @@
+//! Frame I/O on the host side of a virtual NIC.
+//!
+//! An [`Endpoint`] sends and receives whole Ethernet frames (no FCS) over
+//! whatever QEMU's NIC backend is: an `AF_PACKET` socket on a tap interface,
+//! a unix datagram socket pair, or a unix stream socket. Everything is
+//! non-blocking and batched (`sendmmsg` / `recvmmsg`); every wait takes a
+//! timeout.
+//!
+//! ```no_run
+//! use integration::wire::Endpoint;
+//! use std::time::Duration;
+//! // QEMU was given `--nic dgram:/tmp/q0:/tmp/h0`: it binds q0, sends to h0.
+//! let mut ep = Endpoint::open("dgram:/tmp/q0:/tmp/h0").unwrap();
+//! ep.send(&[0xff; 60]).unwrap();
+//! let reply = ep.recv(Duration::from_secs(1)).unwrap();
+//! ```
+
+mod dgram;
+pub mod netns;
+mod packet;
+mod sockpath;
+mod spec;
+mod stream;
+pub mod sys;
+pub mod tap;
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, Instant};
+
+pub use spec::{Spec, SpecError};
+
+use dgram::Dgram;
+use packet::Packet;
+use stream::Stream;
+use sys::{RecvBatch, SendBatch};
+
+/// The largest frame an endpoint receives whole: QEMU's own receive buffer
+/// (`NET_BUFSIZE`, 4 KiB + 64 KiB).
+pub const MAX_FRAME: usize = 4096 + 65536;
+
+/// Tuning for [`Endpoint::open_with`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Frames per `sendmmsg` / `recvmmsg`.
+    pub batch: usize,
+    /// Receive buffer per frame; longer frames are cut (and counted).
+    pub slot: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { batch: 64, slot: MAX_FRAME }
+    }
+}
+
+enum Wire {
+    Dgram(Dgram),
+    Packet(Packet),
+    Stream(Stream),
+}
+
+/// Counters of frames the endpoint did not hand out as received.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Frames cut to the slot size.
+    pub truncated: u64,
+    /// Frames the host sent on a tap (ours or its own), skipped on receive.
+    pub outgoing: u64,
+}
+
+/// One host-side wire. Dropping it closes the socket and removes the socket
+/// file it bound.
+pub struct Endpoint {
+    wire: Wire,
+    spec: Spec,
+    tx: SendBatch,
+    rx: RecvBatch,
+    batch: usize,
+    /// Frames received by a batch but not yet handed out by [`Endpoint::recv`].
+    pending: VecDeque<Vec<u8>>,
+    stats: EndpointStats,
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+impl Endpoint {
+    /// Open the host side of the NIC spelled `spec` as QEMU's `--nic` is
+    /// (`tap:IFNAME`, `dgram:LOCAL:REMOTE`, `stream:PATH`).
+    pub fn open(spec: &str) -> io::Result<Self> {
+        let spec: Spec = spec.parse().map_err(|e: SpecError| invalid(e.0))?;
+        Self::open_with(&spec, &Options::default())
+    }
+
+    pub fn open_with(spec: &Spec, opts: &Options) -> io::Result<Self> {
+        if opts.batch == 0 || opts.batch > 1024 {
+            return Err(invalid(format!("batch {} out of range 1..=1024", opts.batch)));
+        }
+        let wire = match spec {
+            Spec::Tap { ifname } => Wire::Packet(Packet::open(ifname)?),
+            Spec::Dgram { bind, peer } => Wire::Dgram(Dgram::open(bind, peer)?),
+            Spec::Stream { path } => Wire::Stream(Stream::listen(path)?),
+        };
+        let names = matches!(wire, Wire::Packet(_));
+        // Stream endpoints frame their own buffer; a one-slot scratch will do.
+        let rx_batch = if matches!(wire, Wire::Stream(_)) { 1 } else { opts.batch };
+        let rx_slot = if matches!(wire, Wire::Stream(_)) { 1 } else { opts.slot.max(14) };
+        Ok(Self {
+            wire,
+            spec: spec.clone(),
+            tx: SendBatch::new(opts.batch),
+            rx: RecvBatch::new(rx_batch, rx_slot, names),
+            batch: opts.batch,
+            pending: VecDeque::new(),
+            stats: EndpointStats::default(),
+        })
+    }
+
+    /// QEMU's end of a stream wire, connecting to a listening endpoint: lets
+    /// tests play QEMU.
+    pub fn connect_stream(path: &std::path::Path) -> io::Result<Self> {
+        Ok(Self {
+            wire: Wire::Stream(Stream::connect(path)?),
+            spec: Spec::Stream { path: path.to_path_buf() },
+            tx: SendBatch::new(1),
+            rx: RecvBatch::new(1, 1, false),
+            batch: Options::default().batch,
+            pending: VecDeque::new(),
+            stats: EndpointStats::default(),
+        })
+    }
+
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// Frames per send/receive syscall.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// For a stream wire, wait until QEMU has connected; other wires are
+    /// always ready.
+    pub fn wait_connected(&mut self, timeout: Duration) -> io::Result<()> {
+        match &mut self.wire {
+            Wire::Stream(s) => {
+                if s.accept(timeout)? {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("{}: nobody connected within {:.1} s (is QEMU started with this NIC?)", self.spec, timeout.as_secs_f64()),
+                    ))
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Send as many of `frames` as the wire takes now, in batches; returns
+    /// how many went (from the front). Never blocks.
+    pub fn send_batch<F: AsRef<[u8]>>(&mut self, frames: &[F]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < frames.len() {
+            let chunk = &frames[done..frames.len().min(done + self.batch)];
+            let n = match &mut self.wire {
+                Wire::Dgram(d) => d.send_batch(&mut self.tx, chunk)?,
+                Wire::Packet(p) => p.send_batch(&mut self.tx, chunk)?,
+                Wire::Stream(s) => s.send_batch(chunk)?,
+            };
+            done += n;
+            if n < chunk.len() {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Send one frame if the wire takes it now.
+    pub fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
+        Ok(self.send_batch(&[frame])? == 1)
+    }
+
+    /// Send every frame (flushed), waiting for room up to `timeout` in all.
+    pub fn send_all<F: AsRef<[u8]>>(&mut self, frames: &[F], timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut done = 0;
+        while done < frames.len() {
+            done += self.send_batch(&frames[done..])?;
+            if done == frames.len() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{}: sent {done} of {} frames in {:.1} s; the peer is not reading", self.spec, frames.len(), timeout.as_secs_f64()),
+                ));
+            }
+            self.wait_writable(left.min(Duration::from_millis(100)))?;
+        }
+        self.flush(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Make sure every frame a send accepted is on the wire (a stream wire
+    /// buffers what the socket did not take yet), waiting up to `timeout`.
+    pub fn flush(&mut self, timeout: Duration) -> io::Result<()> {
+        match &mut self.wire {
+            Wire::Stream(s) => {
+                if s.drain_output(timeout)? {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("{}: frames still queued after {:.1} s; the peer is not reading", self.spec, timeout.as_secs_f64()),
+                    ))
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Wait up to `timeout` for room to send; returns whether there is.
+    pub fn wait_writable(&mut self, timeout: Duration) -> io::Result<bool> {
+        match &mut self.wire {
+            Wire::Dgram(d) => d.wait(libc::POLLOUT, timeout),
+            Wire::Packet(p) => p.wait(libc::POLLOUT, timeout),
+            Wire::Stream(s) => s.wait_writable(timeout),
+        }
+    }
+
+    /// Hand every frame that arrives to `f`, from one batch: what is queued
+    /// now, or else what arrives within `timeout` (zero: don't wait).
+    /// Returns how many frames `f` saw.
+    pub fn recv_batch(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
+        let mut n = 0;
+        while let Some(frame) = self.pending.pop_front() {
+            f(&frame);
+            n += 1;
+        }
+        if n > 0 {
+            return Ok(n);
+        }
+        match &mut self.wire {
+            Wire::Stream(s) => s.recv_batch(timeout, f),
+            _ => {
+                let mut got = self.recv_raw()?;
+                if got == 0 && !timeout.is_zero() {
+                    let ready = match &self.wire {
+                        Wire::Dgram(d) => d.wait(libc::POLLIN, timeout)?,
+                        Wire::Packet(p) => p.wait(libc::POLLIN, timeout)?,
+                        Wire::Stream(_) => unreachable!(),
+                    };
+                    if ready {
+                        got = self.recv_raw()?;
+                    }
+                }
+                let is_packet = matches!(self.wire, Wire::Packet(_));
+                for i in 0..got {
+                    if is_packet && !Packet::incoming(&self.rx, i) {
+                        self.stats.outgoing += 1;
+                        continue;
+                    }
+                    if self.rx.truncated(i) {
+                        self.stats.truncated += 1;
+                    }
+                    f(self.rx.frame(i));
+                    n += 1;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    fn recv_raw(&mut self) -> io::Result<usize> {
+        match &mut self.wire {
+            Wire::Dgram(d) => d.recv_batch(&mut self.rx),
+            Wire::Packet(p) => p.recv_batch(&mut self.rx),
+            Wire::Stream(_) => unreachable!("stream wires frame their own input"),
+        }
+    }
+
+    /// The next frame, waiting up to `timeout` for one.
+    pub fn recv(&mut self, timeout: Duration) -> io::Result<Option<Vec<u8>>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(f) = self.pending.pop_front() {
+                return Ok(Some(f));
+            }
+            let mut got = VecDeque::new();
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.recv_batch(left, &mut |f| got.push_back(f.to_vec()))?;
+            self.pending = got;
+            if self.pending.is_empty() && Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
