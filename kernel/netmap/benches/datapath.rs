@@ -119,7 +119,7 @@ fn timed(d: Duration, mut round: impl FnMut() -> u64) -> (u64, Duration) {
     loop {
         pkts += round();
         rounds += 1;
-        if rounds % 64 == 0 && start.elapsed() >= d {
+        if rounds.is_multiple_of(64) && start.elapsed() >= d {
             break;
         }
     }

@@ -1,4 +1,90 @@
-//! netmap datapath (work in progress; full docs below once all modules land).
+//! # netmap: the portable datapath
+//!
+//! Netmap's rings, buffers, pipes, monitors and VALE switch, rebuilt as a
+//! `no_std` library. The same code runs in the unikernel (over a physically
+//! contiguous DMA region, driving virtio-net queues) and on the host, where
+//! it is unit tested, property tested, fuzzed and benchmarked.
+//!
+//! ## Roadmap
+//!
+//! How a frame moves, and which module does what:
+//!
+//! 1. **Memory** ([`mem`]). A [`BufferPool`] carves a caller's [`Region`]
+//!    into fixed-size buffers named by `u32` index (0 and 1 reserved).
+//!    Buffers are held only by [`SlotArray`]s, and a buffer's bytes are
+//!    reachable only through the one slot array entry holding it. This is
+//!    the crate's only `unsafe` module.
+//! 2. **Rings** ([`slot`], [`ring`], [`kring`]). A port's ring has two
+//!    sides: the application's [`NetmapRing`] (`head`, `cur`, `tail`, and a
+//!    slot array it may scribble on) and the kernel's [`Kring`]
+//!    (`nr_hwcur`, `nr_hwtail`, `rhead`, `rcur`, `rtail`, behind a short
+//!    lock). The application owns `[head, tail)`.
+//! 3. **Sync** ([`kring`], [`port`]). `txsync` hands `[old head, head)` to
+//!    the port and reports reclaimed slots in `tail`; `rxsync` releases
+//!    `[old head, head)` and reports received frames. A [`Handle`] runs
+//!    each sync as: prologue (validate head/cur exactly as netmap's
+//!    `nm_txsync_prologue`/`nm_rxsync_prologue`, take back returned slots),
+//!    the port's own sync, finalize (hand new slots to the application),
+//!    monitors, and notifications — with every lock released before
+//!    anybody is woken.
+//! 4. **Ports** ([`port`]). The [`Port`] trait (netmap's adapter):
+//!    krings, txsync, rxsync, notify, counters. The crate ships VALE ports
+//!    ([`vale`]), pipe ends ([`pipe`]) and monitors ([`monitor`]); the
+//!    kernel adds its own (virtio-net, tap, tun, host stack) by
+//!    implementing the trait.
+//! 5. **Switching** ([`vale`]). A [`Switch`] forwards batches: look up
+//!    every frame, then per destination lease slots under the destination
+//!    ring's lock, copy without it, publish under it, and notify once.
+//! 6. **Naming** ([`name`], [`registry`]). A [`Registry`] opens ports by
+//!    netmap's names (`valeX:p`, `x{K`, `x}K`, `p/t`, `p/r`, `p/rt`,
+//!    `p/z`, plain kernel port names) and runs the control plane.
+//!
+//! ## Rules the datapath keeps
+//!
+//! - It never allocates: rings, buffers, switch tables and forwarding
+//!   scratch space are sized when a port is created.
+//! - It never blocks: a full destination drops and counts; locks are held
+//!   for index moves, never for copies or wake-ups.
+//! - It never trusts input: head/cur/tail, slot indices, lengths, flags
+//!   and frame bytes from an application or a device are validated, and bad
+//!   ones are counted and repaired or dropped. Nothing panics on them.
+//! - It never loses a buffer: buffers only move between slot arrays (or
+//!   back to the pool when a ring is dropped), so every buffer is always
+//!   held exactly once; [`BufferPool::audit`] checks it at any time.
+//!
+//! ## Buffer ownership and application-written `buf_idx`
+//!
+//! Netmap lets an application swap buffers by writing `buf_idx` and setting
+//! `NS_BUF_CHANGED`. Trusting that would let a bogus or duplicate index
+//! alias another ring's buffer. Here an application swaps with
+//! [`NetmapRing::swap_buf`] (zero copy, sets `NS_BUF_CHANGED`, moves
+//! ownership); a `buf_idx` written by hand is *never* trusted: when the slot
+//! is returned, the buffer the slot really holds is what the kernel takes,
+//! the view is rewritten, and `bad_buf_idx` counts the attempt. So bogus
+//! and duplicate indices can neither create, destroy nor alias a buffer.
+//!
+//! ## Errors
+//!
+//! | error | raised by | meaning | effect |
+//! | --- | --- | --- | --- |
+//! | [`SyncError::RingReinit`] | `Handle::txsync`/`rxsync` | head or cur outside the ring or moved illegally | ring re-initialised as `netmap_ring_reinit` (head = cur = hwcur, tail = hwtail, view rewritten), `ring_reinit` counted, port sync skipped |
+//! | [`SyncError::NoSuchRing`] | syncs | ring number out of range | nothing happens |
+//! | [`SyncError::Detached`] | VALE txsync, [`Switch::forward`] | the port left its switch | pending frames dropped, `drop_detached` counted |
+//! | [`SyncError::Port`] | a kernel port's sync | device error | as the port documents |
+//! | counters only | syncs | bad `buf_idx` (`bad_buf_idx`), `len` over the buffer (`bad_len`, len := 0), runt (`drop_short`), oversize (`drop_oversize`), chain over 64 fragments (`drop_frag_chain`), no destination (`drop_no_dest`), destination full (`drop_ring_full`), monitor full (`drop_monitor`) | the slot is repaired or the frame dropped; traffic goes on |
+//! | [`PoolError`] | pool, slot arrays, port creation | bad buffer size, region too small, bad index or slot, pool exhausted, pools mixed | the operation is refused, nothing changes |
+//! | [`AuditError`] | [`BufferPool::audit`], [`Registry::audit`] | a buffer lost or owned twice | report only (a bug) |
+//! | [`NameError`] | [`name::parse`], [`Registry::open`] | empty, too long, bad character, missing VALE port, bad pipe id, bad monitor mode | refused |
+//! | [`OpenError`] | registry, switch, port creation | not found, busy (already open), exists, switch full (254 ports), bad geometry, unsupported (monitor of a monitor, `/z` of a pipe) | refused |
+//!
+//! ## Concurrency
+//!
+//! One core today; nothing prevents one core per ring later. Each kring
+//! has its own lock; a switch's port table is read-locked per batch (a
+//! shared lock, taken for writing only by attach/detach); the learning
+//! table is lock-free. Ring `r` of a port feeds ring `r mod m` of each
+//! destination. Lock order: tx kring, then rx kring; a port's kring, then
+//! its monitors' krings; the registry lock is never taken on the datapath.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
@@ -21,7 +107,7 @@ pub use error::{AuditError, NameError, OpenError, PoolError, SyncError};
 pub use kring::{Dir, Kring, KringState, KringStats, Lease};
 pub use mem::{BufferPool, Region, SlotArray, DEFAULT_BUF_SIZE};
 pub use port::{Handle, Port, PortConfig, PortCounters, PortKind};
-pub use vale::{Switch, ValePort};
 pub use registry::Registry;
 pub use ring::NetmapRing;
 pub use slot::*;
+pub use vale::{Switch, ValePort};

@@ -136,8 +136,10 @@ impl SlotArray {
             return Err(PoolError::BadLen(n));
         }
         let blocks = n.div_ceil(64) * 64;
-        for (d, s) in to[..blocks].chunks_exact_mut(64).zip(src[..blocks].chunks_exact(64)) {
-            d.copy_from_slice(s);
+        let (to, _) = to[..blocks].as_chunks_mut::<64>();
+        let (from, _) = src[..blocks].as_chunks::<64>();
+        for (d, s) in to.iter_mut().zip(from) {
+            *d = *s;
         }
         dst.slots[j].len = len;
         Ok(())
