@@ -5,7 +5,7 @@
 //! exits QEMU with [`qemu_exit::EXCEPTION`]:
 //!
 //! ```text
-//! EXCEPTION: page fault (vector 14) error=0x0 rip=0xffff80000012abcd cr2=0xdead00000000
+//! EXCEPTION: page fault (vector 14) error=0x0 rip=0xffff80000012abcd cr2=0x7dead0000000
 //!   cs=0x8 ss=0x10 rsp=0x... rflags=0x...
 //! ```
 

@@ -8,9 +8,10 @@ use crate::mem::paging;
 use core::arch::asm;
 use x86_64::VirtAddr;
 
-/// Canonical, in the lower half, and far from anything the bootloader or
-/// the kernel maps.
-const UNMAPPED: u64 = 0xdead_0000_0000;
+/// Canonical (bit 47 clear, so the access is a #PF and not a #GP), near
+/// the top of the lower half, far from anything the bootloader or the
+/// kernel maps; [`page_fault`] checks anyway.
+const UNMAPPED: u64 = 0x7dea_d000_0000;
 /// Not canonical: bits 47..63 disagree, so any access is a #GP.
 const NON_CANONICAL: u64 = 0x8000_0000_0000;
 
