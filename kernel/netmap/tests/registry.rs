@@ -211,3 +211,19 @@ fn monitors_need_a_parent_of_the_right_kind() {
     drop(z);
     reg.open("vale0:a/z").unwrap();
 }
+
+#[test]
+fn geometry_and_exhaustion_are_refused_cleanly() {
+    let reg = Registry::new(pool(64));
+    let bad = PortConfig { tx_rings: 0, ..PortConfig::default() };
+    assert_eq!(reg.open_with("vale0:a", bad).unwrap_err(), OpenError::BadConfig);
+    assert_eq!(reg.open_with("x{1", PortConfig { num_slots: 1, ..PortConfig::default() }).unwrap_err(), OpenError::BadConfig);
+    // 1024-slot rings do not fit in 62 buffers.
+    assert_eq!(reg.open("vale0:a").unwrap_err(), OpenError::Pool(netmap::PoolError::Exhausted));
+    assert!(reg.switches().is_empty(), "no switch left behind");
+    assert_eq!(reg.create_persistent("vale0:p", PortConfig::default()).unwrap_err(), OpenError::Pool(netmap::PoolError::Exhausted));
+    assert_eq!(reg.open("big{1").unwrap_err(), OpenError::Pool(netmap::PoolError::Exhausted));
+    reg.audit(&[]).unwrap();
+    assert_eq!(reg.pool().free_count(), 62);
+    assert!(reg.ports().is_empty());
+}

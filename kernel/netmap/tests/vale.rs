@@ -408,3 +408,21 @@ fn detach_while_traffic_flows() {
     drop(a);
     drop(b);
 }
+
+#[test]
+fn ring_r_feeds_ring_r_mod_m() {
+    let p = pool(4096);
+    let sw = Switch::new("vale0");
+    let multi = PortConfig { tx_rings: 3, rx_rings: 3, ..cfg(32) };
+    let a = ValePort::create(&p, &sw, "vale0:a", multi).unwrap();
+    let b = ValePort::create(&p, &sw, "vale0:b", PortConfig { rx_rings: 2, ..multi }).unwrap();
+    let mut ha = Handle::new(a.clone());
+    let mut hb = Handle::new(b.clone());
+    for r in 0..3 {
+        send(&mut ha, r, &[frame(BCAST, mac(1), 60, r as u8)]);
+    }
+    assert_eq!(recv(&mut hb, 0).iter().map(|f| f[14]).collect::<Vec<_>>(), vec![0, 2], "rings 0 and 2 -> 0");
+    assert_eq!(recv(&mut hb, 1).iter().map(|f| f[14]).collect::<Vec<_>>(), vec![1], "ring 1 -> 1");
+    assert_eq!(b.krings(Dir::Rx)[1].notifications(), 1);
+    check(&p, &[&ha, &hb]);
+}

@@ -169,19 +169,22 @@ impl Switch {
                 }
                 continue;
             }
-            // Measure the chain starting at `i`.
+            // Measure the chain starting at `i` (most frames are one slot).
+            let s = slots.get(i as usize);
             let mut frags = 1u32;
-            let mut j = i;
-            let mut len = slots.get(i as usize).len as u32;
+            let mut len = s.len as u32;
             let mut complete = true;
-            while slots.get(j as usize).flags & NS_MOREFRAG != 0 {
-                if frags == left || frags as usize > MAX_FRAGS {
-                    complete = false;
-                    break;
+            if s.flags & NS_MOREFRAG != 0 {
+                let mut j = i;
+                while slots.get(j as usize).flags & NS_MOREFRAG != 0 {
+                    if frags == left || frags as usize > MAX_FRAGS {
+                        complete = false;
+                        break;
+                    }
+                    j = ring_add(j, 1, n);
+                    frags += 1;
+                    len += slots.get(j as usize).len as u32;
                 }
-                j = ring_add(j, 1, n);
-                frags += 1;
-                len += slots.get(j as usize).len as u32;
             }
             let too_long = frags as usize > MAX_FRAGS || (!complete && frags + 1 >= n);
             if !complete && !too_long {
@@ -223,7 +226,7 @@ impl Switch {
                 ring: src_ring,
                 len,
                 now,
-                learn: slots.get(s0 as usize).flags & NS_NO_LEARN == 0,
+                learn: s.flags & NS_NO_LEARN == 0,
             };
             let dst = match t.lookup.lookup(first_frag, &meta) {
                 Dest::Port(p) if p != src.id && (p as usize) < MAX_PORTS && t.ports[p as usize].is_some() => p as u16,
@@ -331,12 +334,10 @@ fn deliver(t: &super::Table, d: PortId, src_ring: u16, slots: &SlotArray, sc: &m
             f = sc.ft[e as usize].next;
             e
         };
-        if sc.ft[e as usize].len as usize > max {
-            oversize += 1;
-        } else {
-            sc.sel[nsel] = e;
-            nsel += 1;
-        }
+        let fits = sc.ft[e as usize].len as usize <= max;
+        sc.sel[nsel] = e;
+        nsel += fits as usize;
+        oversize += !fits as u64;
     }
 
     // Reserve: whole frames only, as many as fit.

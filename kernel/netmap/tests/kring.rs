@@ -1,0 +1,86 @@
+//! Kring mechanics below the application: leases (VALE's out-of-lock
+//! copies), in-place writers, geometry limits.
+
+mod common;
+
+use netmap::{Dir, Kring, PoolError, SlotArray, NS_MOREFRAG};
+
+#[test]
+fn geometry_limits() {
+    let p = common::pool(64);
+    assert_eq!(Kring::new(&p, Dir::Rx, 0, 1).unwrap_err(), PoolError::SlotOutOfRange(1));
+    assert_eq!(Kring::new(&p, Dir::Rx, 0, 65537).unwrap_err(), PoolError::SlotOutOfRange(65537));
+    assert_eq!(Kring::new(&p, Dir::Rx, 0, 100).unwrap_err(), PoolError::Exhausted);
+    assert_eq!(p.free_count(), 62, "a failed creation returns what it took");
+    let k = Kring::new(&p, Dir::Tx, 3, 2).unwrap();
+    assert_eq!((k.id(), k.dir(), k.num_slots()), (3, Dir::Tx, 2));
+    let st = k.lock();
+    assert_eq!((st.nr_hwcur, st.nr_hwtail, st.rtail), (0, 1, 1), "a 2-slot tx ring offers one slot");
+}
+
+#[test]
+fn leases_publish_in_order_whatever_order_they_complete() {
+    let p = common::pool(64);
+    let k = Kring::new(&p, Dir::Rx, 0, 8).unwrap();
+    let mut w1 = SlotArray::new_empty(&p, 8);
+    let mut w2 = SlotArray::new_empty(&p, 8);
+    let (l1, l2) = {
+        let mut st = k.lock();
+        assert_eq!(st.rx_free(), 7);
+        let l1 = st.lease(3, &mut w1);
+        let l2 = st.lease(10, &mut w2);
+        assert_eq!((l1.start, l1.n, l2.start, l2.n), (0, 3, 3, 4), "capped at the free slots");
+        assert_eq!(st.rx_free(), 0);
+        assert_eq!(st.rx_direct_space(), 0, "in-place writers wait for pending leases");
+        assert!(!st.slots.is_held(0) && w1.is_held(0), "leased buffers moved to the writer");
+        (l1, l2)
+    };
+    // Writers fill their buffers without the lock.
+    for j in 0..4 {
+        w2.buf_mut(j).unwrap()[0] = 2;
+        w2.set_len(j, 60).unwrap();
+    }
+    for j in 0..3 {
+        w1.buf_mut(j).unwrap()[0] = 1;
+        w1.set_len(j, 60).unwrap();
+    }
+    w1.set_flags(0, NS_MOREFRAG);
+    // The second writer finishes first: nothing is published yet.
+    k.lock().complete_lease(l2, &mut w2, 4, 240);
+    assert_eq!(k.lock().nr_hwtail, 0);
+    k.lock().complete_lease(l1, &mut w1, 2, 180);
+    let st = k.lock();
+    assert_eq!(st.nr_hwtail, 7, "both published, in lease order");
+    assert_eq!((st.stats.packets, st.stats.bytes), (6, 420));
+    assert_eq!(st.slot(0).unwrap().flags, NS_MOREFRAG);
+    assert_eq!(st.slots.buf(2).unwrap()[0], 1);
+    assert_eq!(st.slots.buf(3).unwrap()[0], 2);
+    assert_eq!(st.slot(99), None);
+    drop(st);
+    p.audit(k.owned_bufs().into_iter().chain(w1.bufs()).chain(w2.bufs())).unwrap();
+}
+
+#[test]
+fn empty_lease_is_harmless() {
+    let p = common::pool(64);
+    let k = Kring::new(&p, Dir::Rx, 0, 4).unwrap();
+    let mut w = SlotArray::new_empty(&p, 4);
+    let mut st = k.lock();
+    let l = st.lease(0, &mut w);
+    assert_eq!(l.n, 0);
+    st.complete_lease(l, &mut w, 0, 0);
+    assert_eq!((st.nr_hwtail, st.nkr_hwlease), (0, 0));
+    assert_eq!(st.rx_direct_space(), 3);
+    st.rx_publish_direct(10, 1, 1);
+    assert_eq!(st.nr_hwtail, 3, "capped at the free space");
+}
+
+#[test]
+fn notifications_count() {
+    let p = common::pool(16);
+    let k = Kring::new(&p, Dir::Rx, 0, 4).unwrap();
+    assert_eq!(k.notifications(), 0);
+    k.wake();
+    k.wake();
+    assert_eq!(k.notifications(), 2);
+}
