@@ -22,6 +22,8 @@ pub enum Command {
     Test(TestArgs),
     /// Measure: boot times and footprint, or the datapath micro-benchmarks.
     Bench(BenchArgs),
+    /// Host packet generator: send/count frames on the host side of a NIC.
+    Pktgen(crate::pktgen::PktgenArgs),
 }
 
 /// Which kernel profile to build.

@@ -7,6 +7,7 @@ mod bench;
 mod build;
 mod cli;
 mod image;
+mod pktgen;
 mod run;
 mod setup;
 mod test;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         cli::Command::Image(args) => image::image(&args).map(|()| 0),
         cli::Command::Test(args) => test::test(&args),
         cli::Command::Bench(args) => bench::bench(&args),
+        cli::Command::Pktgen(args) => pktgen::pktgen(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -94,6 +94,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Stream wires: how long to wait for QEMU to connect.
     pub connect_timeout: Duration,
+    /// Receivers poll this long before sleeping (see `wire::Options`).
+    pub busy_poll: Duration,
     /// Print a line per second on stderr.
     pub progress: bool,
 }
@@ -120,6 +122,7 @@ impl Config {
             inflight: 1,
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(30),
+            busy_poll: Duration::ZERO,
             progress: false,
         }
     }

@@ -15,7 +15,8 @@ use crate::wire::{Endpoint, Options, Spec};
 
 /// Open a port and, for a stream wire, wait for QEMU to connect.
 pub fn open(spec: &Spec, cfg: &Config) -> io::Result<Endpoint> {
-    let mut ep = Endpoint::open_with(spec, &Options { batch: cfg.batch, ..Options::default() })?;
+    let opts = Options { batch: cfg.batch, busy_poll: cfg.busy_poll, ..Options::default() };
+    let mut ep = Endpoint::open_with(spec, &opts)?;
     ep.wait_connected(cfg.connect_timeout)?;
     Ok(ep)
 }

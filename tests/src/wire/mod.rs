@@ -46,11 +46,15 @@ pub struct Options {
     pub batch: usize,
     /// Receive buffer per frame; longer frames are cut (and counted).
     pub slot: usize,
+    /// Before sleeping for frames, keep polling this long: saves the
+    /// sleep/wake-up per batch when frames come steadily, at the price of a
+    /// busy CPU. Zero: sleep at once.
+    pub busy_poll: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { batch: 64, slot: MAX_FRAME }
+        Self { batch: 64, slot: MAX_FRAME, busy_poll: Duration::ZERO }
     }
 }
 
@@ -77,6 +81,7 @@ pub struct Endpoint {
     tx: SendBatch,
     rx: RecvBatch,
     batch: usize,
+    busy_poll: Duration,
     /// Frames received by a batch but not yet handed out by [`Endpoint::recv`].
     pending: VecDeque<Vec<u8>>,
     stats: EndpointStats,
@@ -113,6 +118,7 @@ impl Endpoint {
             tx: SendBatch::new(opts.batch),
             rx: RecvBatch::new(rx_batch, rx_slot, names),
             batch: opts.batch,
+            busy_poll: opts.busy_poll,
             pending: VecDeque::new(),
             stats: EndpointStats::default(),
         })
@@ -127,6 +133,7 @@ impl Endpoint {
             tx: SendBatch::new(1),
             rx: RecvBatch::new(1, 1, false),
             batch: Options::default().batch,
+            busy_poll: Duration::ZERO,
             pending: VecDeque::new(),
             stats: EndpointStats::default(),
         })
@@ -251,6 +258,13 @@ impl Endpoint {
             Wire::Stream(s) => s.recv_batch(timeout, f),
             _ => {
                 let mut got = self.recv_raw()?;
+                if got == 0 && !self.busy_poll.is_zero() && !timeout.is_zero() {
+                    let until = Instant::now() + self.busy_poll.min(timeout);
+                    while got == 0 && Instant::now() < until {
+                        std::hint::spin_loop();
+                        got = self.recv_raw()?;
+                    }
+                }
                 if got == 0 && !timeout.is_zero() {
                     let ready = match &self.wire {
                         Wire::Dgram(d) => d.wait(libc::POLLIN, timeout)?,

@@ -274,6 +274,10 @@ impl SendBatch {
 pub struct RecvBatch {
     buf: Vec<u8>,
     slot: usize,
+    /// Distance between slots: `slot` rounded up, and never a multiple of
+    /// the page size, so the frames of a batch don't all land in the same
+    /// cache set.
+    stride: usize,
     iov: Vec<libc::iovec>,
     hdr: Vec<libc::mmsghdr>,
     names: Vec<libc::sockaddr_ll>,
@@ -292,8 +296,12 @@ impl RecvBatch {
         let (iov, hdr, names) = unsafe {
             (vec![mem::zeroed(); capacity], vec![mem::zeroed(); capacity], vec![mem::zeroed(); capacity])
         };
+        let mut stride = slot.div_ceil(64) * 64;
+        if stride % 4096 == 0 {
+            stride += 64;
+        }
         // vec![0; n] is calloc: pages the frames never reach are never touched.
-        Self { buf: vec![0; capacity * slot], slot, iov, hdr, names, with_names, filled: 0 }
+        Self { buf: vec![0; capacity * stride], slot, stride, iov, hdr, names, with_names, filled: 0 }
     }
 
     /// One non-blocking `recvmmsg`; returns how many frames arrived (0 when
@@ -303,8 +311,9 @@ impl RecvBatch {
         let n = self.iov.len();
         let base = self.buf.as_mut_ptr();
         for i in 0..n {
-            // SAFETY: i * slot + slot <= buf.len(), so the pointer stays inside buf.
-            let p = unsafe { base.add(i * self.slot) };
+            // SAFETY: i * stride + slot <= capacity * stride = buf.len(), so
+            // the slot stays inside buf.
+            let p = unsafe { base.add(i * self.stride) };
             self.iov[i] = libc::iovec { iov_base: p.cast(), iov_len: self.slot };
             // SAFETY: msghdr is plain old data; zeroes are a valid value.
             self.hdr[i].msg_hdr = unsafe { mem::zeroed() };
@@ -344,7 +353,7 @@ impl RecvBatch {
     pub fn frame(&self, i: usize) -> &[u8] {
         assert!(i < self.filled, "frame {i} of {}", self.filled);
         let len = (self.hdr[i].msg_len as usize).min(self.slot);
-        &self.buf[i * self.slot..i * self.slot + len]
+        &self.buf[i * self.stride..i * self.stride + len]
     }
 
     /// Whether frame `i` was longer than the slot and got cut.
