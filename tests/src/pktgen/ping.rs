@@ -29,9 +29,8 @@ impl Ports {
 
 pub fn run(cfg: &Config) -> io::Result<Report> {
     let run = run_id();
-    let tx = open(cfg.tx.as_ref().expect("validated: ping has --tx"), cfg)?;
-    let rx = if cfg.two_ports() { Some(open(cfg.rx.as_ref().expect("two ports"), cfg)?) } else { None };
-    let mut ports = Ports { tx, rx };
+    let (tx, rx) = open(cfg.tx.as_ref(), cfg.rx.as_ref().filter(|_| cfg.two_ports()), cfg)?;
+    let mut ports = Ports { tx: tx.expect("validated: ping has --tx"), rx };
     if cfg.learns() {
         learn(ports.rx(), cfg, run)?;
     }

@@ -13,12 +13,18 @@ use super::frame::{FrameSpec, Template, LEARN_SEQ};
 use super::report::{format_pps, Report};
 use crate::wire::{Endpoint, Options, Spec};
 
-/// Open a port and, for a stream wire, wait for QEMU to connect.
-pub fn open(spec: &Spec, cfg: &Config) -> io::Result<Endpoint> {
+/// Open the ports (tx first), then wait for QEMU to connect to the stream
+/// ones: all listen before any wait, as QEMU connects to every stream
+/// netdev once, at start-up.
+pub fn open(tx: Option<&Spec>, rx: Option<&Spec>, cfg: &Config) -> io::Result<(Option<Endpoint>, Option<Endpoint>)> {
     let opts = Options { batch: cfg.batch, busy_poll: cfg.busy_poll, ..Options::default() };
-    let mut ep = Endpoint::open_with(spec, &opts)?;
-    ep.wait_connected(cfg.connect_timeout)?;
-    Ok(ep)
+    let mut tx = tx.map(|s| Endpoint::open_with(s, &opts)).transpose()?;
+    let mut rx = rx.map(|s| Endpoint::open_with(s, &opts)).transpose()?;
+    let deadline = std::time::Instant::now() + cfg.connect_timeout;
+    for ep in tx.iter_mut().chain(rx.iter_mut()) {
+        ep.wait_connected(deadline.saturating_duration_since(std::time::Instant::now()))?;
+    }
+    Ok((tx, rx))
 }
 
 /// How long a learning switch gets between the learning frame and traffic.
@@ -90,8 +96,11 @@ fn join<T>(h: thread::ScopedJoinHandle<'_, T>) -> T {
 
 pub fn run(cfg: &Config) -> io::Result<Report> {
     let run = run_id();
-    let mut tx_ep = cfg.tx.as_ref().filter(|_| cfg.mode != Mode::Rx).map(|s| open(s, cfg)).transpose()?;
-    let mut rx_ep = cfg.rx.as_ref().filter(|_| cfg.mode != Mode::Tx).map(|s| open(s, cfg)).transpose()?;
+    let (mut tx_ep, mut rx_ep) = open(
+        cfg.tx.as_ref().filter(|_| cfg.mode != Mode::Rx),
+        cfg.rx.as_ref().filter(|_| cfg.mode != Mode::Tx),
+        cfg,
+    )?;
     if cfg.learns() {
         learn(rx_ep.as_mut().expect("two ports"), cfg, run)?;
     }
