@@ -30,7 +30,7 @@ use alloc::vec::Vec;
 use spin::{RwLock, RwLockReadGuard};
 
 use crate::error::{OpenError, SyncError};
-use crate::kring::{ring_add, Dir, Kring, KringState};
+use crate::kring::{ring_add, ring_dist, Dir, Kring, KringState};
 use crate::mem::BufferPool;
 use crate::port::{Port, PortKind};
 use crate::slot::{MAX_FRAGS, NS_BUF_CHANGED, NS_MOREFRAG};
@@ -226,7 +226,7 @@ fn copy_into(m: &MonitorPort, ring: usize, src: &KringState, from: u32, to: u32)
         let frags = chain_len(src, i, to).unwrap_or(MAX_FRAGS as u32 + 1);
         if frags as usize > MAX_FRAGS || frags > dst.rx_direct_space() {
             dst.stats.drop_monitor += 1;
-            i = ring_add(i, frags.min(ring_dist_fwd(i, to, n)), n);
+            i = ring_add(i, frags.min(ring_dist(i, to, n)), n);
             continue;
         }
         for _ in 0..frags {
@@ -276,10 +276,6 @@ fn swap_into(m: &MonitorPort, ring: usize, src: &mut KringState, from: u32, to: 
         i = ring_add(i, 1, n);
     }
     any
-}
-
-fn ring_dist_fwd(a: u32, b: u32, n: u32) -> u32 {
-    crate::kring::ring_dist(a, b, n)
 }
 
 /// Hooks `mon` on every kring of `parent` its mode asks for.

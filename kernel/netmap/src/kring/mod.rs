@@ -1,0 +1,260 @@
+//! Krings: the kernel side of a ring, and the txsync/rxsync protocol.
+//!
+//! Positions (all in `0..n`, `n = nkr_num_slots`, arithmetic modulo `n`):
+//!
+//! ```text
+//!  tx:  nr_hwcur <= rhead <= rcur <= rtail <= nr_hwtail        (cyclically)
+//!       [hwcur, rhead)   handed to the port, not yet consumed
+//!       [rhead, rtail)   owned by the application
+//!       [hwtail, hwcur)  consumed by the port, not yet reclaimed (>= 1 slot)
+//!  rx:  nr_hwcur == rhead <= rcur <= rtail <= nr_hwtail <= nkr_hwlease
+//!       [rhead, rtail)   received frames the application was told about
+//!       [rtail, hwtail)  received, reported at the next rxsync
+//!       [hwtail, hwlease) reserved by writers (VALE leases), being filled
+//!       [hwlease, hwcur-1) free for writers; slot hwcur-1 stays empty
+//! ```
+//!
+//! The application owns exactly `[rhead, rtail)`: those buffers sit in its
+//! [`NetmapRing`]'s `held` array; every other buffer of the ring sits in
+//! [`KringState::slots`]. A sync moves buffers between the two as the
+//! boundaries move, so the application and the port never share a buffer.
+//!
+//! A sync runs in three phases, each under the kring lock, so that writers
+//! into the ring (switch, pipe peer, monitors) wait only for short sections:
+//! [`KringState::begin_sync`] (the prologue: validate head/cur, take back the
+//! slots the application returned), the port's own sync (netmap's
+//! `nm_sync`), and [`KringState::finish_sync`] (hand new slots to the
+//! application, as `nm_sync_finalize`).
+
+mod lease;
+mod stats;
+mod sync;
+
+pub use stats::KringStats;
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::{Mutex, MutexGuard};
+
+use crate::error::PoolError;
+use crate::mem::{BufferPool, SlotArray};
+use crate::slot::Slot;
+
+/// Direction of a ring, as seen by the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dir {
+    /// The application sends on it.
+    Tx,
+    /// The application receives on it.
+    Rx,
+}
+
+/// Marks a lease that is not complete yet (netmap's `NR_NOSLOT`).
+pub(super) const NR_NOSLOT: u32 = u32::MAX;
+
+/// `(i + k) mod n` for `i < n`, `k <= n`.
+#[inline]
+pub(crate) fn ring_add(i: u32, k: u32, n: u32) -> u32 {
+    let s = i + k;
+    if s >= n {
+        s - n
+    } else {
+        s
+    }
+}
+
+/// Number of steps from `a` to `b` going forward (`(b - a) mod n`).
+#[inline]
+pub(crate) fn ring_dist(a: u32, b: u32, n: u32) -> u32 {
+    if b >= a {
+        b - a
+    } else {
+        b + n - a
+    }
+}
+
+/// A reservation of rx slots `[start, start + n)`, made by
+/// [`KringState::lease`]. Its buffers were moved out to the writer, who fills
+/// them without the kring lock and hands them back with
+/// [`KringState::complete_lease`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a lease must be completed, or its slots stay empty"]
+pub struct Lease {
+    pub start: u32,
+    pub n: u32,
+}
+
+/// The lock-protected part of a kring.
+pub struct KringState {
+    /// Next slot the port will consume (tx) or the application will release (rx).
+    pub nr_hwcur: u32,
+    /// Tx: first slot not yet reclaimed. Rx: first slot not yet received.
+    pub nr_hwtail: u32,
+    /// `head` as validated at the last sync.
+    pub rhead: u32,
+    /// `cur` as validated at the last sync.
+    pub rcur: u32,
+    /// `tail` as reported to the application at the last sync.
+    pub rtail: u32,
+    /// Ring size.
+    pub nkr_num_slots: u32,
+    /// Rx: end of the slots reserved by writers (`>= nr_hwtail`).
+    pub nkr_hwlease: u32,
+    /// `leases[start]` is the end of the completed lease starting at `start`,
+    /// or `NR_NOSLOT` while it is pending.
+    pub(super) leases: Box<[u32]>,
+    /// Buffers of every slot the application does not own.
+    pub slots: SlotArray,
+    pub stats: KringStats,
+}
+
+impl KringState {
+    fn new(pool: &Arc<BufferPool>, dir: Dir, n: u32) -> Result<Self, PoolError> {
+        let slots = SlotArray::new_filled(pool, n as usize)?;
+        let (hwtail, rtail) = match dir {
+            // An idle tx ring offers all but one slot to the application.
+            Dir::Tx => (n - 1, n - 1),
+            Dir::Rx => (0, 0),
+        };
+        Ok(KringState {
+            nr_hwcur: 0,
+            nr_hwtail: hwtail,
+            rhead: 0,
+            rcur: 0,
+            rtail,
+            nkr_num_slots: n,
+            nkr_hwlease: hwtail,
+            leases: vec![NR_NOSLOT; n as usize].into_boxed_slice(),
+            slots,
+            stats: KringStats::default(),
+        })
+    }
+
+    #[inline]
+    pub(super) fn add(&self, i: u32, k: u32) -> u32 {
+        ring_add(i, k, self.nkr_num_slots)
+    }
+
+    #[inline]
+    pub(super) fn dist(&self, a: u32, b: u32) -> u32 {
+        ring_dist(a, b, self.nkr_num_slots)
+    }
+
+    /// Whether `a <= x <= b` going forward from `a`.
+    #[inline]
+    pub(super) fn within(&self, a: u32, x: u32, b: u32) -> bool {
+        self.dist(a, x) <= self.dist(a, b)
+    }
+
+    /// The kernel's sanity check (netmap's first `NM_FAIL_ON`): the kring's
+    /// own indices are in range. Only a buggy port can break it; the sync
+    /// then refuses to run rather than index out of bounds.
+    pub(super) fn kring_sane(&self) -> bool {
+        let n = self.nkr_num_slots;
+        self.nr_hwcur < n && self.nr_hwtail < n && self.rhead < n && self.rtail < n && self.nkr_hwlease < n
+    }
+
+    /// Slot `i` of the kernel's array (for ports and tests).
+    pub fn slot(&self, i: u32) -> Option<Slot> {
+        (i < self.nkr_num_slots).then(|| self.slots.get(i as usize))
+    }
+}
+
+impl core::fmt::Debug for KringState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KringState")
+            .field("nr_hwcur", &self.nr_hwcur)
+            .field("nr_hwtail", &self.nr_hwtail)
+            .field("rhead", &self.rhead)
+            .field("rcur", &self.rcur)
+            .field("rtail", &self.rtail)
+            .field("nkr_hwlease", &self.nkr_hwlease)
+            .field("nkr_num_slots", &self.nkr_num_slots)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kernel side of one ring: geometry, the locked state, and a
+/// notification counter.
+pub struct Kring {
+    dir: Dir,
+    id: u16,
+    num_slots: u32,
+    state: Mutex<KringState>,
+    notifications: AtomicU64,
+    pub(crate) monitors: crate::monitor::MonitorHooks,
+}
+
+impl Kring {
+    /// A kring of `num_slots` slots (2..=65536), every slot holding a fresh
+    /// buffer from `pool`.
+    pub fn new(pool: &Arc<BufferPool>, dir: Dir, id: u16, num_slots: u32) -> Result<Self, PoolError> {
+        if !(2..=65536).contains(&num_slots) {
+            return Err(PoolError::SlotOutOfRange(num_slots as usize));
+        }
+        Ok(Kring {
+            dir,
+            id,
+            num_slots,
+            state: Mutex::new(KringState::new(pool, dir, num_slots)?),
+            notifications: AtomicU64::new(0),
+            monitors: crate::monitor::MonitorHooks::new(),
+        })
+    }
+
+    /// Creates `count` krings numbered `0..count`.
+    pub fn new_set(pool: &Arc<BufferPool>, dir: Dir, count: u16, num_slots: u32) -> Result<Box<[Kring]>, PoolError> {
+        (0..count).map(|id| Kring::new(pool, dir, id, num_slots)).collect()
+    }
+
+    #[inline]
+    pub fn dir(&self) -> Dir {
+        self.dir
+    }
+
+    #[inline]
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    #[inline]
+    pub fn num_slots(&self) -> u32 {
+        self.num_slots
+    }
+
+    /// Takes the kring lock. Hold it briefly: writers into an rx ring spin
+    /// on it. Lock order: a tx kring before an rx kring; a port's kring
+    /// before its monitors' krings.
+    #[inline]
+    pub fn lock(&self) -> MutexGuard<'_, KringState> {
+        self.state.lock()
+    }
+
+    /// Records a wake-up for whoever waits on this ring. Ports call it from
+    /// their `notify`; the waiter compares [`notifications`](Self::notifications).
+    #[inline]
+    pub fn wake(&self) {
+        self.notifications.fetch_add(1, Ordering::Release);
+    }
+
+    /// Number of wake-ups so far.
+    #[inline]
+    pub fn notifications(&self) -> u64 {
+        self.notifications.load(Ordering::Acquire)
+    }
+
+    /// Buffer indices this kring owns, for [`BufferPool::audit`]. Takes the
+    /// lock; buffers held by an application ring are not included.
+    pub fn owned_bufs(&self) -> alloc::vec::Vec<u32> {
+        self.lock().slots.bufs().collect()
+    }
+}
+
+impl core::fmt::Debug for Kring {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Kring").field("dir", &self.dir).field("id", &self.id).finish_non_exhaustive()
+    }
+}
