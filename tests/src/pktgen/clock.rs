@@ -5,6 +5,11 @@ pub fn now_ns() -> u64 {
     crate::wire::sys::monotonic_ns()
 }
 
+/// CPU time used by the calling thread (ns): what the generator costs.
+pub fn thread_cpu_ns() -> u64 {
+    crate::wire::sys::thread_cpu_ns()
+}
+
 /// A 16-bit run tag, different from one run to the next, so frames a
 /// previous run left in a queue are not counted.
 pub fn run_id() -> u16 {

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::time::Duration;
 
-use super::clock::now_ns;
+use super::clock::{now_ns, thread_cpu_ns};
 use super::frame::{self, Template, LEARN_SEQ};
 use super::rate::TokenBucket;
 use super::stats::SeqTracker;
@@ -65,6 +65,8 @@ pub struct TxResult {
     pub end_ns: u64,
     /// This run's frames that arrived on the tx port, learning frame aside.
     pub returned: u64,
+    /// CPU time the sender used (ns).
+    pub cpu_ns: u64,
 }
 
 impl TxResult {
@@ -108,6 +110,7 @@ fn drain(ep: &mut Endpoint, run: u16) -> io::Result<u64> {
 
 /// Send stamped frames until the count or the time is up (or `stop`).
 pub fn transmit(ep: &mut Endpoint, t: &Template, plan: &TxPlan, shared: &Shared) -> io::Result<TxResult> {
+    let cpu0 = thread_cpu_ns();
     let start = now_ns();
     let warm_at = start + plan.warmup.as_nanos() as u64;
     let end_at = plan.count.is_none().then(|| warm_at + plan.duration.as_nanos() as u64);
@@ -201,6 +204,7 @@ pub fn transmit(ep: &mut Endpoint, t: &Template, plan: &TxPlan, shared: &Shared)
     if outcome.is_err() {
         shared.stop.store(true, Relaxed);
     }
+    r.cpu_ns = thread_cpu_ns() - cpu0;
     outcome.map(|()| r)
 }
 
@@ -226,6 +230,8 @@ pub struct RxResult {
     pub last_ns: u64,
     /// Start and end of the measuring window (ns).
     pub window: (u64, u64),
+    /// CPU time the receiver used (ns).
+    pub cpu_ns: u64,
 }
 
 impl RxResult {
@@ -237,6 +243,7 @@ impl RxResult {
 /// Count what arrives. `run`: count only that run's frames as ours (txrx);
 /// `None`: follow the first pktgen run seen (rx mode).
 pub fn receive(ep: &mut Endpoint, run: Option<u16>, until: &RxUntil, shared: &Shared) -> io::Result<RxResult> {
+    let cpu0 = thread_cpu_ns();
     let start = now_ns();
     let (warm_at, end_at, count) = match until {
         RxUntil::Time { warmup, duration, count } => {
@@ -334,5 +341,6 @@ pub fn receive(ep: &mut Endpoint, run: Option<u16>, until: &RxUntil, shared: &Sh
     if outcome.is_err() {
         shared.stop.store(true, Relaxed);
     }
+    r.cpu_ns = thread_cpu_ns() - cpu0;
     outcome.map(|()| r)
 }

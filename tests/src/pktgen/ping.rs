@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
 
-use super::clock::{now_ns, run_id};
+use super::clock::{now_ns, run_id, thread_cpu_ns};
 use super::config::Config;
 use super::flow::{rate, POLL};
 use super::frame::{self, LEARN_SEQ};
@@ -38,6 +38,7 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
     let mut frame = t.bytes().to_vec();
     let timeout = cfg.timeout.as_nanos() as u64;
 
+    let cpu0 = thread_cpu_ns();
     let start = now_ns();
     let warm_at = start + cfg.warmup.as_nanos() as u64;
     let end_at = cfg.count.is_none().then(|| warm_at + cfg.duration.as_nanos() as u64);
@@ -136,5 +137,6 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         rx_pps: rate(received, span),
         duration_s: span as f64 / 1e9,
         rtt_us: Rtt::from_ns(samples),
+        cpu_s: (thread_cpu_ns() - cpu0) as f64 / 1e9,
     })
 }

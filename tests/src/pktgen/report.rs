@@ -32,6 +32,9 @@ pub struct Report {
     pub duration_s: f64,
     /// Ping: round-trip times.
     pub rtt_us: Option<Rtt>,
+    /// CPU seconds pktgen's own sender and receiver threads used: tells
+    /// whether the generator, rather than what it measures, was the limit.
+    pub cpu_s: f64,
 }
 
 /// `512.3 kpps`, `1.23 Mpps`, `42 pps`.
@@ -103,7 +106,7 @@ impl Report {
         format!(
             "{{\"mode\": \"{}\", \"size\": {}, \"sent\": {}, \"received\": {}, \"lost\": {}, \"loss_pct\": {}, \
              \"dup\": {}, \"reorder\": {}, \"other\": {}, \"tx_port_received\": {}, \"tx_pps\": {}, \
-             \"rx_pps\": {}, \"duration_s\": {}, \"rtt_us\": {}}}",
+             \"rx_pps\": {}, \"duration_s\": {}, \"cpu_s\": {}, \"rtt_us\": {}}}",
             self.mode,
             self.size,
             self.sent,
@@ -117,6 +120,7 @@ impl Report {
             num(self.tx_pps),
             num(self.rx_pps),
             num(self.duration_s),
+            num(self.cpu_s),
             rtt
         )
     }
@@ -141,6 +145,7 @@ mod tests {
             rx_pps: 510_900.0,
             duration_s: 1.95,
             rtt_us: None,
+            cpu_s: 1.5,
         }
     }
 
@@ -162,7 +167,7 @@ mod tests {
         let j = r.to_json();
         for key in ["\"mode\": \"ping\"", "\"size\": 60", "\"sent\": 1000000", "\"received\": 998000", "\"lost\": 2000",
                     "\"loss_pct\": 0.2", "\"tx_pps\": 512300", "\"rx_pps\": 510900", "\"duration_s\": 1.95",
-                    "\"p50\": 2", "\"p99\": 3", "\"max\": 3"] {
+                    "\"p50\": 2", "\"p99\": 3", "\"max\": 3", "\"cpu_s\": 1.5"] {
             assert!(j.contains(key), "{key} missing in {j}");
         }
         assert!(j.starts_with('{') && j.ends_with('}'));
