@@ -81,6 +81,11 @@ impl Bridge {
         made.ok_or(OpenError::BadConfig)
     }
 
+    /// Its attachment to the switch.
+    pub fn attachment(&self) -> Attachment {
+        self.attachment
+    }
+
     /// The native port behind the bridge.
     pub fn hw(&self) -> &Arc<dyn Port> {
         &self.hw

@@ -219,3 +219,39 @@ fn rx_keeps_up_for_many_ring_wraps() {
     }
     assert_eq!(got as u32, 30 * RX_SLOTS);
 }
+
+#[test]
+fn registry_attaches_a_nic_through_its_bridge_and_accounts_every_buffer() {
+    use netmap::registry::Registry;
+    let pool = BufferPool::on_heap(4096, 2048).unwrap();
+    let reg = Registry::new(pool.clone());
+    let mut a = nic(&pool, "virtio0", A);
+    let mut b = nic(&pool, "virtio1", B);
+    reg.register(a.port.clone()).unwrap();
+    reg.register(b.port.clone()).unwrap();
+    let mut bridges = Vec::new();
+    for name in ["virtio0", "virtio1"] {
+        let mut made = None;
+        reg.attach_with("vale0", name, |sw, hw| {
+            let br = Bridge::attach(sw, hw, &alloc::format!("vale0:{name}"))?;
+            made = Some(br.clone());
+            Ok((br.attachment(), br as Arc<dyn Port>))
+        })
+        .unwrap();
+        bridges.push(made.unwrap());
+    }
+    assert_eq!(reg.open("virtio0").unwrap_err(), netmap::OpenError::Busy, "a bridged NIC has one user");
+    assert_eq!(reg.attach("vale1", "virtio0").unwrap_err(), netmap::OpenError::Busy);
+    // Traffic in flight everywhere: NIC rings, bridge queue, device.
+    for i in 0..10 {
+        a.inject(&frame(BCAST, A, i, 60));
+    }
+    bridges[0].poll().unwrap();
+    a.inject(&frame(BCAST, A, 99, 60)); // and one not yet polled
+    reg.audit(&[]).expect("every buffer owned exactly once");
+    let _ = b.drain_wire();
+    reg.detach("vale0", "virtio1").unwrap();
+    drop(bridges.pop()); // the kernel's poll list lets go too
+    reg.audit(&[]).expect("detach returns the bridge's buffers");
+    assert!(reg.open("virtio1").is_ok(), "detached NIC can be opened");
+}

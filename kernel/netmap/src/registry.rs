@@ -47,6 +47,10 @@ struct ExtEntry {
     open: bool,
     /// Switch it is attached to.
     attached: Option<(String, Attachment)>,
+    /// The port the switch sees, when it is not `port` itself (a native
+    /// port is attached through a wrapper, netmap's bwrap); its krings hold
+    /// buffers too.
+    wrapper: Option<Arc<dyn Port>>,
 }
 
 struct MonEntry {
@@ -169,7 +173,8 @@ impl Registry {
             }
             PortName::Plain(_) => {
                 let e = g.external.get_mut(name).ok_or(OpenError::NotFound)?;
-                if e.open {
+                // Attached, the switch (or its wrapper) is the port's user.
+                if e.open || e.attached.is_some() {
                     return Err(OpenError::Busy);
                 }
                 e.open = true;
@@ -226,7 +231,7 @@ impl Registry {
         if g.external.contains_key(&name) {
             return Err(OpenError::Exists);
         }
-        g.external.insert(name, ExtEntry { port, open: false, attached: None });
+        g.external.insert(name, ExtEntry { port, open: false, attached: None, wrapper: None });
         Ok(())
     }
 
@@ -252,6 +257,21 @@ impl Registry {
     /// valeX:port`), creating the switch if needed. The port then sends
     /// into the switch with [`Switch::forward`] and the returned attachment.
     pub fn attach(&self, switch: &str, port: &str) -> Result<(Arc<Switch>, Attachment), OpenError> {
+        self.attach_with(switch, port, |sw, p| Ok((sw.attach(p.clone())?, p)))
+    }
+
+    /// Like [`attach`](Self::attach), but `make` decides what joins the
+    /// switch: given the switch and the registered port, it attaches a port
+    /// of its choosing and returns its attachment and that port. A native
+    /// NIC, whose rx krings its hardware fills, joins through a wrapper that
+    /// plays the application on its krings (netmap's bwrap). Refused while
+    /// the port is open or attached.
+    pub fn attach_with(
+        &self,
+        switch: &str,
+        port: &str,
+        make: impl FnOnce(&Arc<Switch>, Arc<dyn Port>) -> Result<(Attachment, Arc<dyn Port>), OpenError>,
+    ) -> Result<(Arc<Switch>, Attachment), OpenError> {
         match parse(&format!("{switch}:{port}"))? {
             PortName::Vale { .. } => {}
             _ => return Err(OpenError::Unsupported),
@@ -259,13 +279,15 @@ impl Registry {
         let mut g = self.inner.lock();
         let p = match g.external.get(port) {
             None => return Err(OpenError::NotFound),
-            Some(e) if e.attached.is_some() => return Err(OpenError::Busy),
+            Some(e) if e.attached.is_some() || e.open => return Err(OpenError::Busy),
             Some(e) => e.port.clone(),
         };
         let sw = g.switch(switch);
-        let a = sw.attach(p).inspect_err(|_| g.reap_switch(switch))?;
+        let (a, joined) = make(&sw, p.clone()).inspect_err(|_| g.reap_switch(switch))?;
+        let wrapper = (!core::ptr::addr_eq(Arc::as_ptr(&joined), Arc::as_ptr(&p))).then_some(joined);
         if let Some(e) = g.external.get_mut(port) {
             e.attached = Some((switch.to_string(), a));
+            e.wrapper = wrapper;
         }
         Ok((sw, a))
     }
@@ -276,6 +298,7 @@ impl Registry {
         let e = g.external.get_mut(port).ok_or(OpenError::NotFound)?;
         match e.attached.take() {
             Some((sw, a)) if sw == switch => {
+                e.wrapper = None;
                 if let Some(s) = g.switches.get(&sw) {
                     s.detach(a);
                 }
@@ -332,6 +355,9 @@ impl Registry {
         }
         for e in g.external.values() {
             owned.extend(kring_bufs(&*e.port));
+            if let Some(w) = &e.wrapper {
+                owned.extend(kring_bufs(&**w));
+            }
         }
         for m in &g.monitors {
             owned.extend(kring_bufs(&*m.mon));
