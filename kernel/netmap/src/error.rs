@@ -106,14 +106,74 @@ impl From<PoolError> for OpenError {
     }
 }
 
-macro_rules! display_via_debug {
-    ($($t:ty),*) => {$(
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(self, f)
-            }
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolError::BadBufSize(n) => write!(f, "buffer size {n} is not a power of two in 64..=65536"),
+            PoolError::RegionTooSmall => f.write_str("region holds fewer than three buffers"),
+            PoolError::BadIndex(i) => write!(f, "buffer index {i} out of range"),
+            PoolError::Exhausted => f.write_str("no free buffer left"),
+            PoolError::PoolMismatch => f.write_str("slot arrays of different pools"),
+            PoolError::SlotOutOfRange(i) => write!(f, "slot {i} out of range"),
+            PoolError::SlotEmpty(i) => write!(f, "slot {i} holds no buffer"),
+            PoolError::SlotOccupied(i) => write!(f, "slot {i} already holds a buffer"),
+            PoolError::BadLen(n) => write!(f, "length {n} exceeds the buffer"),
         }
-        impl core::error::Error for $t {}
-    )*};
+    }
 }
-display_via_debug!(PoolError, AuditError, SyncError, NameError, OpenError);
+
+impl fmt::Display for AuditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditError::OutOfRange(i) => write!(f, "buffer {i} claimed but out of range"),
+            AuditError::Reserved(i) => write!(f, "reserved buffer {i} claimed"),
+            AuditError::Duplicate(i) => write!(f, "buffer {i} owned twice"),
+            AuditError::Missing { first, count } => write!(f, "{count} buffers lost (first: {first})"),
+        }
+    }
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncError::RingReinit { head, cur } => write!(f, "bad head {head} / cur {cur}: ring re-initialised"),
+            SyncError::NoSuchRing(r) => write!(f, "no ring {r}"),
+            SyncError::Detached => f.write_str("port detached"),
+            SyncError::Port => f.write_str("port sync failed"),
+        }
+    }
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::Empty => f.write_str("empty name"),
+            NameError::TooLong => f.write_str("name too long"),
+            NameError::BadChar(c) => write!(f, "bad character {c:?} in name"),
+            NameError::MissingPort => f.write_str("VALE name without a port (want valeX:port)"),
+            NameError::BadPipeId => f.write_str("bad pipe id (want NAME{K or NAME}K)"),
+            NameError::BadMonitorMode => f.write_str("bad monitor suffix (want /t, /r, /rt or /z)"),
+        }
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Name(e) => write!(f, "{e}"),
+            OpenError::NotFound => f.write_str("no such port"),
+            OpenError::Busy => f.write_str("port busy"),
+            OpenError::Exists => f.write_str("port exists"),
+            OpenError::SwitchFull => f.write_str("switch full (254 ports)"),
+            OpenError::Pool(e) => write!(f, "{e}"),
+            OpenError::BadConfig => f.write_str("bad ring geometry"),
+            OpenError::Unsupported => f.write_str("not supported for this kind of port"),
+        }
+    }
+}
+
+impl core::error::Error for PoolError {}
+impl core::error::Error for AuditError {}
+impl core::error::Error for SyncError {}
+impl core::error::Error for NameError {}
+impl core::error::Error for OpenError {}

@@ -6,6 +6,66 @@
 //! to a port: it owns the application's [`NetmapRing`]s and drives the
 //! txsync/rxsync protocol (prologue, the port's sync, finalize, monitors,
 //! notifications) around the port's own sync functions.
+//!
+//! # A kernel port
+//!
+//! A NIC driver owns krings whose slots map 1:1 onto its descriptors: slot
+//! `i`'s buffer is what descriptor `i` points at (physical address =
+//! region base + [`BufferPool::buf_offset`](crate::BufferPool::buf_offset)).
+//! It implements [`Port`]: `txsync` posts `[nr_hwcur, rhead)` and kicks
+//! once, `rxsync` re-posts released slots and advances `nr_hwtail` past
+//! completed ones. Registered with the [`Registry`](crate::Registry), it
+//! can be opened by name (native mode), monitored, or attached to a switch:
+//! the switch then delivers into its rx krings and calls `notify` once per
+//! batch, and the driver feeds received frames to the switch with
+//! [`Switch::forward`](crate::Switch::forward).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use netmap::{BufferPool, Dir, Handle, Kring, Port, Registry, SyncError};
+//!
+//! /// A loopback "device": what is sent comes back on the rx ring.
+//! struct Loop { tx: Box<[Kring]>, rx: Box<[Kring]> }
+//!
+//! impl Port for Loop {
+//!     fn name(&self) -> &str { "loop0" }
+//!     fn krings(&self, d: Dir) -> &[Kring] { if d == Dir::Tx { &self.tx } else { &self.rx } }
+//!     fn max_frame(&self) -> usize { 2048 }
+//!     fn txsync(&self, r: usize) -> Result<(), SyncError> {
+//!         let (mut t, mut x) = (self.tx[r].lock(), self.rx[r].lock());
+//!         let n = t.nkr_num_slots;
+//!         while t.nr_hwcur != t.rhead && x.rx_direct_space() > 0 {
+//!             let (i, j) = (t.nr_hwcur as usize, x.nr_hwtail as usize);
+//!             let len = t.slots.get(i).len;
+//!             t.slots.copy_to(i, &mut x.slots, j, len).unwrap(); // the "DMA"
+//!             x.rx_publish_direct(1, 1, len as u64);
+//!             t.nr_hwcur = (t.nr_hwcur + 1) % n;
+//!         }
+//!         t.nr_hwtail = (t.nr_hwcur + n - 1) % n; // completed at once
+//!         Ok(())
+//!     }
+//!     fn rxsync(&self, r: usize) -> Result<(), SyncError> {
+//!         let mut k = self.rx[r].lock();
+//!         k.nr_hwcur = k.rhead; // re-post released slots
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let pool = BufferPool::on_heap(256, 2048).unwrap();
+//! let dev = Arc::new(Loop {
+//!     tx: Kring::new_set(&pool, Dir::Tx, 1, 64).unwrap(),
+//!     rx: Kring::new_set(&pool, Dir::Rx, 1, 64).unwrap(),
+//! });
+//! let reg = Registry::new(pool);
+//! reg.register(dev).unwrap();
+//! let mut h: Handle = reg.open("loop0").unwrap();
+//! let ring = h.tx_ring(0).unwrap();
+//! ring.write_frame(0, b"hello, wire").unwrap();
+//! ring.advance(1);
+//! h.txsync(0).unwrap();
+//! h.rxsync(0).unwrap();
+//! assert_eq!(h.rx_ring(0).unwrap().frame(0).unwrap(), b"hello, wire");
+//! ```
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;

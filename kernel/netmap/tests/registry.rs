@@ -227,3 +227,11 @@ fn geometry_and_exhaustion_are_refused_cleanly() {
     assert_eq!(reg.pool().free_count(), 62);
     assert!(reg.ports().is_empty());
 }
+
+#[test]
+fn errors_read_well() {
+    assert_eq!(OpenError::Name(NameError::MissingPort).to_string(), "VALE name without a port (want valeX:port)");
+    assert_eq!(netmap::SyncError::RingReinit { head: 9, cur: 1 }.to_string(), "bad head 9 / cur 1: ring re-initialised");
+    assert_eq!(netmap::AuditError::Missing { first: 5, count: 2 }.to_string(), "2 buffers lost (first: 5)");
+    assert_eq!(OpenError::Pool(netmap::PoolError::Exhausted).to_string(), "no free buffer left");
+}
