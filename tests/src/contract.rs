@@ -3,7 +3,7 @@
 //! The kernel engineer implements these lines; if one changes, it changes
 //! here and in the kernel together.
 
-/// The shell commands `help` must list, in any order.
+/// The shell commands `help` must list, in any order (it may list more).
 pub const COMMANDS: [&str; 9] =
     ["help", "version", "uptime", "mem", "pci", "log", "shutdown", "panic", "fault"];
 

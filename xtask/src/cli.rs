@@ -153,6 +153,9 @@ pub struct BootBenchArgs {
     /// Skip the UEFI boots (no OVMF).
     #[arg(long)]
     pub no_uefi: bool,
+    /// Measure this kernel ELF instead of building the release kernel.
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

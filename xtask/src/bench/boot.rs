@@ -74,7 +74,10 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
         return Err("--boots must be at least 1".into());
     }
     setup::ensure_qemu(!args.no_uefi)?;
-    let elf = build::kernel(true)?;
+    let elf = match &args.kernel {
+        Some(elf) => elf.clone(),
+        None => build::kernel(true)?,
+    };
     let size = elf::size(&elf)?;
     let base = VmOptions::default().kernel(&elf);
 
