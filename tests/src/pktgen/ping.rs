@@ -138,5 +138,7 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         duration_s: span as f64 / 1e9,
         rtt_us: Rtt::from_ns(samples),
         cpu_s: (thread_cpu_ns() - cpu0) as f64 / 1e9,
+        tx_cpu_s: (thread_cpu_ns() - cpu0) as f64 / 1e9,
+        rx_cpu_s: 0.0,
     })
 }

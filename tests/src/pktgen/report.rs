@@ -35,6 +35,10 @@ pub struct Report {
     /// CPU seconds pktgen's own sender and receiver threads used: tells
     /// whether the generator, rather than what it measures, was the limit.
     pub cpu_s: f64,
+    /// The sender's and the receiver's share of `cpu_s` (ping: one thread,
+    /// counted as the sender).
+    pub tx_cpu_s: f64,
+    pub rx_cpu_s: f64,
 }
 
 /// `512.3 kpps`, `1.23 Mpps`, `42 pps`.
@@ -106,7 +110,7 @@ impl Report {
         format!(
             "{{\"mode\": \"{}\", \"size\": {}, \"sent\": {}, \"received\": {}, \"lost\": {}, \"loss_pct\": {}, \
              \"dup\": {}, \"reorder\": {}, \"other\": {}, \"tx_port_received\": {}, \"tx_pps\": {}, \
-             \"rx_pps\": {}, \"duration_s\": {}, \"cpu_s\": {}, \"rtt_us\": {}}}",
+             \"rx_pps\": {}, \"duration_s\": {}, \"cpu_s\": {}, \"tx_cpu_s\": {}, \"rx_cpu_s\": {}, \"rtt_us\": {}}}",
             self.mode,
             self.size,
             self.sent,
@@ -121,6 +125,8 @@ impl Report {
             num(self.rx_pps),
             num(self.duration_s),
             num(self.cpu_s),
+            num(self.tx_cpu_s),
+            num(self.rx_cpu_s),
             rtt
         )
     }
@@ -146,6 +152,8 @@ mod tests {
             duration_s: 1.95,
             rtt_us: None,
             cpu_s: 1.5,
+            tx_cpu_s: 1.0,
+            rx_cpu_s: 0.5,
         }
     }
 
@@ -167,7 +175,7 @@ mod tests {
         let j = r.to_json();
         for key in ["\"mode\": \"ping\"", "\"size\": 60", "\"sent\": 1000000", "\"received\": 998000", "\"lost\": 2000",
                     "\"loss_pct\": 0.2", "\"tx_pps\": 512300", "\"rx_pps\": 510900", "\"duration_s\": 1.95",
-                    "\"p50\": 2", "\"p99\": 3", "\"max\": 3", "\"cpu_s\": 1.5"] {
+                    "\"p50\": 2", "\"p99\": 3", "\"max\": 3", "\"cpu_s\": 1.5", "\"tx_cpu_s\": 1", "\"rx_cpu_s\": 0.5"] {
             assert!(j.contains(key), "{key} missing in {j}");
         }
         assert!(j.starts_with('{') && j.ends_with('}'));

@@ -139,16 +139,18 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         duration_s: 0.0,
         rtt_us: None,
         cpu_s: 0.0,
+        tx_cpu_s: 0.0,
+        rx_cpu_s: 0.0,
     };
     if let Some(tx) = &tx_res {
         r.sent = tx.sent();
         r.tx_pps = tx.pps();
         r.tx_port_received = tx.returned;
         r.duration_s = (tx.end_ns - tx.warm_ns) as f64 / 1e9;
-        r.cpu_s += tx.cpu_ns as f64 / 1e9;
+        r.tx_cpu_s = tx.cpu_ns as f64 / 1e9;
     }
     if let Some(rx) = &rx_res {
-        r.cpu_s += rx.cpu_ns as f64 / 1e9;
+        r.rx_cpu_s = rx.cpu_ns as f64 / 1e9;
         r.dup = rx.tracker.dup;
         r.reorder = rx.tracker.reorder;
         r.other = rx.other;
@@ -170,5 +172,6 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
             }
         }
     }
+    r.cpu_s = r.tx_cpu_s + r.rx_cpu_s;
     Ok(r)
 }
