@@ -46,8 +46,10 @@ pub fn format_mac(mac: [u8; 6]) -> String {
 }
 
 impl Nic {
+    /// A NIC with the largest RX queue QEMU allows (1024: the kernel maps
+    /// two descriptors per ring slot, so 512 slots) and TX at QEMU's cap.
     pub fn new(backend: NicBackend) -> Self {
-        Self { backend, mac: None, rx_queue_size: None, tx_queue_size: None }
+        Self { backend, mac: None, rx_queue_size: Some(1024), tx_queue_size: Some(256) }
     }
 
     pub fn user() -> Self {

@@ -15,8 +15,10 @@ extern crate alloc;
 mod arch;
 mod console;
 mod firmware;
+mod idle;
 mod irq;
 mod mem;
+mod net;
 mod panic;
 mod pci;
 mod script;
@@ -60,6 +62,7 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
         Err(error) => log::warn!("serial input interrupt unavailable: {error}"),
     }
     pci::init(&platform.ecam);
+    net::init();
 
     println!("kernel ready in {} ms", time::since_boot().as_millis());
 

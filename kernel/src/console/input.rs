@@ -7,7 +7,6 @@
 //! reader re-enables the interrupt once it has made room.
 
 use super::serial::{Uart, COM1};
-use crate::arch::cpu;
 use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 use x86_64::instructions::interrupts;
@@ -85,18 +84,14 @@ fn take() -> Option<u8> {
     byte
 }
 
-/// Blocks until a byte arrives, halting the CPU in between.
+/// Blocks until a byte arrives; meanwhile the idle loop runs the datapath
+/// and halts the CPU when there is nothing to do.
 pub fn read_byte() -> u8 {
     let were_enabled = interrupts::are_enabled();
     interrupts::disable();
-    let byte = loop {
-        if let Some(byte) = take() {
-            break byte;
-        }
-        // Nothing pending, interrupts off: the check and the halt cannot
-        // race with the receive interrupt (see `wait_for_interrupt`).
-        cpu::wait_for_interrupt();
-    };
+    // Nothing pending, interrupts off: the check and the halt cannot race
+    // with the receive interrupt (see `cpu::wait_for_interrupt`).
+    let byte = crate::idle::wait_for(take);
     if were_enabled {
         interrupts::enable();
     }

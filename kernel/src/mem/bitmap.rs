@@ -36,32 +36,53 @@ impl<'a> Bitmap<'a> {
         self.words[unit / 64] & (1 << (unit % 64)) != 0
     }
 
-    fn set(&mut self, unit: usize, used: bool) {
-        if self.is_used(unit) == used {
-            return;
-        }
-        let bit = 1 << (unit % 64);
-        if used {
-            self.words[unit / 64] |= bit;
-            self.free -= 1;
-        } else {
-            self.words[unit / 64] &= !bit;
-            self.free += 1;
+    /// Sets `[start, start + count)` (clamped to the bitmap) to `used`,
+    /// a word at a time, keeping the free count exact.
+    fn set_range(&mut self, start: usize, count: usize, used: bool) {
+        let end = start.saturating_add(count).min(self.units);
+        let mut unit = start;
+        while unit < end {
+            let bit = unit % 64;
+            let span = (64 - bit).min(end - unit);
+            let mask = if span == 64 { u64::MAX } else { ((1u64 << span) - 1) << bit };
+            let word = &mut self.words[unit / 64];
+            let changing = (if used { !*word } else { *word } & mask).count_ones() as usize;
+            if used {
+                *word |= mask;
+                self.free -= changing;
+            } else {
+                *word &= !mask;
+                self.free += changing;
+            }
+            unit += span;
         }
     }
 
     /// Marks `[start, start + count)` used (clamped to the bitmap).
     pub fn mark_used(&mut self, start: usize, count: usize) {
-        for unit in start..(start.saturating_add(count)).min(self.units) {
-            self.set(unit, true);
-        }
+        self.set_range(start, count, true);
     }
 
     /// Marks `[start, start + count)` free (clamped to the bitmap).
     pub fn mark_free(&mut self, start: usize, count: usize) {
-        for unit in start..(start.saturating_add(count)).min(self.units) {
-            self.set(unit, false);
+        self.set_range(start, count, false);
+    }
+
+    /// The highest used unit in `[start, end)`, scanning a word at a time.
+    fn last_used(&self, start: usize, end: usize) -> Option<usize> {
+        let mut unit_end = end;
+        while unit_end > start {
+            let word_start = (unit_end - 1) / 64 * 64;
+            let low = start.max(word_start) - word_start;
+            let high = unit_end - word_start; // 1..=64
+            let mask = (u64::MAX >> (64 - high)) & (u64::MAX << low);
+            let hits = self.words[word_start / 64] & mask;
+            if hits != 0 {
+                return Some(word_start + 63 - hits.leading_zeros() as usize);
+            }
+            unit_end = word_start.max(start);
         }
+        None
     }
 
     /// Finds, marks used and returns the first run of `count` free units
@@ -71,19 +92,14 @@ impl<'a> Bitmap<'a> {
         if count == 0 || count > self.free {
             return None;
         }
-        let mut start = 0;
-        while start + count <= self.units {
-            // Skip whole words that are completely used.
-            if start % 64 == 0 && self.words[start / 64] == u64::MAX {
-                start = (start + 64).next_multiple_of(align);
-                continue;
-            }
-            match (start..start + count).rev().find(|&unit| self.is_used(unit)) {
+        let mut start: usize = 0;
+        while start.checked_add(count)? <= self.units {
+            match self.last_used(start, start + count) {
                 None => {
                     self.mark_used(start, count);
                     return Some(start);
                 }
-                // Restart past the used unit, at the next aligned position.
+                // No run can contain that unit: restart past it, aligned.
                 Some(used) => start = (used + 1).next_multiple_of(align),
             }
         }

@@ -72,7 +72,7 @@ pub fn init() {
                     }
                     nics.push(nic);
                 }
-                Err(e) => log::error!("virtio-net at {}: {e:?}", func.address),
+                Err(e) => log::error!("virtio-net at {}: {e}", func.address),
             }
         }
         wake::route(nics.iter().filter_map(|n| n.gsi));

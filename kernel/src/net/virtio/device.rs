@@ -40,6 +40,18 @@ pub enum ProbeError {
     Memory,
 }
 
+impl core::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ProbeError::Transport(e) => write!(f, "virtio PCI transport: {e}"),
+            ProbeError::Features(missing) => write!(f, "device lacks required features {missing:#x}"),
+            ProbeError::FeaturesRejected => f.write_str("device refused our feature set"),
+            ProbeError::Queue(q, max) => write!(f, "queue {q} unusable (max size {max})"),
+            ProbeError::Memory => f.write_str("out of DMA memory or buffers"),
+        }
+    }
+}
+
 /// The transport, shared by the doorbell and the control path.
 type SharedTransport = Arc<Mutex<PciTransport>>;
 
@@ -161,7 +173,7 @@ impl NicDevice {
                     self.tx_area.program(&mut t, TX_QUEUE);
                     t.finish_init();
                 }
-                Err(e) => log::error!("{}: re-initialisation failed: {e:?}", self.port_name()),
+                Err(e) => log::error!("{}: re-initialisation failed: {e}", self.port_name()),
             }
         };
         self.port.reset(stop, start);

@@ -20,9 +20,6 @@ pub const SUPPORTED: u64 =
 /// What we cannot work without.
 pub const REQUIRED: u64 = VIRTIO_F_VERSION_1;
 
-/// 5.1.6: `struct virtio_net_hdr` with VERSION_1 (num_buffers included).
-pub const NET_HDR_LEN: usize = 12;
-
 /// 5.1.4: device configuration layout offsets.
 pub mod config {
     /// `mac[6]` (valid with VIRTIO_NET_F_MAC).

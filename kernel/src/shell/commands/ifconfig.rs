@@ -32,6 +32,8 @@ fn ifconfig(args: &[&str]) -> CommandResult {
             nic.gsi.map_or(alloc::string::String::from("none"), |g| alloc::format!("{g}")),
         );
         println!("  {}", super::vale::counters(&p.counters()));
+        let features: alloc::vec::Vec<&str> = crate::net::virtio::features::names(nic.features).collect();
+        println!("  features {}", features.join(" "));
         let s = p.nic_stats();
         println!(
             "  kicks {} suppressed {} device-errors {} resets {} lost-in-reset {}",

@@ -2,10 +2,12 @@
 //! them as `COMMANDS`; [`GROUPS`] lists the groups in `help` order.
 
 mod debug;
+mod ifconfig;
 mod log;
 mod mem;
 mod pci;
 mod system;
+mod vale;
 
 use alloc::string::String;
 
@@ -49,7 +51,15 @@ impl Command {
 }
 
 /// All command groups, in `help` order.
-const GROUPS: &[&[Command]] = &[system::COMMANDS, mem::COMMANDS, pci::COMMANDS, log::COMMANDS, debug::COMMANDS];
+const GROUPS: &[&[Command]] = &[
+    system::COMMANDS,
+    mem::COMMANDS,
+    pci::COMMANDS,
+    ifconfig::COMMANDS,
+    vale::COMMANDS,
+    log::COMMANDS,
+    debug::COMMANDS,
+];
 
 /// Every command.
 pub fn all() -> impl Iterator<Item = &'static Command> {

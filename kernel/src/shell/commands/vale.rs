@@ -13,7 +13,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use netmap::port::{Port, PortCounters};
+use netmap::port::PortCounters;
 use netmap::PortConfig;
 
 use super::{Command, CommandError, CommandResult};
