@@ -323,19 +323,25 @@ impl Handle {
 
     /// rxsync on rx ring `r` (netmap's `NIOCRXSYNC` for one ring): releases
     /// `[old head, head)` to the port and reports new frames in `tail`.
+    /// After a bad head/cur the ring is re-initialised and, as in netmap,
+    /// the port's sync still runs so that new frames are reported; the
+    /// error is returned all the same.
     pub fn rxsync(&mut self, r: usize) -> Result<(), SyncError> {
         let ring = self.rx.get_mut(r).ok_or(SyncError::NoSuchRing(r))?;
         let kring = self.port.krings(Dir::Rx).get(r).ok_or(SyncError::NoSuchRing(r))?;
         let hooks = kring.monitors.read();
         let mut woken = monitor::Woken::default();
-        {
+        let prologue = {
             let mut k = kring.lock();
             let from = k.rhead;
-            k.begin_sync(ring, Dir::Rx)?;
-            let to = k.rhead;
-            hooks.rx_released(&mut k, from, to, r, &mut woken);
-        }
-        let res = self.port.rxsync(r);
+            let res = k.begin_sync(ring, Dir::Rx);
+            if res.is_ok() {
+                let to = k.rhead;
+                hooks.rx_released(&mut k, from, to, r, &mut woken);
+            }
+            res
+        };
+        let res = self.port.rxsync(r).and(prologue);
         {
             let mut k = kring.lock();
             let (from, to) = (k.rtail, k.nr_hwtail);
