@@ -94,6 +94,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Stream wires: how long to wait for QEMU to connect.
     pub connect_timeout: Duration,
+    /// txrx: send and receive on one thread (less CPU per frame, one core).
+    pub one_thread: bool,
     /// Receivers poll this long before sleeping (see `wire::Options`).
     pub busy_poll: Duration,
     /// Print a line per second on stderr.
@@ -122,6 +124,7 @@ impl Config {
             inflight: 1,
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(30),
+            one_thread: false,
             busy_poll: Duration::ZERO,
             progress: false,
         }
@@ -157,6 +160,9 @@ impl Config {
         }
         if self.timeout.is_zero() {
             return Err("timeout must be more than 0 s".into());
+        }
+        if self.one_thread && m != Mode::TxRx {
+            return Err("--one-thread is for txrx (the other modes use one thread already)".into());
         }
         if self.broadcast && self.dst_mac.is_some() {
             return Err("--broadcast and --dst-mac contradict each other".into());

@@ -32,8 +32,10 @@ pub mod frame;
 pub mod mac;
 mod ping;
 pub mod rate;
+mod receiver;
 mod report;
 mod run;
+mod sender;
 pub mod stats;
 
 use std::io;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::clock::{now_ns, run_id};
 use super::config::{Config, Mode};
 use super::flow::{self, RxUntil, Shared, TxPlan};
+use super::{receiver, sender};
 use super::frame::{FrameSpec, Template, LEARN_SEQ};
 use super::report::{format_pps, Report};
 use crate::wire::{Endpoint, Options, Spec};
@@ -113,9 +114,16 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
     let rx_run = (cfg.mode == Mode::TxRx).then_some(run);
     let shared = Shared::default();
     let (tx_res, rx_res) = thread::scope(|s| {
+        if cfg.one_thread {
+            let (tx, rx) = (tx_ep.as_mut().expect("txrx sends"), rx_ep.as_mut().expect("txrx receives"));
+            let h = s.spawn(|| flow::one_thread(tx, rx, &t, &plan, run, &until, &shared));
+            watch(cfg, &shared, || h.is_finished());
+            let (tx, rx) = join(h);
+            return (Some(tx), Some(rx));
+        }
         // The receiver starts first so it misses nothing.
-        let rx = rx_ep.as_mut().map(|ep| s.spawn(|| flow::receive(ep, rx_run, &until, &shared)));
-        let tx = tx_ep.as_mut().map(|ep| s.spawn(|| flow::transmit(ep, &t, &plan, &shared)));
+        let rx = rx_ep.as_mut().map(|ep| s.spawn(|| receiver::receive(ep, rx_run, &until, &shared)));
+        let tx = tx_ep.as_mut().map(|ep| s.spawn(|| sender::transmit(ep, &t, &plan, &shared)));
         watch(cfg, &shared, || {
             tx.as_ref().is_none_or(|h| h.is_finished()) && rx.as_ref().is_none_or(|h| h.is_finished())
         });

@@ -30,14 +30,17 @@ fn txrx_over_a_loopback_pair_counts_every_frame() {
     let d = TmpDir::new("lp");
     // tx binds a, sends to b; rx binds b, sends (the learning frame) to a.
     let (a, b) = d.dgram_pair();
-    for (size, udp) in [(60, false), (1514, true)] {
+    for (size, udp, one_thread) in [(60, false, false), (1514, true, false), (60, true, true), (1514, false, true)] {
         let mut c = txrx_config(a.clone(), b.clone(), 20_000);
         c.size = size;
         c.udp = udp.then(Udp::default);
+        c.one_thread = one_thread;
         let r = run(&c).unwrap();
         assert_eq!((r.sent, r.received, r.lost, r.dup, r.reorder, r.other), (20_000, 20_000, 0, 0, 0, 0), "{r:?}");
         assert_eq!(r.tx_port_received, 0, "the learning frame is not counted as returned");
         assert!(r.tx_pps > 0.0 && r.rx_pps > 0.0 && r.duration_s > 0.0);
+        assert!(r.cpu_s > 0.0 && r.cpu_s == r.tx_cpu_s + r.rx_cpu_s);
+        assert_eq!(r.rx_cpu_s == 0.0, one_thread, "one thread books its CPU to the sender");
         assert!(r.summary().starts_with(&format!("pktgen txrx: size {size}, sent 20000")));
     }
 }
@@ -104,13 +107,20 @@ fn bad_switch(d: &TmpDir) -> (Spec, Spec, Arc<AtomicBool>, thread::JoinHandle<u6
 
 #[test]
 fn txrx_counts_loss_dups_and_reordering() {
-    let d = TmpDir::new("bs");
-    let (tx, rx, stop, h) = bad_switch(&d);
-    let mut c = txrx_config(tx, rx, 1000);
-    c.batch = 16;
-    let r = run(&c).unwrap();
-    stop.store(true, Ordering::Relaxed);
-    h.join().unwrap();
+    for one_thread in [false, true] {
+        let d = TmpDir::new("bs");
+        let (tx, rx, stop, h) = bad_switch(&d);
+        let mut c = txrx_config(tx, rx, 1000);
+        c.batch = 16;
+        c.one_thread = one_thread;
+        let r = run(&c).unwrap();
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+        bad_switch_report(&r);
+    }
+}
+
+fn bad_switch_report(r: &Report) {
     assert_eq!(r.sent, 1000);
     assert_eq!(r.lost, 100, "{r:?}");
     assert_eq!(r.received, 900);
@@ -286,19 +296,22 @@ fn txrx_over_veth_in_a_namespace() {
     ns.ip(&["link", "add", "pga", "type", "veth", "peer", "name", "pgb"]).unwrap();
     ns.ip(&["link", "set", "pga", "up"]).unwrap();
     ns.ip(&["link", "set", "pgb", "up"]).unwrap();
-    let r = ns
-        .run(|| {
-            let mut c = txrx_config("tap:pga".parse().unwrap(), "tap:pgb".parse().unwrap(), 20_000);
-            c.udp = Some(Udp::default());
-            c.rate = 200_000; // veth has no back-pressure: don't overrun the receiver
-            run(&c)
-        })
-        .unwrap()
-        .unwrap();
-    assert_eq!((r.sent, r.received, r.lost, r.dup), (20_000, 20_000, 0, 0), "{r:?}");
-    // The learning frame went out of pgb into pga: the tx side drained it,
-    // and nothing else of ours came back.
-    assert_eq!(r.tx_port_received, 0, "{r:?}");
+    for one_thread in [false, true] {
+        let r = ns
+            .run(|| {
+                let mut c = txrx_config("tap:pga".parse().unwrap(), "tap:pgb".parse().unwrap(), 20_000);
+                c.udp = Some(Udp::default());
+                c.rate = 200_000; // veth has no back-pressure: don't overrun the receiver
+                c.one_thread = one_thread;
+                run(&c)
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.sent, r.received, r.lost, r.dup), (20_000, 20_000, 0, 0), "{r:?}");
+        // The learning frame went out of pgb into pga: the tx side drained
+        // it, and nothing else of ours came back.
+        assert_eq!(r.tx_port_received, 0, "{r:?}");
+    }
 }
 
 /// A QEMU with no guest at all: two netdevs joined by a hub, so frames
@@ -358,11 +371,14 @@ fn txrx_and_ping_through_qemus_dgram_backend() {
     wait_for(&d.path("q0"));
     wait_for(&d.path("q1"));
     // The same spelling QEMU's NIC gets; pktgen opens the other end.
-    let mut c = txrx_config(nic(0).parse().unwrap(), nic(1).parse().unwrap(), 5000);
-    c.udp = Some(Udp::default());
-    let r = run(&c).unwrap();
-    // QEMU queues up to 10000 frames per netdev: 5000 cannot overflow it.
-    assert_eq!((r.sent, r.received, r.lost, r.dup), (5000, 5000, 0, 0), "{r:?}");
+    for one_thread in [false, true] {
+        let mut c = txrx_config(nic(0).parse().unwrap(), nic(1).parse().unwrap(), 5000);
+        c.udp = Some(Udp::default());
+        c.one_thread = one_thread;
+        let r = run(&c).unwrap();
+        // QEMU queues up to 10000 frames per netdev: 5000 cannot overflow it.
+        assert_eq!((r.sent, r.received, r.lost, r.dup), (5000, 5000, 0, 0), "{r:?}");
+    }
     let mut p = Config::new(Mode::Ping);
     p.tx = Some(nic(0).parse().unwrap());
     p.rx = Some(nic(1).parse().unwrap());
@@ -378,6 +394,7 @@ fn txrx_through_qemus_stream_backend() {
     let (s0, s1) = (d.path("s0"), d.path("s1"));
     let mut c = txrx_config(Spec::Stream { path: s0.clone() }, Spec::Stream { path: s1.clone() }, 5000);
     c.size = 1514;
+    c.one_thread = true; // the threaded path has the dgram test above
     c.connect_timeout = Duration::from_secs(10);
     // pktgen listens first: QEMU connects to each stream netdev once, at start.
     let gen = thread::spawn(move || run(&c));

@@ -13,7 +13,7 @@
 //! instead of making QEMU spin.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::sockpath::{clear_stale, context, Unlink};
@@ -83,6 +83,10 @@ impl Dgram {
 
     pub fn recv_batch(&mut self, scratch: &mut RecvBatch) -> io::Result<usize> {
         scratch.recv(&self.fd)
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     pub fn wait(&self, events: i16, timeout: std::time::Duration) -> io::Result<bool> {

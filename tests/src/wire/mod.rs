@@ -233,6 +233,15 @@ impl Endpoint {
         }
     }
 
+    /// Push buffered frames out without waiting; returns whether none are
+    /// left (always, but for a stream wire whose peer is slow).
+    pub fn try_flush(&mut self) -> io::Result<bool> {
+        match &mut self.wire {
+            Wire::Stream(s) => s.drain_output(Duration::ZERO),
+            _ => Ok(true),
+        }
+    }
+
     /// Wait up to `timeout` for room to send; returns whether there is.
     pub fn wait_writable(&mut self, timeout: Duration) -> io::Result<bool> {
         match &mut self.wire {
@@ -316,6 +325,26 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// Sleep until one of the endpoints is ready for its events (`libc::POLLIN`
+/// to receive, `libc::POLLOUT` to send) or `timeout` passes: one thread
+/// serving several ports waits here.
+pub fn wait_any(endpoints: &[(&Endpoint, i16)], timeout: Duration) -> io::Result<()> {
+    let mut fds = Vec::with_capacity(endpoints.len());
+    for (ep, events) in endpoints {
+        // Frames a receive already took in count as ready.
+        if *events & libc::POLLIN != 0 && !ep.pending.is_empty() {
+            return Ok(());
+        }
+        let fd = match &ep.wire {
+            Wire::Dgram(d) => Some(d.fd()),
+            Wire::Packet(p) => Some(p.fd()),
+            Wire::Stream(s) => s.fd(),
+        };
+        fds.extend(fd.map(|fd| (fd, *events)));
+    }
+    sys::wait_any(&fds, timeout)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! never reported as received.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use super::sockpath::context;
@@ -59,6 +59,10 @@ impl Packet {
     /// Whether frame `i` of the last batch came in (rather than went out).
     pub fn incoming(scratch: &RecvBatch, i: usize) -> bool {
         scratch.pkttype(i) != Some(sys::PACKET_OUTGOING)
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     pub fn wait(&self, events: i16, timeout: Duration) -> io::Result<bool> {

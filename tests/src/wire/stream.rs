@@ -7,7 +7,7 @@
 //! `Endpoint::flush`) pushes them out.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -68,6 +68,11 @@ impl Stream {
             Ok(()) => Ok(Self::new(None, Some(fd), path, None)),
             Err(e) => Err(context(e, format!("cannot connect to {}", path.display()))),
         }
+    }
+
+    /// What to poll: the connection, or the listener until QEMU connects.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.conn.as_ref().or(self.listener.as_ref()).map(|f| f.as_fd())
     }
 
     /// Accept QEMU's connection if there is one by `timeout`.

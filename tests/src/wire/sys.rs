@@ -170,6 +170,23 @@ pub fn wait(fd: BorrowedFd<'_>, events: i16, timeout: Duration) -> io::Result<bo
     }
 }
 
+/// Wait until any of `fds` is ready for its events, or `timeout` passes.
+pub fn wait_any(fds: &[(BorrowedFd<'_>, i16)], timeout: Duration) -> io::Result<()> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|(fd, events)| libc::pollfd { fd: fd.as_raw_fd(), events: *events, revents: 0 }).collect();
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: pfds and ts are live for the call and pfds.len() pollfds are
+    // passed; a null signal mask keeps the current one.
+    let r = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, &ts, std::ptr::null()) };
+    match cvt(r) {
+        Err(e) if e.raw_os_error() != Some(libc::EINTR) => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// `send(2)`; `MSG_NOSIGNAL` is always added so a closed peer is an error,
 /// not a SIGPIPE.
 pub fn send(fd: &OwnedFd, buf: &[u8], flags: c_int) -> io::Result<usize> {
