@@ -46,4 +46,18 @@ impl Mmio {
         // SAFETY: as in read32.
         unsafe { register.write_volatile(value) }
     }
+
+    /// Reads the 16-bit register at `offset` (2-byte aligned, in bounds).
+    pub fn read16(&self, offset: u64) -> u16 {
+        let register = self.register(offset, 2).as_ptr::<u16>();
+        // SAFETY: as in read32.
+        unsafe { register.read_volatile() }
+    }
+
+    /// Writes the 16-bit register at `offset` (2-byte aligned, in bounds).
+    pub fn write16(&self, offset: u64, value: u16) {
+        let register = self.register(offset, 2).as_mut_ptr::<u16>();
+        // SAFETY: as in read32.
+        unsafe { register.write_volatile(value) }
+    }
 }

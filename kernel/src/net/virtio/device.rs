@@ -17,6 +17,7 @@ use virtq::{QueueLayout, QueueMem, Virtqueue};
 use super::cam::{device_function, KernelCam};
 use super::features::{self, config, REQUIRED, RX_QUEUE, SUPPORTED, TX_QUEUE};
 use super::hal::KernelHal;
+use super::notify::Notifier;
 use crate::mem::dma;
 use crate::pci::{self, PciAddress, PciFunction};
 
@@ -140,8 +141,15 @@ impl NicDevice {
         let mac = read_mac(&t, features, func.address);
         let link_up = read_link(&t, features);
         let transport = Arc::new(Mutex::new(t));
+        let bell: Box<dyn Doorbell> = match Notifier::new(func) {
+            Some(n) => Box::new(n),
+            None => {
+                log::warn!("{name}: notify capability unusable; kicking through the transport");
+                Box::new(TransportBell(transport.clone()))
+            }
+        };
         let bufs = BufMap::new(pool.clone(), pool_phys);
-        let port = VirtioNic::new(name, mac, bufs, rxq, rx_slots, txq, tx_slots, Box::new(TransportBell(transport.clone())))
+        let port = VirtioNic::new(name, mac, bufs, rxq, rx_slots, txq, tx_slots, bell)
             .map_err(|_| ProbeError::Memory)?;
         port.set_link_up(link_up);
         let gsi = func.interrupt_line.map(u32::from);

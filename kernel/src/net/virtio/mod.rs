@@ -17,3 +17,4 @@ pub mod cam;
 pub mod device;
 pub mod features;
 pub mod hal;
+pub mod notify;
