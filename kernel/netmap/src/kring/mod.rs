@@ -15,7 +15,7 @@
 //! ```
 //!
 //! The application owns exactly `[rhead, rtail)`: those buffers sit in its
-//! [`NetmapRing`]'s `held` array; every other buffer of the ring sits in
+//! [`NetmapRing`](crate::NetmapRing)'s `held` array; every other buffer of the ring sits in
 //! [`KringState::slots`]. A sync moves buffers between the two as the
 //! boundaries move, so the application and the port never share a buffer.
 //!

@@ -341,7 +341,7 @@ fn deliver(t: &super::Table, d: PortId, src_ring: u16, slots: &SlotArray, sc: &m
     }
 
     // Reserve: whole frames only, as many as fit.
-    let (lease, take, full) = {
+    let (lease, take) = {
         let mut k = dk.lock();
         let avail = k.rx_free() as usize;
         let (mut take, mut need) = (0usize, 0usize);
@@ -354,13 +354,14 @@ fn deliver(t: &super::Table, d: PortId, src_ring: u16, slots: &SlotArray, sc: &m
             take += 1;
         }
         let lease = k.lease(need as u32, &mut sc.hold);
+        // `need <= avail` and `need <= BATCH` (the hold array's size).
+        debug_assert_eq!(lease.n as usize, need);
         if oversize > 0 || take < nsel {
             k.stats.drop_oversize += oversize;
             k.stats.drop_ring_full += (nsel - take) as u64;
         }
-        (lease, take, nsel - take)
+        (lease, take)
     };
-    let _ = full;
     if take == 0 {
         if lease.n > 0 {
             dk.lock().complete_lease(lease, &mut sc.hold, 0, 0);
