@@ -151,7 +151,8 @@ pub fn pktgen(a: &PktgenArgs) -> Result<i32, String> {
         if path.as_os_str() == "-" {
             print!("{json}");
         } else {
-            std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::write(path, json)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
     }
     Ok(0)

@@ -4,12 +4,12 @@
 /// Ones-complement partial sum of `data` as big-endian 16-bit words (an odd
 /// last byte is the high half of a word). Sums of word-aligned pieces add.
 pub fn sum(data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(2);
+    let (words, rest) = data.as_chunks::<2>();
     let mut s: u64 = 0;
-    for w in &mut chunks {
-        s += u16::from_be_bytes([w[0], w[1]]) as u64;
+    for w in words {
+        s += u16::from_be_bytes(*w) as u64;
     }
-    if let [last] = chunks.remainder() {
+    if let [last] = rest {
         s += (*last as u64) << 8;
     }
     s

@@ -140,9 +140,13 @@ impl Config {
                 return Err("txrx mode needs --tx PORT and --rx PORT".into())
             }
             Mode::TxRx if self.tx == self.rx => {
-                return Err("txrx needs two different ports (for a reflector on one port use ping)".into())
+                return Err(
+                    "txrx needs two different ports (for a reflector on one port use ping)".into(),
+                )
             }
-            Mode::Ping if self.tx.is_none() => return Err("ping mode needs --tx PORT (and --rx PORT unless it reflects)".into()),
+            Mode::Ping if self.tx.is_none() => {
+                return Err("ping mode needs --tx PORT (and --rx PORT unless it reflects)".into())
+            }
             _ => {}
         }
         frame::check_size(self.size, self.raw)?;
@@ -172,7 +176,8 @@ impl Config {
 
     /// Whether frames go out and come back on different ports.
     pub fn two_ports(&self) -> bool {
-        matches!(self.mode, Mode::TxRx) || (self.mode == Mode::Ping && self.rx.is_some() && self.rx != self.tx)
+        matches!(self.mode, Mode::TxRx)
+            || (self.mode == Mode::Ping && self.rx.is_some() && self.rx != self.tx)
     }
 
     /// Where the frames are addressed to.
@@ -205,7 +210,10 @@ mod tests {
     #[test]
     fn validation() {
         let mut c = Config::new(Mode::TxRx);
-        assert!(c.validate().unwrap_err().contains("--tx PORT and --rx PORT"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .contains("--tx PORT and --rx PORT"));
         c.tx = spec("dgram:/a:/b");
         c.rx = spec("dgram:/a:/b");
         assert!(c.validate().unwrap_err().contains("two different ports"));

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::time::Duration;
 
 use super::clock::{now_ns, thread_cpu_ns};
+use super::frame::{self, Template, LEARN_SEQ};
 use super::receiver::Receiver;
 use super::sender::{Sender, TxStep};
-use super::frame::{self, Template, LEARN_SEQ};
 use super::stats::SeqTracker;
 use crate::wire::{self, Endpoint};
 
@@ -80,7 +80,11 @@ impl TxResult {
 
 /// `n` frames over `ns` nanoseconds, per second (0 for an empty span).
 pub fn rate(n: u64, ns: u64) -> f64 {
-    if ns == 0 { 0.0 } else { n as f64 * 1e9 / ns as f64 }
+    if ns == 0 {
+        0.0
+    } else {
+        n as f64 * 1e9 / ns as f64
+    }
 }
 
 /// Sleep for waits long enough for the scheduler, spin for short ones.
@@ -114,7 +118,11 @@ pub enum RxUntil {
     /// came for `idle`.
     Sender { idle: Duration },
     /// rx: after the warm-up plus `duration`, or `count` frames.
-    Time { warmup: Duration, duration: Duration, count: Option<u64> },
+    Time {
+        warmup: Duration,
+        duration: Duration,
+        count: Option<u64>,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -194,14 +202,20 @@ pub fn one_thread(
                     };
                     match outcome {
                         Some(o) => {
-                            tx_res = Some(sender.take().expect("sender").finish(tx, shared, o, None));
+                            tx_res =
+                                Some(sender.take().expect("sender").finish(tx, shared, o, None));
                             moved = true;
                         }
                         None => wait_write = true,
                     }
                 }
                 Err(e) => {
-                    tx_res = Some(sender.take().expect("sender").finish(tx, shared, Err(e), None));
+                    tx_res = Some(
+                        sender
+                            .take()
+                            .expect("sender")
+                            .finish(tx, shared, Err(e), None),
+                    );
                     moved = true;
                 }
             }

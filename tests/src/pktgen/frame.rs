@@ -76,7 +76,10 @@ pub fn check_size(size: usize, raw: bool) -> Result<(), String> {
         if (1..=crate::wire::MAX_FRAME).contains(&size) {
             return Ok(());
         }
-        return Err(format!("size {size} out of range 1..={} even with --raw", crate::wire::MAX_FRAME));
+        return Err(format!(
+            "size {size} out of range 1..={} even with --raw",
+            crate::wire::MAX_FRAME
+        ));
     }
     if (MIN_SIZE..=MAX_SIZE).contains(&size) {
         Ok(())
@@ -103,7 +106,12 @@ fn be16(b: &[u8], at: usize) -> u16 {
 
 impl Template {
     pub fn new(spec: &FrameSpec) -> Self {
-        let head = ETH_LEN + if spec.udp.is_some() { IP_LEN + UDP_LEN } else { 0 };
+        let head = ETH_LEN
+            + if spec.udp.is_some() {
+                IP_LEN + UDP_LEN
+            } else {
+                0
+            };
         // Build at least a whole header + stamp, then cut to size: a runt is
         // the front of a normal frame.
         let full = spec.size.max(head + STAMP_LEN);
@@ -153,7 +161,11 @@ impl Template {
         let fits = stamp_at + STAMP_LEN <= spec.size;
         Self {
             stamp_at: fits.then_some(stamp_at),
-            udp_sum: if fits && full == spec.size { udp_sum } else { None },
+            udp_sum: if fits && full == spec.size {
+                udp_sum
+            } else {
+                None
+            },
             bytes: b,
             run: spec.run,
         }
@@ -262,11 +274,25 @@ mod tests {
                 assert_eq!(f.len(), size);
                 assert_eq!(&f[0..6], &Mac::RX_DEFAULT.0);
                 assert_eq!(&f[6..12], &Mac::TX_DEFAULT.0);
-                assert_eq!(parse(&f), Some(Stamp { run: 0xbeef, seq, ts_ns: ts }), "size {size} udp {udp}");
+                assert_eq!(
+                    parse(&f),
+                    Some(Stamp {
+                        run: 0xbeef,
+                        seq,
+                        ts_ns: ts
+                    }),
+                    "size {size} udp {udp}"
+                );
                 // Only the stamp and the UDP checksum differ from the template.
                 let differ: Vec<usize> = (0..size).filter(|&i| f[i] != t.bytes()[i]).collect();
                 let head = if udp { 42 } else { 14 };
-                assert!(differ.iter().all(|&i| (head + 4..head + 18).contains(&i) || (udp && (40..42).contains(&i))), "{differ:?}");
+                assert!(
+                    differ
+                        .iter()
+                        .all(|&i| (head + 4..head + 18).contains(&i)
+                            || (udp && (40..42).contains(&i))),
+                    "{differ:?}"
+                );
                 // Padding is the offset pattern.
                 assert!((head + 18..size).all(|i| f[i] == i as u8));
             }
@@ -299,7 +325,12 @@ mod tests {
     fn udp_checksums_are_right_for_every_stamp() {
         for size in [60, 61, 99, 1514] {
             let t = Template::new(&spec(size, true));
-            for (seq, ts) in [(0, 0), (1, 2), (LEARN_SEQ - 1, u64::MAX), (0xffff, 0xffff_0000)] {
+            for (seq, ts) in [
+                (0, 0),
+                (1, 2),
+                (LEARN_SEQ - 1, u64::MAX),
+                (0xffff, 0xffff_0000),
+            ] {
                 let f = t.build(seq, ts);
                 assert!(checksums_ok(&f), "size {size} seq {seq} ts {ts}");
                 assert_ne!(be16(&f, 40), 0, "UDP checksum 0 means none");
@@ -326,7 +357,10 @@ mod tests {
         assert_eq!(t.len(), 20);
         assert!(!t.stamped());
         assert_eq!(parse(t.bytes()), None);
-        assert_eq!(Template::new(&spec(1, true)).bytes(), &[Mac::RX_DEFAULT.0[0]]);
+        assert_eq!(
+            Template::new(&spec(1, true)).bytes(),
+            &[Mac::RX_DEFAULT.0[0]]
+        );
         assert_eq!(parse(&[0u8; 13]), None);
         let mut f = Template::new(&spec(60, false)).build(1, 1);
         f[14] ^= 0xff; // magic broken

@@ -22,7 +22,11 @@ impl Mac {
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 
@@ -56,7 +60,13 @@ mod tests {
         let m: Mac = "52:54:00:00:00:0a".parse().unwrap();
         assert_eq!(m, Mac([0x52, 0x54, 0, 0, 0, 10]));
         assert_eq!(m.to_string(), "52:54:00:00:00:0a");
-        for bad in ["", "52:54:00:00:00", "52:54:00:00:00:01:02", "52:54:00:00:00:1g", "525:4:00:00:00:01"] {
+        for bad in [
+            "",
+            "52:54:00:00:00",
+            "52:54:00:00:00:01:02",
+            "52:54:00:00:00:1g",
+            "525:4:00:00:00:01",
+        ] {
             assert!(bad.parse::<Mac>().is_err(), "{bad}");
         }
         assert!(Mac::BROADCAST.is_multicast() && !Mac::TX_DEFAULT.is_multicast());

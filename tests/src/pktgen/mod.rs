@@ -49,7 +49,8 @@ pub use stats::Rtt;
 
 /// Run `cfg` to the end and report what was measured.
 pub fn run(cfg: &Config) -> io::Result<Report> {
-    cfg.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    cfg.validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     match cfg.mode {
         Mode::Ping => ping::run(cfg),
         _ => run::run(cfg),

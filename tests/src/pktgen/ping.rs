@@ -29,8 +29,15 @@ impl Ports {
 
 pub fn run(cfg: &Config) -> io::Result<Report> {
     let run = run_id();
-    let (tx, rx) = open(cfg.tx.as_ref(), cfg.rx.as_ref().filter(|_| cfg.two_ports()), cfg)?;
-    let mut ports = Ports { tx: tx.expect("validated: ping has --tx"), rx };
+    let (tx, rx) = open(
+        cfg.tx.as_ref(),
+        cfg.rx.as_ref().filter(|_| cfg.two_ports()),
+        cfg,
+    )?;
+    let mut ports = Ports {
+        tx: tx.expect("validated: ping has --tx"),
+        rx,
+    };
     if cfg.learns() {
         learn(ports.rx(), cfg, run)?;
     }
@@ -41,7 +48,10 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
     let cpu0 = thread_cpu_ns();
     let start = now_ns();
     let warm_at = start + cfg.warmup.as_nanos() as u64;
-    let end_at = cfg.count.is_none().then(|| warm_at + cfg.duration.as_nanos() as u64);
+    let end_at = cfg
+        .count
+        .is_none()
+        .then(|| warm_at + cfg.duration.as_nanos() as u64);
     let mut warm: Option<(u64, u64)> = None; // (first measured seq, when)
     let mut seq = 0u64;
     let mut out: VecDeque<(u64, u64)> = VecDeque::with_capacity(cfg.inflight); // (seq, sent ns)
@@ -56,13 +66,17 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
             warm = Some((seq, now));
         }
         let measured = warm.map_or(0, |(w, _)| seq - w);
-        let sending = !(end_at.is_some_and(|e| now >= e) || cfg.count.is_some_and(|c| measured >= c));
+        let sending =
+            !(end_at.is_some_and(|e| now >= e) || cfg.count.is_some_and(|c| measured >= c));
         if !sending && out.is_empty() {
             break;
         }
         // Keep `inflight` frames out.
         while sending && out.len() < cfg.inflight {
-            if cfg.count.is_some_and(|c| warm.is_some_and(|(w, _)| seq - w >= c)) {
+            if cfg
+                .count
+                .is_some_and(|c| warm.is_some_and(|(w, _)| seq - w >= c))
+            {
                 break;
             }
             let ts = now_ns();
@@ -114,7 +128,11 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         }
         if cfg.progress && now >= next_progress {
             next_progress += 1_000_000_000;
-            eprintln!("pktgen ping: {} round trips in the last second, {} lost in all", samples.len() - last_count, lost);
+            eprintln!(
+                "pktgen ping: {} round trips in the last second, {} lost in all",
+                samples.len() - last_count,
+                lost
+            );
             last_count = samples.len();
         }
     }

@@ -20,7 +20,12 @@ impl TokenBucket {
     pub fn new(rate: u64, burst: u64, now_ns: u64) -> Self {
         assert!(rate > 0, "rate 0 means unlimited: no bucket");
         let burst = burst.max(1);
-        Self { rate, burst, credit: burst as u128 * NS, last_ns: now_ns }
+        Self {
+            rate,
+            burst,
+            credit: burst as u128 * NS,
+            last_ns: now_ns,
+        }
     }
 
     /// The bucket for `rate` when sending batches of up to `batch`.
@@ -82,11 +87,19 @@ mod tests {
 
     #[test]
     fn rate_is_kept_within_a_burst() {
-        for (rate, batch, step) in [(1_000, 64, 5_000), (100_000, 32, 700), (450_000, 64, 3_000), (3, 64, 10)] {
+        for (rate, batch, step) in [
+            (1_000, 64, 5_000),
+            (100_000, 32, 700),
+            (450_000, 64, 3_000),
+            (3, 64, 10),
+        ] {
             let (sent, biggest) = simulate(rate, batch, step, 2);
             let want = 2 * rate;
             let burst = (rate / 1000).clamp(1, batch as u64);
-            assert!(sent >= want && sent <= want + burst, "rate {rate}: sent {sent}, want {want}");
+            assert!(
+                sent >= want && sent <= want + burst,
+                "rate {rate}: sent {sent}, want {want}"
+            );
             assert!(biggest <= burst, "rate {rate}: burst {biggest} > {burst}");
         }
     }
@@ -96,7 +109,7 @@ mod tests {
         // The loop can only run every 1 ms: bursts fill up to the cap.
         let (sent, biggest) = simulate(1_000_000, 64, 1_000_000, 1);
         assert_eq!(biggest, 64);
-        assert!(sent <= 1_000_000 && sent >= 64_000 - 64, "{sent}");
+        assert!((64_000 - 64..=1_000_000).contains(&sent), "{sent}");
     }
 
     #[test]

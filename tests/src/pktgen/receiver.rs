@@ -27,17 +27,40 @@ impl<'a> Receiver<'a> {
     pub fn new(run: Option<u16>, until: &'a RxUntil) -> Self {
         let start = now_ns();
         let (warm_at, end_at, count) = match until {
-            RxUntil::Time { warmup, duration, count } => {
+            RxUntil::Time {
+                warmup,
+                duration,
+                count,
+            } => {
                 let w = start + warmup.as_nanos() as u64;
-                (w, count.is_none().then(|| w + duration.as_nanos() as u64), *count)
+                (
+                    w,
+                    count.is_none().then(|| w + duration.as_nanos() as u64),
+                    *count,
+                )
             }
             RxUntil::Sender { .. } => (start, None, None),
         };
-        Self { until, run, warm_at, end_at, count, r: RxResult { window: (warm_at, 0), ..RxResult::default() } }
+        Self {
+            until,
+            run,
+            warm_at,
+            end_at,
+            count,
+            r: RxResult {
+                window: (warm_at, 0),
+                ..RxResult::default()
+            },
+        }
     }
 
     /// Handle one batch, waiting up to `wait` for it; returns its size.
-    pub fn step(&mut self, ep: &mut Endpoint, wait: Duration, shared: &Shared) -> io::Result<usize> {
+    pub fn step(
+        &mut self,
+        ep: &mut Endpoint,
+        wait: Duration,
+        shared: &Shared,
+    ) -> io::Result<usize> {
         let (until, warm_at) = (self.until, self.warm_at);
         let (r, run) = (&mut self.r, &mut self.run);
         let mut now = 0;
@@ -45,8 +68,8 @@ impl<'a> Receiver<'a> {
         let got = ep.recv_batch(wait, &mut |f| {
             if now == 0 {
                 now = now_ns(); // one clock read per batch
-                // Read after the frames arrived, so it is at least as new as
-                // any of them (Acquire pairs with the sender's Release).
+                                // Read after the frames arrived, so it is at least as new as
+                                // any of them (Acquire pairs with the sender's Release).
                 if let RxUntil::Sender { .. } = until {
                     warm_seq = shared.warm_seq.load(Acquire);
                 }
@@ -101,19 +124,25 @@ impl<'a> Receiver<'a> {
         let now = now_ns();
         match self.until {
             RxUntil::Time { .. } => {
-                self.end_at.is_some_and(|e| now >= e) || self.count.is_some_and(|c| self.r.frames >= c)
+                self.end_at.is_some_and(|e| now >= e)
+                    || self.count.is_some_and(|c| self.r.frames >= c)
             }
             RxUntil::Sender { idle } => {
                 let done_ns = shared.tx_done_ns.load(Acquire);
                 if done_ns == 0 {
                     return false;
                 }
-                let sent = shared.end_seq.load(Acquire).saturating_sub(shared.warm_seq.load(Acquire));
+                let sent = shared
+                    .end_seq
+                    .load(Acquire)
+                    .saturating_sub(shared.warm_seq.load(Acquire));
                 let idle = idle.as_nanos() as u64;
                 let quiet_since = done_ns.max(self.r.last_ns);
                 // Stop when all are in, when nothing came for `idle`, and in
                 // any case a few seconds on (a looping switch never idles).
-                self.r.tracker.unique >= sent || now > quiet_since + idle || now > done_ns + idle + 5_000_000_000
+                self.r.tracker.unique >= sent
+                    || now > quiet_since + idle
+                    || now > done_ns + idle + 5_000_000_000
             }
         }
     }
@@ -129,7 +158,12 @@ impl<'a> Receiver<'a> {
 
 /// Count what arrives, on this thread. `run`: count only that run's frames
 /// as ours (txrx); `None`: follow the first pktgen run seen (rx mode).
-pub fn receive(ep: &mut Endpoint, run: Option<u16>, until: &RxUntil, shared: &Shared) -> io::Result<RxResult> {
+pub fn receive(
+    ep: &mut Endpoint,
+    run: Option<u16>,
+    until: &RxUntil,
+    shared: &Shared,
+) -> io::Result<RxResult> {
     let cpu0 = thread_cpu_ns();
     let mut rx = Receiver::new(run, until);
     let outcome = loop {

@@ -66,8 +66,16 @@ fn num(x: f64) -> String {
 impl Report {
     /// lost / sent in percent (0 when nothing was sent).
     pub fn loss_pct(&self) -> f64 {
-        let base = if self.mode == Mode::Rx { self.received + self.lost } else { self.sent };
-        if base == 0 { 0.0 } else { self.lost as f64 * 100.0 / base as f64 }
+        let base = if self.mode == Mode::Rx {
+            self.received + self.lost
+        } else {
+            self.sent
+        };
+        if base == 0 {
+            0.0
+        } else {
+            self.lost as f64 * 100.0 / base as f64
+        }
     }
 
     /// One line, e.g. `pktgen txrx: size 60, sent 1000000 (512.3 kpps),
@@ -78,7 +86,12 @@ impl Report {
             let _ = write!(s, ", sent {} ({})", self.sent, format_pps(self.tx_pps));
         }
         if self.mode != Mode::Tx {
-            let _ = write!(s, ", received {} ({})", self.received, format_pps(self.rx_pps));
+            let _ = write!(
+                s,
+                ", received {} ({})",
+                self.received,
+                format_pps(self.rx_pps)
+            );
             let _ = write!(s, ", lost {} ({:.2}%)", self.lost, self.loss_pct());
             if self.dup > 0 || self.reorder > 0 {
                 let _ = write!(s, ", dup {}, reorder {}", self.dup, self.reorder);
@@ -173,9 +186,23 @@ mod tests {
         r.mode = Mode::Ping;
         r.rtt_us = Rtt::from_ns(vec![1000, 2000, 3000]);
         let j = r.to_json();
-        for key in ["\"mode\": \"ping\"", "\"size\": 60", "\"sent\": 1000000", "\"received\": 998000", "\"lost\": 2000",
-                    "\"loss_pct\": 0.2", "\"tx_pps\": 512300", "\"rx_pps\": 510900", "\"duration_s\": 1.95",
-                    "\"p50\": 2", "\"p99\": 3", "\"max\": 3", "\"cpu_s\": 1.5", "\"tx_cpu_s\": 1", "\"rx_cpu_s\": 0.5"] {
+        for key in [
+            "\"mode\": \"ping\"",
+            "\"size\": 60",
+            "\"sent\": 1000000",
+            "\"received\": 998000",
+            "\"lost\": 2000",
+            "\"loss_pct\": 0.2",
+            "\"tx_pps\": 512300",
+            "\"rx_pps\": 510900",
+            "\"duration_s\": 1.95",
+            "\"p50\": 2",
+            "\"p99\": 3",
+            "\"max\": 3",
+            "\"cpu_s\": 1.5",
+            "\"tx_cpu_s\": 1",
+            "\"rx_cpu_s\": 0.5",
+        ] {
             assert!(j.contains(key), "{key} missing in {j}");
         }
         assert!(j.starts_with('{') && j.ends_with('}'));

@@ -9,16 +9,24 @@ use std::time::Duration;
 use super::clock::{now_ns, run_id};
 use super::config::{Config, Mode};
 use super::flow::{self, RxUntil, Shared, TxPlan};
-use super::{receiver, sender};
 use super::frame::{FrameSpec, Template, LEARN_SEQ};
 use super::report::{format_pps, Report};
+use super::{receiver, sender};
 use crate::wire::{Endpoint, Options, Spec};
 
 /// Open the ports (tx first), then wait for QEMU to connect to the stream
 /// ones: all listen before any wait, as QEMU connects to every stream
 /// netdev once, at start-up.
-pub fn open(tx: Option<&Spec>, rx: Option<&Spec>, cfg: &Config) -> io::Result<(Option<Endpoint>, Option<Endpoint>)> {
-    let opts = Options { batch: cfg.batch, busy_poll: cfg.busy_poll, ..Options::default() };
+pub fn open(
+    tx: Option<&Spec>,
+    rx: Option<&Spec>,
+    cfg: &Config,
+) -> io::Result<(Option<Endpoint>, Option<Endpoint>)> {
+    let opts = Options {
+        batch: cfg.batch,
+        busy_poll: cfg.busy_poll,
+        ..Options::default()
+    };
     let mut tx = tx.map(|s| Endpoint::open_with(s, &opts)).transpose()?;
     let mut rx = rx.map(|s| Endpoint::open_with(s, &opts)).transpose()?;
     let deadline = std::time::Instant::now() + cfg.connect_timeout;
@@ -47,7 +55,13 @@ pub fn learn(rx: &mut Endpoint, cfg: &Config, run: u16) -> io::Result<()> {
 }
 
 pub fn template(cfg: &Config, run: u16) -> Template {
-    Template::new(&FrameSpec { dst: cfg.destination(), src: cfg.src_mac, size: cfg.size, udp: cfg.udp, run })
+    Template::new(&FrameSpec {
+        dst: cfg.destination(),
+        src: cfg.src_mac,
+        size: cfg.size,
+        udp: cfg.udp,
+        run,
+    })
 }
 
 fn plan(cfg: &Config) -> TxPlan {
@@ -108,24 +122,36 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
     let t = template(cfg, run);
     let plan = plan(cfg);
     let until = match cfg.mode {
-        Mode::Rx => RxUntil::Time { warmup: cfg.warmup, duration: cfg.duration, count: cfg.count },
+        Mode::Rx => RxUntil::Time {
+            warmup: cfg.warmup,
+            duration: cfg.duration,
+            count: cfg.count,
+        },
         _ => RxUntil::Sender { idle: cfg.timeout },
     };
     let rx_run = (cfg.mode == Mode::TxRx).then_some(run);
     let shared = Shared::default();
     let (tx_res, rx_res) = thread::scope(|s| {
         if cfg.one_thread {
-            let (tx, rx) = (tx_ep.as_mut().expect("txrx sends"), rx_ep.as_mut().expect("txrx receives"));
+            let (tx, rx) = (
+                tx_ep.as_mut().expect("txrx sends"),
+                rx_ep.as_mut().expect("txrx receives"),
+            );
             let h = s.spawn(|| flow::one_thread(tx, rx, &t, &plan, run, &until, &shared));
             watch(cfg, &shared, || h.is_finished());
             let (tx, rx) = join(h);
             return (Some(tx), Some(rx));
         }
         // The receiver starts first so it misses nothing.
-        let rx = rx_ep.as_mut().map(|ep| s.spawn(|| receiver::receive(ep, rx_run, &until, &shared)));
-        let tx = tx_ep.as_mut().map(|ep| s.spawn(|| sender::transmit(ep, &t, &plan, &shared)));
+        let rx = rx_ep
+            .as_mut()
+            .map(|ep| s.spawn(|| receiver::receive(ep, rx_run, &until, &shared)));
+        let tx = tx_ep
+            .as_mut()
+            .map(|ep| s.spawn(|| sender::transmit(ep, &t, &plan, &shared)));
         watch(cfg, &shared, || {
-            tx.as_ref().is_none_or(|h| h.is_finished()) && rx.as_ref().is_none_or(|h| h.is_finished())
+            tx.as_ref().is_none_or(|h| h.is_finished())
+                && rx.as_ref().is_none_or(|h| h.is_finished())
         });
         (tx.map(join), rx.map(join))
     });

@@ -51,7 +51,10 @@ impl<'a> Sender<'a> {
             t,
             plan,
             warm_at,
-            end_at: plan.count.is_none().then(|| warm_at + plan.duration.as_nanos() as u64),
+            end_at: plan
+                .count
+                .is_none()
+                .then(|| warm_at + plan.duration.as_nanos() as u64),
             stall: plan.stall.as_nanos() as u64,
             frames: vec![t.bytes().to_vec(); plan.batch],
             bucket: (plan.rate > 0).then(|| TokenBucket::for_rate(plan.rate, plan.batch, start)),
@@ -66,7 +69,9 @@ impl<'a> Sender<'a> {
     /// How long a wait for the wire may last: until the end of the run, and
     /// never more than [`POLL`].
     pub fn wait_cap(&self) -> Duration {
-        self.end_at.map_or(POLL, |e| Duration::from_nanos(e.saturating_sub(now_ns())).min(POLL))
+        self.end_at.map_or(POLL, |e| {
+            Duration::from_nanos(e.saturating_sub(now_ns())).min(POLL)
+        })
     }
 
     pub fn step(&mut self, ep: &mut Endpoint, shared: &Shared) -> io::Result<TxStep> {
@@ -106,7 +111,7 @@ impl<'a> Sender<'a> {
             self.last_progress = now;
         }
         self.batches += 1;
-        if self.batches % DRAIN_EVERY == 0 {
+        if self.batches.is_multiple_of(DRAIN_EVERY) {
             self.r.returned += drain(ep, self.t.run())?;
         }
         if n == want {
@@ -118,7 +123,11 @@ impl<'a> Sender<'a> {
         if self.plan.count.is_some() && now - self.last_progress > self.stall {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("{}: the wire took nothing for {:.1} s (is the peer reading?)", ep.spec(), self.plan.stall.as_secs_f64()),
+                format!(
+                    "{}: the wire took nothing for {:.1} s (is the peer reading?)",
+                    ep.spec(),
+                    self.plan.stall.as_secs_f64()
+                ),
             ));
         }
         Ok(TxStep::Full)
@@ -164,7 +173,12 @@ impl<'a> Sender<'a> {
 
 /// Send stamped frames until the count or the time is up (or `stop`), on
 /// this thread.
-pub fn transmit(ep: &mut Endpoint, t: &Template, plan: &TxPlan, shared: &Shared) -> io::Result<TxResult> {
+pub fn transmit(
+    ep: &mut Endpoint,
+    t: &Template,
+    plan: &TxPlan,
+    shared: &Shared,
+) -> io::Result<TxResult> {
     let cpu0 = thread_cpu_ns();
     let mut s = Sender::new(t, plan);
     let outcome = loop {

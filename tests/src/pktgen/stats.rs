@@ -32,7 +32,10 @@ pub enum Seen {
 impl SeqTracker {
     /// Track sequence numbers from `base` on.
     pub fn new(base: u64) -> Self {
-        Self { base, ..Self::default() }
+        Self {
+            base,
+            ..Self::default()
+        }
     }
 
     pub fn record(&mut self, seq: u64) -> Seen {
@@ -71,7 +74,9 @@ impl SeqTracker {
         let lo = lo.max(self.base) - self.base;
         let hi = hi.max(self.base) - self.base;
         let hi = hi.min(self.bits.len() as u64 * 64);
-        (lo..hi).filter(|&i| self.bits[(i / 64) as usize] & (1 << (i % 64)) != 0).count() as u64
+        (lo..hi)
+            .filter(|&i| self.bits[(i / 64) as usize] & (1 << (i % 64)) != 0)
+            .count() as u64
     }
 
     /// Lowest and highest sequence number seen.
@@ -163,7 +168,10 @@ mod tests {
         assert_eq!(percentile(&[7], 99.0), 7);
         assert_eq!(percentile(&[1, 2, 3], 50.0), 2);
         let r = Rtt::from_ns(vec![4000, 1000, 3000, 2000]).unwrap();
-        assert_eq!((r.min, r.p50, r.p90, r.max, r.mean), (1.0, 2.0, 4.0, 4.0, 2.5));
+        assert_eq!(
+            (r.min, r.p50, r.p90, r.max, r.mean),
+            (1.0, 2.0, 4.0, 4.0, 2.5)
+        );
         assert_eq!(Rtt::from_ns(vec![]), None);
     }
 }

@@ -30,18 +30,36 @@ fn txrx_over_a_loopback_pair_counts_every_frame() {
     let d = TmpDir::new("lp");
     // tx binds a, sends to b; rx binds b, sends (the learning frame) to a.
     let (a, b) = d.dgram_pair();
-    for (size, udp, one_thread) in [(60, false, false), (1514, true, false), (60, true, true), (1514, false, true)] {
+    for (size, udp, one_thread) in [
+        (60, false, false),
+        (1514, true, false),
+        (60, true, true),
+        (1514, false, true),
+    ] {
         let mut c = txrx_config(a.clone(), b.clone(), 20_000);
         c.size = size;
         c.udp = udp.then(Udp::default);
         c.one_thread = one_thread;
         let r = run(&c).unwrap();
-        assert_eq!((r.sent, r.received, r.lost, r.dup, r.reorder, r.other), (20_000, 20_000, 0, 0, 0, 0), "{r:?}");
-        assert_eq!(r.tx_port_received, 0, "the learning frame is not counted as returned");
+        assert_eq!(
+            (r.sent, r.received, r.lost, r.dup, r.reorder, r.other),
+            (20_000, 20_000, 0, 0, 0, 0),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.tx_port_received, 0,
+            "the learning frame is not counted as returned"
+        );
         assert!(r.tx_pps > 0.0 && r.rx_pps > 0.0 && r.duration_s > 0.0);
         assert!(r.cpu_s > 0.0 && r.cpu_s == r.tx_cpu_s + r.rx_cpu_s);
-        assert_eq!(r.rx_cpu_s == 0.0, one_thread, "one thread books its CPU to the sender");
-        assert!(r.summary().starts_with(&format!("pktgen txrx: size {size}, sent 20000")));
+        assert_eq!(
+            r.rx_cpu_s == 0.0,
+            one_thread,
+            "one thread books its CPU to the sender"
+        );
+        assert!(r
+            .summary()
+            .starts_with(&format!("pktgen txrx: size {size}, sent 20000")));
     }
 }
 
@@ -67,8 +85,10 @@ fn txrx_warmup_and_duration() {
 fn bad_switch(d: &TmpDir) -> (Spec, Spec, Arc<AtomicBool>, thread::JoinHandle<u64>) {
     let (in_q, in_h) = (d.path("iq"), d.path("ih"));
     let (out_q, out_h) = (d.path("oq"), d.path("oh"));
-    let mut inp = Endpoint::open_with(&dgram(in_q.clone(), in_h.clone()), &Options::default()).unwrap();
-    let mut out = Endpoint::open_with(&dgram(out_q.clone(), out_h.clone()), &Options::default()).unwrap();
+    let mut inp =
+        Endpoint::open_with(&dgram(in_q.clone(), in_h.clone()), &Options::default()).unwrap();
+    let mut out =
+        Endpoint::open_with(&dgram(out_q.clone(), out_h.clone()), &Options::default()).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let h = thread::spawn(move || {
@@ -76,7 +96,8 @@ fn bad_switch(d: &TmpDir) -> (Spec, Spec, Arc<AtomicBool>, thread::JoinHandle<u6
         let mut forwarded = 0;
         while !stop2.load(Ordering::Relaxed) {
             let mut batch = Vec::new();
-            inp.recv_batch(Duration::from_millis(10), &mut |f| batch.push(f.to_vec())).unwrap();
+            inp.recv_batch(Duration::from_millis(10), &mut |f| batch.push(f.to_vec()))
+                .unwrap();
             // Whatever the rx side sends (the learning frame) is ignored.
             out.recv_batch(Duration::ZERO, &mut |_| {}).unwrap();
             for f in batch {
@@ -95,7 +116,8 @@ fn bad_switch(d: &TmpDir) -> (Spec, Spec, Arc<AtomicBool>, thread::JoinHandle<u6
                     forwarded += 1;
                 }
                 if seq == 21 {
-                    out.send_all(&[held.take().unwrap()], Duration::from_secs(2)).unwrap();
+                    out.send_all(&[held.take().unwrap()], Duration::from_secs(2))
+                        .unwrap();
                 }
             }
         }
@@ -126,7 +148,11 @@ fn bad_switch_report(r: &Report) {
     assert_eq!(r.received, 900);
     assert_eq!(r.dup, 1);
     assert_eq!(r.reorder, 1);
-    assert!(r.summary().contains("lost 100 (10.00%), dup 1, reorder 1"), "{}", r.summary());
+    assert!(
+        r.summary().contains("lost 100 (10.00%), dup 1, reorder 1"),
+        "{}",
+        r.summary()
+    );
 }
 
 /// Reflect every frame back with the MACs swapped; drop seqs with
@@ -172,10 +198,20 @@ fn ping_through_a_reflector() {
         c.inflight = inflight;
         c.udp = Some(Udp::default());
         let r = run(&c).unwrap();
-        assert_eq!((r.sent, r.received, r.lost, r.other), (300, 300, 0, 0), "{r:?}");
+        assert_eq!(
+            (r.sent, r.received, r.lost, r.other),
+            (300, 300, 0, 0),
+            "{r:?}"
+        );
         let rtt = r.rtt_us.unwrap();
         assert_eq!(rtt.samples, 300);
-        assert!(0.0 < rtt.min && rtt.min <= rtt.p50 && rtt.p50 <= rtt.p90 && rtt.p90 <= rtt.p99 && rtt.p99 <= rtt.max);
+        assert!(
+            0.0 < rtt.min
+                && rtt.min <= rtt.p50
+                && rtt.p50 <= rtt.p90
+                && rtt.p90 <= rtt.p99
+                && rtt.p99 <= rtt.max
+        );
         assert!(r.to_json().contains("\"rtt_us\": {"));
         stop.store(true, Ordering::Relaxed);
         assert_eq!(h.join().unwrap(), 300);
@@ -215,7 +251,11 @@ fn tx_and_rx_modes_in_separate_runs() {
     let t = run(&tx).unwrap();
     let r = rx_run.join().unwrap().unwrap();
     assert_eq!(t.sent, 5000);
-    assert_eq!((r.received, r.lost, r.dup, r.other), (5000, 0, 0, 0), "{r:?}");
+    assert_eq!(
+        (r.received, r.lost, r.dup, r.other),
+        (5000, 0, 0, 0),
+        "{r:?}"
+    );
     assert!(t.summary().starts_with("pktgen tx: size 60, sent 5000"));
     assert!(r.summary().starts_with("pktgen rx: size 60, received 5000"));
 }
@@ -232,10 +272,12 @@ fn tx_into_a_stream_wire() {
     let gen = thread::spawn(move || run(&c));
     // Play QEMU: connect once the listener is there, read every frame.
     let mut qemu = (0..200)
-        .find_map(|_| Endpoint::connect_stream(&path).ok().or_else(|| {
-            thread::sleep(Duration::from_millis(10));
-            None
-        }))
+        .find_map(|_| {
+            Endpoint::connect_stream(&path).ok().or_else(|| {
+                thread::sleep(Duration::from_millis(10));
+                None
+            })
+        })
         .expect("pktgen listens");
     let mut seqs = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -257,10 +299,19 @@ fn frames_cross_byte_for_byte() {
     let (a, b) = d.dgram_pair();
     let ta = Endpoint::open_with(&a, &Options::default()).unwrap();
     let mut tb = Endpoint::open_with(&b, &Options::default()).unwrap();
-    let t = Template::new(&FrameSpec { dst: Mac::RX_DEFAULT, src: Mac::TX_DEFAULT, size: 333, udp: Some(Udp::default()), run: 9 });
+    let t = Template::new(&FrameSpec {
+        dst: Mac::RX_DEFAULT,
+        src: Mac::TX_DEFAULT,
+        size: 333,
+        udp: Some(Udp::default()),
+        run: 9,
+    });
     let sent: Vec<Vec<u8>> = (0..100).map(|s| t.build(s, now_ns())).collect();
     let bg = sent.clone();
-    let th = thread::spawn(move || { let mut ta = ta; ta.send_all(&bg, Duration::from_secs(2)) });
+    let th = thread::spawn(move || {
+        let mut ta = ta;
+        ta.send_all(&bg, Duration::from_secs(2))
+    });
     for want in &sent {
         let got = tb.recv(Duration::from_secs(2)).unwrap().unwrap();
         let s = parse(&got).unwrap();
@@ -278,7 +329,10 @@ fn errors_are_one_line() {
     c.tx = Some(a);
     c.count = Some(10);
     let e = run(&c).unwrap_err();
-    assert!(e.to_string().contains("start QEMU or the peer first"), "{e}");
+    assert!(
+        e.to_string().contains("start QEMU or the peer first"),
+        "{e}"
+    );
     assert!(!e.to_string().contains('\n'));
     let e = run(&Config::new(Mode::TxRx)).unwrap_err();
     assert_eq!(e.to_string(), "txrx mode needs --tx PORT and --rx PORT");
@@ -293,13 +347,18 @@ fn txrx_over_veth_in_a_namespace() {
         return;
     }
     let ns = NetNs::create(&format!("pktgen-test-{}-veth", std::process::id())).unwrap();
-    ns.ip(&["link", "add", "pga", "type", "veth", "peer", "name", "pgb"]).unwrap();
+    ns.ip(&["link", "add", "pga", "type", "veth", "peer", "name", "pgb"])
+        .unwrap();
     ns.ip(&["link", "set", "pga", "up"]).unwrap();
     ns.ip(&["link", "set", "pgb", "up"]).unwrap();
     for one_thread in [false, true] {
         let r = ns
             .run(|| {
-                let mut c = txrx_config("tap:pga".parse().unwrap(), "tap:pgb".parse().unwrap(), 20_000);
+                let mut c = txrx_config(
+                    "tap:pga".parse().unwrap(),
+                    "tap:pgb".parse().unwrap(),
+                    20_000,
+                );
                 c.udp = Some(Udp::default());
                 c.rate = 200_000; // veth has no back-pressure: don't overrun the receiver
                 c.one_thread = one_thread;
@@ -307,7 +366,11 @@ fn txrx_over_veth_in_a_namespace() {
             })
             .unwrap()
             .unwrap();
-        assert_eq!((r.sent, r.received, r.lost, r.dup), (20_000, 20_000, 0, 0), "{r:?}");
+        assert_eq!(
+            (r.sent, r.received, r.lost, r.dup),
+            (20_000, 20_000, 0, 0),
+            "{r:?}"
+        );
         // The learning frame went out of pgb into pga: the tx side drained
         // it, and nothing else of ours came back.
         assert_eq!(r.tx_port_received, 0, "{r:?}");
@@ -323,16 +386,29 @@ impl QemuHub {
     /// `None` (and a message) when QEMU is not installed.
     fn start(netdevs: [String; 2]) -> Option<Self> {
         let mut cmd = std::process::Command::new("qemu-system-x86_64");
-        cmd.args(["-M", "none", "-nodefaults", "-display", "none", "-monitor", "none", "-serial", "none"]);
+        cmd.args([
+            "-M",
+            "none",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+        ]);
         for (i, nd) in netdevs.iter().enumerate() {
             cmd.args(["-netdev", &format!("{nd},id=n{i}")]);
             cmd.args(["-netdev", &format!("hubport,id=p{i},hubid=0,netdev=n{i}")]);
         }
-        cmd.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        cmd.stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         match cmd.spawn() {
             Ok(c) => Some(Self(c)),
             Err(e) => {
-                eprintln!("SKIPPED: cannot start qemu-system-x86_64 ({e}); install qemu-system-x86");
+                eprintln!(
+                    "SKIPPED: cannot start qemu-system-x86_64 ({e}); install qemu-system-x86"
+                );
                 None
             }
         }
@@ -359,7 +435,13 @@ fn wait_for(path: &std::path::Path) {
 #[test]
 fn txrx_and_ping_through_qemus_dgram_backend() {
     let d = TmpDir::new("qd");
-    let nic = |i: u32| format!("dgram:{}:{}", d.path(&format!("q{i}")).display(), d.path(&format!("h{i}")).display());
+    let nic = |i: u32| {
+        format!(
+            "dgram:{}:{}",
+            d.path(&format!("q{i}")).display(),
+            d.path(&format!("h{i}")).display()
+        )
+    };
     let netdev = |i: u32| {
         format!(
             "dgram,local.type=unix,local.path={},remote.type=unix,remote.path={}",
@@ -367,7 +449,9 @@ fn txrx_and_ping_through_qemus_dgram_backend() {
             d.path(&format!("h{i}")).display()
         )
     };
-    let Some(_qemu) = QemuHub::start([netdev(0), netdev(1)]) else { return };
+    let Some(_qemu) = QemuHub::start([netdev(0), netdev(1)]) else {
+        return;
+    };
     wait_for(&d.path("q0"));
     wait_for(&d.path("q1"));
     // The same spelling QEMU's NIC gets; pktgen opens the other end.
@@ -377,7 +461,11 @@ fn txrx_and_ping_through_qemus_dgram_backend() {
         c.one_thread = one_thread;
         let r = run(&c).unwrap();
         // QEMU queues up to 10000 frames per netdev: 5000 cannot overflow it.
-        assert_eq!((r.sent, r.received, r.lost, r.dup), (5000, 5000, 0, 0), "{r:?}");
+        assert_eq!(
+            (r.sent, r.received, r.lost, r.dup),
+            (5000, 5000, 0, 0),
+            "{r:?}"
+        );
     }
     let mut p = Config::new(Mode::Ping);
     p.tx = Some(nic(0).parse().unwrap());
@@ -392,7 +480,11 @@ fn txrx_and_ping_through_qemus_dgram_backend() {
 fn txrx_through_qemus_stream_backend() {
     let d = TmpDir::new("qs");
     let (s0, s1) = (d.path("s0"), d.path("s1"));
-    let mut c = txrx_config(Spec::Stream { path: s0.clone() }, Spec::Stream { path: s1.clone() }, 5000);
+    let mut c = txrx_config(
+        Spec::Stream { path: s0.clone() },
+        Spec::Stream { path: s1.clone() },
+        5000,
+    );
     c.size = 1514;
     c.one_thread = true; // the threaded path has the dgram test above
     c.connect_timeout = Duration::from_secs(10);
@@ -400,7 +492,8 @@ fn txrx_through_qemus_stream_backend() {
     let gen = thread::spawn(move || run(&c));
     wait_for(&s0);
     wait_for(&s1);
-    let netdev = |p: &std::path::Path| format!("stream,server=off,addr.type=unix,addr.path={}", p.display());
+    let netdev =
+        |p: &std::path::Path| format!("stream,server=off,addr.type=unix,addr.path={}", p.display());
     let Some(_qemu) = QemuHub::start([netdev(&s0), netdev(&s1)]) else {
         // Nobody will connect: let the generator give up, as it must.
         let e = gen.join().unwrap().unwrap_err();
@@ -408,5 +501,9 @@ fn txrx_through_qemus_stream_backend() {
         return;
     };
     let r = gen.join().unwrap().unwrap();
-    assert_eq!((r.sent, r.received, r.lost, r.dup), (5000, 5000, 0, 0), "{r:?}");
+    assert_eq!(
+        (r.sent, r.received, r.lost, r.dup),
+        (5000, 5000, 0, 0),
+        "{r:?}"
+    );
 }

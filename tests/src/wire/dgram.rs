@@ -38,14 +38,21 @@ impl Dgram {
         let peer_addr = UnixAddr::new(peer)?;
         clear_stale(bind).map_err(|e| context(e, what()))?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0)?;
-        sys::bind_unix(&fd, &bind_addr).map_err(|e| context(e, format!("cannot bind {}", bind.display())))?;
+        sys::bind_unix(&fd, &bind_addr)
+            .map_err(|e| context(e, format!("cannot bind {}", bind.display())))?;
         let unlink = Unlink(bind.to_path_buf());
         // Best effort: a smaller buffer only means more waiting.
         let _ = sys::set_int_opt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, SNDBUF)
             .or_else(|_| sys::set_int_opt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, SNDBUF));
         // Connected on the first send, not here: a socket that only
         // receives stays unconnected, so any (restarted) peer may send to it.
-        Ok(Self { fd, peer: peer_addr, peer_path: peer.to_path_buf(), connected: false, _unlink: unlink })
+        Ok(Self {
+            fd,
+            peer: peer_addr,
+            peer_path: peer.to_path_buf(),
+            connected: false,
+            _unlink: unlink,
+        })
     }
 
     fn connect(&mut self) -> io::Result<()> {
@@ -62,14 +69,23 @@ impl Dgram {
         Ok(())
     }
 
-    pub fn send_batch<F: AsRef<[u8]>>(&mut self, scratch: &mut SendBatch, frames: &[F]) -> io::Result<usize> {
+    pub fn send_batch<F: AsRef<[u8]>>(
+        &mut self,
+        scratch: &mut SendBatch,
+        frames: &[F],
+    ) -> io::Result<usize> {
         if !self.connected {
             self.connect()?;
         }
         match scratch.send(&self.fd, frames) {
             // The peer went away and may have come back on the same path
             // (a restarted QEMU): connect again once.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNREFUSED) | Some(libc::ENOTCONN)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ECONNREFUSED) | Some(libc::ENOTCONN)
+                ) =>
+            {
                 self.connected = false;
                 self.connect()?;
                 scratch.send(&self.fd, frames)

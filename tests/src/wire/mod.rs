@@ -54,7 +54,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { batch: 64, slot: MAX_FRAME, busy_poll: Duration::ZERO }
+        Self {
+            batch: 64,
+            slot: MAX_FRAME,
+            busy_poll: Duration::ZERO,
+        }
     }
 }
 
@@ -101,7 +105,10 @@ impl Endpoint {
 
     pub fn open_with(spec: &Spec, opts: &Options) -> io::Result<Self> {
         if opts.batch == 0 || opts.batch > 1024 {
-            return Err(invalid(format!("batch {} out of range 1..=1024", opts.batch)));
+            return Err(invalid(format!(
+                "batch {} out of range 1..=1024",
+                opts.batch
+            )));
         }
         let wire = match spec {
             Spec::Tap { ifname } => Wire::Packet(Packet::open(ifname)?),
@@ -110,8 +117,16 @@ impl Endpoint {
         };
         let names = matches!(wire, Wire::Packet(_));
         // Stream endpoints frame their own buffer; a one-slot scratch will do.
-        let rx_batch = if matches!(wire, Wire::Stream(_)) { 1 } else { opts.batch };
-        let rx_slot = if matches!(wire, Wire::Stream(_)) { 1 } else { opts.slot.max(14) };
+        let rx_batch = if matches!(wire, Wire::Stream(_)) {
+            1
+        } else {
+            opts.batch
+        };
+        let rx_slot = if matches!(wire, Wire::Stream(_)) {
+            1
+        } else {
+            opts.slot.max(14)
+        };
         Ok(Self {
             wire,
             spec: spec.clone(),
@@ -129,7 +144,9 @@ impl Endpoint {
     pub fn connect_stream(path: &std::path::Path) -> io::Result<Self> {
         Ok(Self {
             wire: Wire::Stream(Stream::connect(path)?),
-            spec: Spec::Stream { path: path.to_path_buf() },
+            spec: Spec::Stream {
+                path: path.to_path_buf(),
+            },
             tx: SendBatch::new(1),
             rx: RecvBatch::new(1, 1, false),
             batch: Options::default().batch,
@@ -162,7 +179,11 @@ impl Endpoint {
                 } else {
                     Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        format!("{}: nobody connected within {:.1} s (is QEMU started with this NIC?)", self.spec, timeout.as_secs_f64()),
+                        format!(
+                            "{}: nobody connected within {:.1} s (is QEMU started with this NIC?)",
+                            self.spec,
+                            timeout.as_secs_f64()
+                        ),
                     ))
                 }
             }
@@ -207,7 +228,12 @@ impl Endpoint {
             if left.is_zero() {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("{}: sent {done} of {} frames in {:.1} s; the peer is not reading", self.spec, frames.len(), timeout.as_secs_f64()),
+                    format!(
+                        "{}: sent {done} of {} frames in {:.1} s; the peer is not reading",
+                        self.spec,
+                        frames.len(),
+                        timeout.as_secs_f64()
+                    ),
                 ));
             }
             self.wait_writable(left.min(Duration::from_millis(100)))?;
@@ -225,7 +251,11 @@ impl Endpoint {
                 } else {
                     Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        format!("{}: frames still queued after {:.1} s; the peer is not reading", self.spec, timeout.as_secs_f64()),
+                        format!(
+                            "{}: frames still queued after {:.1} s; the peer is not reading",
+                            self.spec,
+                            timeout.as_secs_f64()
+                        ),
                     ))
                 }
             }

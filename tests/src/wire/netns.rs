@@ -21,10 +21,9 @@ pub struct NetNs {
 }
 
 fn ip(args: &[&str]) -> io::Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot run `ip`: {e} (install iproute2)")))?;
+    let out = Command::new("ip").args(args).output().map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot run `ip`: {e} (install iproute2)"))
+    })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -42,7 +41,9 @@ impl NetNs {
     pub fn create(name: &str) -> io::Result<Self> {
         let _ = ip(&["netns", "del", name]);
         ip(&["netns", "add", name])?;
-        Ok(Self { name: name.to_string() })
+        Ok(Self {
+            name: name.to_string(),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -64,7 +65,8 @@ impl NetNs {
         let ns = File::open(&path).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
         std::thread::scope(|s| {
             let h = s.spawn(|| -> io::Result<T> {
-                sys::setns_net(ns.as_fd()).map_err(|e| io::Error::new(e.kind(), format!("setns {path}: {e}")))?;
+                sys::setns_net(ns.as_fd())
+                    .map_err(|e| io::Error::new(e.kind(), format!("setns {path}: {e}")))?;
                 Ok(f())
             });
             match h.join() {

@@ -12,7 +12,10 @@ pub fn clear_stale(path: &Path) -> io::Result<()> {
         Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path),
         Ok(_) => Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not a socket; refusing to replace it", path.display()),
+            format!(
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            ),
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),

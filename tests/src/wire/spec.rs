@@ -39,13 +39,17 @@ impl Spec {
     /// The host side of `nic` (QEMU's view).
     pub fn for_nic(nic: &Nic) -> Result<Self, SpecError> {
         match &nic.backend {
-            NicBackend::Tap { ifname } => Ok(Spec::Tap { ifname: ifname.clone() }),
-            NicBackend::Dgram { local, remote } => {
-                Ok(Spec::Dgram { bind: remote.clone(), peer: local.clone() })
-            }
+            NicBackend::Tap { ifname } => Ok(Spec::Tap {
+                ifname: ifname.clone(),
+            }),
+            NicBackend::Dgram { local, remote } => Ok(Spec::Dgram {
+                bind: remote.clone(),
+                peer: local.clone(),
+            }),
             NicBackend::Stream { path } => Ok(Spec::Stream { path: path.clone() }),
             NicBackend::User { .. } => Err(SpecError(
-                "a user (slirp) NIC has no host-side wire to open; use tap:, dgram: or stream:".into(),
+                "a user (slirp) NIC has no host-side wire to open; use tap:, dgram: or stream:"
+                    .into(),
             )),
         }
     }
@@ -54,7 +58,10 @@ impl Spec {
     /// endpoints opened from a spec and its mirror are wired to each other.
     pub fn mirror(&self) -> Self {
         match self {
-            Spec::Dgram { bind, peer } => Spec::Dgram { bind: peer.clone(), peer: bind.clone() },
+            Spec::Dgram { bind, peer } => Spec::Dgram {
+                bind: peer.clone(),
+                peer: bind.clone(),
+            },
             other => other.clone(),
         }
     }
@@ -64,7 +71,9 @@ impl FromStr for Spec {
     type Err = SpecError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let nic: Nic = s.parse().map_err(|e: boot::nic::NicSpecError| SpecError(e.0))?;
+        let nic: Nic = s
+            .parse()
+            .map_err(|e: boot::nic::NicSpecError| SpecError(e.0))?;
         Spec::for_nic(&nic)
     }
 }
@@ -87,16 +96,40 @@ mod tests {
     #[test]
     fn dgram_is_qemus_mirror_image() {
         let s: Spec = "dgram:/q:/p".parse().unwrap();
-        assert_eq!(s, Spec::Dgram { bind: "/p".into(), peer: "/q".into() });
+        assert_eq!(
+            s,
+            Spec::Dgram {
+                bind: "/p".into(),
+                peer: "/q".into()
+            }
+        );
         assert_eq!(s.to_string(), "dgram:/q:/p");
-        assert_eq!(s.mirror(), Spec::Dgram { bind: "/q".into(), peer: "/p".into() });
+        assert_eq!(
+            s.mirror(),
+            Spec::Dgram {
+                bind: "/q".into(),
+                peer: "/p".into()
+            }
+        );
     }
 
     #[test]
     fn tap_stream_and_user() {
-        assert_eq!("tap:tap0".parse::<Spec>().unwrap(), Spec::Tap { ifname: "tap0".into() });
-        assert_eq!("stream:/s".parse::<Spec>().unwrap(), Spec::Stream { path: "/s".into() });
-        assert!("user".parse::<Spec>().unwrap_err().0.contains("no host-side"));
+        assert_eq!(
+            "tap:tap0".parse::<Spec>().unwrap(),
+            Spec::Tap {
+                ifname: "tap0".into()
+            }
+        );
+        assert_eq!(
+            "stream:/s".parse::<Spec>().unwrap(),
+            Spec::Stream { path: "/s".into() }
+        );
+        assert!("user"
+            .parse::<Spec>()
+            .unwrap_err()
+            .0
+            .contains("no host-side"));
         assert!("dgram:/a".parse::<Spec>().is_err());
     }
 }

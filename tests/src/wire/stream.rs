@@ -33,7 +33,12 @@ pub struct Stream {
 }
 
 impl Stream {
-    fn new(listener: Option<OwnedFd>, conn: Option<OwnedFd>, path: &Path, unlink: Option<Unlink>) -> Self {
+    fn new(
+        listener: Option<OwnedFd>,
+        conn: Option<OwnedFd>,
+        path: &Path,
+        unlink: Option<Unlink>,
+    ) -> Self {
         Self {
             listener,
             conn,
@@ -52,7 +57,8 @@ impl Stream {
         let addr = UnixAddr::new(path)?;
         clear_stale(path).map_err(|e| context(e, format!("stream {}", path.display())))?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0)?;
-        sys::bind_unix(&fd, &addr).map_err(|e| context(e, format!("cannot bind {}", path.display())))?;
+        sys::bind_unix(&fd, &addr)
+            .map_err(|e| context(e, format!("cannot bind {}", path.display())))?;
         let unlink = Unlink(path.to_path_buf());
         sys::listen(&fd, 1)?;
         Ok(Self::new(Some(fd), None, path, Some(unlink)))
@@ -72,7 +78,10 @@ impl Stream {
 
     /// What to poll: the connection, or the listener until QEMU connects.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
-        self.conn.as_ref().or(self.listener.as_ref()).map(|f| f.as_fd())
+        self.conn
+            .as_ref()
+            .or(self.listener.as_ref())
+            .map(|f| f.as_fd())
     }
 
     /// Accept QEMU's connection if there is one by `timeout`.
@@ -80,7 +89,9 @@ impl Stream {
         if self.conn.is_some() {
             return Ok(true);
         }
-        let Some(listener) = &self.listener else { return Ok(false) };
+        let Some(listener) = &self.listener else {
+            return Ok(false);
+        };
         if !timeout.is_zero() && !sys::wait(listener.as_fd(), libc::POLLIN, timeout)? {
             return Ok(false);
         }
@@ -95,17 +106,27 @@ impl Stream {
     }
 
     fn closed(&self) -> io::Error {
-        io::Error::new(io::ErrorKind::ConnectionReset, format!("stream {}: the peer closed the connection", self.path.display()))
+        io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            format!(
+                "stream {}: the peer closed the connection",
+                self.path.display()
+            ),
+        )
     }
 
     /// Write out what is queued, as far as the socket takes it now.
     fn flush(&mut self) -> io::Result<()> {
-        let Some(conn) = &self.conn else { return Ok(()) };
+        let Some(conn) = &self.conn else {
+            return Ok(());
+        };
         while self.out_start < self.out.len() {
             match sys::send(conn, &self.out[self.out_start..], libc::MSG_DONTWAIT) {
                 Ok(n) => self.out_start += n,
                 Err(e) if sys::would_block(&e) => break,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) => {
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) =>
+                {
                     return Err(self.closed())
                 }
                 Err(e) => return Err(e),
@@ -216,7 +237,10 @@ impl Stream {
             if len > MAX_FRAME {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("stream {}: framing broken, length {len} > {MAX_FRAME}", self.path.display()),
+                    format!(
+                        "stream {}: framing broken, length {len} > {MAX_FRAME}",
+                        self.path.display()
+                    ),
                 ));
             }
             if avail.len() < 4 + len {

@@ -23,11 +23,19 @@ pub const PACKET_IGNORE_OUTGOING: c_int = 23;
 pub const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
 
 fn cvt(r: c_int) -> io::Result<c_int> {
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }
 
 fn cvt_size(r: isize) -> io::Result<usize> {
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as usize) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
 }
 
 /// True for the errors that mean "nothing now, try later".
@@ -41,7 +49,11 @@ pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> io::Result<OwnedFd> 
     // SAFETY: socket(2) takes no pointers; a non-negative result is a fresh
     // descriptor nobody else owns, so OwnedFd may take it.
     unsafe {
-        let fd = cvt(libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, protocol))?;
+        let fd = cvt(libc::socket(
+            domain,
+            ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            protocol,
+        ))?;
         Ok(OwnedFd::from_raw_fd(fd))
     }
 }
@@ -119,15 +131,27 @@ pub fn bind_packet(fd: &OwnedFd, ifindex: u32, protocol_be: u16) -> io::Result<(
     sll.sll_ifindex = ifindex as c_int;
     let len = mem::size_of::<libc::sockaddr_ll>() as socklen_t;
     // SAFETY: the pointer and length describe the live sockaddr_ll above.
-    cvt(unsafe { libc::bind(fd.as_raw_fd(), (&sll as *const libc::sockaddr_ll).cast(), len) })
-        .map(drop)
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            len,
+        )
+    })
+    .map(drop)
 }
 
 pub fn set_int_opt(fd: &OwnedFd, level: c_int, name: c_int, value: c_int) -> io::Result<()> {
     let len = mem::size_of::<c_int>() as socklen_t;
     // SAFETY: the option value is a live c_int of the stated length.
     cvt(unsafe {
-        libc::setsockopt(fd.as_raw_fd(), level, name, (&value as *const c_int).cast(), len)
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const c_int).cast(),
+            len,
+        )
     })
     .map(drop)
 }
@@ -137,7 +161,13 @@ pub fn get_int_opt(fd: &OwnedFd, level: c_int, name: c_int) -> io::Result<c_int>
     let mut len = mem::size_of::<c_int>() as socklen_t;
     // SAFETY: value and len are live and writable; the kernel writes at most len bytes.
     cvt(unsafe {
-        libc::getsockopt(fd.as_raw_fd(), level, name, (&mut value as *mut c_int).cast(), &mut len)
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut c_int).cast(),
+            &mut len,
+        )
     })?;
     Ok(value)
 }
@@ -148,14 +178,22 @@ pub fn if_index(name: &str) -> io::Result<u32> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
     // SAFETY: c is a valid NUL-terminated string for the duration of the call.
     let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if index == 0 { Err(io::Error::last_os_error()) } else { Ok(index) }
+    if index == 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(index)
+    }
 }
 
 /// Wait until `fd` is ready for `events` (POLLIN / POLLOUT) or `timeout`
 /// passes. Returns whether it is ready (an error or hang-up counts as ready,
 /// so the caller's next call reports it).
 pub fn wait(fd: BorrowedFd<'_>, events: i16, timeout: Duration) -> io::Result<bool> {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
     let ts = libc::timespec {
         tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
@@ -172,15 +210,28 @@ pub fn wait(fd: BorrowedFd<'_>, events: i16, timeout: Duration) -> io::Result<bo
 
 /// Wait until any of `fds` is ready for its events, or `timeout` passes.
 pub fn wait_any(fds: &[(BorrowedFd<'_>, i16)], timeout: Duration) -> io::Result<()> {
-    let mut pfds: Vec<libc::pollfd> =
-        fds.iter().map(|(fd, events)| libc::pollfd { fd: fd.as_raw_fd(), events: *events, revents: 0 }).collect();
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(fd, events)| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: *events,
+            revents: 0,
+        })
+        .collect();
     let ts = libc::timespec {
         tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
     // SAFETY: pfds and ts are live for the call and pfds.len() pollfds are
     // passed; a null signal mask keeps the current one.
-    let r = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, &ts, std::ptr::null()) };
+    let r = unsafe {
+        libc::ppoll(
+            pfds.as_mut_ptr(),
+            pfds.len() as libc::nfds_t,
+            &ts,
+            std::ptr::null(),
+        )
+    };
     match cvt(r) {
         Err(e) if e.raw_os_error() != Some(libc::EINTR) => Err(e),
         _ => Ok(()),
@@ -192,7 +243,12 @@ pub fn wait_any(fds: &[(BorrowedFd<'_>, i16)], timeout: Duration) -> io::Result<
 pub fn send(fd: &OwnedFd, buf: &[u8], flags: c_int) -> io::Result<usize> {
     // SAFETY: buf is a live readable slice of the stated length.
     cvt_size(unsafe {
-        libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags | libc::MSG_NOSIGNAL)
+        libc::send(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            flags | libc::MSG_NOSIGNAL,
+        )
     })
 }
 
@@ -203,7 +259,10 @@ pub fn recv(fd: &OwnedFd, buf: &mut [u8], flags: c_int) -> io::Result<usize> {
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock frames are stamped with.
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is live and writable; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -211,7 +270,10 @@ pub fn monotonic_ns() -> u64 {
 
 /// CPU time the calling thread has used, in nanoseconds.
 pub fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is live and writable; the thread CPU clock always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -229,15 +291,24 @@ pub fn tun_attach_tap(fd: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     // SAFETY: ifreq is plain old data; all zeroes is a valid value.
     let mut ifr: libc::ifreq = unsafe { mem::zeroed() };
     if name.is_empty() || name.len() >= ifr.ifr_name.len() || name.contains('\0') {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad interface name '{name}'")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name '{name}'"),
+        ));
     }
     for (dst, &src) in ifr.ifr_name.iter_mut().zip(name.as_bytes()) {
         *dst = src as libc::c_char;
     }
     ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes one struct ifreq, which is live and writable.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut ifr as *mut libc::ifreq) })
-        .map(drop)
+    cvt(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETIFF,
+            &mut ifr as *mut libc::ifreq,
+        )
+    })
+    .map(drop)
 }
 
 /// Scratch for `sendmmsg(2)`: one iovec and one header per frame.
@@ -273,7 +344,10 @@ impl SendBatch {
         for (i, f) in frames[..n].iter().enumerate() {
             let f = f.as_ref();
             // The kernel only reads from send iovecs; the *mut is the C type.
-            self.iov[i] = libc::iovec { iov_base: f.as_ptr() as *mut c_void, iov_len: f.len() };
+            self.iov[i] = libc::iovec {
+                iov_base: f.as_ptr() as *mut c_void,
+                iov_len: f.len(),
+            };
             // SAFETY: msghdr is plain old data; zeroes are a valid value.
             self.hdr[i].msg_hdr = unsafe { mem::zeroed() };
             self.hdr[i].msg_hdr.msg_iov = &mut self.iov[i];
@@ -284,7 +358,12 @@ impl SendBatch {
         // are borrowed for the whole call. No msg_name: the socket is
         // connected (unix) or bound to an interface (packet).
         let r = unsafe {
-            libc::sendmmsg(fd.as_raw_fd(), self.hdr.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            libc::sendmmsg(
+                fd.as_raw_fd(),
+                self.hdr.as_mut_ptr(),
+                n as u32,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
         };
         match cvt(r) {
             Ok(sent) => Ok(sent as usize),
@@ -319,14 +398,27 @@ impl RecvBatch {
         let capacity = capacity.max(1);
         // SAFETY: iovec, mmsghdr and sockaddr_ll are plain old data; zeroes are valid.
         let (iov, hdr, names) = unsafe {
-            (vec![mem::zeroed(); capacity], vec![mem::zeroed(); capacity], vec![mem::zeroed(); capacity])
+            (
+                vec![mem::zeroed(); capacity],
+                vec![mem::zeroed(); capacity],
+                vec![mem::zeroed(); capacity],
+            )
         };
         let mut stride = slot.div_ceil(64) * 64;
-        if stride % 4096 == 0 {
+        if stride.is_multiple_of(4096) {
             stride += 64;
         }
         // vec![0; n] is calloc: pages the frames never reach are never touched.
-        Self { buf: vec![0; capacity * stride], slot, stride, iov, hdr, names, with_names, filled: 0 }
+        Self {
+            buf: vec![0; capacity * stride],
+            slot,
+            stride,
+            iov,
+            hdr,
+            names,
+            with_names,
+            filled: 0,
+        }
     }
 
     /// One non-blocking `recvmmsg`; returns how many frames arrived (0 when
@@ -339,13 +431,17 @@ impl RecvBatch {
             // SAFETY: i * stride + slot <= capacity * stride = buf.len(), so
             // the slot stays inside buf.
             let p = unsafe { base.add(i * self.stride) };
-            self.iov[i] = libc::iovec { iov_base: p.cast(), iov_len: self.slot };
+            self.iov[i] = libc::iovec {
+                iov_base: p.cast(),
+                iov_len: self.slot,
+            };
             // SAFETY: msghdr is plain old data; zeroes are a valid value.
             self.hdr[i].msg_hdr = unsafe { mem::zeroed() };
             self.hdr[i].msg_hdr.msg_iov = &mut self.iov[i];
             self.hdr[i].msg_hdr.msg_iovlen = 1;
             if self.with_names {
-                self.hdr[i].msg_hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_ll).cast();
+                self.hdr[i].msg_hdr.msg_name =
+                    (&mut self.names[i] as *mut libc::sockaddr_ll).cast();
                 self.hdr[i].msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_ll>() as socklen_t;
             }
         }
@@ -353,7 +449,13 @@ impl RecvBatch {
         // iovec at its own `slot`-byte piece of buf; all owned by self and
         // live for the call. A null timeout with MSG_DONTWAIT never blocks.
         let r = unsafe {
-            libc::recvmmsg(fd.as_raw_fd(), self.hdr.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT, std::ptr::null_mut())
+            libc::recvmmsg(
+                fd.as_raw_fd(),
+                self.hdr.as_mut_ptr(),
+                n as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
         };
         match cvt(r) {
             Ok(got) => {

@@ -26,7 +26,10 @@ impl TapDevice {
             .map_err(|e| io::Error::new(e.kind(), format!("/dev/net/tun: {e}")))?;
         sys::tun_attach_tap(file.as_fd(), name)
             .map_err(|e| io::Error::new(e.kind(), format!("TUNSETIFF {name}: {e}")))?;
-        Ok(Self { file, name: name.to_string() })
+        Ok(Self {
+            file,
+            name: name.to_string(),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -58,7 +61,11 @@ impl TapDevice {
     pub fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
         let n = self.file.write(frame)?;
         if n != frame.len() {
-            return Err(io::Error::other(format!("tap {}: wrote {n} of {} bytes", self.name, frame.len())));
+            return Err(io::Error::other(format!(
+                "tap {}: wrote {n} of {} bytes",
+                self.name,
+                frame.len()
+            )));
         }
         Ok(())
     }

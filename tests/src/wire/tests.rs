@@ -29,7 +29,10 @@ impl TmpDir {
 
     /// Two wired dgram specs: what one sends, the other receives.
     pub fn dgram_pair(&self) -> (Spec, Spec) {
-        let a = Spec::Dgram { bind: self.path("a"), peer: self.path("b") };
+        let a = Spec::Dgram {
+            bind: self.path("a"),
+            peer: self.path("b"),
+        };
         let b = a.mirror();
         (a, b)
     }
@@ -44,7 +47,9 @@ impl Drop for TmpDir {
 const T: Duration = Duration::from_secs(2);
 
 fn frames(n: usize, size: usize) -> Vec<Vec<u8>> {
-    (0..n).map(|i| (0..size).map(|j| (i * 31 + j) as u8).collect()).collect()
+    (0..n)
+        .map(|i| (0..size).map(|j| (i * 31 + j) as u8).collect())
+        .collect()
 }
 
 /// Compare frame lists, reporting the first difference rather than
@@ -53,7 +58,13 @@ fn frames(n: usize, size: usize) -> Vec<Vec<u8>> {
 fn same(got: &[Vec<u8>], want: &[Vec<u8>]) {
     assert_eq!(got.len(), want.len(), "frame count");
     if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
-        panic!("frame {i} differs: got {} bytes {:?}.., want {} bytes {:?}..", got[i].len(), &got[i][..got[i].len().min(16)], want[i].len(), &want[i][..want[i].len().min(16)]);
+        panic!(
+            "frame {i} differs: got {} bytes {:?}.., want {} bytes {:?}..",
+            got[i].len(),
+            &got[i][..got[i].len().min(16)],
+            want[i].len(),
+            &want[i][..want[i].len().min(16)]
+        );
     }
 }
 
@@ -70,7 +81,8 @@ fn recv_n(ep: &mut Endpoint, n: usize) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
     let deadline = std::time::Instant::now() + T;
     while got.len() < n && std::time::Instant::now() < deadline {
-        ep.recv_batch(Duration::from_millis(50), &mut |f| got.push(f.to_vec())).unwrap();
+        ep.recv_batch(Duration::from_millis(50), &mut |f| got.push(f.to_vec()))
+            .unwrap();
     }
     got
 }
@@ -79,7 +91,14 @@ fn recv_n(ep: &mut Endpoint, n: usize) -> Vec<Vec<u8>> {
 fn dgram_pair_carries_frames_both_ways_byte_for_byte() {
     let d = TmpDir::new("dg");
     let (sa, sb) = d.dgram_pair();
-    let mut a = Endpoint::open_with(&sa, &Options { batch: 8, ..Options::default() }).unwrap();
+    let mut a = Endpoint::open_with(
+        &sa,
+        &Options {
+            batch: 8,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let mut b = Endpoint::open_with(&sb, &Options::default()).unwrap();
     // Sizes from a 1-byte runt to a jumbo frame: the wire does not care.
     for size in [1, 14, 60, 1514, 9000] {
@@ -116,7 +135,9 @@ fn dgram_opened_from_qemus_spelling() {
 fn dgram_socket_files_stale_and_foreign() {
     let d = TmpDir::new("st");
     let (sa, _) = d.dgram_pair();
-    let Spec::Dgram { bind, .. } = &sa else { unreachable!() };
+    let Spec::Dgram { bind, .. } = &sa else {
+        unreachable!()
+    };
     // A socket left by a killed run is replaced...
     let stale = std::os::unix::net::UnixDatagram::bind(bind).unwrap();
     drop(stale);
@@ -135,7 +156,10 @@ fn dgram_without_peer_is_a_clear_error() {
     let (sa, _) = d.dgram_pair();
     let mut a = Endpoint::open_with(&sa, &Options::default()).unwrap();
     let e = a.send(&[0; 60]).unwrap_err();
-    assert!(e.to_string().contains("start QEMU or the peer first"), "{e}");
+    assert!(
+        e.to_string().contains("start QEMU or the peer first"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -181,7 +205,8 @@ fn stream_framing_both_ways() {
     assert!(host.recv(Duration::from_millis(50)).unwrap().is_none());
     qemu.write_all(&bytes[700..]).unwrap();
     assert_eq!(host.recv(T).unwrap().unwrap(), f);
-    qemu.write_all(&[0, 0, 0, 1, 0xaa, 0, 0, 0, 2, 0xbb, 0xcc]).unwrap();
+    qemu.write_all(&[0, 0, 0, 1, 0xaa, 0, 0, 0, 2, 0xbb, 0xcc])
+        .unwrap();
     assert_eq!(recv_n(&mut host, 2), vec![vec![0xaa], vec![0xbb, 0xcc]]);
     // A length no NIC sends is a framing error, not a huge allocation.
     qemu.write_all(&[0xff, 0xff, 0xff, 0xff]).unwrap();
