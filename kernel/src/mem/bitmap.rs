@@ -31,11 +31,6 @@ impl<'a> Bitmap<'a> {
         self.free
     }
 
-    /// Whether `unit` is in use.
-    pub fn is_used(&self, unit: usize) -> bool {
-        self.words[unit / 64] & (1 << (unit % 64)) != 0
-    }
-
     /// Sets `[start, start + count)` (clamped to the bitmap) to `used`,
     /// a word at a time, keeping the free count exact.
     fn set_range(&mut self, start: usize, count: usize, used: bool) {
