@@ -79,6 +79,7 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
         None => build::kernel(true)?,
     };
     let size = elf::size(&elf)?;
+    let load_before = report::load_average();
     let base = VmOptions::default().kernel(&elf);
 
     let mut firmwares = vec![Firmware::Bios];
@@ -132,6 +133,14 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
     report::table(&rows);
     println!("kernel ELF: {} bytes on disk, {} bytes loaded", size.file, size.loaded);
     println!("idle guest at the prompt: {idle:.1} % of one host core ({:.0} s sample)", args.idle_secs);
+    let load_after = report::load_average();
+    let show = |l: Option<f64>| l.map_or("?".to_string(), |l| format!("{l:.1}"));
+    println!(
+        "host load average (1 min) {} before, {} after, on {} CPUs",
+        show(load_before),
+        show(load_after),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 
     if let Some(path) = &args.json {
         let value = json!({
@@ -142,6 +151,7 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
             "kernel_elf": { "path": elf, "file_bytes": size.file, "loaded_bytes": size.loaded },
             "idle_cpu_percent": idle,
             "idle_sample_secs": args.idle_secs,
+            "load_average": { "before": load_before, "after": load_after },
         });
         report::write_json(path, &value)?;
     }

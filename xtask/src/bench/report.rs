@@ -60,6 +60,12 @@ pub fn machine() -> Value {
     })
 }
 
+/// The host's 1-minute load average: on a shared machine, how much the
+/// figures next to it were disturbed.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 /// Write `value` as pretty JSON.
 pub fn write_json(path: &Path, value: &Value) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
