@@ -87,7 +87,7 @@ pub struct PktgenArgs {
     /// stream ports: seconds to wait for QEMU to connect.
     #[arg(long, default_value_t = 30.0, value_name = "SECS", value_parser = secs)]
     pub connect_timeout: f64,
-    /// txrx: send and receive on one thread: about 20 % less CPU per frame
+    /// txrx: send and receive on one thread: 20-25 % less CPU per frame
     /// (no wake-ups between threads), but one core only.
     #[arg(long)]
     pub one_thread: bool,
