@@ -6,6 +6,7 @@
 //! directory (`target/harness`): the `cargo test` that runs us holds the
 //! lock on `target/`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -64,7 +65,14 @@ fn cargo_build(args: &[&str]) -> Result<(), String> {
         .env("CARGO_TARGET_DIR", harness_target_dir())
         .arg("build")
         .args(args);
-    eprintln!("harness: building with `cargo build {}` (set KERNEL_ELF/XTASK_BIN to skip)", args.join(" "));
+    // Straight to stderr, past libtest's capture: the first test waits
+    // for this build and the person watching should know why.
+    let _ = writeln!(
+        std::io::stderr(),
+        "harness: running `cargo build {}` in {} (set KERNEL_ELF / XTASK_BIN to skip)",
+        args.join(" "),
+        harness_target_dir().display()
+    );
     let out = run_with_timeout(cmd, scaled(CARGO_BUILD)).map_err(|e| e.to_string())?;
     if out.status.success() {
         Ok(())
