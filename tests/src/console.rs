@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use boot::KernelExit;
@@ -67,7 +67,6 @@ pub struct Console {
     child: Child,
     stdin: Option<ChildStdin>,
     shared: Arc<Shared>,
-    readers: Vec<JoinHandle<()>>,
     /// Byte offset in the text up to which `expect` has consumed.
     cursor: usize,
     log_path: PathBuf,
@@ -104,16 +103,14 @@ impl Console {
         });
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let readers = vec![
-            spawn_reader(&shared, stdout, Stream::Serial),
-            spawn_reader(&shared, stderr, Stream::Stderr),
-        ];
+        // Detached: they end at EOF, which `Drop` waits for (bounded).
+        spawn_reader(&shared, stdout, Stream::Serial);
+        spawn_reader(&shared, stderr, Stream::Stderr);
         Ok(Self {
             name: name.to_string(),
             stdin: child.stdin.take(),
             child,
             shared,
-            readers,
             cursor: 0,
             log_path: log_path.to_path_buf(),
             failed: false,
@@ -358,7 +355,6 @@ impl Drop for Console {
         // Readers still blocked after this (a grandchild holds the pipe)
         // are left to finish on their own; the log is closed below.
         self.drain(Duration::from_secs(2));
-        self.readers.clear();
         self.shared.log.lock().unwrap_or_else(|e| e.into_inner()).take();
         if self.failed || thread::panicking() {
             eprintln!("{}: serial log kept at {}", self.name, self.log_path.display());
@@ -383,7 +379,7 @@ enum Stream {
     Stderr,
 }
 
-fn spawn_reader(shared: &Arc<Shared>, mut src: impl Read + Send + 'static, which: Stream) -> JoinHandle<()> {
+fn spawn_reader(shared: &Arc<Shared>, mut src: impl Read + Send + 'static, which: Stream) {
     let shared = Arc::clone(shared);
     thread::spawn(move || {
         let mut decoder = SerialDecoder::new();
@@ -413,7 +409,7 @@ fn spawn_reader(shared: &Arc<Shared>, mut src: impl Read + Send + 'static, which
                 return;
             }
         }
-    })
+    });
 }
 
 #[cfg(test)]

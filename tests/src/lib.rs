@@ -13,7 +13,8 @@
 //! Every wait takes a timeout; QEMU is killed when its [`Vm`] is dropped
 //! (also on panic), and the serial log of a failed test is kept under
 //! `target/qemu-logs/<test binary>.<test name>.log`. Tests may run in
-//! parallel: each VM has its own image and log.
+//! parallel: each VM has its own image and log. QEMU also dies with the
+//! thread that booted it (so boot a VM on the thread that uses it).
 
 pub mod artifacts;
 pub mod console;
