@@ -78,7 +78,31 @@ impl Bridge {
             made = Some(b.clone());
             Ok(b as Arc<dyn Port>)
         })?;
-        made.ok_or(OpenError::BadConfig)
+        let b = made.ok_or(OpenError::BadConfig)?;
+        // A device error here is recorded by the NIC (the kernel resets it).
+        let _ = b.discard_received();
+        Ok(b)
+    }
+
+    /// Drop what the NIC received before it joined the switch (netmap
+    /// resets a NIC's rings when it enters netmap mode): stale frames, up
+    /// to a whole ring of them, must not burst out of the other ports.
+    /// Counted as `detached`; the buffers go back to the device at once.
+    fn discard_received(&self) -> Result<u32, SyncError> {
+        self.hw.rxsync(0)?;
+        let dropped = {
+            let mut k = self.hw.krings(Dir::Rx)[0].lock();
+            let pending = dist(k.rhead, k.nr_hwtail, k.nkr_num_slots);
+            k.rhead = k.nr_hwtail;
+            k.rcur = k.rhead;
+            k.rtail = k.rhead;
+            pending
+        };
+        self.tx_stats.lock().drop_detached += u64::from(dropped);
+        if dropped > 0 {
+            self.hw.rxsync(0)?;
+        }
+        Ok(dropped)
     }
 
     /// Its attachment to the switch.

@@ -119,6 +119,31 @@ fn frames_cross_the_switch_byte_for_byte() {
 }
 
 #[test]
+fn frames_received_before_attach_are_dropped_not_forwarded() {
+    let pool = BufferPool::on_heap(4096, 2048).unwrap();
+    let sw = Switch::new("vale0");
+    let (mut a, mut b) = (nic(&pool, "virtio0", [2, 0, 0, 0, 0, 1]), nic(&pool, "virtio1", [2, 0, 0, 0, 0, 2]));
+    let bb = Bridge::attach(&sw, b.port.clone(), "vale0:virtio1").unwrap();
+    // virtio0 receives while it belongs to nobody.
+    for i in 0..3 {
+        a.inject(&frame(BCAST, A, i, 60));
+    }
+    let ba = Bridge::attach(&sw, a.port.clone(), "vale0:virtio0").unwrap();
+    assert_eq!(ba.poll().unwrap(), 0, "stale frames are not forwarded");
+    bb.poll().unwrap();
+    assert!(b.drain_wire().is_empty());
+    assert_eq!(ba.counters().tx.drop_detached, 3, "counted");
+    assert_eq!(ba.counters().tx.packets, 0);
+    // Their buffers went back to the device: it can fill the whole ring again.
+    let fresh: Vec<Vec<u8>> = (0..RX_SLOTS as u8 - 1).map(|i| frame(BCAST, A, 10 + i, 60)).collect();
+    for f in &fresh {
+        a.inject(f);
+    }
+    ba.poll().unwrap();
+    assert_eq!(b.drain_wire().len() + bb.queued() as usize, fresh.len());
+}
+
+#[test]
 fn learning_turns_floods_into_unicast() {
     let pool = BufferPool::on_heap(4096, 2048).unwrap();
     let sw = Switch::new("vale0");
