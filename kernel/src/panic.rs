@@ -19,7 +19,13 @@ fn panic(info: &PanicInfo) -> ! {
     let mut out = console::emergency();
     let _ = write!(out, "\nPANIC at ");
     let _ = match info.location() {
-        Some(location) => write!(out, "{}:{}:{}", location.file(), location.line(), location.column()),
+        Some(location) => write!(
+            out,
+            "{}:{}:{}",
+            location.file(),
+            location.line(),
+            location.column()
+        ),
         None => write!(out, "<unknown>"),
     };
     let _ = writeln!(out, ": {}", info.message());

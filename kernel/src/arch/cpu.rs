@@ -1,6 +1,6 @@
 //! Safe wrappers around individual CPU instructions.
 
-use core::arch::x86_64::{CpuidResult, __cpuid_count, _rdtsc};
+use core::arch::x86_64::{__cpuid_count, _rdtsc, CpuidResult};
 use x86_64::instructions::interrupts;
 
 /// Reads the time-stamp counter.

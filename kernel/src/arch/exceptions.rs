@@ -16,7 +16,13 @@ use x86_64::registers::control::Cr2;
 use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode};
 
 /// Prints the report for one exception and leaves QEMU.
-fn report(vector: u8, name: &str, error: Option<u64>, frame: &InterruptStackFrame, cr2: Option<u64>) -> ! {
+fn report(
+    vector: u8,
+    name: &str,
+    error: Option<u64>,
+    frame: &InterruptStackFrame,
+    cr2: Option<u64>,
+) -> ! {
     let mut out = console::emergency();
     let _ = write!(out, "\nEXCEPTION: {name} (vector {vector}) error=");
     let _ = match error {
@@ -87,7 +93,13 @@ handler!(vmm_communication, 29, "VMM communication", error);
 handler!(security, 30, "security", error);
 
 extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, error: PageFaultErrorCode) {
-    report(14, "page fault", Some(error.bits()), &frame, Some(Cr2::read_raw()))
+    report(
+        14,
+        "page fault",
+        Some(error.bits()),
+        &frame,
+        Some(Cr2::read_raw()),
+    )
 }
 
 /// Points every exception gate the architecture defines at its handler.
@@ -99,25 +111,34 @@ pub fn install(idt: &mut InterruptDescriptorTable) {
     idt.overflow.set_handler_fn(overflow);
     idt.bound_range_exceeded.set_handler_fn(bound_range);
     idt.invalid_opcode.set_handler_fn(invalid_opcode);
-    idt.device_not_available.set_handler_fn(device_not_available);
+    idt.device_not_available
+        .set_handler_fn(device_not_available);
     idt.invalid_tss.set_handler_fn(invalid_tss);
     idt.segment_not_present.set_handler_fn(segment_not_present);
     idt.stack_segment_fault.set_handler_fn(stack_segment);
-    idt.general_protection_fault.set_handler_fn(general_protection);
+    idt.general_protection_fault
+        .set_handler_fn(general_protection);
     idt.page_fault.set_handler_fn(page_fault);
     idt.x87_floating_point.set_handler_fn(x87_floating_point);
     idt.alignment_check.set_handler_fn(alignment_check);
     idt.machine_check.set_handler_fn(machine_check);
     idt.simd_floating_point.set_handler_fn(simd_floating_point);
     idt.virtualization.set_handler_fn(virtualization);
-    idt.cp_protection_exception.set_handler_fn(control_protection);
-    idt.hv_injection_exception.set_handler_fn(hypervisor_injection);
-    idt.vmm_communication_exception.set_handler_fn(vmm_communication);
+    idt.cp_protection_exception
+        .set_handler_fn(control_protection);
+    idt.hv_injection_exception
+        .set_handler_fn(hypervisor_injection);
+    idt.vmm_communication_exception
+        .set_handler_fn(vmm_communication);
     idt.security_exception.set_handler_fn(security);
     // SAFETY: the IST indices name stacks that gdt::init() installed in the
     // TSS before this IDT is loaded, and no other handler uses them.
     unsafe {
-        idt.double_fault.set_handler_fn(double_fault).set_stack_index(gdt::DOUBLE_FAULT_IST);
-        idt.non_maskable_interrupt.set_handler_fn(nmi).set_stack_index(gdt::NMI_IST);
+        idt.double_fault
+            .set_handler_fn(double_fault)
+            .set_stack_index(gdt::DOUBLE_FAULT_IST);
+        idt.non_maskable_interrupt
+            .set_handler_fn(nmi)
+            .set_stack_index(gdt::NMI_IST);
     }
 }

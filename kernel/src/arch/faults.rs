@@ -22,7 +22,9 @@ pub fn page_fault() {
     }
     // SAFETY: the read targets an unmapped page and faults; the page fault
     // handler ends the kernel, so no state is observed afterwards.
-    unsafe { asm!("mov {tmp}, qword ptr [{addr}]", addr = in(reg) UNMAPPED, tmp = out(reg) _, options(nostack, readonly)) };
+    unsafe {
+        asm!("mov {tmp}, qword ptr [{addr}]", addr = in(reg) UNMAPPED, tmp = out(reg) _, options(nostack, readonly))
+    };
 }
 
 /// #GP: reads a non-canonical address.

@@ -22,7 +22,11 @@ struct ByteRing {
 
 impl ByteRing {
     const fn new() -> Self {
-        Self { buf: [0; CAPACITY], head: 0, len: 0 }
+        Self {
+            buf: [0; CAPACITY],
+            head: 0,
+            len: 0,
+        }
     }
 
     fn is_full(&self) -> bool {

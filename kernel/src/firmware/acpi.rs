@@ -16,7 +16,11 @@ use x86_64::PhysAddr;
 struct Mapper;
 
 impl AcpiHandler for Mapper {
-    unsafe fn map_physical_region<T>(&self, address: usize, size: usize) -> PhysicalMapping<Self, T> {
+    unsafe fn map_physical_region<T>(
+        &self,
+        address: usize,
+        size: usize,
+    ) -> PhysicalMapping<Self, T> {
         let phys = PhysAddr::new(address as u64);
         let virt = if paging::in_window(phys, size as u64) {
             paging::phys_to_virt(phys)

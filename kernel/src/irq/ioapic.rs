@@ -58,7 +58,11 @@ pub fn init(infos: &[IoApicInfo]) -> Result<(), Error> {
     let mut ioapics = Vec::with_capacity(infos.len());
     for info in infos {
         let regs = Mmio::map(info.address, 0x20)?;
-        let mut ioapic = IoApic { regs, gsi_base: info.gsi_base, inputs: 0 };
+        let mut ioapic = IoApic {
+            regs,
+            gsi_base: info.gsi_base,
+            inputs: 0,
+        };
         ioapic.inputs = ((ioapic.read(REG_VERSION) >> 16) & 0xff) + 1;
         for input in 0..ioapic.inputs {
             let (low, _) = IoApic::entry(input);
@@ -79,9 +83,18 @@ pub fn init(infos: &[IoApicInfo]) -> Result<(), Error> {
 
 /// Routes `gsi` to `vector` on the CPU with APIC ID `destination`
 /// (fixed delivery, physical destination) and unmasks it.
-pub fn route(gsi: u32, vector: u8, trigger: Trigger, polarity: Polarity, destination: u8) -> Result<(), Error> {
+pub fn route(
+    gsi: u32,
+    vector: u8,
+    trigger: Trigger,
+    polarity: Polarity,
+    destination: u8,
+) -> Result<(), Error> {
     with(|ioapics| {
-        let ioapic = ioapics.iter().find(|io| io.serves(gsi)).ok_or(Error::NoIoApicFor(gsi))?;
+        let ioapic = ioapics
+            .iter()
+            .find(|io| io.serves(gsi))
+            .ok_or(Error::NoIoApicFor(gsi))?;
         let (low, high) = IoApic::entry(gsi - ioapic.gsi_base);
         let mut entry = u32::from(vector);
         if trigger == Trigger::Level {
@@ -102,10 +115,20 @@ pub fn route(gsi: u32, vector: u8, trigger: Trigger, polarity: Polarity, destina
 #[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn set_masked(gsi: u32, masked: bool) -> Result<(), Error> {
     with(|ioapics| {
-        let ioapic = ioapics.iter().find(|io| io.serves(gsi)).ok_or(Error::NoIoApicFor(gsi))?;
+        let ioapic = ioapics
+            .iter()
+            .find(|io| io.serves(gsi))
+            .ok_or(Error::NoIoApicFor(gsi))?;
         let (low, _) = IoApic::entry(gsi - ioapic.gsi_base);
         let entry = ioapic.read(low);
-        ioapic.write(low, if masked { entry | MASKED } else { entry & !MASKED });
+        ioapic.write(
+            low,
+            if masked {
+                entry | MASKED
+            } else {
+                entry & !MASKED
+            },
+        );
         Ok(())
     })
 }

@@ -43,7 +43,10 @@ pub fn init(phys: PhysAddr) -> Result<(), MapError> {
     }
     let lapic = LAPIC.try_call_once(|| Mmio::map(phys, 0x1000))?;
     lapic.write32(TASK_PRIORITY, 0);
-    lapic.write32(SPURIOUS, SOFTWARE_ENABLE | u32::from(super::SPURIOUS_VECTOR));
+    lapic.write32(
+        SPURIOUS,
+        SOFTWARE_ENABLE | u32::from(super::SPURIOUS_VECTOR),
+    );
     Ok(())
 }
 

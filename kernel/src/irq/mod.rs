@@ -154,12 +154,19 @@ pub fn isa_to_gsi(irq: u8) -> (u32, Trigger, Polarity) {
     ISA_OVERRIDES
         .get()
         .and_then(|overrides| overrides.iter().find(|o| o.isa_irq == irq))
-        .map_or((u32::from(irq), Trigger::Edge, Polarity::ActiveHigh), |o| (o.gsi, o.trigger, o.polarity))
+        .map_or((u32::from(irq), Trigger::Edge, Polarity::ActiveHigh), |o| {
+            (o.gsi, o.trigger, o.polarity)
+        })
 }
 
 /// Routes global system interrupt `gsi` to a new vector running `handler`
 /// on this CPU, and unmasks it. Returns the vector.
-pub fn route_gsi(gsi: u32, trigger: Trigger, polarity: Polarity, handler: Handler) -> Result<u8, Error> {
+pub fn route_gsi(
+    gsi: u32,
+    trigger: Trigger,
+    polarity: Polarity,
+    handler: Handler,
+) -> Result<u8, Error> {
     let vector = allocate_vector(handler)?;
     ioapic::route(gsi, vector, trigger, polarity, lapic::id())?;
     Ok(vector)

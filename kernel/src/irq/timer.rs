@@ -21,7 +21,10 @@ pub(super) extern "x86-interrupt" fn on_tick(_frame: InterruptStackFrame) {
 }
 
 /// Ticks since the timer started.
-#[allow(dead_code, reason = "driver API; first used by timeouts in the network stack")]
+#[allow(
+    dead_code,
+    reason = "driver API; first used by timeouts in the network stack"
+)]
 pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
 }

@@ -16,9 +16,16 @@ impl<'a> Bitmap<'a> {
 
     /// A bitmap over `units` units, all marked in use.
     pub fn new_all_used(words: &'a mut [u64], units: usize) -> Self {
-        assert!(words.len() >= Self::words_for(units), "bitmap storage too small");
+        assert!(
+            words.len() >= Self::words_for(units),
+            "bitmap storage too small"
+        );
         words.fill(u64::MAX);
-        Self { words, units, free: 0 }
+        Self {
+            words,
+            units,
+            free: 0,
+        }
     }
 
     /// Number of units tracked.
@@ -39,7 +46,11 @@ impl<'a> Bitmap<'a> {
         while unit < end {
             let bit = unit % 64;
             let span = (64 - bit).min(end - unit);
-            let mask = if span == 64 { u64::MAX } else { ((1u64 << span) - 1) << bit };
+            let mask = if span == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << span) - 1) << bit
+            };
             let word = &mut self.words[unit / 64];
             let changing = (if used { !*word } else { *word } & mask).count_ones() as usize;
             if used {

@@ -100,7 +100,8 @@ impl DmaRegion {
     /// `phys` and `len` must come from one `into_raw` call, and the region
     /// must not have been reclaimed already.
     pub unsafe fn from_raw(phys: PhysAddr, len: usize) -> Self {
-        let virt = NonNull::new(paging::phys_to_virt(phys).as_mut_ptr()).expect("DMA region at null");
+        let virt =
+            NonNull::new(paging::phys_to_virt(phys).as_mut_ptr()).expect("DMA region at null");
         Self { phys, virt, len }
     }
 }
@@ -116,7 +117,12 @@ impl Drop for DmaRegion {
 
 impl fmt::Debug for DmaRegion {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "DmaRegion {{ phys: {:#x}, len: {:#x} }}", self.phys.as_u64(), self.len)
+        write!(
+            f,
+            "DmaRegion {{ phys: {:#x}, len: {:#x} }}",
+            self.phys.as_u64(),
+            self.len
+        )
     }
 }
 
@@ -135,7 +141,10 @@ pub fn init(bytes: usize) -> usize {
     let words = vec![0u64; Bitmap::words_for(pages)].leak();
     let mut bitmap = Bitmap::new_all_used(words, pages);
     bitmap.mark_free(0, pages);
-    *ZONE.lock() = Some(Zone { base, pages: bitmap });
+    *ZONE.lock() = Some(Zone {
+        base,
+        pages: bitmap,
+    });
     pages * PAGE_SIZE
 }
 
@@ -176,13 +185,31 @@ pub fn self_check() {
     let mut three = alloc_pages(3).expect("DMA self-check: 3 pages");
     assert_eq!((one.len(), three.len()), (PAGE_SIZE, 3 * PAGE_SIZE));
     for region in [&one, &three] {
-        assert!(!region.is_empty() && !region.phys().is_null() && region.phys().is_aligned(PAGE_SIZE as u64));
+        assert!(
+            !region.is_empty()
+                && !region.phys().is_null()
+                && region.phys().is_aligned(PAGE_SIZE as u64)
+        );
         let virt = x86_64::VirtAddr::from_ptr(region.virt().as_ptr());
-        assert_eq!(paging::virt_to_phys(virt), Some(region.phys()), "DMA virt/phys disagree");
+        assert_eq!(
+            paging::virt_to_phys(virt),
+            Some(region.phys()),
+            "DMA virt/phys disagree"
+        );
     }
-    let (low, high) = if one.phys() < three.phys() { (&one, &three) } else { (&three, &one) };
-    assert!(low.phys() + low.len() as u64 <= high.phys(), "DMA regions overlap");
-    assert!(three.as_mut_slice().iter().all(|&byte| byte == 0), "DMA memory not zeroed");
+    let (low, high) = if one.phys() < three.phys() {
+        (&one, &three)
+    } else {
+        (&three, &one)
+    };
+    assert!(
+        low.phys() + low.len() as u64 <= high.phys(),
+        "DMA regions overlap"
+    );
+    assert!(
+        three.as_mut_slice().iter().all(|&byte| byte == 0),
+        "DMA memory not zeroed"
+    );
     assert_eq!(alloc(0).unwrap_err(), DmaError::ZeroSize);
     let (phys, _, len) = three.into_raw();
     // SAFETY: phys and len come straight from into_raw above.

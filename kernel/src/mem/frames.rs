@@ -37,7 +37,10 @@ fn usable_ranges(regions: &MemoryRegions) -> impl Iterator<Item = (usize, usize)
 /// Builds the allocator from the boot memory map. Its own bitmap is carved
 /// out of the first usable range large enough to hold it.
 pub fn init(regions: &MemoryRegions) {
-    let frame_count = usable_ranges(regions).map(|(_, end)| end).max().unwrap_or(0);
+    let frame_count = usable_ranges(regions)
+        .map(|(_, end)| end)
+        .max()
+        .unwrap_or(0);
     let words = Bitmap::words_for(frame_count);
     let bitmap_frames = (words * 8).div_ceil(FRAME_SIZE as usize);
     let (home, _) = usable_ranges(regions)
@@ -63,7 +66,10 @@ pub fn init(regions: &MemoryRegions) {
 }
 
 fn with<R>(f: impl FnOnce(&mut Frames) -> R) -> R {
-    f(FRAMES.lock().as_mut().expect("frame allocator not initialized"))
+    f(FRAMES
+        .lock()
+        .as_mut()
+        .expect("frame allocator not initialized"))
 }
 
 /// One frame, not zeroed.
@@ -74,14 +80,22 @@ pub fn alloc() -> Option<PhysFrame<Size4KiB>> {
 /// `count` physically contiguous frames whose first frame number is a
 /// multiple of `align` (a power of two); returns the start address.
 pub fn alloc_contiguous(count: usize, align: usize) -> Option<PhysAddr> {
-    with(|frames| frames.bitmap.alloc(count, align)).map(|frame| PhysAddr::new(frame as u64 * FRAME_SIZE))
+    with(|frames| frames.bitmap.alloc(count, align))
+        .map(|frame| PhysAddr::new(frame as u64 * FRAME_SIZE))
 }
 
 /// Returns `count` frames starting at `start` (frame aligned).
-#[allow(dead_code, reason = "nothing gives frames back yet (page tables and zones are permanent)")]
+#[allow(
+    dead_code,
+    reason = "nothing gives frames back yet (page tables and zones are permanent)"
+)]
 pub fn free(start: PhysAddr, count: usize) {
     debug_assert!(start.is_aligned(FRAME_SIZE) && !start.is_null());
-    with(|frames| frames.bitmap.mark_free((start.as_u64() / FRAME_SIZE) as usize, count));
+    with(|frames| {
+        frames
+            .bitmap
+            .mark_free((start.as_u64() / FRAME_SIZE) as usize, count)
+    });
 }
 
 /// Usable frames in use and free.

@@ -14,7 +14,10 @@ pub struct Mmio {
 impl Mmio {
     /// Maps `len` bytes of registers at `phys`.
     pub fn map(phys: PhysAddr, len: u64) -> Result<Self, MapError> {
-        Ok(Self { base: paging::map_mmio(phys, len)?, len })
+        Ok(Self {
+            base: paging::map_mmio(phys, len)?,
+            len,
+        })
     }
 
     /// Virtual address of the first register.
@@ -25,7 +28,8 @@ impl Mmio {
 
     fn register(&self, offset: u64, width: u64) -> VirtAddr {
         assert!(
-            offset.is_multiple_of(width) && offset.checked_add(width).is_some_and(|end| end <= self.len),
+            offset.is_multiple_of(width)
+                && offset.checked_add(width).is_some_and(|end| end <= self.len),
             "MMIO access at {offset:#x} outside a {:#x}-byte block",
             self.len
         );

@@ -44,18 +44,33 @@ pub fn init(boot_info: &BootInfo) {
         .physical_memory_offset
         .into_option()
         .expect("bootloader did not map physical memory (BootloaderConfig)");
-    let ram_end = boot_info.memory_regions.iter().map(|region| region.end).max().unwrap_or(0);
+    let ram_end = boot_info
+        .memory_regions
+        .iter()
+        .map(|region| region.end)
+        .max()
+        .unwrap_or(0);
     // SAFETY: BOOTLOADER_CONFIG asks for the physical memory mapping and the
     // bootloader reported its offset; it covers all regions of the memory
     // map and at least 4 GiB. Nothing has touched the page tables yet.
-    unsafe { paging::init(VirtAddr::new(offset), PhysAddr::new(ram_end.max(MIN_WINDOW))) };
+    unsafe {
+        paging::init(
+            VirtAddr::new(offset),
+            PhysAddr::new(ram_end.max(MIN_WINDOW)),
+        )
+    };
     frames::init(&boot_info.memory_regions);
 
     let usable = frames::usable_bytes() as usize;
     let heap = heap::init(page_align_down((usable / 8).clamp(HEAP_MIN, HEAP_MAX)));
     let dma = dma::init(page_align_down((usable / 4).clamp(DMA_MIN, DMA_MAX)));
     dma::self_check();
-    log::info!("{} MiB usable, heap {} KiB, DMA zone {} KiB", usable / MIB, heap / 1024, dma / 1024);
+    log::info!(
+        "{} MiB usable, heap {} KiB, DMA zone {} KiB",
+        usable / MIB,
+        heap / 1024,
+        dma / 1024
+    );
 }
 
 /// Current usage of frames, heap and DMA zone.
@@ -63,5 +78,12 @@ pub fn stats() -> Stats {
     let (frames_used, frames_free) = frames::stats();
     let (heap_used, heap_free) = heap::stats();
     let (dma_used, dma_free) = dma::stats();
-    Stats { frames_used, frames_free, heap_used, heap_free, dma_used, dma_free }
+    Stats {
+        frames_used,
+        frames_free,
+        heap_used,
+        heap_free,
+        dma_used,
+        dma_free,
+    }
 }

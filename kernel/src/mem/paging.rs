@@ -96,13 +96,18 @@ pub unsafe fn init(phys_offset: VirtAddr, window_end: PhysAddr) {
 ///
 /// Panics if `phys` is outside the window: callers only pass RAM.
 pub fn phys_to_virt(phys: PhysAddr) -> VirtAddr {
-    assert!(phys.as_u64() < WINDOW_END.load(Ordering::Relaxed), "{phys:?} outside the physical memory window");
+    assert!(
+        phys.as_u64() < WINDOW_END.load(Ordering::Relaxed),
+        "{phys:?} outside the physical memory window"
+    );
     VirtAddr::new(PHYS_OFFSET.load(Ordering::Relaxed) + phys.as_u64())
 }
 
 /// Whether `[phys, phys + len)` lies inside the physical memory window.
 pub fn in_window(phys: PhysAddr, len: u64) -> bool {
-    phys.as_u64().checked_add(len).is_some_and(|end| end <= WINDOW_END.load(Ordering::Relaxed))
+    phys.as_u64()
+        .checked_add(len)
+        .is_some_and(|end| end <= WINDOW_END.load(Ordering::Relaxed))
 }
 
 /// Physical address behind a mapped virtual address (any mapping).
@@ -114,9 +119,15 @@ pub fn virt_to_phys(virt: VirtAddr) -> Option<PhysAddr> {
 /// virtual address of `phys`. Every call makes a new mapping; 2 MiB pages
 /// are used where alignment allows, so large windows (ECAM) stay cheap.
 pub fn map_mmio(phys: PhysAddr, len: u64) -> Result<VirtAddr, MapError> {
-    let end = phys.as_u64().checked_add(len).filter(|_| len > 0).ok_or(MapError::BadRange)?;
+    let end = phys
+        .as_u64()
+        .checked_add(len)
+        .filter(|_| len > 0)
+        .ok_or(MapError::BadRange)?;
     let start = phys.align_down(PAGE);
-    let end = PhysAddr::try_new(end).map_err(|_| MapError::BadRange)?.align_up(PAGE);
+    let end = PhysAddr::try_new(end)
+        .map_err(|_| MapError::BadRange)?
+        .align_up(PAGE);
     let size = end - start;
 
     let mut guard = MMIO.lock();
@@ -126,7 +137,11 @@ pub fn map_mmio(phys: PhysAddr, len: u64) -> Result<VirtAddr, MapError> {
     let mut virt = space.next;
     if size >= HUGE {
         let aligned = virt / HUGE * HUGE + start.as_u64() % HUGE;
-        virt = if aligned >= virt { aligned } else { aligned + HUGE };
+        virt = if aligned >= virt {
+            aligned
+        } else {
+            aligned + HUGE
+        };
     }
     let virt_end = virt + size;
     if virt_end > space.end {
@@ -167,12 +182,12 @@ pub fn map_mmio(phys: PhysAddr, len: u64) -> Result<VirtAddr, MapError> {
     Ok(virt + (phys - start))
 }
 
-fn map_error<S: PageSize>(
-    error: x86_64::structures::paging::mapper::MapToError<S>,
-) -> MapError {
+fn map_error<S: PageSize>(error: x86_64::structures::paging::mapper::MapToError<S>) -> MapError {
     use x86_64::structures::paging::mapper::MapToError;
     match error {
         MapToError::FrameAllocationFailed => MapError::OutOfFrames,
-        MapToError::ParentEntryHugePage | MapToError::PageAlreadyMapped(_) => MapError::AlreadyMapped,
+        MapToError::ParentEntryHugePage | MapToError::PageAlreadyMapped(_) => {
+            MapError::AlreadyMapped
+        }
     }
 }

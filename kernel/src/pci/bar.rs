@@ -16,8 +16,16 @@ const PREFETCHABLE: u32 = 0x8;
 /// One decoded BAR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bar {
-    Io { port: u32, size: u32 },
-    Memory { address: u64, size: u64, is_64bit: bool, prefetchable: bool },
+    Io {
+        port: u32,
+        size: u32,
+    },
+    Memory {
+        address: u64,
+        size: u64,
+        is_64bit: bool,
+        prefetchable: bool,
+    },
 }
 
 impl Bar {
@@ -37,7 +45,12 @@ impl fmt::Display for Bar {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match *self {
             Bar::Io { port, size } => write!(f, "io {port:#x} size {size:#x}"),
-            Bar::Memory { address, size, is_64bit, prefetchable } => {
+            Bar::Memory {
+                address,
+                size,
+                is_64bit,
+                prefetchable,
+            } => {
                 write!(f, "mem{}", if is_64bit { "64" } else { "32" })?;
                 if prefetchable {
                     write!(f, " pref")?;
@@ -59,7 +72,12 @@ fn probe_dword(cfg: &dyn ConfigAccess, address: PciAddress, offset: u16, origina
 
 /// Decodes the BAR at `index`, given its original value. Returns the BAR
 /// (if implemented) and how many BAR slots it spans (2 for 64-bit).
-fn decode(cfg: &dyn ConfigAccess, address: PciAddress, index: usize, count: usize) -> (Option<Bar>, usize) {
+fn decode(
+    cfg: &dyn ConfigAccess,
+    address: PciAddress,
+    index: usize,
+    count: usize,
+) -> (Option<Bar>, usize) {
     let offset = BAR0 + 4 * index as u16;
     let low = cfg.read32(address, offset);
     if low & IO_SPACE != 0 {
@@ -70,7 +88,10 @@ fn decode(cfg: &dyn ConfigAccess, address: PciAddress, index: usize, count: usiz
             mask |= 0xffff_0000;
         }
         let size = (!mask).wrapping_add(1);
-        let bar = (mask & 0xffff != 0).then_some(Bar::Io { port: low & !0x3, size });
+        let bar = (mask & 0xffff != 0).then_some(Bar::Io {
+            port: low & !0x3,
+            size,
+        });
         return (bar, 1);
     }
 
@@ -104,7 +125,12 @@ fn decode(cfg: &dyn ConfigAccess, address: PciAddress, index: usize, count: usiz
 ///
 /// Host bridges keep decoding during the probe (as Linux does): switching
 /// a host bridge off can cut the CPU off from the rest of the system.
-pub fn probe_all(cfg: &dyn ConfigAccess, address: PciAddress, count: usize, host_bridge: bool) -> [Option<Bar>; 6] {
+pub fn probe_all(
+    cfg: &dyn ConfigAccess,
+    address: PciAddress,
+    count: usize,
+    host_bridge: bool,
+) -> [Option<Bar>; 6] {
     let mut bars = [None; 6];
     interrupts::without_interrupts(|| {
         let command = cfg.read16(address, COMMAND);

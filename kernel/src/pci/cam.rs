@@ -20,11 +20,18 @@ pub struct PortCam {
 
 impl PortCam {
     pub const fn new() -> Self {
-        Self { lock: Mutex::new(()) }
+        Self {
+            lock: Mutex::new(()),
+        }
     }
 
     /// Selects `address`/`offset` and runs `f` on the data port.
-    fn with_data<R>(&self, address: PciAddress, offset: u16, f: impl FnOnce(&mut Port<u32>) -> R) -> R {
+    fn with_data<R>(
+        &self,
+        address: PciAddress,
+        offset: u16,
+        f: impl FnOnce(&mut Port<u32>) -> R,
+    ) -> R {
         let selector = ENABLE
             | u32::from(address.bus) << 16
             | u32::from(address.device & 0x1f) << 11

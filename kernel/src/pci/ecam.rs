@@ -20,12 +20,17 @@ impl Ecam {
     /// 256-bus window at 128 page table entries).
     pub fn map(region: EcamRegion) -> Result<Self, MapError> {
         let buses = u64::from(region.bus_end.saturating_sub(region.bus_start)) + 1;
-        Ok(Self { region, regs: Mmio::map(region.base, buses << 20)? })
+        Ok(Self {
+            region,
+            regs: Mmio::map(region.base, buses << 20)?,
+        })
     }
 
     /// Offset of `address`/`offset` in the window, if the bus is covered.
     fn offset(&self, address: PciAddress, offset: u16) -> Option<u64> {
-        if !(self.region.bus_start..=self.region.bus_end).contains(&address.bus) || offset >= FUNCTION_SPACE {
+        if !(self.region.bus_start..=self.region.bus_end).contains(&address.bus)
+            || offset >= FUNCTION_SPACE
+        {
             return None;
         }
         Some(
@@ -39,7 +44,8 @@ impl Ecam {
 
 impl ConfigAccess for Ecam {
     fn read32(&self, address: PciAddress, offset: u16) -> u32 {
-        self.offset(address, offset).map_or(u32::MAX, |offset| self.regs.read32(offset))
+        self.offset(address, offset)
+            .map_or(u32::MAX, |offset| self.regs.read32(offset))
     }
 
     fn write32(&self, address: PciAddress, offset: u16, value: u32) {

@@ -37,7 +37,11 @@ static FUNCTIONS: Once<Vec<PciFunction>> = Once::new();
 pub fn init(ecam_regions: &[EcamRegion]) {
     let config = *CONFIG.call_once(|| choose_access(ecam_regions));
     let functions = FUNCTIONS.call_once(|| scan::scan(config));
-    log::info!("{} functions found through {}", functions.len(), config.name());
+    log::info!(
+        "{} functions found through {}",
+        functions.len(),
+        config.name()
+    );
 }
 
 fn choose_access(ecam_regions: &[EcamRegion]) -> &'static dyn ConfigAccess {
@@ -68,7 +72,9 @@ pub fn functions() -> &'static [PciFunction] {
 /// Functions with this vendor and device ID.
 #[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn find(vendor_id: u16, device_id: u16) -> impl Iterator<Item = &'static PciFunction> {
-    functions().iter().filter(move |f| f.vendor_id == vendor_id && f.device_id == device_id)
+    functions()
+        .iter()
+        .filter(move |f| f.vendor_id == vendor_id && f.device_id == device_id)
 }
 
 /// Maps a memory BAR uncached (it may lie above the physical memory

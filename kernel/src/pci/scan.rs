@@ -3,7 +3,8 @@
 
 use super::bar::{self, Bar};
 use super::config::{
-    ConfigAccess, PciAddress, BRIDGE_BUSES, CLASS_REVISION, HEADER_TYPE, INTERRUPT_LINE, NO_VENDOR, VENDOR_ID,
+    ConfigAccess, PciAddress, BRIDGE_BUSES, CLASS_REVISION, HEADER_TYPE, INTERRUPT_LINE, NO_VENDOR,
+    VENDOR_ID,
 };
 use alloc::vec::Vec;
 
@@ -17,7 +18,10 @@ const NO_INTERRUPT_LINE: u8 = 0xff;
 
 /// One function found on the bus, with its decoded BARs.
 #[derive(Debug, Clone)]
-#[allow(dead_code, reason = "fields for drivers; first used by the virtio-net driver")]
+#[allow(
+    dead_code,
+    reason = "fields for drivers; first used by the virtio-net driver"
+)]
 pub struct PciFunction {
     pub address: PciAddress,
     pub vendor_id: u16,
@@ -39,7 +43,10 @@ pub struct PciFunction {
 impl PciFunction {
     /// Implemented BARs with their indices.
     pub fn bars(&self) -> impl Iterator<Item = (usize, &Bar)> {
-        self.bars.iter().enumerate().filter_map(|(index, bar)| Some((index, bar.as_ref()?)))
+        self.bars
+            .iter()
+            .enumerate()
+            .filter_map(|(index, bar)| Some((index, bar.as_ref()?)))
     }
 }
 
@@ -65,7 +72,11 @@ impl Scanner<'_> {
         if self.cfg.read16(first, VENDOR_ID) == NO_VENDOR {
             return;
         }
-        let functions = if self.cfg.read8(first, HEADER_TYPE) & MULTI_FUNCTION != 0 { 8 } else { 1 };
+        let functions = if self.cfg.read8(first, HEADER_TYPE) & MULTI_FUNCTION != 0 {
+            8
+        } else {
+            1
+        };
         for function in 0..functions {
             let address = PciAddress::new(bus, device, function);
             if self.cfg.read16(address, VENDOR_ID) != NO_VENDOR {
@@ -76,7 +87,8 @@ impl Scanner<'_> {
 
     fn function(&mut self, address: PciAddress) {
         let id = self.cfg.read32(address, VENDOR_ID);
-        let [revision, prog_if, subclass, class] = self.cfg.read32(address, CLASS_REVISION).to_le_bytes();
+        let [revision, prog_if, subclass, class] =
+            self.cfg.read32(address, CLASS_REVISION).to_le_bytes();
         let header_layout = self.cfg.read8(address, HEADER_TYPE) & HEADER_LAYOUT;
         let [line, pin, ..] = self.cfg.read32(address, INTERRUPT_LINE).to_le_bytes();
         let bar_count = match header_layout {
@@ -111,7 +123,11 @@ impl Scanner<'_> {
 
 /// Enumerates every function reachable from the host bridges.
 pub fn scan(cfg: &dyn ConfigAccess) -> Vec<PciFunction> {
-    let mut scanner = Scanner { cfg, found: Vec::new(), visited: [false; 256] };
+    let mut scanner = Scanner {
+        cfg,
+        found: Vec::new(),
+        visited: [false; 256],
+    };
     let root = PciAddress::new(0, 0, 0);
     if cfg.read8(root, HEADER_TYPE) & MULTI_FUNCTION == 0 {
         scanner.bus(0);

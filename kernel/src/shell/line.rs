@@ -53,7 +53,14 @@ pub struct LineEditor {
 
 impl LineEditor {
     pub const fn new() -> Self {
-        Self { buf: [0; MAX_LINE], len: 0, overflowed: false, escape: Escape::None, after_cr: false, submitted: false }
+        Self {
+            buf: [0; MAX_LINE],
+            len: 0,
+            overflowed: false,
+            escape: Escape::None,
+            after_cr: false,
+            submitted: false,
+        }
     }
 
     /// The submitted line (valid after [`Input::Line`], until the next
@@ -77,7 +84,11 @@ impl LineEditor {
         }
         match self.escape {
             Escape::Start => {
-                self.escape = if matches!(byte, b'[' | b'O') { Escape::Sequence } else { Escape::None };
+                self.escape = if matches!(byte, b'[' | b'O') {
+                    Escape::Sequence
+                } else {
+                    Escape::None
+                };
                 return Input::Pending;
             }
             Escape::Sequence => {
@@ -96,7 +107,11 @@ impl LineEditor {
                 self.after_cr = byte == b'\r';
                 echo(b"\r\n");
                 self.submitted = true;
-                if core::mem::take(&mut self.overflowed) { Input::TooLong } else { Input::Line }
+                if core::mem::take(&mut self.overflowed) {
+                    Input::TooLong
+                } else {
+                    Input::Line
+                }
             }
             _ => self.edit(byte, echo),
         }

@@ -32,7 +32,11 @@ pub fn init() -> Source {
 /// Logs the TSC frequency and where it came from.
 pub fn log_frequency(source: Source) {
     let hz = tsc_hz();
-    log::info!("TSC {}.{:03} MHz ({source})", hz / 1_000_000, hz / 1000 % 1000);
+    log::info!(
+        "TSC {}.{:03} MHz ({source})",
+        hz / 1_000_000,
+        hz / 1000 % 1000
+    );
 }
 
 /// TSC ticks per second (0 before [`init`]).

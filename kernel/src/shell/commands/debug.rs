@@ -4,11 +4,17 @@ use super::{optional_arg, Command, CommandError, CommandResult};
 use crate::arch::faults;
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "panic", usage: "", help: "panic the kernel (exit code 101)", run: panic },
+    Command {
+        name: "panic",
+        usage: "",
+        help: "panic the kernel (exit code 101)",
+        run: panic,
+    },
     Command {
         name: "fault",
         usage: "<pf|gp|ud|de>",
-        help: "raise a page fault, general protection, invalid opcode or divide error (exit code 102)",
+        help:
+            "raise a page fault, general protection, invalid opcode or divide error (exit code 102)",
         run: fault,
     },
 ];
@@ -28,5 +34,7 @@ fn fault(args: &[&str]) -> CommandResult {
         _ => return Err(CommandError::Usage),
     }
     // The exception handler exits QEMU; getting here means no fault.
-    Err(CommandError::failed(alloc::format!("'{kind}' did not fault")))
+    Err(CommandError::failed(alloc::format!(
+        "'{kind}' did not fault"
+    )))
 }

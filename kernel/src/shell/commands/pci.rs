@@ -5,8 +5,12 @@ use crate::println;
 use alloc::string::String;
 use core::fmt::Write;
 
-pub const COMMANDS: &[Command] =
-    &[Command { name: "pci", usage: "", help: "list PCI functions and their BARs", run: pci }];
+pub const COMMANDS: &[Command] = &[Command {
+    name: "pci",
+    usage: "",
+    help: "list PCI functions and their BARs",
+    run: pci,
+}];
 
 fn pci(args: &[&str]) -> CommandResult {
     no_args(args)?;
@@ -16,7 +20,12 @@ fn pci(args: &[&str]) -> CommandResult {
         let _ = write!(
             line,
             "{} {:04x}:{:04x} class {:02x}.{:02x}.{:02x} irq ",
-            function.address, function.vendor_id, function.device_id, function.class, function.subclass, function.prog_if
+            function.address,
+            function.vendor_id,
+            function.device_id,
+            function.class,
+            function.subclass,
+            function.prog_if
         );
         let _ = match function.interrupt_line {
             Some(irq) => write!(line, "{irq}"),

@@ -6,9 +6,24 @@ use crate::println;
 use crate::time;
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "help", usage: "", help: "list commands", run: help },
-    Command { name: "version", usage: "", help: "kernel version and build profile", run: version },
-    Command { name: "uptime", usage: "", help: "time since boot", run: uptime },
+    Command {
+        name: "help",
+        usage: "",
+        help: "list commands",
+        run: help,
+    },
+    Command {
+        name: "version",
+        usage: "",
+        help: "kernel version and build profile",
+        run: version,
+    },
+    Command {
+        name: "uptime",
+        usage: "",
+        help: "time since boot",
+        run: uptime,
+    },
     Command {
         name: "shutdown",
         usage: "[code]",
@@ -27,7 +42,11 @@ fn help(args: &[&str]) -> CommandResult {
 
 fn version(args: &[&str]) -> CommandResult {
     no_args(args)?;
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     println!("kernel {} ({profile})", env!("CARGO_PKG_VERSION"));
     Ok(())
 }
@@ -46,7 +65,12 @@ fn shutdown(args: &[&str]) -> CommandResult {
             .parse::<u8>()
             .ok()
             .filter(|&code| code <= qemu_exit::MAX_CODE)
-            .ok_or_else(|| CommandError::failed(alloc::format!("exit code must be 0..={}", qemu_exit::MAX_CODE)))?,
+            .ok_or_else(|| {
+                CommandError::failed(alloc::format!(
+                    "exit code must be 0..={}",
+                    qemu_exit::MAX_CODE
+                ))
+            })?,
     };
     qemu_exit::exit(code)
 }
