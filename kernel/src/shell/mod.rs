@@ -40,7 +40,7 @@
 //! | `log [level]` | `log level: <off\|error\|warn\|info\|debug\|trace>` (sets it if given) |
 //! | `shutdown [code]` | exits QEMU with kernel code 0..=126 (default 0) |
 //! | `panic` | panics: `PANIC at <file>:<line>:<col>: panic requested from the shell` |
-//! | `fault <pf\|gp\|ud\|de>` | raises that CPU exception, see below |
+//! | `fault <pf\|gp\|ud\|de>` | raises that CPU exception (`pf` reads the unmapped, canonical 0x7dead0000000; `gp` a non-canonical address; `ud` is `ud2`; `de` divides by zero), see below |
 //!
 //! **Exit codes.** The kernel leaves QEMU through `isa-debug-exit` at port
 //! 0xf4: kernel code C makes QEMU exit with status `2 * (C + 1) + 1`
