@@ -1,0 +1,50 @@
+//! ifconfig for virtio-net NICs: MAC, link, rings, counters.
+
+use netmap::port::Port;
+
+use super::super::{CommandError, CommandResult};
+use crate::net::{self, virtio::device::NicDevice};
+use crate::println;
+
+pub const PREFIX: &str = "virtio";
+
+pub fn list() -> CommandResult {
+    let net = net::get().ok_or_else(|| CommandError::failed("networking is not initialised"))?;
+    net.nics.iter().for_each(show);
+    Ok(())
+}
+
+pub fn run(name: &str, args: &[&str]) -> CommandResult {
+    let net = net::get().ok_or_else(|| CommandError::failed("networking is not initialised"))?;
+    let nic = net
+        .nics
+        .iter()
+        .find(|n| n.port.name() == name)
+        .ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
+    if !args.is_empty() {
+        return Err(CommandError::failed("a NIC takes no settings: its MAC and link come from the device"));
+    }
+    show(nic);
+    Ok(())
+}
+
+fn show(nic: &NicDevice) {
+    let p = &nic.port;
+    let (rx, tx) = (p.krings(netmap::Dir::Rx)[0].num_slots(), p.krings(netmap::Dir::Tx)[0].num_slots());
+    println!(
+        "{}: mac {} link {} pci {} irq {} rx-slots {rx} tx-slots {tx}",
+        p.name(),
+        super::super::vale::mac(p.mac()),
+        if p.link_up() { "up" } else { "down" },
+        nic.pci,
+        nic.gsi.map_or(alloc::string::String::from("none"), |g| alloc::format!("{g}")),
+    );
+    println!("  {}", super::super::vale::counters(&p.counters()));
+    let features: alloc::vec::Vec<&str> = net::virtio::features::names(nic.features).collect();
+    println!("  features {}", features.join(" "));
+    let s = p.nic_stats();
+    println!(
+        "  kicks {} suppressed {} device-errors {} resets {} lost-in-reset {}",
+        s.kicks, s.kicks_suppressed, s.device_errors, s.resets, s.lost_in_reset
+    );
+}
