@@ -57,7 +57,13 @@ fn eth(dst: [u8; 6], src: [u8; 6], len: usize) -> Vec<u8> {
 
 fn registry(batch: u32) -> Registry {
     let pool = BufferPool::on_heap(128 * 1024, 2048).unwrap();
-    Registry::with_defaults(pool, PortConfig { num_slots: slots_for(batch), ..PortConfig::default() })
+    Registry::with_defaults(
+        pool,
+        PortConfig {
+            num_slots: slots_for(batch),
+            ..PortConfig::default()
+        },
+    )
 }
 
 /// Writes `f` into every buffer of tx ring 0 the application holds.
@@ -112,7 +118,10 @@ fn recv_round(h: &mut Handle) -> u32 {
 /// CPU time of the calling thread. The machine is shared: wall time would
 /// count the time other processes hold the core, CPU time does not.
 fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; the clock id is a
     // constant the kernel supports for every thread.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
@@ -142,7 +151,10 @@ fn timed(d: Duration, mut round: impl FnMut() -> u64) -> (u64, Duration) {
     let cpu = thread_cpu_time() - start;
     let wall = wall.elapsed();
     if cpu.as_secs_f64() < 0.8 * wall.as_secs_f64() {
-        eprintln!("  (note: had the core {:.0}% of the time; figures use CPU time)", 100.0 * cpu.as_secs_f64() / wall.as_secs_f64());
+        eprintln!(
+            "  (note: had the core {:.0}% of the time; figures use CPU time)",
+            100.0 * cpu.as_secs_f64() / wall.as_secs_f64()
+        );
     }
     (pkts, cpu)
 }
@@ -185,7 +197,9 @@ fn vale_patch(batch: u32) -> Case {
             let reg = registry(batch);
             let mut a = reg.open("vale0:a").unwrap();
             let mut b = reg.open("vale0:b").unwrap();
-            reg.switch("vale0").unwrap().set_lookup(Box::new(netmap::vale::PatchPanel::new().connect(0, 1)));
+            reg.switch("vale0")
+                .unwrap()
+                .set_lookup(Box::new(netmap::vale::PatchPanel::new().connect(0, 1)));
             prefill_all(&mut a, &mut [&mut b], &eth(mac(2), mac(1), 60));
             timed(d, || {
                 send_round(&mut a, batch, 60);
@@ -205,7 +219,9 @@ fn vale_broadcast(ports: usize, batch: u32) -> Case {
         run: Box::new(move |d| {
             let reg = registry(batch);
             let mut a = reg.open("vale0:src").unwrap();
-            let mut rx: Vec<Handle> = (0..ports).map(|i| reg.open(&format!("vale0:p{i}")).unwrap()).collect();
+            let mut rx: Vec<Handle> = (0..ports)
+                .map(|i| reg.open(&format!("vale0:p{i}")).unwrap())
+                .collect();
             let mut refs: Vec<&mut Handle> = rx.iter_mut().collect();
             prefill_all(&mut a, &mut refs, &eth([0xff; 6], mac(1), 60));
             timed(d, || {
@@ -275,7 +291,12 @@ fn pipe(batch: u32) -> Case {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let opt = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let opt = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let json = opt("--json");
     let filter = opt("--filter");
     let secs: f64 = opt("--secs").and_then(|s| s.parse().ok()).unwrap_or(1.0);
@@ -294,15 +315,30 @@ fn main() {
     }
 
     let mut results = Vec::new();
-    println!("{:<34} {:>10} {:>10} {:>6} {:>6}", "name", "Mpps", "ns/pkt", "frame", "batch");
+    println!(
+        "{:<34} {:>10} {:>10} {:>6} {:>6}",
+        "name", "Mpps", "ns/pkt", "frame", "batch"
+    );
     for mut c in cases {
-        if filter.as_ref().is_some_and(|f| !c.name.contains(f.as_str())) {
+        if filter
+            .as_ref()
+            .is_some_and(|f| !c.name.contains(f.as_str()))
+        {
             continue;
         }
         let (pkts, t) = (c.run)(Duration::from_secs_f64(secs));
         let ns = t.as_nanos() as f64 / pkts as f64;
-        let r = Result { name: c.name, mpps: 1e3 / ns, ns_per_pkt: ns, frame: c.frame, batch: c.batch };
-        println!("{:<34} {:>10.2} {:>10.2} {:>6} {:>6}", r.name, r.mpps, r.ns_per_pkt, r.frame, r.batch);
+        let r = Result {
+            name: c.name,
+            mpps: 1e3 / ns,
+            ns_per_pkt: ns,
+            frame: c.frame,
+            batch: c.batch,
+        };
+        println!(
+            "{:<34} {:>10.2} {:>10.2} {:>6} {:>6}",
+            r.name, r.mpps, r.ns_per_pkt, r.frame, r.batch
+        );
         results.push(r);
     }
     if let Some(path) = json {
@@ -319,7 +355,9 @@ fn main() {
             );
         }
         out += "]\n";
-        std::fs::File::create(&path).and_then(|mut f| f.write_all(out.as_bytes())).expect("write json");
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(out.as_bytes()))
+            .expect("write json");
         println!("wrote {path}");
     }
 }

@@ -109,7 +109,9 @@ impl From<PoolError> for OpenError {
 impl fmt::Display for PoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PoolError::BadBufSize(n) => write!(f, "buffer size {n} is not a power of two in 64..=65536"),
+            PoolError::BadBufSize(n) => {
+                write!(f, "buffer size {n} is not a power of two in 64..=65536")
+            }
             PoolError::RegionTooSmall => f.write_str("region holds fewer than three buffers"),
             PoolError::BadIndex(i) => write!(f, "buffer index {i} out of range"),
             PoolError::Exhausted => f.write_str("no free buffer left"),
@@ -128,7 +130,9 @@ impl fmt::Display for AuditError {
             AuditError::OutOfRange(i) => write!(f, "buffer {i} claimed but out of range"),
             AuditError::Reserved(i) => write!(f, "reserved buffer {i} claimed"),
             AuditError::Duplicate(i) => write!(f, "buffer {i} owned twice"),
-            AuditError::Missing { first, count } => write!(f, "{count} buffers lost (first: {first})"),
+            AuditError::Missing { first, count } => {
+                write!(f, "{count} buffers lost (first: {first})")
+            }
         }
     }
 }
@@ -136,7 +140,9 @@ impl fmt::Display for AuditError {
 impl fmt::Display for SyncError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SyncError::RingReinit { head, cur } => write!(f, "bad head {head} / cur {cur}: ring re-initialised"),
+            SyncError::RingReinit { head, cur } => {
+                write!(f, "bad head {head} / cur {cur}: ring re-initialised")
+            }
             SyncError::NoSuchRing(r) => write!(f, "no ring {r}"),
             SyncError::Detached => f.write_str("port detached"),
             SyncError::Port => f.write_str("port sync failed"),

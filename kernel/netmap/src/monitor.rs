@@ -58,8 +58,17 @@ pub struct MonitorPort {
 impl MonitorPort {
     /// A monitor for `parent`, with as many rx rings as the parent has rings
     /// in either direction, each as large as the parent's largest ring.
-    pub fn new(pool: &Arc<BufferPool>, name: String, mode: MonitorMode, parent: &dyn Port) -> Result<Self, OpenError> {
-        let count = parent.krings(Dir::Tx).len().max(parent.krings(Dir::Rx).len()).max(1);
+    pub fn new(
+        pool: &Arc<BufferPool>,
+        name: String,
+        mode: MonitorMode,
+        parent: &dyn Port,
+    ) -> Result<Self, OpenError> {
+        let count = parent
+            .krings(Dir::Tx)
+            .len()
+            .max(parent.krings(Dir::Rx).len())
+            .max(1);
         let slots = parent
             .krings(Dir::Tx)
             .iter()
@@ -68,7 +77,12 @@ impl MonitorPort {
             .max()
             .unwrap_or(2);
         let rx = Kring::new_set(pool, Dir::Rx, count as u16, slots)?;
-        Ok(MonitorPort { name, mode, rx, max_frame: parent.max_frame() })
+        Ok(MonitorPort {
+            name,
+            mode,
+            rx,
+            max_frame: parent.max_frame(),
+        })
     }
 
     /// The monitor's mode.
@@ -79,7 +93,10 @@ impl MonitorPort {
 
 impl core::fmt::Debug for MonitorPort {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("MonitorPort").field("name", &self.name).field("mode", &self.mode).finish_non_exhaustive()
+        f.debug_struct("MonitorPort")
+            .field("name", &self.name)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -134,7 +151,9 @@ pub(crate) struct MonitorHooks {
 
 impl MonitorHooks {
     pub(crate) fn new() -> Self {
-        MonitorHooks { list: RwLock::new(HookList::default()) }
+        MonitorHooks {
+            list: RwLock::new(HookList::default()),
+        }
     }
 
     /// Held across a sync, so that detaching a monitor waits for syncs in
@@ -146,7 +165,14 @@ impl MonitorHooks {
 
 impl HookList {
     /// `/t`: copy the slots the application just handed to the port.
-    pub(crate) fn tx_submitted(&self, k: &mut KringState, from: u32, to: u32, ring: usize, w: &mut Woken) {
+    pub(crate) fn tx_submitted(
+        &self,
+        k: &mut KringState,
+        from: u32,
+        to: u32,
+        ring: usize,
+        w: &mut Woken,
+    ) {
         w.ring = ring;
         for (b, m) in self.copies.iter().enumerate() {
             if m.mode.tx && copy_into(m, ring, k, from, to) {
@@ -156,7 +182,14 @@ impl HookList {
     }
 
     /// `/z` on tx: take the buffers of slots the port is done with.
-    pub(crate) fn tx_reclaimed(&self, k: &mut KringState, from: u32, to: u32, ring: usize, w: &mut Woken) {
+    pub(crate) fn tx_reclaimed(
+        &self,
+        k: &mut KringState,
+        from: u32,
+        to: u32,
+        ring: usize,
+        w: &mut Woken,
+    ) {
         w.ring = ring;
         if let Some(m) = &self.zcopy {
             if swap_into(m, ring, k, from, to) {
@@ -166,12 +199,26 @@ impl HookList {
     }
 
     /// `/z` on rx: take the buffers the application just released.
-    pub(crate) fn rx_released(&self, k: &mut KringState, from: u32, to: u32, ring: usize, w: &mut Woken) {
+    pub(crate) fn rx_released(
+        &self,
+        k: &mut KringState,
+        from: u32,
+        to: u32,
+        ring: usize,
+        w: &mut Woken,
+    ) {
         self.tx_reclaimed(k, from, to, ring, w);
     }
 
     /// `/r`: copy the frames about to be reported to the application.
-    pub(crate) fn rx_arrived(&self, k: &mut KringState, from: u32, to: u32, ring: usize, w: &mut Woken) {
+    pub(crate) fn rx_arrived(
+        &self,
+        k: &mut KringState,
+        from: u32,
+        to: u32,
+        ring: usize,
+        w: &mut Woken,
+    ) {
         w.ring = ring;
         for (b, m) in self.copies.iter().enumerate() {
             if m.mode.rx && copy_into(m, ring, k, from, to) {
@@ -268,7 +315,8 @@ fn swap_into(m: &MonitorPort, ring: usize, src: &mut KringState, from: u32, to: 
             if src.slots.swap(i as usize, &mut dst.slots, j).is_ok() {
                 src.slots.set_flags(i as usize, NS_BUF_CHANGED);
                 let _ = src.slots.set_len(i as usize, 0);
-                dst.slots.set_flags(j, (s.flags & NS_MOREFRAG) | NS_BUF_CHANGED);
+                dst.slots
+                    .set_flags(j, (s.flags & NS_MOREFRAG) | NS_BUF_CHANGED);
                 dst.rx_publish_direct(1, (s.flags & NS_MOREFRAG == 0) as u64, s.len as u64);
                 any = true;
             }
@@ -290,12 +338,16 @@ pub fn attach_monitor(parent: &dyn Port, mon: &Arc<MonitorPort>) -> Result<(), O
     // Check first, so a refused attach leaves no hook behind.
     for k in all() {
         let l = k.monitors.list.read();
-        if mon.mode.zcopy && l.zcopy.is_some() || !mon.mode.zcopy && l.copies.len() >= MAX_COPY_MONITORS {
+        if mon.mode.zcopy && l.zcopy.is_some()
+            || !mon.mode.zcopy && l.copies.len() >= MAX_COPY_MONITORS
+        {
             return Err(OpenError::Busy);
         }
     }
     for k in all() {
-        let wanted = mon.mode.zcopy || (k.dir() == Dir::Tx && mon.mode.tx) || (k.dir() == Dir::Rx && mon.mode.rx);
+        let wanted = mon.mode.zcopy
+            || (k.dir() == Dir::Tx && mon.mode.tx)
+            || (k.dir() == Dir::Rx && mon.mode.rx);
         if !wanted {
             continue;
         }

@@ -24,7 +24,11 @@ pub enum PortName<'a> {
     /// `switch:port`, `switch` starting with `vale`.
     Vale { switch: &'a str, port: &'a str },
     /// `base{id` or `base}id`.
-    Pipe { base: &'a str, id: u32, side: PipeSide },
+    Pipe {
+        base: &'a str,
+        id: u32,
+        side: PipeSide,
+    },
     /// `parent/mode`.
     Monitor { parent: &'a str, mode: MonitorMode },
     /// Any other name.
@@ -35,7 +39,10 @@ fn plain(s: &str) -> Result<&str, NameError> {
     if s.is_empty() {
         return Err(NameError::Empty);
     }
-    match s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+    match s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
         Some(c) => Err(NameError::BadChar(c)),
         None => Ok(s),
     }
@@ -44,7 +51,11 @@ fn plain(s: &str) -> Result<&str, NameError> {
 /// A name that may carry a pipe suffix or a VALE prefix, but no monitor.
 fn base(s: &str) -> Result<PortName<'_>, NameError> {
     if let Some(pos) = s.find(['{', '}']) {
-        let side = if s.as_bytes()[pos] == b'{' { PipeSide::Master } else { PipeSide::Slave };
+        let side = if s.as_bytes()[pos] == b'{' {
+            PipeSide::Master
+        } else {
+            PipeSide::Slave
+        };
         let digits = &s[pos + 1..];
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(NameError::BadPipeId);
@@ -61,7 +72,10 @@ fn base(s: &str) -> Result<PortName<'_>, NameError> {
         if port.is_empty() {
             return Err(NameError::MissingPort);
         }
-        Ok(PortName::Vale { switch: plain(switch)?, port: plain(port)? })
+        Ok(PortName::Vale {
+            switch: plain(switch)?,
+            port: plain(port)?,
+        })
     } else {
         Ok(PortName::Plain(plain(s)?))
     }
@@ -77,10 +91,24 @@ pub fn parse(name: &str) -> Result<PortName<'_>, NameError> {
     }
     if let Some((parent, suffix)) = name.rsplit_once('/') {
         let mode = match suffix {
-            "t" => MonitorMode { tx: true, ..Default::default() },
-            "r" => MonitorMode { rx: true, ..Default::default() },
-            "rt" | "tr" => MonitorMode { tx: true, rx: true, zcopy: false },
-            "z" => MonitorMode { tx: true, rx: true, zcopy: true },
+            "t" => MonitorMode {
+                tx: true,
+                ..Default::default()
+            },
+            "r" => MonitorMode {
+                rx: true,
+                ..Default::default()
+            },
+            "rt" | "tr" => MonitorMode {
+                tx: true,
+                rx: true,
+                zcopy: false,
+            },
+            "z" => MonitorMode {
+                tx: true,
+                rx: true,
+                zcopy: true,
+            },
             _ => return Err(NameError::BadMonitorMode),
         };
         if parent.contains('/') {

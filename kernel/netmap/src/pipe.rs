@@ -49,7 +49,14 @@ pub enum PipeSide {
 impl PipePair {
     /// A pipe named `base{id` / `base}id` with `rings` rings of `slots`
     /// slots per direction on each end.
-    pub fn new(pool: &Arc<BufferPool>, base: &str, id: u32, rings: u16, slots: u32, max_frame: usize) -> Result<Arc<Self>, OpenError> {
+    pub fn new(
+        pool: &Arc<BufferPool>,
+        base: &str,
+        id: u32,
+        rings: u16,
+        slots: u32,
+        max_frame: usize,
+    ) -> Result<Arc<Self>, OpenError> {
         if rings == 0 {
             return Err(OpenError::BadConfig);
         }
@@ -60,12 +67,18 @@ impl PipePair {
                 rx: Kring::new_set(pool, Dir::Rx, rings, slots)?,
             })
         };
-        Ok(Arc::new(PipePair { ends: [end('{')?, end('}')?], max_frame }))
+        Ok(Arc::new(PipePair {
+            ends: [end('{')?, end('}')?],
+            max_frame,
+        }))
     }
 
     /// The port of one end.
     pub fn end(self: &Arc<Self>, side: PipeSide) -> Arc<PipeEnd> {
-        Arc::new(PipeEnd { pair: self.clone(), side: side as usize })
+        Arc::new(PipeEnd {
+            pair: self.clone(),
+            side: side as usize,
+        })
     }
 }
 
@@ -86,13 +99,17 @@ impl PipeEnd {
 
 impl core::fmt::Debug for PipePair {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PipePair").field("master", &self.ends[0].name).finish_non_exhaustive()
+        f.debug_struct("PipePair")
+            .field("master", &self.ends[0].name)
+            .finish_non_exhaustive()
     }
 }
 
 impl core::fmt::Debug for PipeEnd {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PipeEnd").field("name", &self.me().name).finish_non_exhaustive()
+        f.debug_struct("PipeEnd")
+            .field("name", &self.me().name)
+            .finish_non_exhaustive()
     }
 }
 

@@ -154,7 +154,10 @@ pub trait Port: Send + Sync {
 
 impl core::fmt::Debug for dyn Port {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Port").field("name", &self.name()).field("kind", &self.kind()).finish()
+        f.debug_struct("Port")
+            .field("name", &self.name())
+            .field("kind", &self.kind())
+            .finish()
     }
 }
 
@@ -174,7 +177,12 @@ pub struct PortConfig {
 impl Default for PortConfig {
     /// One ring each way of 1024 slots (netmap's default), jumbo frames.
     fn default() -> Self {
-        PortConfig { tx_rings: 1, rx_rings: 1, num_slots: 1024, max_frame: 9216 }
+        PortConfig {
+            tx_rings: 1,
+            rx_rings: 1,
+            num_slots: 1024,
+            max_frame: 9216,
+        }
     }
 }
 
@@ -182,7 +190,10 @@ impl PortConfig {
     /// Refuses geometries the rings cannot have.
     pub fn check(&self) -> Result<(), crate::OpenError> {
         let rings = 1..=256;
-        if rings.contains(&self.tx_rings) && rings.contains(&self.rx_rings) && (2..=65536).contains(&self.num_slots) {
+        if rings.contains(&self.tx_rings)
+            && rings.contains(&self.rx_rings)
+            && (2..=65536).contains(&self.num_slots)
+        {
             Ok(())
         } else {
             Err(crate::OpenError::BadConfig)
@@ -261,7 +272,12 @@ impl Handle {
                 .collect()
         };
         let (tx, rx) = (mk(Dir::Tx), mk(Dir::Rx));
-        Handle { port, tx, rx, on_close: None }
+        Handle {
+            port,
+            tx,
+            rx,
+            on_close: None,
+        }
     }
 
     pub(crate) fn set_on_close(&mut self, f: Box<dyn FnOnce() + Send + Sync>) {
@@ -300,7 +316,11 @@ impl Handle {
     /// [`SyncError::RingReinit`]; the port's sync does not run then.
     pub fn txsync(&mut self, r: usize) -> Result<(), SyncError> {
         let ring = self.tx.get_mut(r).ok_or(SyncError::NoSuchRing(r))?;
-        let kring = self.port.krings(Dir::Tx).get(r).ok_or(SyncError::NoSuchRing(r))?;
+        let kring = self
+            .port
+            .krings(Dir::Tx)
+            .get(r)
+            .ok_or(SyncError::NoSuchRing(r))?;
         let hooks = kring.monitors.read();
         let mut woken = monitor::Woken::default();
         {
@@ -328,7 +348,11 @@ impl Handle {
     /// error is returned all the same.
     pub fn rxsync(&mut self, r: usize) -> Result<(), SyncError> {
         let ring = self.rx.get_mut(r).ok_or(SyncError::NoSuchRing(r))?;
-        let kring = self.port.krings(Dir::Rx).get(r).ok_or(SyncError::NoSuchRing(r))?;
+        let kring = self
+            .port
+            .krings(Dir::Rx)
+            .get(r)
+            .ok_or(SyncError::NoSuchRing(r))?;
         let hooks = kring.monitors.read();
         let mut woken = monitor::Woken::default();
         let prologue = {
@@ -354,7 +378,10 @@ impl Handle {
 
     /// Every buffer the handle's rings hold, for [`BufferPool::audit`](crate::BufferPool::audit).
     pub fn held_bufs(&self) -> impl Iterator<Item = u32> + '_ {
-        self.tx.iter().chain(self.rx.iter()).flat_map(|r| r.held_bufs())
+        self.tx
+            .iter()
+            .chain(self.rx.iter())
+            .flat_map(|r| r.held_bufs())
     }
 }
 
@@ -373,6 +400,8 @@ impl Drop for Handle {
 
 impl core::fmt::Debug for Handle {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Handle").field("port", &self.port.name()).finish_non_exhaustive()
+        f.debug_struct("Handle")
+            .field("port", &self.port.name())
+            .finish_non_exhaustive()
     }
 }

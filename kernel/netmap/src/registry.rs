@@ -73,14 +73,20 @@ impl Inner {
     fn find(&self, name: &str) -> Option<Arc<dyn Port>> {
         match parse(name).ok()? {
             PortName::Vale { .. } => self.vale.get(name).map(|e| e.port.clone() as Arc<dyn Port>),
-            PortName::Pipe { base, id, side } => self.pipes.get(&format!("{base}{{{id}")).map(|e| e.ends[side as usize].clone()),
+            PortName::Pipe { base, id, side } => self
+                .pipes
+                .get(&format!("{base}{{{id}"))
+                .map(|e| e.ends[side as usize].clone()),
             PortName::Plain(_) => self.external.get(name).map(|e| e.port.clone()),
             PortName::Monitor { .. } => None,
         }
     }
 
     fn switch(&mut self, name: &str) -> Arc<Switch> {
-        self.switches.entry(name.to_string()).or_insert_with(|| Switch::new(name)).clone()
+        self.switches
+            .entry(name.to_string())
+            .or_insert_with(|| Switch::new(name))
+            .clone()
     }
 
     /// Switches die with their last port, as netmap's bridges do.
@@ -100,7 +106,9 @@ pub struct Registry {
 
 impl core::fmt::Debug for Registry {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Registry").field("defaults", &self.defaults).finish_non_exhaustive()
+        f.debug_struct("Registry")
+            .field("defaults", &self.defaults)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,7 +120,11 @@ impl Registry {
 
     /// A registry creating ports with the given geometry.
     pub fn with_defaults(pool: Arc<BufferPool>, defaults: PortConfig) -> Self {
-        Registry { pool, defaults, inner: Arc::new(Mutex::new(Inner::default())) }
+        Registry {
+            pool,
+            defaults,
+            inner: Arc::new(Mutex::new(Inner::default())),
+        }
     }
 
     /// The buffer pool every port of this registry uses.
@@ -142,18 +154,42 @@ impl Registry {
                     return Ok(with_hook(h, weak, move |i| close_vale(i, &key)));
                 }
                 let sw = g.switch(switch);
-                let port = ValePort::create(&self.pool, &sw, name, cfg).inspect_err(|_| g.reap_switch(switch))?;
-                g.vale.insert(key.clone(), ValeEntry { port: port.clone(), persistent: false, open: true });
-                Ok(with_hook(Handle::new(port), weak, move |i| close_vale(i, &key)))
+                let port = ValePort::create(&self.pool, &sw, name, cfg)
+                    .inspect_err(|_| g.reap_switch(switch))?;
+                g.vale.insert(
+                    key.clone(),
+                    ValeEntry {
+                        port: port.clone(),
+                        persistent: false,
+                        open: true,
+                    },
+                );
+                Ok(with_hook(Handle::new(port), weak, move |i| {
+                    close_vale(i, &key)
+                }))
             }
             PortName::Pipe { base, id, side } => {
                 cfg.check()?;
                 let pkey = format!("{base}{{{id}");
                 let s = side as usize;
                 if !g.pipes.contains_key(&pkey) {
-                    let pair = PipePair::new(&self.pool, base, id, cfg.tx_rings.max(cfg.rx_rings), cfg.num_slots, cfg.max_frame)?;
-                    let ends: [Arc<dyn Port>; 2] = [pair.end(PipeSide::Master), pair.end(PipeSide::Slave)];
-                    g.pipes.insert(pkey.clone(), PipeEntry { ends, open: [false; 2] });
+                    let pair = PipePair::new(
+                        &self.pool,
+                        base,
+                        id,
+                        cfg.tx_rings.max(cfg.rx_rings),
+                        cfg.num_slots,
+                        cfg.max_frame,
+                    )?;
+                    let ends: [Arc<dyn Port>; 2] =
+                        [pair.end(PipeSide::Master), pair.end(PipeSide::Slave)];
+                    g.pipes.insert(
+                        pkey.clone(),
+                        PipeEntry {
+                            ends,
+                            open: [false; 2],
+                        },
+                    );
                 }
                 let e = g.pipes.get_mut(&pkey).ok_or(OpenError::NotFound)?;
                 if e.open[s] {
@@ -167,7 +203,10 @@ impl Registry {
                 let p = g.find(parent).ok_or(OpenError::NotFound)?;
                 let mon = Arc::new(MonitorPort::new(&self.pool, name.to_string(), mode, &*p)?);
                 attach_monitor(&*p, &mon)?;
-                g.monitors.push(MonEntry { parent: p, mon: mon.clone() });
+                g.monitors.push(MonEntry {
+                    parent: p,
+                    mon: mon.clone(),
+                });
                 let h = Handle::new(mon.clone());
                 Ok(with_hook(h, weak, move |i| close_monitor(i, &mon)))
             }
@@ -189,7 +228,11 @@ impl Registry {
     }
 
     /// Creates a persistent VALE port (`vale-ctl -n`), not opened.
-    pub fn create_persistent(&self, name: &str, cfg: PortConfig) -> Result<Arc<ValePort>, OpenError> {
+    pub fn create_persistent(
+        &self,
+        name: &str,
+        cfg: PortConfig,
+    ) -> Result<Arc<ValePort>, OpenError> {
         let PortName::Vale { switch, .. } = parse(name)? else {
             return Err(OpenError::Unsupported);
         };
@@ -198,8 +241,16 @@ impl Registry {
             return Err(OpenError::Exists);
         }
         let sw = g.switch(switch);
-        let port = ValePort::create(&self.pool, &sw, name, cfg).inspect_err(|_| g.reap_switch(switch))?;
-        g.vale.insert(name.to_string(), ValeEntry { port: port.clone(), persistent: true, open: false });
+        let port =
+            ValePort::create(&self.pool, &sw, name, cfg).inspect_err(|_| g.reap_switch(switch))?;
+        g.vale.insert(
+            name.to_string(),
+            ValeEntry {
+                port: port.clone(),
+                persistent: true,
+                open: false,
+            },
+        );
         Ok(port)
     }
 
@@ -231,7 +282,15 @@ impl Registry {
         if g.external.contains_key(&name) {
             return Err(OpenError::Exists);
         }
-        g.external.insert(name, ExtEntry { port, open: false, attached: None, wrapper: None });
+        g.external.insert(
+            name,
+            ExtEntry {
+                port,
+                open: false,
+                attached: None,
+                wrapper: None,
+            },
+        );
         Ok(())
     }
 
@@ -284,7 +343,8 @@ impl Registry {
         };
         let sw = g.switch(switch);
         let (a, joined) = make(&sw, p.clone()).inspect_err(|_| g.reap_switch(switch))?;
-        let wrapper = (!core::ptr::addr_eq(Arc::as_ptr(&joined), Arc::as_ptr(&p))).then_some(joined);
+        let wrapper =
+            (!core::ptr::addr_eq(Arc::as_ptr(&joined), Arc::as_ptr(&p))).then_some(joined);
         if let Some(e) = g.external.get_mut(port) {
             e.attached = Some((switch.to_string(), a));
             e.wrapper = wrapper;
@@ -372,7 +432,11 @@ impl Registry {
 
 /// Installs a close hook that runs `f` on the registry state, if the
 /// registry still exists.
-fn with_hook(mut h: Handle, inner: Weak<Mutex<Inner>>, f: impl FnOnce(&mut Inner) + Send + Sync + 'static) -> Handle {
+fn with_hook(
+    mut h: Handle,
+    inner: Weak<Mutex<Inner>>,
+    f: impl FnOnce(&mut Inner) + Send + Sync + 'static,
+) -> Handle {
     h.set_on_close(Box::new(move || {
         if let Some(i) = inner.upgrade() {
             f(&mut i.lock());
@@ -382,7 +446,9 @@ fn with_hook(mut h: Handle, inner: Weak<Mutex<Inner>>, f: impl FnOnce(&mut Inner
 }
 
 fn close_vale(i: &mut Inner, name: &str) {
-    let Some(e) = i.vale.get_mut(name) else { return };
+    let Some(e) = i.vale.get_mut(name) else {
+        return;
+    };
     e.open = false;
     if e.persistent {
         return;

@@ -78,7 +78,11 @@ impl NetmapRing {
     /// (netmap's `nm_ring_space`).
     #[inline]
     pub fn space(&self) -> u32 {
-        let (c, t, n) = (self.cur % self.num_slots, self.tail % self.num_slots, self.num_slots);
+        let (c, t, n) = (
+            self.cur % self.num_slots,
+            self.tail % self.num_slots,
+            self.num_slots,
+        );
         if t >= c {
             t - c
         } else {
@@ -116,7 +120,11 @@ impl NetmapRing {
     /// the buffer size).
     #[inline]
     pub fn frame(&self, i: u32) -> Result<&[u8], PoolError> {
-        let len = self.slot.get(i as usize).ok_or(PoolError::SlotOutOfRange(i as usize))?.len;
+        let len = self
+            .slot
+            .get(i as usize)
+            .ok_or(PoolError::SlotOutOfRange(i as usize))?
+            .len;
         let b = self.buf(i)?;
         Ok(&b[..(len as usize).min(b.len())])
     }
@@ -148,8 +156,16 @@ impl NetmapRing {
         }
         self.held.swap(iu, &mut other.held, ju)?;
         let (a, b) = (self.slot[iu], other.slot[ju]);
-        self.slot[iu] = Slot { buf_idx: self.held.buf_idx(iu), len: b.len, flags: a.flags | NS_BUF_CHANGED };
-        other.slot[ju] = Slot { buf_idx: other.held.buf_idx(ju), len: a.len, flags: b.flags | NS_BUF_CHANGED };
+        self.slot[iu] = Slot {
+            buf_idx: self.held.buf_idx(iu),
+            len: b.len,
+            flags: a.flags | NS_BUF_CHANGED,
+        };
+        other.slot[ju] = Slot {
+            buf_idx: other.held.buf_idx(ju),
+            len: a.len,
+            flags: b.flags | NS_BUF_CHANGED,
+        };
         Ok(())
     }
 
@@ -164,8 +180,16 @@ impl NetmapRing {
         }
         self.held.swap_within(iu, ju)?;
         let (a, b) = (self.slot[iu], self.slot[ju]);
-        self.slot[iu] = Slot { buf_idx: self.held.buf_idx(iu), len: b.len, flags: a.flags | NS_BUF_CHANGED };
-        self.slot[ju] = Slot { buf_idx: self.held.buf_idx(ju), len: a.len, flags: b.flags | NS_BUF_CHANGED };
+        self.slot[iu] = Slot {
+            buf_idx: self.held.buf_idx(iu),
+            len: b.len,
+            flags: a.flags | NS_BUF_CHANGED,
+        };
+        self.slot[ju] = Slot {
+            buf_idx: self.held.buf_idx(ju),
+            len: a.len,
+            flags: b.flags | NS_BUF_CHANGED,
+        };
         Ok(())
     }
 

@@ -8,14 +8,27 @@ use netmap::{Dir, Kring, PoolError, SlotArray, NS_MOREFRAG};
 #[test]
 fn geometry_limits() {
     let p = common::pool(64);
-    assert_eq!(Kring::new(&p, Dir::Rx, 0, 1).unwrap_err(), PoolError::SlotOutOfRange(1));
-    assert_eq!(Kring::new(&p, Dir::Rx, 0, 65537).unwrap_err(), PoolError::SlotOutOfRange(65537));
-    assert_eq!(Kring::new(&p, Dir::Rx, 0, 100).unwrap_err(), PoolError::Exhausted);
+    assert_eq!(
+        Kring::new(&p, Dir::Rx, 0, 1).unwrap_err(),
+        PoolError::SlotOutOfRange(1)
+    );
+    assert_eq!(
+        Kring::new(&p, Dir::Rx, 0, 65537).unwrap_err(),
+        PoolError::SlotOutOfRange(65537)
+    );
+    assert_eq!(
+        Kring::new(&p, Dir::Rx, 0, 100).unwrap_err(),
+        PoolError::Exhausted
+    );
     assert_eq!(p.free_count(), 62, "a failed creation returns what it took");
     let k = Kring::new(&p, Dir::Tx, 3, 2).unwrap();
     assert_eq!((k.id(), k.dir(), k.num_slots()), (3, Dir::Tx, 2));
     let st = k.lock();
-    assert_eq!((st.nr_hwcur, st.nr_hwtail, st.rtail), (0, 1, 1), "a 2-slot tx ring offers one slot");
+    assert_eq!(
+        (st.nr_hwcur, st.nr_hwtail, st.rtail),
+        (0, 1, 1),
+        "a 2-slot tx ring offers one slot"
+    );
 }
 
 #[test]
@@ -29,10 +42,21 @@ fn leases_publish_in_order_whatever_order_they_complete() {
         assert_eq!(st.rx_free(), 7);
         let l1 = st.lease(3, &mut w1);
         let l2 = st.lease(10, &mut w2);
-        assert_eq!((l1.start, l1.n, l2.start, l2.n), (0, 3, 3, 4), "capped at the free slots");
+        assert_eq!(
+            (l1.start, l1.n, l2.start, l2.n),
+            (0, 3, 3, 4),
+            "capped at the free slots"
+        );
         assert_eq!(st.rx_free(), 0);
-        assert_eq!(st.rx_direct_space(), 0, "in-place writers wait for pending leases");
-        assert!(!st.slots.is_held(0) && w1.is_held(0), "leased buffers moved to the writer");
+        assert_eq!(
+            st.rx_direct_space(),
+            0,
+            "in-place writers wait for pending leases"
+        );
+        assert!(
+            !st.slots.is_held(0) && w1.is_held(0),
+            "leased buffers moved to the writer"
+        );
         (l1, l2)
     };
     // Writers fill their buffers without the lock.
@@ -57,7 +81,8 @@ fn leases_publish_in_order_whatever_order_they_complete() {
     assert_eq!(st.slots.buf(3).unwrap()[0], 2);
     assert_eq!(st.slot(99), None);
     drop(st);
-    p.audit(k.owned_bufs().into_iter().chain(w1.bufs()).chain(w2.bufs())).unwrap();
+    p.audit(k.owned_bufs().into_iter().chain(w1.bufs()).chain(w2.bufs()))
+        .unwrap();
 }
 
 #[test]

@@ -7,7 +7,13 @@ use common::{frame, mac, pool, recv, send, BCAST};
 use netmap::{Dir, PortConfig, Registry, NS_BUF_CHANGED};
 
 fn registry() -> Registry {
-    Registry::with_defaults(pool(8192), PortConfig { num_slots: 16, ..PortConfig::default() })
+    Registry::with_defaults(
+        pool(8192),
+        PortConfig {
+            num_slots: 16,
+            ..PortConfig::default()
+        },
+    )
 }
 
 #[test]
@@ -22,12 +28,19 @@ fn copy_monitors_see_each_direction() {
     let inp = frame(mac(1), mac(2), 80, 2);
     send(&mut a, 0, std::slice::from_ref(&out));
     send(&mut b, 0, std::slice::from_ref(&inp));
-    assert_eq!(recv(&mut b, 0), vec![out.clone()], "the monitored traffic is untouched");
+    assert_eq!(
+        recv(&mut b, 0),
+        vec![out.clone()],
+        "the monitored traffic is untouched"
+    );
     assert_eq!(recv(&mut a, 0), vec![inp.clone()]);
     assert_eq!(recv(&mut t, 0), vec![out.clone()]);
     assert_eq!(recv(&mut r, 0), vec![inp.clone()]);
     assert_eq!(recv(&mut rt, 0), vec![out, inp]);
-    assert!(t.port().krings(Dir::Rx)[0].notifications() > 0, "monitors are woken");
+    assert!(
+        t.port().krings(Dir::Rx)[0].notifications() > 0,
+        "monitors are woken"
+    );
     reg.audit(&[&a, &b, &t, &r, &rt]).unwrap();
 }
 
@@ -46,7 +59,11 @@ fn a_full_monitor_drops_and_counts_without_slowing_the_port() {
     assert_eq!(recv(&mut t1, 0).len(), 10);
     let c2 = t2.port().counters().rx;
     assert_eq!((c2.packets, c2.drop_monitor), (15, 10));
-    assert_eq!(a.port().counters().tx.packets, 25, "the sender was not held back");
+    assert_eq!(
+        a.port().counters().tx.packets,
+        25,
+        "the sender was not held back"
+    );
     assert_eq!(a.port().counters().tx.drop_monitor, 0);
     assert_eq!(recv(&mut b, 0).len(), 15);
     reg.audit(&[&a, &b, &t1, &t2]).unwrap();
@@ -65,12 +82,21 @@ fn zero_copy_monitor_takes_the_buffers() {
     send(&mut a, 0, &[frame(BCAST, mac(1), 60, 4)]);
     z.rxsync(0).unwrap();
     let zr = z.rx_ring(0).unwrap();
-    assert_eq!(zr.tail, 1, "the second frame's slot is reclaimed by the next sync");
-    assert_eq!(zr.slot[0].buf_idx, sent_buf, "the sender's buffer itself, no copy");
+    assert_eq!(
+        zr.tail, 1,
+        "the second frame's slot is reclaimed by the next sync"
+    );
+    assert_eq!(
+        zr.slot[0].buf_idx, sent_buf,
+        "the sender's buffer itself, no copy"
+    );
     assert_eq!(zr.frame(0).unwrap(), &out[..]);
     let ar = a.tx_ring(0).unwrap();
     assert_ne!(ar.slot[0].buf_idx, sent_buf);
-    assert!(ar.slot[0].flags & NS_BUF_CHANGED != 0, "sender told its buffer changed");
+    assert!(
+        ar.slot[0].flags & NS_BUF_CHANGED != 0,
+        "sender told its buffer changed"
+    );
     zr.advance(1);
     z.rxsync(0).unwrap();
     // Rx side: frames the application released.
@@ -78,7 +104,10 @@ fn zero_copy_monitor_takes_the_buffers() {
     send(&mut b, 0, &[frame(mac(1), mac(2), 66, 5)]);
     a.rxsync(0).unwrap();
     let rx_buf = a.rx_ring(0).unwrap().slot[0].buf_idx;
-    assert!(recv(&mut z, 0).is_empty(), "not before the application releases it");
+    assert!(
+        recv(&mut z, 0).is_empty(),
+        "not before the application releases it"
+    );
     a.rx_ring(0).unwrap().advance(1);
     a.rxsync(0).unwrap();
     z.rxsync(0).unwrap();
@@ -114,7 +143,11 @@ fn monitoring_a_pipe_end() {
     let mut t = reg.open("p{1/t").unwrap();
     let f = frame(mac(2), mac(1), 100, 8);
     send(&mut m, 0, std::slice::from_ref(&f));
-    assert_eq!(recv(&mut t, 0), vec![f.clone()], "copied before the zero-copy move");
+    assert_eq!(
+        recv(&mut t, 0),
+        vec![f.clone()],
+        "copied before the zero-copy move"
+    );
     assert_eq!(recv(&mut s, 0), vec![f]);
     reg.audit(&[&m, &s, &t]).unwrap();
 }

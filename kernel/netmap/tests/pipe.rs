@@ -30,13 +30,22 @@ fn frames_move_without_copy() {
     s.rxsync(0).unwrap();
     let r = s.rx_ring(0).unwrap();
     assert_eq!(r.tail, 1);
-    assert_eq!(r.slot[0].buf_idx, sent_buf, "the sender's buffer itself arrived");
+    assert_eq!(
+        r.slot[0].buf_idx, sent_buf,
+        "the sender's buffer itself arrived"
+    );
     assert!(r.slot[0].flags & NS_BUF_CHANGED != 0);
     assert_eq!(r.frame(0).unwrap(), &f[..]);
     let back = m.port().krings(Dir::Tx)[0].lock().slots.get(0);
-    assert_ne!(back.buf_idx, sent_buf, "the sender's slot got the peer's free buffer");
+    assert_ne!(
+        back.buf_idx, sent_buf,
+        "the sender's slot got the peer's free buffer"
+    );
     assert!(back.flags & NS_BUF_CHANGED != 0);
-    assert!(s.port().krings(Dir::Rx)[0].notifications() > 0, "receiver woken");
+    assert!(
+        s.port().krings(Dir::Rx)[0].notifications() > 0,
+        "receiver woken"
+    );
     audit(&p, &[&**m.port(), &**s.port()], &[&m, &s]);
 }
 
@@ -44,7 +53,9 @@ fn frames_move_without_copy() {
 fn both_directions_and_wraparound() {
     let (p, mut m, mut s) = pair(8);
     for round in 0..10u8 {
-        let a: Vec<_> = (0..5).map(|i| frame(mac(2), mac(1), 60 + i, round)).collect();
+        let a: Vec<_> = (0..5)
+            .map(|i| frame(mac(2), mac(1), 60 + i, round))
+            .collect();
         assert_eq!(send(&mut m, 0, &a), 5);
         assert_eq!(send(&mut s, 0, &a[..3]), 3);
         assert_eq!(recv(&mut s, 0), a);
@@ -59,17 +70,32 @@ fn both_directions_and_wraparound() {
 fn full_peer_applies_back_pressure() {
     let (p, mut m, mut s) = pair(8);
     let fs: Vec<_> = (0..7).map(|i| frame(mac(2), mac(1), 60, i)).collect();
-    assert_eq!(send(&mut m, 0, &fs), 7, "moved to the peer, whose ring is now full");
-    assert_eq!(send(&mut m, 0, &fs), 7, "accepted and queued in the sender's ring");
+    assert_eq!(
+        send(&mut m, 0, &fs),
+        7,
+        "moved to the peer, whose ring is now full"
+    );
+    assert_eq!(
+        send(&mut m, 0, &fs),
+        7,
+        "accepted and queued in the sender's ring"
+    );
     {
         let k = m.port().krings(Dir::Tx)[0].lock();
         assert_eq!(k.tx_pending(), 7, "seven frames wait for room at the peer");
     }
     assert_eq!(m.tx_ring(0).unwrap().space(), 0);
-    assert_eq!(send(&mut m, 0, &fs), 0, "no room left in the sender's ring either");
+    assert_eq!(
+        send(&mut m, 0, &fs),
+        0,
+        "no room left in the sender's ring either"
+    );
     let wakes = m.port().krings(Dir::Tx)[0].notifications();
     assert_eq!(recv(&mut s, 0), fs);
-    assert!(m.port().krings(Dir::Tx)[0].notifications() > wakes, "the receiver's release woke the sender");
+    assert!(
+        m.port().krings(Dir::Tx)[0].notifications() > wakes,
+        "the receiver's release woke the sender"
+    );
     m.txsync(0).unwrap(); // the retry a woken sender does
     assert_eq!(recv(&mut s, 0), fs);
     assert_eq!(m.tx_ring(0).unwrap().space(), 7);
@@ -94,7 +120,11 @@ fn fragment_chains_arrive_intact() {
     let flags: Vec<_> = (0..3).map(|i| r.slot[i].flags & NS_MOREFRAG).collect();
     assert_eq!(flags, [NS_MOREFRAG, NS_MOREFRAG, 0]);
     assert_eq!(r.frame(1).unwrap(), &[1u8; 1000][..]);
-    assert_eq!(s.port().counters().rx.packets, 1, "one packet of three fragments");
+    assert_eq!(
+        s.port().counters().rx.packets,
+        1,
+        "one packet of three fragments"
+    );
     assert_eq!(s.port().counters().rx.bytes, 3000);
     audit(&p, &[&**m.port(), &**s.port()], &[&m, &s]);
 }

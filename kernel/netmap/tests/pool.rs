@@ -23,10 +23,16 @@ fn geometry_and_reserved_indices() {
 fn bad_configuration_is_refused() {
     for bad in [0, 32, 100, 3000, 1 << 17] {
         let r = Region::alloc(1 << 20).unwrap();
-        assert_eq!(BufferPool::new(r, bad).unwrap_err(), PoolError::BadBufSize(bad));
+        assert_eq!(
+            BufferPool::new(r, bad).unwrap_err(),
+            PoolError::BadBufSize(bad)
+        );
     }
     let r = Region::alloc(2 * 2048).unwrap();
-    assert_eq!(BufferPool::new(r, 2048).unwrap_err(), PoolError::RegionTooSmall);
+    assert_eq!(
+        BufferPool::new(r, 2048).unwrap_err(),
+        PoolError::RegionTooSmall
+    );
     let r = Region::alloc(3 * 64 + 63).unwrap();
     let p = BufferPool::new(r, 64).unwrap();
     assert_eq!(p.nbufs(), 3, "a trailing partial buffer is not used");
@@ -40,7 +46,10 @@ fn static_region() {
     a.buf_mut(0).unwrap().fill(7);
     assert!(a.buf(0).unwrap().iter().all(|&b| b == 7));
     assert_eq!(p.free_count(), 0);
-    assert_eq!(SlotArray::new_filled(&p, 1).unwrap_err(), PoolError::Exhausted);
+    assert_eq!(
+        SlotArray::new_filled(&p, 1).unwrap_err(),
+        PoolError::Exhausted
+    );
     drop(a);
     assert_eq!(p.free_count(), 6);
 }
@@ -61,7 +70,10 @@ fn slot_arrays_own_their_buffers() {
     assert_eq!(b.buf_idx(5), idx);
     assert_eq!(b.get(5).len, 100);
     assert!(!a.is_held(3));
-    assert_eq!(a.move_to(4, &mut b, 5).unwrap_err(), PoolError::SlotOccupied(5));
+    assert_eq!(
+        a.move_to(4, &mut b, 5).unwrap_err(),
+        PoolError::SlotOccupied(5)
+    );
     a.swap(0, &mut b, 5).unwrap();
     assert_eq!(a.buf_idx(0), idx);
     p.audit(a.bufs().chain(b.bufs())).unwrap();
@@ -75,11 +87,19 @@ fn slot_arrays_own_their_buffers() {
     let other = common::pool(8);
     let mut c = SlotArray::new_filled(&other, 1).unwrap();
     assert_eq!(a.swap(0, &mut c, 0).unwrap_err(), PoolError::PoolMismatch);
-    assert_eq!(a.move_to(0, &mut SlotArray::new_empty(&other, 1), 0).unwrap_err(), PoolError::PoolMismatch);
+    assert_eq!(
+        a.move_to(0, &mut SlotArray::new_empty(&other, 1), 0)
+            .unwrap_err(),
+        PoolError::PoolMismatch
+    );
 
     drop(a);
     drop(b);
-    assert_eq!(p.free_count(), 62, "dropping slot arrays returns every buffer");
+    assert_eq!(
+        p.free_count(),
+        62,
+        "dropping slot arrays returns every buffer"
+    );
     p.audit([]).unwrap();
 }
 
@@ -88,11 +108,17 @@ fn audit_reports_each_kind_of_error() {
     let p = common::pool(16);
     let a = SlotArray::new_filled(&p, 2).unwrap();
     let (x, y) = (a.buf_idx(0), a.buf_idx(1));
-    assert_eq!(p.audit([x]), Err(AuditError::Missing { first: y, count: 1 }));
+    assert_eq!(
+        p.audit([x]),
+        Err(AuditError::Missing { first: y, count: 1 })
+    );
     assert_eq!(p.audit([x, y, x]), Err(AuditError::Duplicate(x)));
     assert_eq!(p.audit([x, y, 1]), Err(AuditError::Reserved(1)));
     assert_eq!(p.audit([x, y, 16]), Err(AuditError::OutOfRange(16)));
     // An index on the free list claimed by a slot too.
-    assert_eq!(p.audit([x, y, 2.max(x.max(y) + 1)]), Err(AuditError::Duplicate(x.max(y) + 1)));
+    assert_eq!(
+        p.audit([x, y, 2.max(x.max(y) + 1)]),
+        Err(AuditError::Duplicate(x.max(y) + 1))
+    );
     p.audit(a.bufs()).unwrap();
 }

@@ -9,17 +9,47 @@ use proptest::prelude::*;
 #[derive(Clone, Debug)]
 enum Act {
     /// Fill `k` slots from head with frames (dst picks a MAC), advance.
-    Send { h: usize, k: u32, dst: u8, len: u16, frag: bool },
+    Send {
+        h: usize,
+        k: u32,
+        dst: u8,
+        len: u16,
+        frag: bool,
+    },
     /// Consume `k` received slots.
-    Consume { h: usize, k: u32 },
-    TxSync { h: usize },
-    RxSync { h: usize },
+    Consume {
+        h: usize,
+        k: u32,
+    },
+    TxSync {
+        h: usize,
+    },
+    RxSync {
+        h: usize,
+    },
     /// Write arbitrary head/cur (and maybe tail).
-    Scribble { h: usize, rx: bool, head: u32, cur: u32, tail: Option<u32> },
+    Scribble {
+        h: usize,
+        rx: bool,
+        head: u32,
+        cur: u32,
+        tail: Option<u32>,
+    },
     /// Write an arbitrary buf_idx/len into a slot of the view.
-    Poke { h: usize, rx: bool, slot: u32, buf_idx: u32, len: u16 },
+    Poke {
+        h: usize,
+        rx: bool,
+        slot: u32,
+        buf_idx: u32,
+        len: u16,
+    },
     /// Zero-copy swap between a tx and an rx slot of two handles.
-    Swap { a: usize, b: usize, i: u32, j: u32 },
+    Swap {
+        a: usize,
+        b: usize,
+        i: u32,
+        j: u32,
+    },
 }
 
 const NH: usize = 6;
@@ -48,12 +78,16 @@ fn dist(a: u32, b: u32, n: u32) -> u32 {
 fn check_ring(k: &Kring, ring: &NetmapRing, dir: Dir) -> Result<(), TestCaseError> {
     let st = k.lock();
     let n = st.nkr_num_slots;
-    prop_assert!(st.nr_hwcur < n && st.nr_hwtail < n && st.rhead < n && st.rcur < n && st.rtail < n);
+    prop_assert!(
+        st.nr_hwcur < n && st.nr_hwtail < n && st.rhead < n && st.rcur < n && st.rtail < n
+    );
     let app = dist(st.rhead, st.rtail, n);
     match dir {
         Dir::Tx => {
             // hwcur <= rhead <= rtail <= hwtail, cyclically.
-            prop_assert!(dist(st.nr_hwcur, st.rhead, n) + app <= dist(st.nr_hwcur, st.nr_hwtail, n));
+            prop_assert!(
+                dist(st.nr_hwcur, st.rhead, n) + app <= dist(st.nr_hwcur, st.nr_hwtail, n)
+            );
             prop_assert!(st.nr_hwtail != st.nr_hwcur, "a tx ring keeps one slot");
         }
         Dir::Rx => {
@@ -66,7 +100,12 @@ fn check_ring(k: &Kring, ring: &NetmapRing, dir: Dir) -> Result<(), TestCaseErro
     for i in 0..n {
         let mine = dist(st.rhead, i, n) < app;
         prop_assert_eq!(ring.buf(i).is_ok(), mine, "slot {} application-held", i);
-        prop_assert_eq!(st.slots.is_held(i as usize), !mine, "slot {} kernel-held", i);
+        prop_assert_eq!(
+            st.slots.is_held(i as usize),
+            !mine,
+            "slot {} kernel-held",
+            i
+        );
     }
     Ok(())
 }
@@ -89,21 +128,39 @@ fn check_all(hs: &mut [Handle]) -> Result<(), TestCaseError> {
 fn frame(dst: u8, src: u8, len: usize) -> Vec<u8> {
     let mut f = vec![0xab; len];
     if len >= 12 {
-        f[..6].copy_from_slice(&if dst == 3 { [0xff; 6] } else { common::mac(dst) });
+        f[..6].copy_from_slice(&if dst == 3 {
+            [0xff; 6]
+        } else {
+            common::mac(dst)
+        });
         f[6..12].copy_from_slice(&common::mac(src));
     }
     f
 }
 
 fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
-    let reg = Registry::with_defaults(common::pool(2048), PortConfig { num_slots: SLOTS, ..PortConfig::default() });
+    let reg = Registry::with_defaults(
+        common::pool(2048),
+        PortConfig {
+            num_slots: SLOTS,
+            ..PortConfig::default()
+        },
+    );
     let names = ["vale0:a", "vale0:b", "vale0:c", "p{1", "p}1", "vale0:a/rt"];
     let mut hs: Vec<Handle> = names.iter().map(|n| reg.open(n).unwrap()).collect();
     let _z = reg.open("vale0:b/z").unwrap();
     for a in acts {
         match a {
-            Act::Send { h, k, dst, len, frag } => {
-                let Some(ring) = hs[h].tx_ring(0) else { continue };
+            Act::Send {
+                h,
+                k,
+                dst,
+                len,
+                frag,
+            } => {
+                let Some(ring) = hs[h].tx_ring(0) else {
+                    continue;
+                };
                 for _ in 0..k.min(ring.space()) {
                     let i = ring.head % SLOTS; // the head may have been scribbled on
                     let f = frame(dst, h as u8, len as usize);
@@ -113,7 +170,9 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                 }
             }
             Act::Consume { h, k } => {
-                let Some(ring) = hs[h].rx_ring(0) else { continue };
+                let Some(ring) = hs[h].rx_ring(0) else {
+                    continue;
+                };
                 let k = k.min(dist(ring.head % SLOTS, ring.tail % SLOTS, SLOTS));
                 ring.advance(k);
             }
@@ -123,8 +182,18 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
             Act::RxSync { h } => {
                 let _ = hs[h].rxsync(0);
             }
-            Act::Scribble { h, rx, head, cur, tail } => {
-                let ring = if rx { hs[h].rx_ring(0) } else { hs[h].tx_ring(0) };
+            Act::Scribble {
+                h,
+                rx,
+                head,
+                cur,
+                tail,
+            } => {
+                let ring = if rx {
+                    hs[h].rx_ring(0)
+                } else {
+                    hs[h].tx_ring(0)
+                };
                 if let Some(ring) = ring {
                     ring.head = head;
                     ring.cur = cur;
@@ -133,8 +202,18 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                     }
                 }
             }
-            Act::Poke { h, rx, slot, buf_idx, len } => {
-                let ring = if rx { hs[h].rx_ring(0) } else { hs[h].tx_ring(0) };
+            Act::Poke {
+                h,
+                rx,
+                slot,
+                buf_idx,
+                len,
+            } => {
+                let ring = if rx {
+                    hs[h].rx_ring(0)
+                } else {
+                    hs[h].tx_ring(0)
+                };
                 if let Some(ring) = ring {
                     ring.slot[slot as usize].buf_idx = buf_idx;
                     ring.slot[slot as usize].len = len;
@@ -147,7 +226,13 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                         let _ = t.swap_buf(i, r, j);
                     }
                 } else {
-                    let (x, y) = if a < b { let (l, r) = hs.split_at_mut(b); (&mut l[a], &mut r[0]) } else { let (l, r) = hs.split_at_mut(a); (&mut r[0], &mut l[b]) };
+                    let (x, y) = if a < b {
+                        let (l, r) = hs.split_at_mut(b);
+                        (&mut l[a], &mut r[0])
+                    } else {
+                        let (l, r) = hs.split_at_mut(a);
+                        (&mut r[0], &mut l[b])
+                    };
                     if let (Some(t), Some(r)) = (x.tx_ring(0), y.rx_ring(0)) {
                         let _ = t.swap_buf(i, r, j);
                     }
@@ -166,7 +251,10 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
     }
     for h in hs.iter_mut() {
         let port = h.port().clone();
-        for (dir, k) in [(Dir::Tx, port.krings(Dir::Tx).first()), (Dir::Rx, port.krings(Dir::Rx).first())] {
+        for (dir, k) in [
+            (Dir::Tx, port.krings(Dir::Tx).first()),
+            (Dir::Rx, port.krings(Dir::Rx).first()),
+        ] {
             let Some(k) = k else { continue };
             let ring = match dir {
                 Dir::Tx => h.tx_ring(0).unwrap(),

@@ -3,32 +3,108 @@
 mod common;
 
 use common::{frame, mac, pool, recv, send, SinkPort, BCAST};
-use netmap::name::{parse, PortName};
 use netmap::monitor::MonitorMode;
+use netmap::name::{parse, PortName};
 use netmap::pipe::PipeSide;
 use netmap::vale::ForwardScratch;
 use netmap::{Dir, Kring, NameError, OpenError, Port, PortConfig, PortKind, Registry};
 
 fn registry() -> Registry {
-    Registry::with_defaults(pool(8192), PortConfig { num_slots: 64, ..PortConfig::default() })
+    Registry::with_defaults(
+        pool(8192),
+        PortConfig {
+            num_slots: 64,
+            ..PortConfig::default()
+        },
+    )
 }
 
 #[test]
 fn names_parse() {
-    assert_eq!(parse("vale0:a"), Ok(PortName::Vale { switch: "vale0", port: "a" }));
-    assert_eq!(parse("valeX:long-name_1.2"), Ok(PortName::Vale { switch: "valeX", port: "long-name_1.2" }));
-    assert_eq!(parse("x{1"), Ok(PortName::Pipe { base: "x", id: 1, side: PipeSide::Master }));
-    assert_eq!(parse("vale0:a}42"), Ok(PortName::Pipe { base: "vale0:a", id: 42, side: PipeSide::Slave }));
+    assert_eq!(
+        parse("vale0:a"),
+        Ok(PortName::Vale {
+            switch: "vale0",
+            port: "a"
+        })
+    );
+    assert_eq!(
+        parse("valeX:long-name_1.2"),
+        Ok(PortName::Vale {
+            switch: "valeX",
+            port: "long-name_1.2"
+        })
+    );
+    assert_eq!(
+        parse("x{1"),
+        Ok(PortName::Pipe {
+            base: "x",
+            id: 1,
+            side: PipeSide::Master
+        })
+    );
+    assert_eq!(
+        parse("vale0:a}42"),
+        Ok(PortName::Pipe {
+            base: "vale0:a",
+            id: 42,
+            side: PipeSide::Slave
+        })
+    );
     assert_eq!(parse("vtnet0"), Ok(PortName::Plain("vtnet0")));
-    let t = MonitorMode { tx: true, ..Default::default() };
-    let r = MonitorMode { rx: true, ..Default::default() };
-    let rt = MonitorMode { tx: true, rx: true, zcopy: false };
-    let z = MonitorMode { tx: true, rx: true, zcopy: true };
-    assert_eq!(parse("vale0:a/t"), Ok(PortName::Monitor { parent: "vale0:a", mode: t }));
-    assert_eq!(parse("em0/r"), Ok(PortName::Monitor { parent: "em0", mode: r }));
-    assert_eq!(parse("x{3/rt"), Ok(PortName::Monitor { parent: "x{3", mode: rt }));
-    assert_eq!(parse("x/tr"), Ok(PortName::Monitor { parent: "x", mode: rt }));
-    assert_eq!(parse("x/z"), Ok(PortName::Monitor { parent: "x", mode: z }));
+    let t = MonitorMode {
+        tx: true,
+        ..Default::default()
+    };
+    let r = MonitorMode {
+        rx: true,
+        ..Default::default()
+    };
+    let rt = MonitorMode {
+        tx: true,
+        rx: true,
+        zcopy: false,
+    };
+    let z = MonitorMode {
+        tx: true,
+        rx: true,
+        zcopy: true,
+    };
+    assert_eq!(
+        parse("vale0:a/t"),
+        Ok(PortName::Monitor {
+            parent: "vale0:a",
+            mode: t
+        })
+    );
+    assert_eq!(
+        parse("em0/r"),
+        Ok(PortName::Monitor {
+            parent: "em0",
+            mode: r
+        })
+    );
+    assert_eq!(
+        parse("x{3/rt"),
+        Ok(PortName::Monitor {
+            parent: "x{3",
+            mode: rt
+        })
+    );
+    assert_eq!(
+        parse("x/tr"),
+        Ok(PortName::Monitor {
+            parent: "x",
+            mode: rt
+        })
+    );
+    assert_eq!(
+        parse("x/z"),
+        Ok(PortName::Monitor {
+            parent: "x",
+            mode: z
+        })
+    );
 }
 
 #[test]
@@ -55,7 +131,10 @@ fn bad_names_say_why() {
         assert_eq!(parse(name), Err(err), "{name:?}");
     }
     let reg = registry();
-    assert_eq!(reg.open("vale0").unwrap_err(), OpenError::Name(NameError::MissingPort));
+    assert_eq!(
+        reg.open("vale0").unwrap_err(),
+        OpenError::Name(NameError::MissingPort)
+    );
 }
 
 #[test]
@@ -72,7 +151,10 @@ fn ephemeral_vale_ports_live_while_open() {
     assert_eq!(reg.switch("vale0").unwrap().num_ports(), 1);
     assert!(!reg.ports().contains(&"vale0:a".to_string()));
     drop(b);
-    assert!(reg.switches().is_empty(), "the switch goes with its last port");
+    assert!(
+        reg.switches().is_empty(),
+        "the switch goes with its last port"
+    );
     reg.audit(&[]).unwrap();
     assert_eq!(reg.pool().free_count(), 8192 - 2, "every buffer is back");
 }
@@ -80,13 +162,25 @@ fn ephemeral_vale_ports_live_while_open() {
 #[test]
 fn persistent_ports() {
     let reg = registry();
-    let cfg = PortConfig { num_slots: 32, ..PortConfig::default() };
+    let cfg = PortConfig {
+        num_slots: 32,
+        ..PortConfig::default()
+    };
     reg.create_persistent("vale1:p", cfg).unwrap();
-    assert_eq!(reg.create_persistent("vale1:p", cfg).unwrap_err(), OpenError::Exists);
-    assert_eq!(reg.create_persistent("x{1", cfg).unwrap_err(), OpenError::Unsupported);
+    assert_eq!(
+        reg.create_persistent("vale1:p", cfg).unwrap_err(),
+        OpenError::Exists
+    );
+    assert_eq!(
+        reg.create_persistent("x{1", cfg).unwrap_err(),
+        OpenError::Unsupported
+    );
     let mut p = reg.open("vale1:p").unwrap();
     assert_eq!(p.tx_ring(0).unwrap().num_slots(), 32);
-    assert_eq!(reg.delete_persistent("vale1:p").unwrap_err(), OpenError::Busy);
+    assert_eq!(
+        reg.delete_persistent("vale1:p").unwrap_err(),
+        OpenError::Busy
+    );
     let mut q = reg.open("vale1:q").unwrap();
     send(&mut q, 0, &[frame(BCAST, mac(1), 60, 0)]);
     drop(p);
@@ -94,10 +188,17 @@ fn persistent_ports() {
     send(&mut q, 0, &[frame(BCAST, mac(1), 60, 1)]);
     p = reg.open("vale1:p").unwrap();
     assert_eq!(recv(&mut p, 0).len(), 2);
-    assert_eq!(reg.delete_persistent("vale1:q").unwrap_err(), OpenError::NotFound, "ephemeral");
+    assert_eq!(
+        reg.delete_persistent("vale1:q").unwrap_err(),
+        OpenError::NotFound,
+        "ephemeral"
+    );
     drop(p);
     reg.delete_persistent("vale1:p").unwrap();
-    assert_eq!(reg.delete_persistent("vale1:p").unwrap_err(), OpenError::NotFound);
+    assert_eq!(
+        reg.delete_persistent("vale1:p").unwrap_err(),
+        OpenError::NotFound
+    );
     reg.audit(&[&q]).unwrap();
     drop(q);
     assert!(reg.switches().is_empty());
@@ -116,9 +217,15 @@ fn pipes_by_name() {
     let other = reg.open("x{8").unwrap();
     reg.audit(&[&m, &s, &other]).unwrap();
     drop(m);
-    assert!(reg.ports().contains(&"x{7".to_string()), "alive while one end is open");
+    assert!(
+        reg.ports().contains(&"x{7".to_string()),
+        "alive while one end is open"
+    );
     drop(s);
-    assert!(!reg.ports().iter().any(|p| p.starts_with("x") && p.ends_with('7')));
+    assert!(!reg
+        .ports()
+        .iter()
+        .any(|p| p.starts_with("x") && p.ends_with('7')));
     drop(other);
     reg.audit(&[]).unwrap();
 }
@@ -140,12 +247,19 @@ fn kernel_ports_register_open_and_join_switches() {
     // notifies it; the NIC's receive path forwards into the switch.
     let (sw, att) = reg.attach("vale0", "sink").unwrap();
     assert_eq!(reg.attach("vale0", "sink").unwrap_err(), OpenError::Busy);
-    assert_eq!(reg.attach("vale0", "nope").unwrap_err(), OpenError::NotFound);
+    assert_eq!(
+        reg.attach("vale0", "nope").unwrap_err(),
+        OpenError::NotFound
+    );
     let mut v = reg.open("vale0:v").unwrap();
     send(&mut v, 0, &[frame(BCAST, mac(1), 60, 0)]);
     let rx = &nic.krings(Dir::Rx)[0];
     assert_eq!(rx.notifications(), 1, "notified once for the batch");
-    assert_eq!(rx.lock().nr_hwtail, 1, "frame delivered into the NIC's ring");
+    assert_eq!(
+        rx.lock().nr_hwtail,
+        1,
+        "frame delivered into the NIC's ring"
+    );
     // Ingress: a device ring with received frames, forwarded by the driver.
     let dev = Kring::new(reg.pool(), Dir::Rx, 0, 64).unwrap();
     let mut scratch = ForwardScratch::new(reg.pool());
@@ -157,7 +271,8 @@ fn kernel_ports_register_open_and_join_switches() {
             g.slots.set_len(i as usize, 100).unwrap();
         }
         let k = &mut *g;
-        sw.forward(att, 0, &k.slots, 0, 3, 2048, &mut k.stats, &mut scratch).unwrap()
+        sw.forward(att, 0, &k.slots, 0, 3, 2048, &mut k.stats, &mut scratch)
+            .unwrap()
     };
     assert_eq!(fwd.consumed, 3);
     sw.wake(&fwd.wakeups); // after the device ring's lock is released
@@ -172,7 +287,10 @@ fn kernel_ports_register_open_and_join_switches() {
     }
     reg.pool().audit(owned).unwrap();
     reg.detach("vale0", "sink").unwrap();
-    assert_eq!(reg.detach("vale0", "sink").unwrap_err(), OpenError::NotFound);
+    assert_eq!(
+        reg.detach("vale0", "sink").unwrap_err(),
+        OpenError::NotFound
+    );
     assert_eq!(sw.num_ports(), 1);
     drop(v);
     assert!(reg.switches().is_empty());
@@ -202,9 +320,17 @@ fn monitors_need_a_parent_of_the_right_kind() {
     assert_eq!(reg.open("x{1/z").unwrap_err(), OpenError::Unsupported);
     let z = reg.open("vale0:a/z").unwrap();
     assert_eq!(z.port().kind(), PortKind::Monitor);
-    assert_eq!(reg.open("vale0:a/z").unwrap_err(), OpenError::Busy, "one zero-copy monitor");
+    assert_eq!(
+        reg.open("vale0:a/z").unwrap_err(),
+        OpenError::Busy,
+        "one zero-copy monitor"
+    );
     let copies: Vec<_> = (0..8).map(|_| reg.open("vale0:a/rt").unwrap()).collect();
-    assert_eq!(reg.open("vale0:a/t").unwrap_err(), OpenError::Busy, "at most 8 copy monitors");
+    assert_eq!(
+        reg.open("vale0:a/t").unwrap_err(),
+        OpenError::Busy,
+        "at most 8 copy monitors"
+    );
     drop(copies);
     let t = reg.open("vale0:a/t").unwrap();
     drop(t);
@@ -215,14 +341,40 @@ fn monitors_need_a_parent_of_the_right_kind() {
 #[test]
 fn geometry_and_exhaustion_are_refused_cleanly() {
     let reg = Registry::new(pool(64));
-    let bad = PortConfig { tx_rings: 0, ..PortConfig::default() };
-    assert_eq!(reg.open_with("vale0:a", bad).unwrap_err(), OpenError::BadConfig);
-    assert_eq!(reg.open_with("x{1", PortConfig { num_slots: 1, ..PortConfig::default() }).unwrap_err(), OpenError::BadConfig);
+    let bad = PortConfig {
+        tx_rings: 0,
+        ..PortConfig::default()
+    };
+    assert_eq!(
+        reg.open_with("vale0:a", bad).unwrap_err(),
+        OpenError::BadConfig
+    );
+    assert_eq!(
+        reg.open_with(
+            "x{1",
+            PortConfig {
+                num_slots: 1,
+                ..PortConfig::default()
+            }
+        )
+        .unwrap_err(),
+        OpenError::BadConfig
+    );
     // 1024-slot rings do not fit in 62 buffers.
-    assert_eq!(reg.open("vale0:a").unwrap_err(), OpenError::Pool(netmap::PoolError::Exhausted));
+    assert_eq!(
+        reg.open("vale0:a").unwrap_err(),
+        OpenError::Pool(netmap::PoolError::Exhausted)
+    );
     assert!(reg.switches().is_empty(), "no switch left behind");
-    assert_eq!(reg.create_persistent("vale0:p", PortConfig::default()).unwrap_err(), OpenError::Pool(netmap::PoolError::Exhausted));
-    assert_eq!(reg.open("big{1").unwrap_err(), OpenError::Pool(netmap::PoolError::Exhausted));
+    assert_eq!(
+        reg.create_persistent("vale0:p", PortConfig::default())
+            .unwrap_err(),
+        OpenError::Pool(netmap::PoolError::Exhausted)
+    );
+    assert_eq!(
+        reg.open("big{1").unwrap_err(),
+        OpenError::Pool(netmap::PoolError::Exhausted)
+    );
     reg.audit(&[]).unwrap();
     assert_eq!(reg.pool().free_count(), 62);
     assert!(reg.ports().is_empty());
@@ -230,8 +382,20 @@ fn geometry_and_exhaustion_are_refused_cleanly() {
 
 #[test]
 fn errors_read_well() {
-    assert_eq!(OpenError::Name(NameError::MissingPort).to_string(), "VALE name without a port (want valeX:port)");
-    assert_eq!(netmap::SyncError::RingReinit { head: 9, cur: 1 }.to_string(), "bad head 9 / cur 1: ring re-initialised");
-    assert_eq!(netmap::AuditError::Missing { first: 5, count: 2 }.to_string(), "2 buffers lost (first: 5)");
-    assert_eq!(OpenError::Pool(netmap::PoolError::Exhausted).to_string(), "no free buffer left");
+    assert_eq!(
+        OpenError::Name(NameError::MissingPort).to_string(),
+        "VALE name without a port (want valeX:port)"
+    );
+    assert_eq!(
+        netmap::SyncError::RingReinit { head: 9, cur: 1 }.to_string(),
+        "bad head 9 / cur 1: ring re-initialised"
+    );
+    assert_eq!(
+        netmap::AuditError::Missing { first: 5, count: 2 }.to_string(),
+        "2 buffers lost (first: 5)"
+    );
+    assert_eq!(
+        OpenError::Pool(netmap::PoolError::Exhausted).to_string(),
+        "no free buffer left"
+    );
 }

@@ -41,7 +41,9 @@ fn tx_ring_starts_with_all_but_one_slot() {
 #[test]
 fn txsync_sends_and_reclaims() {
     let (p, port, mut h) = setup();
-    let frames: Vec<_> = (0..5).map(|i| common::frame(common::BCAST, common::mac(1), 60 + i, i as u8)).collect();
+    let frames: Vec<_> = (0..5)
+        .map(|i| common::frame(common::BCAST, common::mac(1), 60 + i, i as u8))
+        .collect();
     assert_eq!(common::send(&mut h, 0, &frames), 5);
     assert_eq!(*port.sent.lock().unwrap(), frames);
     let r = h.tx_ring(0).unwrap();
@@ -82,21 +84,25 @@ fn rxsync_reports_and_releases() {
 fn tx_prologue_rules() {
     let (_p, port, mut h) = setup();
     // Make the ring wrap: hwcur = rhead = 5, rtail = 4.
-    common::send(&mut h, 0, &vec![common::frame(common::BCAST, common::mac(1), 60, 0); 5]);
+    common::send(
+        &mut h,
+        0,
+        &vec![common::frame(common::BCAST, common::mac(1), 60, 0); 5],
+    );
     assert_eq!(tx_state(&port), (5, 4, 5, 5, 4));
     let k = port.krings(Dir::Tx)[0].lock();
     // (head, cur, valid)
     let cases = [
-        (5, 5, true),   // no change
-        (7, 0, true),   // cur wraps
-        (0, 4, true),   // head wraps, cur at tail
-        (4, 4, true),   // head == tail: everything handed over
+        (5, 5, true), // no change
+        (7, 0, true), // cur wraps
+        (0, 4, true), // head wraps, cur at tail
+        (4, 4, true), // head == tail: everything handed over
         (2, 3, true),
-        (4, 5, false),  // cur past tail
-        (3, 2, false),  // cur behind head
-        (6, 5, false),  // cur behind head across the wrap
-        (8, 8, false),  // out of range
-        (5, 9, false),  // cur out of range (stricter than netmap)
+        (4, 5, false), // cur past tail
+        (3, 2, false), // cur behind head
+        (6, 5, false), // cur behind head across the wrap
+        (8, 8, false), // out of range
+        (5, 9, false), // cur out of range (stricter than netmap)
         (u32::MAX, 0, false),
     ];
     for (head, cur, valid) in cases {
@@ -106,7 +112,13 @@ fn tx_prologue_rules() {
     // Non-wrapped: rhead = 0, rtail = 7 on a fresh port.
     let (_p, port, _h) = setup();
     let k = port.krings(Dir::Tx)[0].lock();
-    for (head, cur, valid) in [(0, 0, true), (7, 7, true), (3, 5, true), (5, 3, false), (0, 8, false)] {
+    for (head, cur, valid) in [
+        (0, 0, true),
+        (7, 7, true),
+        (3, 5, true),
+        (5, 3, false),
+        (0, 8, false),
+    ] {
         assert_eq!(k.txsync_check(head, cur), valid, "head {head} cur {cur}");
     }
 }
@@ -137,7 +149,11 @@ fn rx_prologue_rules() {
 #[test]
 fn bad_head_reinitialises_the_ring() {
     let (p, port, mut h) = setup();
-    common::send(&mut h, 0, &vec![common::frame(common::BCAST, common::mac(1), 60, 0); 3]);
+    common::send(
+        &mut h,
+        0,
+        &vec![common::frame(common::BCAST, common::mac(1), 60, 0); 3],
+    );
     let r = h.tx_ring(0).unwrap();
     let before: Vec<_> = r.slot.iter().map(|s| s.buf_idx).collect();
     r.head = 2; // behind hwcur = 3
@@ -149,14 +165,28 @@ fn bad_head_reinitialises_the_ring() {
     let r = h.tx_ring(0).unwrap();
     assert_eq!((r.head, r.cur, r.tail), (3, 3, 2));
     let after: Vec<_> = r.slot.iter().map(|s| s.buf_idx).collect();
-    assert_eq!(before, after, "the view names the buffers the slots really hold");
+    assert_eq!(
+        before, after,
+        "the view names the buffers the slots really hold"
+    );
     assert_eq!(r.slot[5].len, 0);
     let c = port.counters().tx;
     assert_eq!((c.ring_reinit, c.bad_buf_idx, c.bad_len), (1, 1, 1));
-    assert_eq!(port.sent.lock().unwrap().len(), 3, "nothing sent by the bad sync");
+    assert_eq!(
+        port.sent.lock().unwrap().len(),
+        3,
+        "nothing sent by the bad sync"
+    );
     audit(&p, &[&*port], &[&h]);
     // The ring works again.
-    assert_eq!(common::send(&mut h, 0, &[common::frame(common::BCAST, common::mac(1), 60, 0)]), 1);
+    assert_eq!(
+        common::send(
+            &mut h,
+            0,
+            &[common::frame(common::BCAST, common::mac(1), 60, 0)]
+        ),
+        1
+    );
     assert_eq!(port.sent.lock().unwrap().len(), 4);
 }
 
@@ -167,7 +197,10 @@ fn bad_cur_and_out_of_range_values_reinitialise_too() {
         let r = h.rx_ring(0).unwrap();
         r.head = head;
         r.cur = cur;
-        assert!(matches!(h.rxsync(0), Err(SyncError::RingReinit { .. })), "{head} {cur}");
+        assert!(
+            matches!(h.rxsync(0), Err(SyncError::RingReinit { .. })),
+            "{head} {cur}"
+        );
         let r = h.rx_ring(0).unwrap();
         assert_eq!((r.head, r.cur, r.tail), (0, 0, 0));
         assert_eq!(port.counters().rx.ring_reinit, 1);
@@ -187,7 +220,10 @@ fn rx_reinit_keeps_received_frames() {
     assert!(h.rxsync(0).is_err());
     let r = h.rx_ring(0).unwrap();
     assert_eq!(r.head, 0, "frames not released are still there");
-    assert_eq!(r.tail, 5, "and, as in netmap, the sync still reported new ones");
+    assert_eq!(
+        r.tail, 5,
+        "and, as in netmap, the sync still reported new ones"
+    );
     assert_eq!(r.frame(4).unwrap(), &f[..]);
     audit(&p, &[&*port], &[&h]);
 }
@@ -198,8 +234,10 @@ fn written_buf_idx_is_never_trusted() {
     let r = h.tx_ring(0).unwrap();
     let real0 = r.slot[0].buf_idx;
     let real1 = r.slot[1].buf_idx;
-    r.write_frame(0, &common::frame(common::BCAST, common::mac(1), 60, 1)).unwrap();
-    r.write_frame(1, &common::frame(common::BCAST, common::mac(1), 60, 2)).unwrap();
+    r.write_frame(0, &common::frame(common::BCAST, common::mac(1), 60, 1))
+        .unwrap();
+    r.write_frame(1, &common::frame(common::BCAST, common::mac(1), 60, 2))
+        .unwrap();
     // Duplicate index, and an index of a buffer owned by the kernel slot.
     r.slot[0].buf_idx = real1;
     r.slot[1].buf_idx = port.krings(Dir::Tx)[0].lock().slots.buf_idx(7);
@@ -255,7 +293,11 @@ fn kernel_owns_tail_and_len_is_bounded() {
     h.txsync(0).unwrap();
     let c = port.counters().tx;
     assert_eq!(c.bad_len, 1);
-    assert_eq!(h.tx_ring(0).unwrap().tail, 1, "tail recomputed by the kernel");
+    assert_eq!(
+        h.tx_ring(0).unwrap().tail,
+        1,
+        "tail recomputed by the kernel"
+    );
     let sent = port.sent.lock().unwrap();
     assert_eq!(sent[0].len(), 0, "oversized len became 0");
     drop(sent);

@@ -4,12 +4,20 @@
 mod common;
 
 use common::{audit, frame, mac, pool, recv, send, BCAST};
-use netmap::vale::{Dest, FrameMeta, LearningBridge, LearningConfig, Lookup, PatchPanel, MAX_PORTS};
-use netmap::{BufferPool, Dir, Handle, Port, PortConfig, Switch, SyncError, ValePort, NS_MOREFRAG, NS_NO_LEARN};
+use netmap::vale::{
+    Dest, FrameMeta, LearningBridge, LearningConfig, Lookup, PatchPanel, MAX_PORTS,
+};
+use netmap::{
+    BufferPool, Dir, Handle, Port, PortConfig, Switch, SyncError, ValePort, NS_MOREFRAG,
+    NS_NO_LEARN,
+};
 use std::sync::Arc;
 
 fn cfg(slots: u32) -> PortConfig {
-    PortConfig { num_slots: slots, ..PortConfig::default() }
+    PortConfig {
+        num_slots: slots,
+        ..PortConfig::default()
+    }
 }
 
 fn open(p: &Arc<BufferPool>, sw: &Arc<Switch>, name: &str, slots: u32) -> (Arc<ValePort>, Handle) {
@@ -62,9 +70,15 @@ fn learns_and_unicasts() {
 fn broadcast_and_multicast_flood() {
     let p = pool(4096);
     let sw = Switch::new("vale0");
-    let mut hs: Vec<_> = (0..5).map(|i| open(&p, &sw, &format!("vale0:p{i}"), 64).1).collect();
+    let mut hs: Vec<_> = (0..5)
+        .map(|i| open(&p, &sw, &format!("vale0:p{i}"), 64).1)
+        .collect();
     let multicast = [0x01, 0x00, 0x5e, 0, 0, 1];
-    send(&mut hs[0], 0, &[frame(BCAST, mac(1), 60, 1), frame(multicast, mac(1), 60, 2)]);
+    send(
+        &mut hs[0],
+        0,
+        &[frame(BCAST, mac(1), 60, 1), frame(multicast, mac(1), 60, 2)],
+    );
     for h in &mut hs[1..] {
         let got = recv(h, 0);
         assert_eq!(got.len(), 2);
@@ -81,7 +95,13 @@ fn broadcast_and_multicast_flood() {
 #[test]
 fn entries_age_out() {
     let p = pool(1024);
-    let sw = Switch::with_lookup("vale0", Box::new(LearningBridge::new(LearningConfig { max_age: 100, ..Default::default() })));
+    let sw = Switch::with_lookup(
+        "vale0",
+        Box::new(LearningBridge::new(LearningConfig {
+            max_age: 100,
+            ..Default::default()
+        })),
+    );
     let (_, mut a) = open(&p, &sw, "vale0:a", 64);
     let (_, mut b) = open(&p, &sw, "vale0:b", 64);
     let (_, mut c) = open(&p, &sw, "vale0:c", 64);
@@ -92,25 +112,39 @@ fn entries_age_out() {
     sw.set_clock(1100);
     send(&mut a, 0, &[frame(mac(2), mac(1), 60, 0)]);
     assert!(recv(&mut c, 0).is_empty(), "fresh entry: unicast");
-    assert_eq!(sw.mac_table().iter().find(|e| e.mac == mac(2)).unwrap().age, 100);
+    assert_eq!(
+        sw.mac_table().iter().find(|e| e.mac == mac(2)).unwrap().age,
+        100
+    );
     sw.set_clock(1101);
     send(&mut a, 0, &[frame(mac(2), mac(1), 60, 0)]);
     assert_eq!(recv(&mut c, 0).len(), 1, "aged out: flooded again");
     assert_eq!(recv(&mut b, 0).len(), 2);
-    assert!(sw.mac_table().iter().all(|e| e.mac != mac(2)), "listing hides aged entries");
+    assert!(
+        sw.mac_table().iter().all(|e| e.mac != mac(2)),
+        "listing hides aged entries"
+    );
     check(&p, &[&a, &b, &c]);
 }
 
 #[test]
 fn colliding_addresses_coexist_and_evict_the_oldest() {
     // One bucket: every address collides.
-    let t = LearningBridge::new(LearningConfig { buckets: 1, max_age: 1000, seed: 7 });
+    let t = LearningBridge::new(LearningConfig {
+        buckets: 1,
+        max_age: 1000,
+        seed: 7,
+    });
     assert_eq!(t.capacity(), 4);
     for m in 1..=4u64 {
         t.learn(m << 8, m as u8, m);
     }
     for m in 1..=4u64 {
-        assert_eq!(t.find(m << 8, 10), Some(m as u8), "direct mapping would keep only one");
+        assert_eq!(
+            t.find(m << 8, 10),
+            Some(m as u8),
+            "direct mapping would keep only one"
+        );
     }
     assert_eq!(t.evictions(), 0);
     t.learn(1 << 8, 1, 20); // refresh the first: now the second is oldest
@@ -124,7 +158,13 @@ fn colliding_addresses_coexist_and_evict_the_oldest() {
     assert_eq!(t.evictions(), 1);
     assert_eq!(t.find(6 << 8, 5000), Some(6));
     // The lookup never reads past a short frame.
-    let meta = FrameMeta { src: 0, ring: 0, len: 3, now: 0, learn: true };
+    let meta = FrameMeta {
+        src: 0,
+        ring: 0,
+        len: 3,
+        now: 0,
+        learn: true,
+    };
     assert_eq!(t.lookup(&[1, 2, 3], &meta), Dest::Drop);
 }
 
@@ -136,7 +176,11 @@ fn full_destination_drops_and_never_blocks() {
     let (bp, mut b) = open(&p, &sw, "vale0:b", 8);
     let fs: Vec<_> = (0..20).map(|i| frame(mac(2), mac(1), 60, i)).collect();
     assert_eq!(send(&mut a, 0, &fs), 20);
-    assert_eq!(a.port().krings(Dir::Tx)[0].lock().tx_pending(), 0, "all consumed");
+    assert_eq!(
+        a.port().krings(Dir::Tx)[0].lock().tx_pending(),
+        0,
+        "all consumed"
+    );
     let c = bp.counters();
     assert_eq!(c.rx.packets, 7, "a ring holds n - 1 frames");
     assert_eq!(c.rx.drop_ring_full, 13);
@@ -151,14 +195,23 @@ fn bad_lengths_are_dropped_and_counted() {
     let p = pool(1024);
     let sw = Switch::new("vale0");
     let (ap, mut a) = open(&p, &sw, "vale0:a", 64);
-    let small = ValePort::create(&p, &sw, "vale0:small", PortConfig { max_frame: 100, ..cfg(64) }).unwrap();
+    let small = ValePort::create(
+        &p,
+        &sw,
+        "vale0:small",
+        PortConfig {
+            max_frame: 100,
+            ..cfg(64)
+        },
+    )
+    .unwrap();
     let mut s = Handle::new(small.clone());
     let (_, mut b) = open(&p, &sw, "vale0:b", 64);
     let fs = vec![
-        frame(BCAST, mac(1), 13, 0),   // runt
-        vec![],                        // empty
-        frame(BCAST, mac(1), 14, 0),   // bare header: fine
-        frame(BCAST, mac(1), 200, 0),  // too big for `small` only
+        frame(BCAST, mac(1), 13, 0),  // runt
+        vec![],                       // empty
+        frame(BCAST, mac(1), 14, 0),  // bare header: fine
+        frame(BCAST, mac(1), 200, 0), // too big for `small` only
     ];
     send(&mut a, 0, &fs);
     let c = ap.counters().tx;
@@ -191,9 +244,17 @@ fn fragment_chains() {
         let start = t.head;
         for k in 0..frags {
             let i = (start + k) % t.num_slots();
-            let f = if k == 0 { frame(BCAST, mac(1), 100, 9) } else { vec![k as u8; 100] };
+            let f = if k == 0 {
+                frame(BCAST, mac(1), 100, 9)
+            } else {
+                vec![k as u8; 100]
+            };
             t.write_frame(i, &f).unwrap();
-            t.slot[i as usize].flags = if k + 1 < frags || last_more { NS_MOREFRAG } else { 0 };
+            t.slot[i as usize].flags = if k + 1 < frags || last_more {
+                NS_MOREFRAG
+            } else {
+                0
+            };
         }
         t.advance(frags);
     };
@@ -203,7 +264,10 @@ fn fragment_chains() {
     b.rxsync(0).unwrap();
     let r = b.rx_ring(0).unwrap();
     assert_eq!(r.tail, 3);
-    assert_eq!([r.slot[0].flags, r.slot[1].flags, r.slot[2].flags], [NS_MOREFRAG, NS_MOREFRAG, 0]);
+    assert_eq!(
+        [r.slot[0].flags, r.slot[1].flags, r.slot[2].flags],
+        [NS_MOREFRAG, NS_MOREFRAG, 0]
+    );
     assert_eq!(r.frame(2).unwrap(), &[2u8; 100][..]);
     r.advance(3);
     b.rxsync(0).unwrap();
@@ -239,7 +303,11 @@ fn no_hairpin_and_no_learn() {
     let (_, mut b) = open(&p, &sw, "vale0:b", 64);
     send(&mut a, 0, &[frame(BCAST, mac(1), 60, 0)]);
     send(&mut a, 0, &[frame(mac(1), mac(3), 60, 0)]);
-    assert_eq!(ap.counters().tx.drop_no_dest, 1, "to a station on the source port");
+    assert_eq!(
+        ap.counters().tx.drop_no_dest,
+        1,
+        "to a station on the source port"
+    );
     assert_eq!(recv(&mut b, 0).len(), 1);
     let t = b.tx_ring(0).unwrap();
     let h = t.head;
@@ -275,9 +343,15 @@ fn patch_panel_lookup() {
     let (a, mut ha) = open(&p, &sw, "vale0:a", 64);
     let (b, mut hb) = open(&p, &sw, "vale0:b", 64);
     let (c, mut hc) = open(&p, &sw, "vale0:c", 64);
-    sw.set_lookup(Box::new(PatchPanel::new().connect(a.attachment().id, c.attachment().id)));
+    sw.set_lookup(Box::new(
+        PatchPanel::new().connect(a.attachment().id, c.attachment().id),
+    ));
     assert_eq!(sw.lookup_name(), "patch");
-    send(&mut ha, 0, &[frame(BCAST, mac(1), 60, 1), frame(mac(2), mac(1), 60, 2)]);
+    send(
+        &mut ha,
+        0,
+        &[frame(BCAST, mac(1), 60, 1), frame(mac(2), mac(1), 60, 2)],
+    );
     assert_eq!(recv(&mut hc, 0).len(), 2, "everything from a goes to c");
     assert!(recv(&mut hb, 0).is_empty());
     send(&mut hc, 0, &[frame(mac(7), mac(3), 60, 1)]);
@@ -294,7 +368,9 @@ fn batches_larger_than_the_batch_limit() {
     let sw = Switch::new("vale0");
     let (_, mut a) = open(&p, &sw, "vale0:a", 2048);
     let (_, mut b) = open(&p, &sw, "vale0:b", 2048);
-    let fs: Vec<_> = (0..1500u32).map(|i| frame(BCAST, mac(1), 60 + (i % 7) as usize, i as u8)).collect();
+    let fs: Vec<_> = (0..1500u32)
+        .map(|i| frame(BCAST, mac(1), 60 + (i % 7) as usize, i as u8))
+        .collect();
     assert_eq!(send(&mut a, 0, &fs), 1500);
     assert_eq!(recv(&mut b, 0), fs);
     check(&p, &[&a, &b]);
@@ -304,13 +380,22 @@ fn batches_larger_than_the_batch_limit() {
 fn port_table_limits_and_reuse() {
     let p = pool(254 * 2 * 4 + 64);
     let sw = Switch::new("vale0");
-    let ports: Vec<_> = (0..MAX_PORTS).map(|i| ValePort::create(&p, &sw, &format!("vale0:{i}"), cfg(4)).unwrap()).collect();
+    let ports: Vec<_> = (0..MAX_PORTS)
+        .map(|i| ValePort::create(&p, &sw, &format!("vale0:{i}"), cfg(4)).unwrap())
+        .collect();
     assert_eq!(sw.num_ports(), 254);
-    assert_eq!(ValePort::create(&p, &sw, "vale0:x", cfg(4)).unwrap_err(), netmap::OpenError::SwitchFull);
+    assert_eq!(
+        ValePort::create(&p, &sw, "vale0:x", cfg(4)).unwrap_err(),
+        netmap::OpenError::SwitchFull
+    );
     ports[10].detach();
     let again = ValePort::create(&p, &sw, "vale0:x", cfg(4)).unwrap();
     assert_eq!(again.attachment().id, 10, "the free number is reused");
-    assert_ne!(again.attachment(), ports[10].attachment(), "but not the attachment");
+    assert_ne!(
+        again.attachment(),
+        ports[10].attachment(),
+        "but not the attachment"
+    );
     assert!(!sw.is_attached(ports[10].attachment()));
     for port in &ports {
         port.detach();
@@ -333,7 +418,10 @@ fn detached_sender_drops_and_stale_entries_are_purged() {
     recv(&mut a, 0);
     recv(&mut c, 0);
     bp.detach();
-    assert!(sw.mac_table().is_empty(), "entries of a detached port are forgotten");
+    assert!(
+        sw.mac_table().is_empty(),
+        "entries of a detached port are forgotten"
+    );
     let t = b.tx_ring(0).unwrap();
     let h = t.head;
     t.write_frame(h, &frame(BCAST, mac(2), 60, 0)).unwrap();
@@ -363,7 +451,15 @@ fn detach_while_traffic_flows() {
         let stop = stop.clone();
         let progress = progress.clone();
         std::thread::spawn(move || {
-            let fs: Vec<_> = (0..64).map(|i| if i % 3 == 0 { frame(BCAST, mac(1), 60, i) } else { frame(mac(2), mac(1), 60, i) }).collect();
+            let fs: Vec<_> = (0..64)
+                .map(|i| {
+                    if i % 3 == 0 {
+                        frame(BCAST, mac(1), 60, i)
+                    } else {
+                        frame(mac(2), mac(1), 60, i)
+                    }
+                })
+                .collect();
             let mut rounds = 0u64;
             while !stop.load(Relaxed) || rounds < 50 {
                 send(&mut a, 0, &fs);
@@ -403,7 +499,11 @@ fn detach_while_traffic_flows() {
     assert!(received > 0, "traffic did flow");
     assert_eq!(sw.num_ports(), 2);
     let c = a.port().counters().tx;
-    assert_eq!(c.packets, rounds * 64 - c.drops(), "every frame accounted for");
+    assert_eq!(
+        c.packets,
+        rounds * 64 - c.drops(),
+        "every frame accounted for"
+    );
     check(&p, &[&a, &b]);
     drop(a);
     drop(b);
@@ -413,16 +513,37 @@ fn detach_while_traffic_flows() {
 fn ring_r_feeds_ring_r_mod_m() {
     let p = pool(4096);
     let sw = Switch::new("vale0");
-    let multi = PortConfig { tx_rings: 3, rx_rings: 3, ..cfg(32) };
+    let multi = PortConfig {
+        tx_rings: 3,
+        rx_rings: 3,
+        ..cfg(32)
+    };
     let a = ValePort::create(&p, &sw, "vale0:a", multi).unwrap();
-    let b = ValePort::create(&p, &sw, "vale0:b", PortConfig { rx_rings: 2, ..multi }).unwrap();
+    let b = ValePort::create(
+        &p,
+        &sw,
+        "vale0:b",
+        PortConfig {
+            rx_rings: 2,
+            ..multi
+        },
+    )
+    .unwrap();
     let mut ha = Handle::new(a.clone());
     let mut hb = Handle::new(b.clone());
     for r in 0..3 {
         send(&mut ha, r, &[frame(BCAST, mac(1), 60, r as u8)]);
     }
-    assert_eq!(recv(&mut hb, 0).iter().map(|f| f[14]).collect::<Vec<_>>(), vec![0, 2], "rings 0 and 2 -> 0");
-    assert_eq!(recv(&mut hb, 1).iter().map(|f| f[14]).collect::<Vec<_>>(), vec![1], "ring 1 -> 1");
+    assert_eq!(
+        recv(&mut hb, 0).iter().map(|f| f[14]).collect::<Vec<_>>(),
+        vec![0, 2],
+        "rings 0 and 2 -> 0"
+    );
+    assert_eq!(
+        recv(&mut hb, 1).iter().map(|f| f[14]).collect::<Vec<_>>(),
+        vec![1],
+        "ring 1 -> 1"
+    );
     assert_eq!(b.krings(Dir::Rx)[1].notifications(), 1);
     check(&p, &[&ha, &hb]);
 }

@@ -10,30 +10,84 @@ use netmap::{BufferPool, Dir, Handle, PortConfig, Registry};
 #[derive(Arbitrary, Debug)]
 enum Act {
     /// Set head/cur/tail of a ring to anything.
-    Scribble { h: u8, rx: bool, head: u32, cur: u32, tail: Option<u32> },
+    Scribble {
+        h: u8,
+        rx: bool,
+        head: u32,
+        cur: u32,
+        tail: Option<u32>,
+    },
     /// Write anything into a slot of the view.
-    Poke { h: u8, rx: bool, slot: u16, buf_idx: u32, len: u16, flags: u16 },
+    Poke {
+        h: u8,
+        rx: bool,
+        slot: u16,
+        buf_idx: u32,
+        len: u16,
+        flags: u16,
+    },
     /// Write bytes into a held buffer and hand slots over honestly.
-    Fill { h: u8, n: u8, len: u16, dst: u8, flags: u16 },
+    Fill {
+        h: u8,
+        n: u8,
+        len: u16,
+        dst: u8,
+        flags: u16,
+    },
     /// Consume received slots.
-    Consume { h: u8, n: u8 },
-    TxSync { h: u8 },
-    RxSync { h: u8 },
-    Swap { a: u8, b: u8, i: u16, j: u16 },
-    Clock { t: u32 },
+    Consume {
+        h: u8,
+        n: u8,
+    },
+    TxSync {
+        h: u8,
+    },
+    RxSync {
+        h: u8,
+    },
+    Swap {
+        a: u8,
+        b: u8,
+        i: u16,
+        j: u16,
+    },
+    Clock {
+        t: u32,
+    },
 }
 
 const SLOTS: u32 = 8;
-const NAMES: [&str; 7] = ["vale0:a", "vale0:b", "vale1:c", "f{1", "f}1", "vale0:a/rt", "vale0:b/z"];
+const NAMES: [&str; 7] = [
+    "vale0:a",
+    "vale0:b",
+    "vale1:c",
+    "f{1",
+    "f}1",
+    "vale0:a/rt",
+    "vale0:b/z",
+];
 
 fuzz_target!(|acts: Vec<Act>| {
     let pool = BufferPool::on_heap(512, 256).unwrap();
-    let reg = Registry::with_defaults(pool, PortConfig { num_slots: SLOTS, max_frame: 600, ..PortConfig::default() });
+    let reg = Registry::with_defaults(
+        pool,
+        PortConfig {
+            num_slots: SLOTS,
+            max_frame: 600,
+            ..PortConfig::default()
+        },
+    );
     let mut hs: Vec<Handle> = NAMES.iter().map(|n| reg.open(n).unwrap()).collect();
     let nh = hs.len();
     for a in acts.into_iter().take(256) {
         match a {
-            Act::Scribble { h, rx, head, cur, tail } => {
+            Act::Scribble {
+                h,
+                rx,
+                head,
+                cur,
+                tail,
+            } => {
                 let h = &mut hs[h as usize % nh];
                 if let Some(r) = if rx { h.rx_ring(0) } else { h.tx_ring(0) } {
                     r.head = head;
@@ -43,7 +97,14 @@ fuzz_target!(|acts: Vec<Act>| {
                     }
                 }
             }
-            Act::Poke { h, rx, slot, buf_idx, len, flags } => {
+            Act::Poke {
+                h,
+                rx,
+                slot,
+                buf_idx,
+                len,
+                flags,
+            } => {
                 let h = &mut hs[h as usize % nh];
                 if let Some(r) = if rx { h.rx_ring(0) } else { h.tx_ring(0) } {
                     let s = &mut r.slot[slot as usize % SLOTS as usize];
@@ -52,7 +113,13 @@ fuzz_target!(|acts: Vec<Act>| {
                     s.flags = flags;
                 }
             }
-            Act::Fill { h, n, len, dst, flags } => {
+            Act::Fill {
+                h,
+                n,
+                len,
+                dst,
+                flags,
+            } => {
                 let h = &mut hs[h as usize % nh];
                 if let Some(r) = h.tx_ring(0) {
                     for _ in 0..(n as u32).min(r.space()) {
@@ -111,7 +178,13 @@ fuzz_target!(|acts: Vec<Act>| {
                 for k in h.port().krings(dir) {
                     let st = k.lock();
                     let n = st.nkr_num_slots;
-                    assert!(st.nr_hwcur < n && st.nr_hwtail < n && st.rhead < n && st.rtail < n && st.rcur < n);
+                    assert!(
+                        st.nr_hwcur < n
+                            && st.nr_hwtail < n
+                            && st.rhead < n
+                            && st.rtail < n
+                            && st.rcur < n
+                    );
                 }
             }
         }

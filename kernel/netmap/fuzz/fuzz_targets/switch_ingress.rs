@@ -34,14 +34,34 @@ const SLOTS: u32 = 16;
 fuzz_target!(|inp: Input| {
     let pool = BufferPool::on_heap(1024, 256).unwrap();
     let sw = if inp.patch {
-        Switch::with_lookup("vale0", Box::new(PatchPanel::new().connect(0, 1).route(2, 0)))
+        Switch::with_lookup(
+            "vale0",
+            Box::new(PatchPanel::new().connect(0, 1).route(2, 0)),
+        )
     } else {
-        let cfg = LearningConfig { buckets: inp.buckets as usize % 4 + 1, max_age: 50, seed: 1 };
+        let cfg = LearningConfig {
+            buckets: inp.buckets as usize % 4 + 1,
+            max_age: 50,
+            seed: 1,
+        };
         Switch::with_lookup("vale0", Box::new(LearningBridge::new(cfg)))
     };
-    let cfg = |max_frame| PortConfig { num_slots: SLOTS, max_frame, ..PortConfig::default() };
-    let ports: Vec<Arc<ValePort>> =
-        (0..3).map(|i| ValePort::create(&pool, &sw, &format!("vale0:{i}"), cfg(if i == 2 { 100 } else { 1000 })).unwrap()).collect();
+    let cfg = |max_frame| PortConfig {
+        num_slots: SLOTS,
+        max_frame,
+        ..PortConfig::default()
+    };
+    let ports: Vec<Arc<ValePort>> = (0..3)
+        .map(|i| {
+            ValePort::create(
+                &pool,
+                &sw,
+                &format!("vale0:{i}"),
+                cfg(if i == 2 { 100 } else { 1000 }),
+            )
+            .unwrap()
+        })
+        .collect();
     let mut hs: Vec<Handle> = ports.iter().map(|p| Handle::new(p.clone())).collect();
     let dev = Kring::new(&pool, Dir::Rx, 0, SLOTS).unwrap();
     // Stand-in for a kernel (NIC) port: its device ring feeds the switch.
@@ -68,7 +88,16 @@ fuzz_target!(|inp: Input| {
                 let k = &mut *g;
                 let start = k.nr_hwcur;
                 let count = (k.nr_hwtail + SLOTS - start) % SLOTS;
-                let r = sw.forward(nic, 0, &k.slots, start, count, 1000, &mut k.stats, &mut scratch);
+                let r = sw.forward(
+                    nic,
+                    0,
+                    &k.slots,
+                    start,
+                    count,
+                    1000,
+                    &mut k.stats,
+                    &mut scratch,
+                );
                 if let Ok(fw) = &r {
                     k.nr_hwcur = (start + fw.consumed) % SLOTS;
                 }
@@ -117,7 +146,10 @@ fuzz_target!(|inp: Input| {
         accepted += c.tx.packets;
         delivered += c.rx.packets;
     }
-    assert!(delivered <= accepted * 3, "{delivered} delivered, {accepted} accepted");
+    assert!(
+        delivered <= accepted * 3,
+        "{delivered} delivered, {accepted} accepted"
+    );
     let mut owned: Vec<u32> = dev.owned_bufs();
     for p in ports.iter().chain([&nic_port]) {
         owned.extend(netmap::port::kring_bufs(&**p));

@@ -9,7 +9,11 @@ impl KringState {
     /// Rx: slots writers may still reserve (`[hwlease, hwcur - 1)`).
     #[inline]
     pub fn rx_free(&self) -> u32 {
-        let last = if self.nr_hwcur == 0 { self.nkr_num_slots - 1 } else { self.nr_hwcur - 1 };
+        let last = if self.nr_hwcur == 0 {
+            self.nkr_num_slots - 1
+        } else {
+            self.nr_hwcur - 1
+        };
         self.dist(self.nkr_hwlease, last)
     }
 
@@ -80,5 +84,4 @@ impl KringState {
             self.nr_hwtail = end;
         }
     }
-
 }

@@ -154,7 +154,11 @@ impl KringState {
     /// then refuses to run rather than index out of bounds.
     pub(super) fn kring_sane(&self) -> bool {
         let n = self.nkr_num_slots;
-        self.nr_hwcur < n && self.nr_hwtail < n && self.rhead < n && self.rtail < n && self.nkr_hwlease < n
+        self.nr_hwcur < n
+            && self.nr_hwtail < n
+            && self.rhead < n
+            && self.rtail < n
+            && self.nkr_hwlease < n
     }
 
     /// Slot `i` of the kernel's array (for ports and tests).
@@ -191,7 +195,12 @@ pub struct Kring {
 impl Kring {
     /// A kring of `num_slots` slots (2..=65536), every slot holding a fresh
     /// buffer from `pool`.
-    pub fn new(pool: &Arc<BufferPool>, dir: Dir, id: u16, num_slots: u32) -> Result<Self, PoolError> {
+    pub fn new(
+        pool: &Arc<BufferPool>,
+        dir: Dir,
+        id: u16,
+        num_slots: u32,
+    ) -> Result<Self, PoolError> {
         if !(2..=65536).contains(&num_slots) {
             return Err(PoolError::SlotOutOfRange(num_slots as usize));
         }
@@ -206,8 +215,15 @@ impl Kring {
     }
 
     /// Creates `count` krings numbered `0..count`.
-    pub fn new_set(pool: &Arc<BufferPool>, dir: Dir, count: u16, num_slots: u32) -> Result<Box<[Kring]>, PoolError> {
-        (0..count).map(|id| Kring::new(pool, dir, id, num_slots)).collect()
+    pub fn new_set(
+        pool: &Arc<BufferPool>,
+        dir: Dir,
+        count: u16,
+        num_slots: u32,
+    ) -> Result<Box<[Kring]>, PoolError> {
+        (0..count)
+            .map(|id| Kring::new(pool, dir, id, num_slots))
+            .collect()
     }
 
     #[inline]
@@ -255,6 +271,9 @@ impl Kring {
 
 impl core::fmt::Debug for Kring {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Kring").field("dir", &self.dir).field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Kring")
+            .field("dir", &self.dir)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }

@@ -59,4 +59,3 @@ impl KringStats {
             + self.drop_detached
     }
 }
-

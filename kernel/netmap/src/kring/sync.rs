@@ -86,13 +86,19 @@ impl KringState {
         let view = &ring.slot;
         let (mut bad_idx, mut bad_len) = (0u64, 0u64);
         // Cannot fail: both arrays have `n` slots and share the pool.
-        let _ = ring.held.move_slots(start, &mut self.slots, start, count, |i, held| {
-            let v = view[i as usize];
-            bad_idx += (v.buf_idx != held.buf_idx) as u64;
-            let len_ok = v.len as usize <= bs;
-            bad_len += !len_ok as u64;
-            Slot { buf_idx: held.buf_idx, len: if len_ok { v.len } else { 0 }, flags: v.flags & NS_APP_FLAGS }
-        });
+        let _ = ring
+            .held
+            .move_slots(start, &mut self.slots, start, count, |i, held| {
+                let v = view[i as usize];
+                bad_idx += (v.buf_idx != held.buf_idx) as u64;
+                let len_ok = v.len as usize <= bs;
+                bad_len += !len_ok as u64;
+                Slot {
+                    buf_idx: held.buf_idx,
+                    len: if len_ok { v.len } else { 0 },
+                    flags: v.flags & NS_APP_FLAGS,
+                }
+            });
         self.stats.bad_buf_idx += bad_idx;
         self.stats.bad_len += bad_len;
     }
@@ -101,10 +107,12 @@ impl KringState {
     /// application and refreshes the application's view of them.
     fn give_range(&mut self, ring: &mut NetmapRing, start: u32, count: u32) {
         let view = &mut ring.slot;
-        let _ = self.slots.move_slots(start, &mut ring.held, start, count, |i, s| {
-            view[i as usize] = s;
-            s
-        });
+        let _ = self
+            .slots
+            .move_slots(start, &mut ring.held, start, count, |i, s| {
+                view[i as usize] = s;
+                s
+            });
     }
 
     /// Re-initialises the ring after a protocol violation, as netmap's
@@ -129,7 +137,11 @@ impl KringState {
         self.rtail = self.nr_hwcur;
         self.finish_sync(ring);
         for (iu, v) in ring.slot.iter_mut().enumerate() {
-            *v = if ring.held.is_held(iu) { ring.held.get(iu) } else { self.slots.get(iu) };
+            *v = if ring.held.is_held(iu) {
+                ring.held.get(iu)
+            } else {
+                self.slots.get(iu)
+            };
         }
         ring.head = self.rhead;
         ring.cur = self.rcur;
@@ -142,7 +154,11 @@ impl KringState {
         let count = self.dist(self.rhead, self.rtail);
         self.give_range(ring, self.rhead, count);
         for (iu, v) in ring.slot.iter_mut().enumerate() {
-            *v = if ring.held.is_held(iu) { ring.held.get(iu) } else { self.slots.get(iu) };
+            *v = if ring.held.is_held(iu) {
+                ring.held.get(iu)
+            } else {
+                self.slots.get(iu)
+            };
         }
         ring.head = self.rhead;
         ring.cur = self.rcur;
@@ -155,5 +171,4 @@ impl KringState {
     pub fn detach_ring(&mut self, ring: &mut NetmapRing) {
         self.take_back_range(ring, 0, self.nkr_num_slots);
     }
-
 }

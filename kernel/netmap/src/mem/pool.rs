@@ -62,7 +62,9 @@ impl BufferPool {
 
     /// A pool of `nbufs` buffers (reserved ones included) on the heap.
     pub fn on_heap(nbufs: u32, buf_size: usize) -> Result<Arc<Self>, PoolError> {
-        let len = (nbufs as usize).checked_mul(buf_size).ok_or(PoolError::RegionTooSmall)?;
+        let len = (nbufs as usize)
+            .checked_mul(buf_size)
+            .ok_or(PoolError::RegionTooSmall)?;
         let region = Region::alloc(len).ok_or(PoolError::RegionTooSmall)?;
         Ok(Arc::new(BufferPool::new(region, buf_size)?))
     }
@@ -124,7 +126,10 @@ impl BufferPool {
         debug_assert!(self.is_valid(idx));
         // `idx < nbufs` and `nbufs * buf_size <= region.len()`, so the
         // offset is inside the region (plain arithmetic, no dereference).
-        self.region.base().as_ptr().wrapping_add((idx as usize) << self.shift)
+        self.region
+            .base()
+            .as_ptr()
+            .wrapping_add((idx as usize) << self.shift)
     }
 
     /// Conservation check: the free list plus `owners` (every buffer index

@@ -50,7 +50,11 @@ impl Region {
     ///   except through the pool built on this region — devices may, but only
     ///   into buffers the kernel has handed to them (posted descriptors).
     pub unsafe fn from_raw(base: NonNull<u8>, len: usize) -> Self {
-        Region { base, len, owned: None }
+        Region {
+            base,
+            len,
+            owned: None,
+        }
     }
 
     /// A page-aligned, zeroed region on the heap (host tests, benchmarks, and
@@ -63,7 +67,11 @@ impl Region {
         }
         // SAFETY: the layout has a non-zero size, as `alloc_zeroed` requires.
         let ptr = unsafe { alloc::alloc::alloc_zeroed(layout) };
-        Some(Region { base: NonNull::new(ptr)?, len, owned: Some(layout) })
+        Some(Region {
+            base: NonNull::new(ptr)?,
+            len,
+            owned: Some(layout),
+        })
     }
 
     /// Length in bytes.
@@ -85,7 +93,10 @@ impl Region {
 
 impl core::fmt::Debug for Region {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Region").field("base", &self.base).field("len", &self.len).finish()
+        f.debug_struct("Region")
+            .field("base", &self.base)
+            .field("len", &self.len)
+            .finish()
     }
 }
 

@@ -29,7 +29,10 @@ pub struct SlotArray {
 impl SlotArray {
     /// `n` empty slots (allocates the array, not buffers).
     pub fn new_empty(pool: &Arc<BufferPool>, n: usize) -> Self {
-        SlotArray { pool: pool.clone(), slots: vec![Slot::default(); n].into_boxed_slice() }
+        SlotArray {
+            pool: pool.clone(),
+            slots: vec![Slot::default(); n].into_boxed_slice(),
+        }
     }
 
     /// `n` slots, each holding a fresh buffer. On exhaustion the buffers
@@ -128,7 +131,13 @@ impl SlotArray {
     /// buffer and land in the destination buffer, both held by the caller,
     /// and buffer sizes are multiples of 64, so nothing else is touched.
     #[inline]
-    pub fn copy_to(&self, i: usize, dst: &mut SlotArray, j: usize, len: u16) -> Result<(), PoolError> {
+    pub fn copy_to(
+        &self,
+        i: usize,
+        dst: &mut SlotArray,
+        j: usize,
+        len: u16,
+    ) -> Result<(), PoolError> {
         let n = len as usize;
         let src = self.buf(i)?;
         let to = dst.buf_mut(j)?;
@@ -203,22 +212,29 @@ impl SlotArray {
             return Err(PoolError::PoolMismatch);
         }
         let bs = self.pool.buf_size();
-        for_segments(self.slots.len(), src, dst.slots.len(), dst_start, count, |i, j, len| {
-            let from = &mut self.slots[i..i + len];
-            let to = &mut dst.slots[j..j + len];
-            for (k, (s, d)) in from.iter_mut().zip(to.iter_mut()).enumerate() {
-                let v = *s;
-                if v.buf_idx != 0 && d.buf_idx == 0 {
-                    let mut out = f((i + k) as u32, v);
-                    out.buf_idx = v.buf_idx;
-                    if out.len as usize > bs {
-                        out.len = 0;
+        for_segments(
+            self.slots.len(),
+            src,
+            dst.slots.len(),
+            dst_start,
+            count,
+            |i, j, len| {
+                let from = &mut self.slots[i..i + len];
+                let to = &mut dst.slots[j..j + len];
+                for (k, (s, d)) in from.iter_mut().zip(to.iter_mut()).enumerate() {
+                    let v = *s;
+                    if v.buf_idx != 0 && d.buf_idx == 0 {
+                        let mut out = f((i + k) as u32, v);
+                        out.buf_idx = v.buf_idx;
+                        if out.len as usize > bs {
+                            out.len = 0;
+                        }
+                        *d = out;
+                        *s = Slot::default();
                     }
-                    *d = out;
-                    *s = Slot::default();
                 }
-            }
-        })
+            },
+        )
     }
 
     /// Exchanges `count` slots of `self[i..]` with `other[j..]`, both ranges
@@ -238,23 +254,30 @@ impl SlotArray {
             return Err(PoolError::PoolMismatch);
         }
         let bs = self.pool.buf_size();
-        for_segments(self.slots.len(), i, other.slots.len(), j, count, |i, j, len| {
-            let mine = &mut self.slots[i..i + len];
-            let theirs = &mut other.slots[j..j + len];
-            for (a, b) in mine.iter_mut().zip(theirs.iter_mut()) {
-                core::mem::swap(a, b);
-                let (ia, ib) = (a.buf_idx, b.buf_idx);
-                f(a, b);
-                a.buf_idx = ia;
-                b.buf_idx = ib;
-                if a.len as usize > bs {
-                    a.len = 0;
+        for_segments(
+            self.slots.len(),
+            i,
+            other.slots.len(),
+            j,
+            count,
+            |i, j, len| {
+                let mine = &mut self.slots[i..i + len];
+                let theirs = &mut other.slots[j..j + len];
+                for (a, b) in mine.iter_mut().zip(theirs.iter_mut()) {
+                    core::mem::swap(a, b);
+                    let (ia, ib) = (a.buf_idx, b.buf_idx);
+                    f(a, b);
+                    a.buf_idx = ia;
+                    b.buf_idx = ib;
+                    if a.len as usize > bs {
+                        a.len = 0;
+                    }
+                    if b.len as usize > bs {
+                        b.len = 0;
+                    }
                 }
-                if b.len as usize > bs {
-                    b.len = 0;
-                }
-            }
-        })
+            },
+        )
     }
 
     /// Gives the empty slot `i` a fresh buffer from the pool (ring creation).
@@ -264,7 +287,11 @@ impl SlotArray {
             return Err(PoolError::SlotOccupied(i));
         }
         let idx = self.pool.alloc().ok_or(PoolError::Exhausted)?;
-        self.slots[i] = Slot { buf_idx: idx, len: 0, flags: 0 };
+        self.slots[i] = Slot {
+            buf_idx: idx,
+            len: 0,
+            flags: 0,
+        };
         Ok(())
     }
 
@@ -312,7 +339,14 @@ impl SlotArray {
 /// `m` (both wrapping) into runs contiguous in both, so that the loops over
 /// them are plain slice walks without index arithmetic or bounds checks.
 #[inline]
-fn for_segments(n: usize, i: u32, m: usize, j: u32, count: u32, mut run: impl FnMut(usize, usize, usize)) -> Result<(), PoolError> {
+fn for_segments(
+    n: usize,
+    i: u32,
+    m: usize,
+    j: u32,
+    count: u32,
+    mut run: impl FnMut(usize, usize, usize),
+) -> Result<(), PoolError> {
     let (mut i, mut j, mut left) = (i as usize, j as usize, count as usize);
     if left > 0 && (i >= n || j >= m) {
         return Err(PoolError::SlotOutOfRange(i.max(j)));
@@ -345,6 +379,8 @@ impl Drop for SlotArray {
 
 impl core::fmt::Debug for SlotArray {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SlotArray").field("len", &self.slots.len()).finish_non_exhaustive()
+        f.debug_struct("SlotArray")
+            .field("len", &self.slots.len())
+            .finish_non_exhaustive()
     }
 }

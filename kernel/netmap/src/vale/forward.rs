@@ -75,7 +75,9 @@ impl ForwardScratch {
 
 impl core::fmt::Debug for ForwardScratch {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ForwardScratch").field("discarding", &self.discarding).finish_non_exhaustive()
+        f.debug_struct("ForwardScratch")
+            .field("discarding", &self.discarding)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,7 +112,9 @@ impl Wakeups {
     }
     /// Port ids to wake.
     pub fn iter(&self) -> impl Iterator<Item = PortId> + '_ {
-        (0..256usize).filter(|&i| self.mask[i / 64] & (1 << (i % 64)) != 0).map(|i| i as PortId)
+        (0..256usize)
+            .filter(|&i| self.mask[i / 64] & (1 << (i % 64)) != 0)
+            .map(|i| i as PortId)
     }
 }
 
@@ -229,14 +233,23 @@ impl Switch {
                 learn: s.flags & NS_NO_LEARN == 0,
             };
             let dst = match t.lookup.lookup(first_frag, &meta) {
-                Dest::Port(p) if p != src.id && (p as usize) < MAX_PORTS && t.ports[p as usize].is_some() => p as u16,
+                Dest::Port(p)
+                    if p != src.id && (p as usize) < MAX_PORTS && t.ports[p as usize].is_some() =>
+                {
+                    p as u16
+                }
                 Dest::Flood => FLOOD,
                 _ => {
                     stats.drop_no_dest += 1;
                     continue;
                 }
             };
-            sc.ft[nft] = Ft { slot: s0, len, frags: frags as u16, next: NIL };
+            sc.ft[nft] = Ft {
+                slot: s0,
+                len,
+                frags: frags as u16,
+                next: NIL,
+            };
             let me = nft as u16;
             if dst == FLOOD {
                 if sc.flood_head == NIL {
@@ -265,7 +278,11 @@ impl Switch {
         let mut wakeups = Wakeups::new(src_ring);
         if nft > 0 {
             let flooding = sc.flood_head != NIL;
-            let ndst = if flooding { t.active.len() } else { sc.ntouched };
+            let ndst = if flooding {
+                t.active.len()
+            } else {
+                sc.ntouched
+            };
             for k in 0..ndst {
                 let d = if flooding { t.active[k] } else { sc.touched[k] };
                 if d == src.id {
@@ -311,8 +328,16 @@ fn gather_header<'a>(slots: &SlotArray, s0: u32, frags: u32, hdr: &'a mut [u8; 6
 
 /// Serves destination `d`: merges its unicast list with the flood list,
 /// leases room, copies, publishes. Returns whether anything was delivered.
-fn deliver(t: &super::Table, d: PortId, src_ring: u16, slots: &SlotArray, sc: &mut ForwardScratch) -> bool {
-    let Some(port) = &t.ports[d as usize] else { return false };
+fn deliver(
+    t: &super::Table,
+    d: PortId,
+    src_ring: u16,
+    slots: &SlotArray,
+    sc: &mut ForwardScratch,
+) -> bool {
+    let Some(port) = &t.ports[d as usize] else {
+        return false;
+    };
     let krings = port.krings(Dir::Rx);
     if krings.is_empty() {
         return false;
@@ -380,7 +405,8 @@ fn deliver(t: &super::Table, d: PortId, src_ring: u16, slots: &SlotArray, sc: &m
             // Cannot fail: same pool, lengths within the buffer size, and
             // `h < lease.n` by construction of the lease.
             let _ = slots.copy_to(s as usize, &mut sc.hold, h, len);
-            sc.hold.set_flags(h, if fi + 1 < e.frags { NS_MOREFRAG } else { 0 });
+            sc.hold
+                .set_flags(h, if fi + 1 < e.frags { NS_MOREFRAG } else { 0 });
             h += 1;
             s = ring_add(s, 1, n);
         }
@@ -388,6 +414,7 @@ fn deliver(t: &super::Table, d: PortId, src_ring: u16, slots: &SlotArray, sc: &m
     }
 
     // Publish.
-    dk.lock().complete_lease(lease, &mut sc.hold, take as u64, bytes);
+    dk.lock()
+        .complete_lease(lease, &mut sc.hold, take as u64, bytes);
     true
 }

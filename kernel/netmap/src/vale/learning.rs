@@ -58,7 +58,11 @@ impl Default for LearningConfig {
     /// 4096 entries, 300 s ageing if the clock counts milliseconds (the
     /// usual bridge default).
     fn default() -> Self {
-        LearningConfig { buckets: 1024, max_age: 300_000, seed: 0x5bd1_e995_9e37_79b9 }
+        LearningConfig {
+            buckets: 1024,
+            max_age: 300_000,
+            seed: 0x5bd1_e995_9e37_79b9,
+        }
     }
 }
 
@@ -91,7 +95,10 @@ impl LearningBridge {
     pub fn new(cfg: LearningConfig) -> Self {
         let n = cfg.buckets.max(1).next_power_of_two();
         let buckets = (0..n)
-            .map(|_| Bucket { key: Default::default(), seen: Default::default() })
+            .map(|_| Bucket {
+                key: Default::default(),
+                seen: Default::default(),
+            })
             .collect::<Vec<_>>()
             .into_boxed_slice();
         LearningBridge {
@@ -243,7 +250,11 @@ impl Lookup for LearningBridge {
                 let k = b.key[w].load(Relaxed);
                 let seen = b.seen[w].load(Relaxed);
                 if k != 0 && self.fresh(seen, now) {
-                    out(MacEntry { mac: mac_bytes(k & MAC_MASK), port: ((k >> 48) - 1) as PortId, age: now.saturating_sub(seen) });
+                    out(MacEntry {
+                        mac: mac_bytes(k & MAC_MASK),
+                        port: ((k >> 48) - 1) as PortId,
+                        age: now.saturating_sub(seen),
+                    });
                 }
             }
         }

@@ -80,7 +80,10 @@ pub struct Switch {
 impl Switch {
     /// A switch with the default learning bridge.
     pub fn new(name: &str) -> Arc<Self> {
-        Self::with_lookup(name, Box::new(LearningBridge::new(LearningConfig::default())))
+        Self::with_lookup(
+            name,
+            Box::new(LearningBridge::new(LearningConfig::default())),
+        )
     }
 
     /// A switch with the given lookup.
@@ -142,9 +145,16 @@ impl Switch {
         make: impl FnOnce(Attachment) -> Result<Arc<dyn Port>, OpenError>,
     ) -> Result<(Attachment, Arc<dyn Port>), OpenError> {
         let mut t = self.table.write();
-        let id = t.ports.iter().position(|p| p.is_none()).ok_or(OpenError::SwitchFull)?;
+        let id = t
+            .ports
+            .iter()
+            .position(|p| p.is_none())
+            .ok_or(OpenError::SwitchFull)?;
         t.gens[id] = t.gens[id].wrapping_add(1);
-        let a = Attachment { id: id as PortId, gen: t.gens[id] };
+        let a = Attachment {
+            id: id as PortId,
+            gen: t.gens[id],
+        };
         let port = make(a)?;
         t.ports[id] = Some(port.clone());
         t.active.push(a.id);
@@ -171,7 +181,9 @@ impl Switch {
     /// Whether `a` is still attached.
     pub fn is_attached(&self, a: Attachment) -> bool {
         let t = self.table.read();
-        (a.id as usize) < MAX_PORTS && t.gens[a.id as usize] == a.gen && t.ports[a.id as usize].is_some()
+        (a.id as usize) < MAX_PORTS
+            && t.gens[a.id as usize] == a.gen
+            && t.ports[a.id as usize].is_some()
     }
 
     /// The port attached as `id`.
@@ -182,7 +194,10 @@ impl Switch {
     /// Attached ports, by number.
     pub fn ports(&self) -> Vec<(PortId, Arc<dyn Port>)> {
         let t = self.table.read();
-        t.active.iter().filter_map(|&id| Some((id, t.ports[id as usize].clone()?))).collect()
+        t.active
+            .iter()
+            .filter_map(|&id| Some((id, t.ports[id as usize].clone()?)))
+            .collect()
     }
 
     /// Number of attached ports.
@@ -219,6 +234,8 @@ impl Switch {
 
 impl core::fmt::Debug for Switch {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Switch").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Switch")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }

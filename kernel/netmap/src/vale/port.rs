@@ -28,7 +28,12 @@ pub struct ValePort {
 
 impl ValePort {
     /// Creates `name` (`valeN:port`) and attaches it to `switch`.
-    pub fn create(pool: &Arc<BufferPool>, switch: &Arc<Switch>, name: &str, cfg: PortConfig) -> Result<Arc<ValePort>, OpenError> {
+    pub fn create(
+        pool: &Arc<BufferPool>,
+        switch: &Arc<Switch>,
+        name: &str,
+        cfg: PortConfig,
+    ) -> Result<Arc<ValePort>, OpenError> {
         cfg.check()?;
         let mut made = None;
         switch.attach_with(|attachment| {
@@ -38,7 +43,9 @@ impl ValePort {
                 attachment,
                 tx: Kring::new_set(pool, Dir::Tx, cfg.tx_rings, cfg.num_slots)?,
                 rx: Kring::new_set(pool, Dir::Rx, cfg.rx_rings, cfg.num_slots)?,
-                scratch: (0..cfg.tx_rings).map(|_| Mutex::new(ForwardScratch::new(pool))).collect(),
+                scratch: (0..cfg.tx_rings)
+                    .map(|_| Mutex::new(ForwardScratch::new(pool)))
+                    .collect(),
                 max_frame: cfg.max_frame,
             });
             made = Some(p.clone());
@@ -66,7 +73,10 @@ impl ValePort {
 
 impl core::fmt::Debug for ValePort {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ValePort").field("name", &self.name).field("id", &self.attachment.id).finish_non_exhaustive()
+        f.debug_struct("ValePort")
+            .field("name", &self.name)
+            .field("id", &self.attachment.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,7 +116,16 @@ impl Port for ValePort {
                 if pending == 0 {
                     break;
                 }
-                match self.switch.forward(self.attachment, r as u16, &k.slots, k.nr_hwcur, pending, self.max_frame, &mut k.stats, &mut sc) {
+                match self.switch.forward(
+                    self.attachment,
+                    r as u16,
+                    &k.slots,
+                    k.nr_hwcur,
+                    pending,
+                    self.max_frame,
+                    &mut k.stats,
+                    &mut sc,
+                ) {
                     Ok(f) => {
                         wake.merge(&f.wakeups);
                         if f.consumed == 0 {
@@ -130,7 +149,11 @@ impl Port for ValePort {
                 }
             }
             // Forwarded or dropped slots are free at once.
-            k.nr_hwtail = if k.nr_hwcur == 0 { n - 1 } else { k.nr_hwcur - 1 };
+            k.nr_hwtail = if k.nr_hwcur == 0 {
+                n - 1
+            } else {
+                k.nr_hwcur - 1
+            };
         }
         self.switch.wake(&wake);
         res
