@@ -45,6 +45,27 @@ pub struct Net {
 
 static NET: Once<Net> = Once::new();
 
+/// A datapath task the idle loop runs on every pass (the host stack, an
+/// in-kernel application): returns whether it did any work.
+pub type Poller = fn() -> bool;
+
+/// Registered pollers. Registration (control plane) may allocate; the
+/// loop only reads.
+static POLLERS: RwLock<Vec<Poller>> = RwLock::new(Vec::new());
+
+/// Run `f` on every pass of the idle loop (idempotent per function).
+pub fn register_poller(f: Poller) {
+    let mut p = POLLERS.write();
+    if !p.iter().any(|&g| core::ptr::fn_addr_eq(g, f)) {
+        p.push(f);
+    }
+}
+
+/// Stop running `f`.
+pub fn unregister_poller(f: Poller) {
+    POLLERS.write().retain(|&g| !core::ptr::fn_addr_eq(g, f));
+}
+
 /// The networking state (after [`init`]).
 pub fn get() -> Option<&'static Net> {
     NET.get()
@@ -104,7 +125,11 @@ pub fn poll() -> bool {
         // above, on the next pass.
         moved += bridge.poll().unwrap_or(0);
     }
-    moved > 0
+    let mut worked = moved > 0;
+    for poller in POLLERS.read().iter() {
+        worked |= poller();
+    }
+    worked
 }
 
 /// Before the CPU sleeps: arm every NIC's interrupts. Returns `true` if
