@@ -33,3 +33,18 @@ pub const EXCEPTION: &str = r"EXCEPTION: ([A-Za-z ()-]+) \(vector (\d+)\) error=
 pub const LOG_RECORD: &str = r"^\[\s*\d+\.\d{6}\] (ERROR|WARN|INFO|DEBUG|TRACE)\s";
 /// A startup-script echo line.
 pub const SCRIPT_ECHO: &str = "script> ";
+
+/// Port and NIC counters (`vale-ctl`, `ifconfig`); groups: tx packets,
+/// bytes, rx packets, bytes, then drops short, oversize, frag, no_dest,
+/// ring_full, detached.
+pub const COUNTERS: &str = r"tx (\d+) pkts (\d+) bytes, rx (\d+) pkts (\d+) bytes, drops short=(\d+) oversize=(\d+) frag=(\d+) no_dest=(\d+) ring_full=(\d+) detached=(\d+)";
+/// `vale-ctl`: a switch line; group 1 is its name.
+pub const VALE_SWITCH: &str = r"^(vale\S*): (\d+) port\(s\)";
+/// `vale-ctl`: a port line (indented, then [`COUNTERS`]); groups: id, name.
+pub const VALE_PORT: &str = r"^\s+(\d+) (\S+) tx ";
+/// `vale-ctl -m`: one entry; groups: MAC, port id, port name, age.
+pub const MAC_ENTRY: &str = r"^([0-9a-f]{2}(?::[0-9a-f]{2}){5}) (\d+) (\S+) (\d+)$";
+/// `ifconfig`: a NIC's first line; groups: name, MAC, link, rx slots, tx slots.
+pub const IFCONFIG_NIC: &str = r"^(\S+): mac ([0-9a-f:]{17}) link (up|down) pci \S+ irq \S+ rx-slots (\d+) tx-slots (\d+)$";
+/// `ifconfig`: driver counters; groups: kicks, suppressed, device errors, resets.
+pub const IFCONFIG_KICKS: &str = r"^\s+kicks (\d+) suppressed (\d+) device-errors (\d+) resets (\d+)";

@@ -35,6 +35,9 @@ pub struct VmOptions {
     pub extra_args: Vec<String>,
     /// Kernel ELF; default [`artifacts::kernel_elf`].
     pub kernel: Option<PathBuf>,
+    /// Run QEMU inside this network namespace (`ip netns exec NS ...`,
+    /// needs root): its taps are created there.
+    pub netns: Option<String>,
 }
 
 impl Default for VmOptions {
@@ -51,6 +54,7 @@ impl Default for VmOptions {
             mem_mb: q.mem_mb,
             extra_args: Vec::new(),
             kernel: None,
+            netns: None,
         }
     }
 }
@@ -88,6 +92,12 @@ impl VmOptions {
 
     pub fn kernel(mut self, elf: impl Into<PathBuf>) -> Self {
         self.kernel = Some(elf.into());
+        self
+    }
+
+    /// Start QEMU inside network namespace `ns` (see [`VmOptions::netns`]).
+    pub fn netns(mut self, ns: impl Into<String>) -> Self {
+        self.netns = Some(ns.into());
         self
     }
 
@@ -131,7 +141,15 @@ impl Vm {
         config.nics = options.nics.clone();
         config.serial = Serial::Stdio;
         config.extra_args = options.extra_args.clone();
-        let cmd = config.command().map_err(|e| Error::new(format!("{name}: {e}")))?;
+        let mut cmd = config.command().map_err(|e| Error::new(format!("{name}: {e}")))?;
+        if let Some(ns) = &options.netns {
+            // `ip netns exec` enters the namespace and execs QEMU: same
+            // process, so killing it (and the parent-death signal) still
+            // reaches QEMU.
+            let mut wrapped = std::process::Command::new("ip");
+            wrapped.args(["netns", "exec", ns]).arg(cmd.get_program()).args(cmd.get_args());
+            cmd = wrapped;
+        }
 
         let log = logs_dir().join(format!("{name}.log"));
         let mut console = Console::spawn(&name, cmd, &log)?;
