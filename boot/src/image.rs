@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use bootloader::{BootConfig, DiskImageBuilder};
 use bootloader_boot_config::LevelFilter;
 
+use crate::strip;
+
 /// Which firmware boots the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Firmware {
@@ -71,6 +73,7 @@ fn boot_config() -> BootConfig {
 
 /// Build the requested images of `kernel` into `out_dir`, named
 /// `<name>-bios.img` / `<name>-uefi.img`, with `script` as the ramdisk.
+/// The kernel is packed without its debug info (see [`crate::strip`]).
 /// Safe to call from several processes at once, also for the same name.
 pub fn build(
     kernel: &Path,
@@ -85,12 +88,27 @@ pub fn build(
     fs::create_dir_all(out_dir)
         .map_err(|e| ImageError(format!("cannot create {}: {e}", out_dir.display())))?;
 
-    let mut builder = DiskImageBuilder::new(kernel.to_path_buf());
-    builder.set_boot_config(&boot_config());
     // Files are written under a temporary name and renamed into place, so
     // another process booting (or rebuilding) the same name never sees a
     // half-written image: QEMU keeps the inode it opened.
     let tmp = |file: &str| out_dir.join(format!(".{file}.{}.tmp", std::process::id()));
+    let stripped = tmp(&format!("{name}.kernel"));
+    let packed = if strip::strip_debug(kernel, &stripped) { stripped.as_path() } else { kernel };
+    let result = build_from(packed, script, out_dir, name, firmwares, &tmp);
+    let _ = fs::remove_file(&stripped);
+    result
+}
+
+fn build_from(
+    kernel: &Path,
+    script: Option<&str>,
+    out_dir: &Path,
+    name: &str,
+    firmwares: &[Firmware],
+    tmp: &dyn Fn(&str) -> PathBuf,
+) -> Result<ImageSet, ImageError> {
+    let mut builder = DiskImageBuilder::new(kernel.to_path_buf());
+    builder.set_boot_config(&boot_config());
     let mut script_tmp = None;
     if let Some(script) = script.filter(|s| !s.trim().is_empty()) {
         let path = tmp(&format!("{name}.script"));

@@ -15,6 +15,7 @@ pub mod exit;
 pub mod image;
 pub mod nic;
 pub mod qemu;
+pub mod strip;
 
 pub use exit::KernelExit;
 pub use image::{Firmware, ImageSet};
