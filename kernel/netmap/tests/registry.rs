@@ -399,3 +399,23 @@ fn errors_read_well() {
         "no free buffer left"
     );
 }
+
+#[test]
+fn audit_catches_a_handle_left_out() {
+    let reg = registry();
+    let a = reg.open("vale0:a").unwrap();
+    let b = reg.open("vale0:b").unwrap();
+    reg.audit(&[&a, &b]).unwrap();
+    // Buffers held by an application ring that the audit was not shown
+    // count as lost: the check really looks at every owner.
+    match reg.audit(&[&a]) {
+        Err(netmap::AuditError::Missing { count, .. }) => {
+            assert_eq!(count, 63, "b's tx ring holds 63 buffers")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        reg.audit(&[&a, &b, &b]),
+        Err(netmap::AuditError::Duplicate(_))
+    ));
+}
