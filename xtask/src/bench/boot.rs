@@ -38,6 +38,17 @@ fn boot_once(options: &VmOptions) -> Result<Boot, String> {
     }
 }
 
+/// Size of the kernel as `boot::image` packs it (debug info stripped).
+fn packed_size(elf: &std::path::Path) -> Option<u64> {
+    let out = std::env::temp_dir().join(format!("xtask-bench-packed-{}", std::process::id()));
+    if !boot::strip::strip_debug(elf, &out) {
+        return None;
+    }
+    let len = std::fs::metadata(&out).ok().map(|m| m.len());
+    let _ = std::fs::remove_file(&out);
+    len
+}
+
 /// utime + stime of `pid`, in clock ticks.
 fn cpu_ticks(pid: u32) -> Result<u64, String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -79,6 +90,7 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
         None => build::kernel(true)?,
     };
     let size = elf::size(&elf)?;
+    let packed = packed_size(&elf);
     let load_before = report::load_average();
     let base = VmOptions::default().kernel(&elf);
 
@@ -131,7 +143,12 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
 
     println!("boot: QEMU start -> `kernel ready` on serial (TCG, pc, 512 MiB, no NIC)");
     report::table(&rows);
-    println!("kernel ELF: {} bytes on disk, {} bytes loaded", size.file, size.loaded);
+    println!(
+        "kernel ELF: {} bytes on disk, {} packed into the image (no debug info), {} loaded",
+        size.file,
+        packed.map_or("?".to_string(), |p| p.to_string()),
+        size.loaded
+    );
     println!("idle guest at the prompt: {idle:.1} % of one host core ({:.0} s sample)", args.idle_secs);
     let load_after = report::load_average();
     let show = |l: Option<f64>| l.map_or("?".to_string(), |l| format!("{l:.1}"));
@@ -148,7 +165,12 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
             "machine": report::machine(),
             "config": { "accel": "tcg", "machine": "pc", "mem_mb": base.mem_mb, "nics": 0 },
             "boots": results,
-            "kernel_elf": { "path": elf, "file_bytes": size.file, "loaded_bytes": size.loaded },
+            "kernel_elf": {
+                "path": elf,
+                "file_bytes": size.file,
+                "packed_bytes": packed,
+                "loaded_bytes": size.loaded,
+            },
             "idle_cpu_percent": idle,
             "idle_sample_secs": args.idle_secs,
             "load_average": { "before": load_before, "after": load_after },
