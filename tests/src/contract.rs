@@ -10,7 +10,7 @@ pub const COMMANDS: [&str; 9] =
 /// The ready line (alone on its line); group 1 is the kernel's boot time.
 pub const READY: &str = r"(?m)^kernel ready in (\d+) ms\r?$";
 /// A `help` line: `<name> <usage> - <description>` (usage may be empty).
-pub const HELP_LINE: &str = r"^([a-z]+)( .*)? - \S.*$";
+pub const HELP_LINE: &str = r"^([a-z][a-z0-9-]*)( .*)? - \S.*$";
 /// `version`: `kernel <version> (<debug|release>)`.
 pub const VERSION: &str = r"^kernel (\d+\.\d+\.\d+\S*) \((debug|release)\)$";
 /// `uptime`: `up <s>.<mmm> s`.
