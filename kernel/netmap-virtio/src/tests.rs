@@ -15,22 +15,43 @@ use super::*;
 const BASE: u64 = 0x4000_0000;
 const HDRS: u64 = 0x1000;
 
+/// A pool and queue memory for a kring of `slots` slots. The memory is
+/// leaked so queues and device models can borrow it for `'static`.
 struct Rig {
     pool: Arc<BufferPool>,
     bufs: BufMap,
-    words: Vec<AtomicU64>,
-    layout: QueueLayout,
+    mem: QueueMem<'static>,
 }
 
 fn rig(slots: u32) -> Rig {
     let pool = BufferPool::on_heap(4 * slots + 16, 2048).unwrap();
     let layout = QueueLayout::new(queue_size_for(slots)).unwrap();
-    Rig { bufs: BufMap::new(pool.clone(), BASE), pool, words: words_for(layout), layout }
+    let words: &'static [AtomicU64] = alloc::boxed::Box::leak(words_for(layout).into_boxed_slice());
+    let mem = QueueMem::from_words(words, layout).unwrap();
+    Rig { bufs: BufMap::new(pool.clone(), BASE), pool, mem }
+}
+
+/// A tx kring of `n` slots on a fresh queue, and the device on its memory.
+fn tx_rig(n: u32, event_idx: bool) -> (Rig, Kring, TxQueue<'static>, SimDevice<'static>) {
+    let r = rig(n);
+    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let tx = TxQueue::new(Virtqueue::new(r.mem, event_idx), n, HDRS);
+    let dev = SimDevice::new(r.mem, event_idx);
+    (r, kring, tx, dev)
+}
+
+/// An rx kring of `n` slots on a fresh queue, and the device on its memory.
+fn rx_rig(n: u32) -> (Rig, Kring, RxQueue<'static>, SimDevice<'static>) {
+    let r = rig(n);
+    let kring = Kring::new(&r.pool, Dir::Rx, 0, n).unwrap();
+    let rx = RxQueue::new(Virtqueue::new(r.mem, true), n, HDRS);
+    let dev = SimDevice::new(r.mem, true);
+    (r, kring, rx, dev)
 }
 
 impl Rig {
-    fn mem(&self) -> QueueMem<'_> {
-        QueueMem::from_words(&self.words, self.layout).unwrap()
+    fn mem(&self) -> QueueMem<'static> {
+        self.mem
     }
     fn phys_of(&self, k: &netmap::KringState, slot: u32) -> u64 {
         self.bufs.phys(k.slots.buf_idx(slot as usize)).unwrap()
@@ -56,11 +77,8 @@ fn app_send(k: &mut netmap::KringState, n: u32, lens: &[u16]) {
 #[test]
 fn tx_posts_a_batch_with_one_kick_and_points_at_the_slot_buffers() {
     let n = 8;
-    let r = rig(n);
-    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let (r, kring, mut tx, mut dev) = tx_rig(n, true);
     let mut k = kring.lock();
-    let mut tx = TxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
-    let mut dev = SimDevice::new(r.mem(), true);
     app_send(&mut k, n, &[60, 1514, 100]);
     assert!(tx.txsync(&mut k, &r.bufs).unwrap(), "first publish kicks");
     assert_eq!(tx.stats().kicks, 1);
@@ -81,11 +99,8 @@ fn tx_posts_a_batch_with_one_kick_and_points_at_the_slot_buffers() {
 #[test]
 fn tx_reclaims_in_order_and_returns_slots() {
     let n = 8;
-    let r = rig(n);
-    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let (r, kring, mut tx, mut dev) = tx_rig(n, true);
     let mut k = kring.lock();
-    let mut tx = TxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
-    let mut dev = SimDevice::new(r.mem(), true);
     app_send(&mut k, n, &[60; 5]);
     tx.txsync(&mut k, &r.bufs).unwrap();
     assert_eq!(k.nr_hwtail, n - 1, "nothing reclaimed yet");
@@ -105,11 +120,8 @@ fn tx_reclaims_in_order_and_returns_slots() {
 #[test]
 fn tx_drops_runts_and_fragment_chains_without_stalling() {
     let n = 8;
-    let r = rig(n);
-    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let (r, kring, mut tx, mut dev) = tx_rig(n, false);
     let mut k = kring.lock();
-    let mut tx = TxQueue::new(Virtqueue::new(r.mem(), false), n, HDRS);
-    let mut dev = SimDevice::new(r.mem(), false);
     app_send(&mut k, n, &[0, 13, 60, 60, 60, 60]);
     // slots 2..4 are one three-fragment frame; slot 5 stands alone.
     k.slots.set_flags(2, NS_MOREFRAG);
@@ -131,11 +143,8 @@ fn tx_drops_runts_and_fragment_chains_without_stalling() {
 fn tx_refuses_used_ids_it_did_not_post() {
     for bad in [1u32, 4, 2 * 8, u32::MAX] {
         let n = 8;
-        let r = rig(n);
-        let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+        let (r, kring, mut tx, mut dev) = tx_rig(n, true);
         let mut k = kring.lock();
-        let mut tx = TxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
-        let mut dev = SimDevice::new(r.mem(), true);
         app_send(&mut k, n, &[60, 60]);
         tx.txsync(&mut k, &r.bufs).unwrap();
         dev.push_used(bad, 0);
@@ -149,11 +158,8 @@ fn tx_refuses_used_ids_it_did_not_post() {
 #[test]
 fn tx_reset_hands_back_everything_in_flight() {
     let n = 8;
-    let r = rig(n);
-    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let (r, kring, mut tx, mut dev) = tx_rig(n, true);
     let mut k = kring.lock();
-    let mut tx = TxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
-    let mut dev = SimDevice::new(r.mem(), true);
     app_send(&mut k, n, &[60; 4]);
     tx.txsync(&mut k, &r.bufs).unwrap();
     dev.force_used_idx(40);
@@ -171,11 +177,8 @@ fn tx_reset_hands_back_everything_in_flight() {
 #[test]
 fn tx_keeps_flowing_for_many_ring_wraps() {
     let n = 8;
-    let r = rig(n);
-    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let (r, kring, mut tx, mut dev) = tx_rig(n, true);
     let mut k = kring.lock();
-    let mut tx = TxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
-    let mut dev = SimDevice::new(r.mem(), true);
     let mut sent = 0u32;
     for round in 0..(50 * n) {
         // The application fills whatever it owns: [rhead, hwtail).
@@ -197,18 +200,11 @@ fn tx_keeps_flowing_for_many_ring_wraps() {
 
 // ---- RX ----
 
-fn rx_rig(r: &Rig, n: u32) -> Kring {
-    Kring::new(&r.pool, Dir::Rx, 0, n).unwrap()
-}
-
 #[test]
 fn rx_posts_all_but_one_slot_with_their_buffers() {
     let n = 8;
-    let r = rig(n);
-    let kring = rx_rig(&r, n);
+    let (r, kring, mut rx, mut dev) = rx_rig(n);
     let k = kring.lock();
-    let mut rx = RxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
-    let mut dev = SimDevice::new(r.mem(), true);
     assert!(rx.post(&k, &r.bufs));
     assert_eq!(rx.posted(&k), n - 1);
     for slot in 0..n - 1 {
@@ -226,11 +222,8 @@ fn rx_posts_all_but_one_slot_with_their_buffers() {
 #[test]
 fn rx_delivers_frames_in_order_with_their_lengths() {
     let n = 8;
-    let r = rig(n);
-    let kring = rx_rig(&r, n);
+    let (r, kring, mut rx, mut dev) = rx_rig(n);
     let mut k = kring.lock();
-    let mut rx = RxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
-    let mut dev = SimDevice::new(r.mem(), true);
     rx.post(&k, &r.bufs);
     for len in [60u32, 1514, 14] {
         let h = dev.pop_avail().unwrap();
@@ -255,11 +248,8 @@ fn rx_rejects_bad_ids_order_and_lengths() {
     ];
     for (id, len, want) in cases {
         let n = 8;
-        let r = rig(n);
-        let kring = rx_rig(&r, n);
+        let (r, kring, mut rx, mut dev) = rx_rig(n);
         let mut k = kring.lock();
-        let mut rx = RxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
-        let mut dev = SimDevice::new(r.mem(), true);
         rx.post(&k, &r.bufs);
         dev.pop_avail();
         dev.push_used(id, len);
@@ -284,11 +274,8 @@ fn rx_rejects_bad_ids_order_and_lengths() {
 #[test]
 fn rx_reposts_a_buffer_the_application_swapped_in() {
     let n = 4;
-    let r = rig(n);
-    let kring = rx_rig(&r, n);
+    let (r, kring, mut rx, mut dev) = rx_rig(n);
     let mut k = kring.lock();
-    let mut rx = RxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
-    let mut dev = SimDevice::new(r.mem(), true);
     rx.post(&k, &r.bufs); // slots 0, 1, 2; slot 3 is the empty one
     for _ in 0..2 {
         let h = dev.pop_avail().unwrap();
@@ -315,11 +302,8 @@ fn rx_reposts_a_buffer_the_application_swapped_in() {
 #[test]
 fn rx_never_stalls_after_the_ring_wraps() {
     let n = 8;
-    let r = rig(n);
-    let kring = rx_rig(&r, n);
+    let (r, kring, mut rx, mut dev) = rx_rig(n);
     let mut k = kring.lock();
-    let mut rx = RxQueue::new(Virtqueue::new(r.mem(), true), n, HDRS);
-    let mut dev = SimDevice::new(r.mem(), true);
     rx.post(&k, &r.bufs);
     let mut received = 0u32;
     for round in 0..(40 * n) {

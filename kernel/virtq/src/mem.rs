@@ -68,7 +68,7 @@ impl<'a> QueueMem<'a> {
     /// views made by this function with the same `base` and `layout` (the
     /// device may access it at any time; that is what the atomics are for).
     pub unsafe fn new(base: NonNull<u8>, layout: QueueLayout) -> Result<Self, MemError> {
-        if base.as_ptr() as usize % 16 != 0 {
+        if !(base.as_ptr() as usize).is_multiple_of(16) {
             return Err(MemError::Misaligned);
         }
         let n = usize::from(layout.size);
