@@ -12,6 +12,7 @@
 
 extern crate alloc;
 
+mod apps;
 mod arch;
 mod console;
 mod firmware;

@@ -6,6 +6,7 @@ mod ifconfig;
 mod log;
 mod mem;
 mod pci;
+mod reflect;
 mod system;
 mod vale;
 
@@ -57,6 +58,7 @@ const GROUPS: &[&[Command]] = &[
     pci::COMMANDS,
     ifconfig::COMMANDS,
     vale::COMMANDS,
+    reflect::COMMANDS,
     log::COMMANDS,
     debug::COMMANDS,
 ];

@@ -1,0 +1,5 @@
+//! In-kernel applications: netmap clients that open ports through the
+//! registry, like a userspace netmap program would, and run on the idle
+//! loop as pollers ([`crate::net::register_poller`]).
+
+pub mod reflector;
