@@ -43,7 +43,7 @@ fn leases_publish_in_order_whatever_order_they_complete() {
         let l1 = st.lease(3, &mut w1);
         let l2 = st.lease(10, &mut w2);
         assert_eq!(
-            (l1.start, l1.n, l2.start, l2.n),
+            (l1.start(), l1.len(), l2.start(), l2.len()),
             (0, 3, 3, 4),
             "capped at the free slots"
         );
@@ -92,7 +92,8 @@ fn empty_lease_is_harmless() {
     let mut w = SlotArray::new_empty(&p, 4);
     let mut st = k.lock();
     let l = st.lease(0, &mut w);
-    assert_eq!(l.n, 0);
+    assert!(l.is_empty());
+    assert_eq!(l.start(), 0);
     st.complete_lease(l, &mut w, 0, 0);
     assert_eq!((st.nr_hwtail, st.nkr_hwlease), (0, 0));
     assert_eq!(st.rx_direct_space(), 3);
@@ -108,4 +109,39 @@ fn notifications_count() {
     k.wake();
     k.wake();
     assert_eq!(k.notifications(), 2);
+}
+
+#[test]
+fn corrupted_indices_never_panic_or_lose_buffers() {
+    // A buggy kernel port may scribble on the kring's public indices.
+    let p = common::pool(64);
+    let k = Kring::new(&p, Dir::Rx, 0, 8).unwrap();
+    let mut w = SlotArray::new_empty(&p, 8);
+    {
+        let mut st = k.lock();
+        st.nr_hwcur = 1000;
+        st.nr_hwtail = u32::MAX;
+        st.nkr_hwlease = 77;
+        let l = st.lease(4, &mut w);
+        assert!(l.is_empty(), "nothing reserved on a corrupted ring");
+        st.complete_lease(l, &mut w, 1, 1);
+        let _ = (st.rx_free(), st.rx_direct_space(), st.tx_pending());
+        st.rx_publish_direct(3, 0, 0);
+    }
+    p.audit(k.owned_bufs().into_iter().chain(w.bufs())).unwrap();
+    // An application syncing a corrupted ring gets it re-initialised.
+    let port = common::SinkPort::new(&p, 1, 4);
+    let mut h = netmap::Handle::new(port.clone());
+    port.rx[0].lock().nr_hwtail = 999;
+    assert!(matches!(
+        h.rxsync(0),
+        Err(netmap::SyncError::RingReinit { .. })
+    ));
+    let r = h.rx_ring(0).unwrap();
+    assert!(r.head < 4 && r.tail < 4);
+    let mut owned = netmap::port::kring_bufs(&*port);
+    owned.extend(h.held_bufs());
+    owned.extend(k.owned_bufs());
+    owned.extend(w.bufs());
+    p.audit(owned).unwrap();
 }

@@ -52,6 +52,11 @@ impl KringState {
     /// [`complete_lease`](Self::complete_lease). Concurrent leases complete
     /// in any order; frames are published in lease order.
     pub fn lease(&mut self, n: u32, into: &mut SlotArray) -> Lease {
+        if !self.kring_sane() {
+            // A port corrupted the indices: reserve nothing rather than
+            // index out of bounds. The next reinit repairs the ring.
+            return Lease { start: 0, n: 0 };
+        }
         let n = n.min(self.rx_free()).min(into.len() as u32);
         let start = self.nkr_hwlease;
         let _ = self.slots.move_slots(start, into, 0, n, |_, s| s);
@@ -67,8 +72,8 @@ impl KringState {
     /// longer behind a pending one by moving `nr_hwtail`. `packets` and
     /// `bytes` are added to the ring's counters.
     pub fn complete_lease(&mut self, lease: Lease, from: &mut SlotArray, packets: u64, bytes: u64) {
-        if lease.n == 0 {
-            return;
+        if lease.n == 0 || !self.kring_sane() {
+            return; // a lease's buffers stay with the writer, never lost
         }
         let _ = from.move_slots(0, &mut self.slots, lease.start, lease.n, |_, s| s);
         let i = self.add(lease.start, lease.n);
@@ -81,7 +86,7 @@ impl KringState {
                 break;
             }
             self.leases[self.nr_hwtail as usize] = NR_NOSLOT;
-            self.nr_hwtail = end;
+            self.nr_hwtail = end % self.nkr_num_slots;
         }
     }
 }

@@ -57,10 +57,13 @@ pub(super) const NR_NOSLOT: u32 = u32::MAX;
 
 /// `(i + k) mod n` for `i < n`, `k <= n`.
 #[inline]
+///
+/// Wrapping arithmetic: with indices a buggy port corrupted the result is
+/// wrong (and the ring gets re-initialised) but nothing panics.
 pub(crate) fn ring_add(i: u32, k: u32, n: u32) -> u32 {
-    let s = i + k;
+    let s = i.wrapping_add(k);
     if s >= n {
-        s - n
+        s.wrapping_sub(n)
     } else {
         s
     }
@@ -72,19 +75,36 @@ pub(crate) fn ring_dist(a: u32, b: u32, n: u32) -> u32 {
     if b >= a {
         b - a
     } else {
-        b + n - a
+        b.wrapping_add(n).wrapping_sub(a)
     }
 }
 
 /// A reservation of rx slots `[start, start + n)`, made by
 /// [`KringState::lease`]. Its buffers were moved out to the writer, who fills
 /// them without the kring lock and hands them back with
-/// [`KringState::complete_lease`].
+/// [`KringState::complete_lease`]. Opaque, so that a lease cannot be forged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "a lease must be completed, or its slots stay empty"]
 pub struct Lease {
-    pub start: u32,
-    pub n: u32,
+    pub(crate) start: u32,
+    pub(crate) n: u32,
+}
+
+impl Lease {
+    /// First slot reserved.
+    pub fn start(&self) -> u32 {
+        self.start
+    }
+
+    /// Number of slots reserved.
+    pub fn len(&self) -> u32 {
+        self.n
+    }
+
+    /// Whether nothing was reserved.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
 }
 
 /// The lock-protected part of a kring.
