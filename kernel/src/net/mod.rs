@@ -10,6 +10,7 @@
 //! under its control-plane lock; the datapath only walks [`Net::polled`],
 //! a list the control plane rebuilds, so the loop never allocates.
 
+pub mod host;
 pub mod pool;
 pub mod virtio;
 mod wake;

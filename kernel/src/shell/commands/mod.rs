@@ -2,6 +2,7 @@
 //! them as `COMMANDS`; [`GROUPS`] lists the groups in `help` order.
 
 mod debug;
+mod hostnet;
 mod ifconfig;
 mod log;
 mod mem;
@@ -58,6 +59,7 @@ const GROUPS: &[&[Command]] = &[
     pci::COMMANDS,
     ifconfig::COMMANDS,
     vale::COMMANDS,
+    hostnet::COMMANDS,
     reflect::COMMANDS,
     log::COMMANDS,
     debug::COMMANDS,

@@ -41,11 +41,25 @@ fn vale_ctl(args: &[&str]) -> CommandResult {
             Ok(())
         }
         ["-h", target] => {
-            let (_sw, _port) = split(target)?;
-            Err(CommandError::failed("no host stack port in this kernel yet: use -a"))
+            let (sw, port) = split(target)?;
+            if let Some(on) = net::host::switch() {
+                return Err(CommandError::failed(format!("{} is already on {on}", net::host::NAME)));
+            }
+            net::attach(sw, port).map_err(fail)?;
+            if let Err(e) = net::host::attach(sw) {
+                let _ = net::detach(sw, port);
+                return Err(CommandError::failed(e));
+            }
+            println!("attached {port} and {} to {sw}", net::host::NAME);
+            Ok(())
         }
         ["-d", target] => {
             let (sw, port) = split(target)?;
+            if port == net::host::NAME && net::host::switch().as_deref() == Some(sw) {
+                net::host::detach().map_err(CommandError::failed)?;
+                println!("detached {port} from {sw}");
+                return Ok(());
+            }
             net::detach(sw, port).map_err(fail)?;
             println!("detached {port} from {sw}");
             Ok(())

@@ -6,10 +6,12 @@
 //! | prefix | kind | module |
 //! | --- | --- | --- |
 //! | `virtio` | virtio-net NIC | [`nic`] |
+//! | `host` | the kernel's IP stack (`host0`) | [`host`] |
 //!
 //! Each kind's module exports `PREFIX`, `list()` (one block per interface)
 //! and `run(name, args)`.
 
+mod host;
 mod nic;
 
 use super::{Command, CommandError, CommandResult};
@@ -28,7 +30,10 @@ struct Kind {
     run: fn(&str, &[&str]) -> CommandResult,
 }
 
-const KINDS: &[Kind] = &[Kind { prefix: nic::PREFIX, list: nic::list, run: nic::run }];
+const KINDS: &[Kind] = &[
+    Kind { prefix: nic::PREFIX, list: nic::list, run: nic::run },
+    Kind { prefix: host::PREFIX, list: host::list, run: host::run },
+];
 
 fn ifconfig(args: &[&str]) -> CommandResult {
     match args {
