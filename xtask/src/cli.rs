@@ -140,6 +140,41 @@ pub enum Bench {
     Boot(BootBenchArgs),
     /// The netmap datapath micro-benchmarks (`cargo bench -p netmap --bench datapath`).
     Datapath(DatapathBenchArgs),
+    /// End to end through QEMU: two dgram NICs on vale0 (pktgen txrx, ping),
+    /// then the in-kernel reflector on one NIC (QEMU's own limit).
+    E2e(E2eBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct E2eBenchArgs {
+    /// Rounds (every case runs once per round; figures are medians).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub runs: usize,
+    /// Seconds measured per case.
+    #[arg(long, default_value_t = 5.0, value_name = "S")]
+    pub duration: f64,
+    /// Seconds run before measuring.
+    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    pub warmup: f64,
+    /// Frame sizes, comma separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [60usize, 1514], value_name = "BYTES")]
+    pub sizes: Vec<usize>,
+    /// Frames in flight for the closed-loop rate (ping) cases.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub inflight: usize,
+    /// txrx from one pktgen thread (less CPU per frame, one core).
+    #[arg(long)]
+    pub one_thread: bool,
+    /// Run QEMU in a network namespace whose net.unix.max_dgram_qlen is N
+    /// (root): how many frames a sender may queue in QEMU's socket.
+    #[arg(long, value_name = "N")]
+    pub qlen: Option<u32>,
+    /// Measure this kernel ELF instead of building the release kernel.
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
+    /// Also write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

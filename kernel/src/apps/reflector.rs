@@ -154,6 +154,7 @@ impl Reflector {
         (t.head, t.cur) = (j, j);
         let _ = h.txsync(0);
         let _ = h.rxsync(0);
+        net::count_frames(u64::from(moved));
         self.stats.frames += u64::from(moved);
         self.stats.bytes += bytes;
         self.stats.batches += 1;

@@ -68,6 +68,15 @@ pub fn unregister_poller(f: Poller) {
 }
 
 /// The networking state (after [`init`]).
+/// Frames the datapath moved (bridges count both directions; pollers add
+/// theirs with [`count_frames`]): the `stats` command's denominator.
+pub static FRAMES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// For pollers: `n` frames moved.
+pub fn count_frames(n: u64) {
+    FRAMES.fetch_add(n, core::sync::atomic::Ordering::Relaxed);
+}
+
 pub fn get() -> Option<&'static Net> {
     NET.get()
 }
@@ -127,6 +136,7 @@ pub fn poll() -> bool {
         moved += bridge.poll().unwrap_or(0);
     }
     let mut worked = moved > 0;
+    FRAMES.fetch_add(u64::from(moved), core::sync::atomic::Ordering::Relaxed);
     for poller in POLLERS.read().iter() {
         worked |= poller();
     }

@@ -7,6 +7,7 @@
 
 mod boot;
 mod datapath;
+mod e2e;
 mod elf;
 mod report;
 
@@ -16,5 +17,6 @@ pub fn bench(args: &BenchArgs) -> Result<i32, String> {
     match &args.bench {
         Bench::Boot(a) => boot::run(a).map(|()| 0),
         Bench::Datapath(a) => datapath::run(a),
+        Bench::E2e(a) => e2e::run(a).map(|()| 0),
     }
 }

@@ -8,6 +8,7 @@ mod log;
 mod mem;
 mod pci;
 mod reflect;
+mod stats;
 mod system;
 mod vale;
 
@@ -61,6 +62,7 @@ const GROUPS: &[&[Command]] = &[
     vale::COMMANDS,
     hostnet::COMMANDS,
     reflect::COMMANDS,
+    stats::COMMANDS,
     log::COMMANDS,
     debug::COMMANDS,
 ];

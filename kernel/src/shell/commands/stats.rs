@@ -1,0 +1,54 @@
+//! stats: where the idle loop's time goes (see [`crate::idle::Stats`]).
+//!
+//! ```text
+//! passes P busy B halts H frames F
+//! ticks total T busy X idle-poll Y halted Z other O tsc-hz N
+//! per-frame C ticks, N ns; per-busy-pass F/B frames
+//! ```
+//!
+//! `other` is what no pass measured: the shell, interrupt handlers outside
+//! a halt. `stats reset` zeroes everything (and the frame count).
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use super::{optional_arg, Command, CommandError, CommandResult};
+use crate::arch::cpu;
+use crate::idle::STATS;
+use crate::net;
+use crate::println;
+use crate::time;
+
+pub const COMMANDS: &[Command] = &[Command {
+    name: "stats",
+    usage: "[reset]",
+    help: "datapath time budget: passes, frames, TSC ticks busy/idle/halted, ticks per frame",
+    run: stats,
+}];
+
+fn stats(args: &[&str]) -> CommandResult {
+    match optional_arg(args)? {
+        Some("reset") => {
+            STATS.reset();
+            net::FRAMES.store(0, Relaxed);
+            println!("stats reset");
+            Ok(())
+        }
+        Some(_) => Err(CommandError::Usage),
+        None => {
+            let s = &STATS;
+            let (passes, busy, halts) = (s.passes.load(Relaxed), s.busy_passes.load(Relaxed), s.halts.load(Relaxed));
+            let frames = net::FRAMES.load(Relaxed);
+            let total = cpu::rdtsc().wrapping_sub(s.since.load(Relaxed));
+            let (bt, it, ht) = (s.busy_ticks.load(Relaxed), s.idle_ticks.load(Relaxed), s.halted_ticks.load(Relaxed));
+            let other = total.saturating_sub(bt + it + ht);
+            let hz = time::tsc_hz();
+            println!("passes {passes} busy {busy} halts {halts} frames {frames}");
+            println!("ticks total {total} busy {bt} idle-poll {it} halted {ht} other {other} tsc-hz {hz}");
+            let per_frame = bt.checked_div(frames).unwrap_or(0);
+            let ns = (u128::from(per_frame) * 1_000_000_000).checked_div(u128::from(hz)).unwrap_or(0);
+            let per_pass = frames.checked_div(busy).unwrap_or(0);
+            println!("per-frame {per_frame} ticks, {ns} ns; per-busy-pass {per_pass} frames");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! `cargo xtask bench e2e`: frames through QEMU and the guest, end to end.
+//!
+//! One VM with two dgram NICs (the host ends are pktgen's). Each round:
+//!
+//! 1. both NICs on `vale0`: pktgen `txrx` (open loop, as fast as the tx
+//!    socket takes frames) at every size: forwarded frames per second;
+//!    `ping` with many frames in flight (closed loop: lossless rate);
+//!    `ping` one at a time: round-trip latency;
+//! 2. `virtio0` off the switch and the in-kernel reflector on it
+//!    (`reflect virtio0`): the same closed-loop rate and latency on one
+//!    NIC, no switch: what QEMU's virtio-net and the socket backend carry
+//!    at all, the ceiling for (1).
+//!
+//! Next to every figure it records where the time went: CPU of QEMU's
+//! threads (the TCG vCPU, the main loop that does the socket I/O),
+//! pktgen's CPU, the guest's own account (`stats`: TSC ticks per frame,
+//! how often it halted) and doorbells per frame (`ifconfig`). The machine
+//! is shared: each case runs in every round, figures are medians, and
+//! ratios are taken within a round.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use integration::lab::{self, DgramWires};
+use integration::pktgen::{self, format_pps, Config, Mode, Report};
+use integration::timeouts::COMMAND;
+use integration::wire::netns::{self, NetNs};
+use integration::{Vm, VmOptions};
+use serde_json::{json, Value};
+
+use super::report::{self, median};
+use crate::build;
+use crate::cli::E2eBenchArgs;
+use crate::setup;
+
+/// Nanoseconds QEMU's threads ran, and waited runnable for a CPU (from
+/// `/proc/PID/task/*/schedstat`), by kind: the TCG vCPU, the main loop
+/// (device emulation and the socket I/O of every NIC), the rest.
+#[derive(Clone, Copy, Debug, Default)]
+struct QemuCpu {
+    vcpu_run: u64,
+    vcpu_wait: u64,
+    main_run: u64,
+    main_wait: u64,
+    other_run: u64,
+}
+
+fn qemu_cpu(pid: u32) -> QemuCpu {
+    let mut c = QemuCpu::default();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return c };
+    for t in tasks.flatten() {
+        let sched = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let f: Vec<u64> = sched.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let (run, wait) = (f.first().copied().unwrap_or(0), f.get(1).copied().unwrap_or(0));
+        if comm.starts_with("CPU ") {
+            c.vcpu_run += run;
+            c.vcpu_wait += wait;
+        } else if comm.starts_with("qemu-system") {
+            c.main_run += run;
+            c.main_wait += wait;
+        } else {
+            c.other_run += run;
+        }
+    }
+    c
+}
+
+/// The guest's `stats` (after a `stats reset`).
+#[derive(Clone, Copy, Debug, Default)]
+struct GuestStats {
+    passes: u64,
+    busy: u64,
+    halts: u64,
+    frames: u64,
+    total: u64,
+    busy_ticks: u64,
+    idle_ticks: u64,
+    halted: u64,
+    hz: u64,
+}
+
+fn guest_stats(vm: &mut Vm) -> Result<GuestStats, String> {
+    let lines = vm.command_ok("stats", COMMAND).map_err(|e| e.to_string())?;
+    // `passes P busy B halts H frames F`, then
+    // `ticks total T busy X idle-poll Y halted Z other O tsc-hz N`.
+    let value = |prefix: &str, key: &str| -> Result<u64, String> {
+        let line = lines.iter().find(|l| l.starts_with(prefix)).ok_or_else(|| format!("no `{prefix}` line in stats: {lines:?}"))?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words
+            .windows(2)
+            .find(|w| w[0] == key)
+            .and_then(|w| w[1].trim_end_matches(',').parse().ok())
+            .ok_or_else(|| format!("no {key} in stats line {line:?}"))
+    };
+    Ok(GuestStats {
+        passes: value("passes", "passes")?,
+        busy: value("passes", "busy")?,
+        halts: value("passes", "halts")?,
+        frames: value("passes", "frames")?,
+        total: value("ticks", "total")?,
+        busy_ticks: value("ticks", "busy")?,
+        idle_ticks: value("ticks", "idle-poll")?,
+        halted: value("ticks", "halted")?,
+        hz: value("ticks", "tsc-hz")?,
+    })
+}
+
+/// Doorbells and suppressed doorbells of all NICs.
+fn kicks(vm: &mut Vm, nics: usize) -> Result<(u64, u64), String> {
+    let mut k = (0, 0);
+    for i in 0..nics {
+        let n = lab::nic_info(vm, &format!("virtio{i}"), COMMAND).map_err(|e| e.to_string())?;
+        k.0 += n.kicks;
+        k.1 += n.suppressed;
+    }
+    Ok(k)
+}
+
+/// Drops on every switch port (ring full, no destination).
+fn drops(vm: &mut Vm) -> Result<u64, String> {
+    Ok(lab::switch_ports(vm, COMMAND)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|p| p.counters.ring_full + p.counters.no_dest + p.counters.short)
+        .sum())
+}
+
+/// One measured case of one round.
+#[derive(Clone, Debug)]
+struct Sample {
+    report: Report,
+    /// Seconds of CPU per second of run, and seconds spent runnable but
+    /// waiting for a CPU (the shared machine's other load).
+    vcpu: f64,
+    vcpu_wait: f64,
+    qemu_main: f64,
+    qemu_main_wait: f64,
+    pktgen: f64,
+    guest: GuestStats,
+    kicks_per_frame: f64,
+    switch_drops: u64,
+}
+
+impl Sample {
+    fn guest_ns_per_frame(&self) -> f64 {
+        let g = &self.guest;
+        if g.frames == 0 || g.hz == 0 {
+            return f64::NAN;
+        }
+        g.busy_ticks as f64 / g.frames as f64 * 1e9 / g.hz as f64
+    }
+
+    fn halted_pct(&self) -> f64 {
+        if self.guest.total == 0 {
+            return f64::NAN;
+        }
+        self.guest.halted as f64 * 100.0 / self.guest.total as f64
+    }
+
+    fn json(&self) -> Value {
+        let r = &self.report;
+        json!({
+            "sent": r.sent, "received": r.received, "lost": r.lost,
+            "tx_pps": r.tx_pps, "rx_pps": r.rx_pps, "duration_s": r.duration_s,
+            "rtt_us": r.rtt_us.as_ref().map(|t| json!({"p50": t.p50, "p90": t.p90, "p99": t.p99, "max": t.max, "samples": t.samples})),
+            "pktgen_cpu": self.pktgen, "qemu_vcpu_cpu": self.vcpu, "qemu_main_cpu": self.qemu_main,
+            "qemu_vcpu_runnable_wait": self.vcpu_wait, "qemu_main_runnable_wait": self.qemu_main_wait,
+            "guest": {
+                "frames": self.guest.frames, "passes": self.guest.passes, "busy_passes": self.guest.busy,
+                "halts": self.guest.halts, "ns_per_frame_busy": self.guest_ns_per_frame(),
+                "halted_pct": self.halted_pct(), "idle_poll_ticks": self.guest.idle_ticks,
+            },
+            "kicks_per_frame": self.kicks_per_frame,
+            "switch_drops": self.switch_drops,
+        })
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+struct Case {
+    /// `switch` or `reflector`.
+    path: &'static str,
+    /// `txrx`, `ping-rate` (many in flight) or `ping` (one in flight).
+    kind: &'static str,
+    size: usize,
+}
+
+impl Case {
+    fn key(&self) -> String {
+        format!("{} {} {}", self.path, self.kind, self.size)
+    }
+}
+
+struct Bench<'a> {
+    vm: Vm,
+    /// QEMU's namespace (--qlen), deleted after the VM is gone.
+    _netns: Option<NetNs>,
+    wires: DgramWires,
+    args: &'a E2eBenchArgs,
+}
+
+impl Bench<'_> {
+    fn config(&self, case: &Case) -> Config {
+        let mode = if case.kind == "txrx" { Mode::TxRx } else { Mode::Ping };
+        let mut c = Config::new(mode);
+        c.tx = Some(self.wires.spec(0));
+        if case.path == "switch" {
+            c.rx = Some(self.wires.spec(1));
+        }
+        c.size = case.size;
+        c.duration = Duration::from_secs_f64(self.args.duration);
+        c.warmup = Duration::from_secs_f64(self.args.warmup);
+        c.one_thread = self.args.one_thread && mode == Mode::TxRx;
+        if case.kind == "ping-rate" {
+            c.inflight = self.args.inflight;
+        }
+        c.timeout = Duration::from_secs(1);
+        c
+    }
+
+    fn measure(&mut self, case: &Case) -> Result<Sample, String> {
+        let cfg = self.config(case);
+        let nics = self.wires.len();
+        let k0 = kicks(&mut self.vm, nics)?;
+        let d0 = if case.path == "switch" { drops(&mut self.vm)? } else { 0 };
+        self.vm.command_ok("stats reset", COMMAND).map_err(|e| e.to_string())?;
+        let pid = self.vm.pid();
+        let (c0, t0) = (qemu_cpu(pid), Instant::now());
+        let report = pktgen::run(&cfg).map_err(|e| format!("pktgen {}: {e}", case.key()))?;
+        let (c1, wall) = (qemu_cpu(pid), t0.elapsed().as_secs_f64());
+        let guest = guest_stats(&mut self.vm)?;
+        let k1 = kicks(&mut self.vm, nics)?;
+        let d1 = if case.path == "switch" { drops(&mut self.vm)? } else { 0 };
+        let frames = (report.sent + report.received).max(1) as f64;
+        let share = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / 1e9 / wall;
+        Ok(Sample {
+            vcpu: share(c0.vcpu_run, c1.vcpu_run),
+            vcpu_wait: share(c0.vcpu_wait, c1.vcpu_wait),
+            qemu_main: share(c0.main_run + c0.other_run, c1.main_run + c1.other_run),
+            qemu_main_wait: share(c0.main_wait, c1.main_wait),
+            pktgen: report.cpu_s / wall,
+            guest,
+            kicks_per_frame: (k1.0 - k0.0) as f64 / frames,
+            switch_drops: d1 - d0,
+            report,
+        })
+    }
+
+    fn cmd(&mut self, c: &str) -> Result<(), String> {
+        self.vm.command_ok(c, COMMAND).map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
+    if args.runs == 0 || args.duration <= 0.0 {
+        return Err("--runs and --duration must be positive".into());
+    }
+    setup::ensure_qemu(false)?;
+    let elf = match &args.kernel {
+        Some(elf) => elf.clone(),
+        None => build::kernel(true)?,
+    };
+    let load_before = report::load_average();
+    let wires = DgramWires::new(2).map_err(|e| format!("socket directory: {e}"))?;
+    // Named threads (`CPU 0/TCG`, ...), so their CPU time can be told apart.
+    let mut options = wires.options(VmOptions::default().kernel(&elf).name("bench-e2e"));
+    options = options.arg("-name").arg("bench-e2e,debug-threads=on");
+    // The host -> QEMU direction: QEMU's dgram socket is not connected, so
+    // what a sender may queue in it is `net.unix.max_dgram_qlen` frames
+    // (often 10), a setting of the socket's network namespace. With
+    // --qlen, QEMU runs in a namespace of its own with that limit
+    // (root only); the host's setting is left alone.
+    let netns = match args.qlen {
+        Some(qlen) => {
+            if !netns::is_root() {
+                return Err("--qlen needs root (a network namespace for QEMU)".into());
+            }
+            let ns = NetNs::create(&format!("nmbench{}", std::process::id())).map_err(|e| e.to_string())?;
+            let ok = std::process::Command::new("ip")
+                .args(["netns", "exec", ns.name(), "sysctl", "-qw", &format!("net.unix.max_dgram_qlen={qlen}")])
+                .status()
+                .map_err(|e| format!("sysctl: {e}"))?;
+            if !ok.success() {
+                return Err(format!("cannot set net.unix.max_dgram_qlen={qlen} in {}", ns.name()));
+            }
+            options = options.netns(ns.name());
+            Some(ns)
+        }
+        None => None,
+    };
+    let qlen = args.qlen.map_or_else(|| std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen").unwrap_or_default().trim().parse().unwrap_or(0), |q| q);
+    let vm = Vm::boot_to_prompt(options).map_err(|e| e.to_string())?;
+    let mut b = Bench { vm, wires, args, _netns: netns };
+
+    let mut cases = Vec::new();
+    for path in ["switch", "reflector"] {
+        for &size in &args.sizes {
+            if path == "switch" {
+                cases.push(Case { path, kind: "txrx", size });
+            }
+            cases.push(Case { path, kind: "ping-rate", size });
+        }
+        cases.push(Case { path, kind: "ping", size: 60 });
+    }
+    let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+    for round in 0..args.runs {
+        b.cmd("vale-ctl -a vale0:virtio0")?;
+        b.cmd("vale-ctl -a vale0:virtio1")?;
+        for case in cases.iter().filter(|c| c.path == "switch") {
+            let s = b.measure(case)?;
+            progress(round, args.runs, case, &s);
+            samples.entry(case.key()).or_default().push(s);
+        }
+        b.cmd("vale-ctl -d vale0:virtio0")?;
+        b.cmd("vale-ctl -d vale0:virtio1")?;
+        b.cmd("reflect virtio0")?;
+        for case in cases.iter().filter(|c| c.path == "reflector") {
+            let s = b.measure(case)?;
+            progress(round, args.runs, case, &s);
+            samples.entry(case.key()).or_default().push(s);
+        }
+        b.cmd("reflect stop")?;
+    }
+    let load_after = report::load_average();
+
+    println!(
+        "end to end: pktgen -> QEMU dgram NIC -> guest -> NIC -> pktgen (TCG, 1 vCPU, QEMU's socket queue {qlen} frames); medians of {} rounds of {:.0} s",
+        args.runs, args.duration
+    );
+    let mut rows = vec![vec![
+        "path".to_string(),
+        "test".into(),
+        "size".into(),
+        "sent".into(),
+        "received".into(),
+        "loss".into(),
+        "rtt p50/p99".into(),
+        "vCPU run/wait".into(),
+        "QEMU io run/wait".into(),
+        "pktgen".into(),
+        "guest busy/frame".into(),
+        "halted".into(),
+        "kicks/frame".into(),
+    ]];
+    let mut out = Vec::new();
+    for case in &cases {
+        let Some(v) = samples.get(&case.key()) else { continue };
+        let med = |f: &dyn Fn(&Sample) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
+        let rtt = |f: &dyn Fn(&pktgen::Rtt) -> f64| med(&|s| s.report.rtt_us.as_ref().map_or(f64::NAN, f));
+        let sent = med(&|s| s.report.tx_pps);
+        let recv = med(&|s| s.report.rx_pps);
+        let loss = med(&|s| s.report.loss_pct());
+        let pct = |x: f64| format!("{:.0}%", x * 100.0);
+        rows.push(vec![
+            case.path.into(),
+            match case.kind {
+                "ping-rate" => format!("ping x{}", args.inflight),
+                k => k.into(),
+            },
+            format!("{} B", case.size),
+            format_pps(sent),
+            format_pps(recv),
+            format!("{loss:.1} %"),
+            if case.kind == "ping" { format!("{:.0}/{:.0} us", rtt(&|t| t.p50), rtt(&|t| t.p99)) } else { "-".into() },
+            format!("{}/{}", pct(med(&|s| s.vcpu)), pct(med(&|s| s.vcpu_wait))),
+            format!("{}/{}", pct(med(&|s| s.qemu_main)), pct(med(&|s| s.qemu_main_wait))),
+            pct(med(&|s| s.pktgen)),
+            format!("{:.0} ns", med(&|s| s.guest_ns_per_frame())),
+            format!("{:.0} %", med(&|s| s.halted_pct())),
+            format!("{:.2}", med(&|s| s.kicks_per_frame)),
+        ]);
+        out.push(json!({
+            "path": case.path, "test": case.kind, "size": case.size,
+            "median": { "tx_pps": sent, "rx_pps": recv, "loss_pct": loss,
+                        "rtt_p50_us": rtt(&|t| t.p50), "rtt_p99_us": rtt(&|t| t.p99) },
+            "runs": v.iter().map(Sample::json).collect::<Vec<_>>(),
+        }));
+    }
+    report::table(&rows);
+    // The switch against QEMU's own limit, round by round.
+    for &size in &args.sizes {
+        let (Some(sw), Some(rf)) = (
+            samples.get(&Case { path: "switch", kind: "ping-rate", size }.key()),
+            samples.get(&Case { path: "reflector", kind: "ping-rate", size }.key()),
+        ) else {
+            continue;
+        };
+        let ratios: Vec<f64> = sw.iter().zip(rf).map(|(a, b)| a.report.rx_pps / b.report.rx_pps).collect();
+        println!(
+            "{size} B: switch (two NICs) / reflector (one NIC), closed loop, per round: {} (median {:.2})",
+            ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" "),
+            median(&ratios)
+        );
+    }
+    let show = |l: Option<f64>| l.map_or("?".to_string(), |l| format!("{l:.1}"));
+    println!(
+        "host load average (1 min) {} before, {} after, on {} CPUs",
+        show(load_before),
+        show(load_after),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if let Some(path) = &args.json {
+        let value = json!({
+            "bench": "e2e",
+            "machine": report::machine(),
+            "config": { "accel": "tcg", "machine": "pc", "nics": "2 x dgram", "rounds": args.runs,
+                        "duration_s": args.duration, "warmup_s": args.warmup, "inflight": args.inflight,
+                        "one_thread": args.one_thread, "kernel": elf,
+                        "qemu_dgram_qlen": qlen },
+            "cases": out,
+            "load_average": { "before": load_before, "after": load_after },
+        });
+        report::write_json(path, &value)?;
+    }
+    Ok(())
+}
+
+fn progress(round: usize, runs: usize, case: &Case, s: &Sample) {
+    let r = &s.report;
+    let rtt = r.rtt_us.as_ref().map_or(String::new(), |t| format!(", rtt p50 {:.0} us p99 {:.0} us", t.p50, t.p99));
+    eprintln!(
+        "bench e2e: round {}/{runs} {}: sent {}, received {} ({:.1} % lost){rtt}; vCPU {:.0} % (waited {:.0} %), QEMU io {:.0} % (waited {:.0} %), pktgen {:.0} %, guest {:.0} ns/frame busy, halted {:.0} %, {:.2} kicks/frame, {} switch drops",
+        round + 1,
+        case.key(),
+        format_pps(r.tx_pps),
+        format_pps(r.rx_pps),
+        r.loss_pct(),
+        s.vcpu * 100.0,
+        s.vcpu_wait * 100.0,
+        s.qemu_main * 100.0,
+        s.qemu_main_wait * 100.0,
+        s.pktgen * 100.0,
+        s.guest_ns_per_frame(),
+        s.halted_pct(),
+        s.kicks_per_frame,
+        s.switch_drops,
+    );
+}
