@@ -1,0 +1,319 @@
+//! Tap ports (`tapN`): Ethernet frames between a file-like handle and a
+//! VALE switch.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use netmap::port::{Port, PortCounters};
+use netmap::vale::Attachment;
+use netmap::{BufferPool, Dir, Kring, OpenError, Switch, SyncError};
+use spin::Mutex;
+
+use crate::wire::Wire;
+use crate::{Counters, Error, IfInfo, ReadInfo, ETH_HLEN, IFT_ETHER};
+
+/// Frames a tap port queues for its reader by default.
+pub const TAP_QUEUE: u32 = 256;
+/// Default MTU.
+pub const DEFAULT_MTU: u32 = 1500;
+/// Smallest MTU `set_info` accepts (IPv4's minimum datagram).
+pub const MIN_MTU: u32 = 68;
+
+struct State {
+    mac: [u8; 6],
+    info: IfInfo,
+    c: Counters,
+}
+
+/// A tap port: on the switch side a netmap [`Port`] carrying Ethernet
+/// frames; on the other side a file-like handle, one frame per
+/// [`read`](Self::read) and per [`write`](Self::write).
+pub struct TapPort {
+    name: String,
+    wire: Wire,
+    up: AtomicBool,
+    nonblocking: AtomicBool,
+    st: Mutex<State>,
+}
+
+impl core::fmt::Debug for TapPort {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TapPort").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl TapPort {
+    /// A tap port called `name` with `mac`, its buffers from `pool`,
+    /// queueing at most [`TAP_QUEUE`] frames for its reader. It starts
+    /// down, blocking, MTU 1500.
+    pub fn new(pool: &Arc<BufferPool>, name: &str, mac: [u8; 6]) -> Result<Arc<TapPort>, OpenError> {
+        Self::with_queue(pool, name, mac, TAP_QUEUE)
+    }
+
+    /// Like [`new`](Self::new) with a queue of `queue` frames (1..=65535).
+    pub fn with_queue(pool: &Arc<BufferPool>, name: &str, mac: [u8; 6], queue: u32) -> Result<Arc<TapPort>, OpenError> {
+        Ok(Arc::new(TapPort {
+            name: name.into(),
+            wire: Wire::new(pool, queue)?,
+            up: AtomicBool::new(false),
+            nonblocking: AtomicBool::new(false),
+            st: Mutex::new(State {
+                mac,
+                info: IfInfo { mtu: DEFAULT_MTU, if_type: IFT_ETHER, baudrate: 10_000_000 },
+                c: Counters::default(),
+            }),
+        }))
+    }
+
+    /// Records the attachment `Registry::attach` (or `Switch::attach`)
+    /// returned: from now on writes go into that switch.
+    pub fn link(&self, sw: Arc<Switch>, a: Attachment) {
+        self.wire.link(sw, a);
+    }
+
+    /// Forget the switch (after a detach); writes fail with
+    /// [`Error::NetDown`].
+    pub fn unlink(&self) {
+        self.wire.unlink();
+    }
+
+    /// The switch the port is linked to.
+    pub fn switch(&self) -> Option<Arc<Switch>> {
+        self.wire.switch()
+    }
+
+    /// Whether the interface is up.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Brings the interface up or down. Going down drops every queued
+    /// frame (counted as `drop_down`).
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Release);
+        if !up {
+            let n = self.wire.flush();
+            self.st.lock().c.drop_down += n;
+        }
+    }
+
+    /// Non-blocking mode (FIONBIO): [`read_wait`](Self::read_wait) behaves
+    /// as [`read`](Self::read).
+    pub fn set_nonblocking(&self, on: bool) {
+        self.nonblocking.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the handle is in non-blocking mode.
+    pub fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    /// The port's MAC address (SIOCGIFADDR's link-layer address).
+    pub fn mac(&self) -> [u8; 6] {
+        self.st.lock().mac
+    }
+
+    /// Sets the MAC; multicast and all-zero addresses are [`Error::Invalid`].
+    pub fn set_mac(&self, mac: [u8; 6]) -> Result<(), Error> {
+        if mac[0] & 1 != 0 || mac == [0; 6] {
+            return Err(Error::Invalid);
+        }
+        self.st.lock().mac = mac;
+        Ok(())
+    }
+
+    /// TAPGIFINFO.
+    pub fn info(&self) -> IfInfo {
+        self.st.lock().info
+    }
+
+    /// TAPSIFINFO: MTU (from [`MIN_MTU`] to a buffer minus the Ethernet
+    /// header, else [`Error::Invalid`]), interface type and baud rate.
+    pub fn set_info(&self, info: IfInfo) -> Result<(), Error> {
+        if info.mtu < MIN_MTU || info.mtu as usize + ETH_HLEN > self.wire.buf_size {
+            return Err(Error::Invalid);
+        }
+        self.st.lock().info = info;
+        Ok(())
+    }
+
+    /// Sets only the MTU (as [`set_info`](Self::set_info)).
+    pub fn set_mtu(&self, mtu: u32) -> Result<(), Error> {
+        let mut info = self.info();
+        info.mtu = mtu;
+        self.set_info(info)
+    }
+
+    /// The largest frame a write may carry: MTU plus the Ethernet header
+    /// (a VLAN tag counts against the MTU).
+    pub fn max_write(&self) -> usize {
+        self.info().mtu as usize + ETH_HLEN
+    }
+
+    /// Readiness for reading: a frame is queued.
+    pub fn readable(&self) -> bool {
+        self.wire.peek_len().is_some()
+    }
+
+    /// Readiness for writing: up and linked. Writes go through the switch
+    /// at once (a full destination drops there, counted by the switch), so
+    /// the send queue never holds a frame back.
+    pub fn writable(&self) -> bool {
+        self.is_up() && self.wire.switch().is_some()
+    }
+
+    /// FIONREAD: length of the next frame (0 when none is queued).
+    pub fn next_len(&self) -> usize {
+        self.wire.peek_len().unwrap_or(0)
+    }
+
+    /// Frames queued for the reader.
+    pub fn queued(&self) -> usize {
+        self.wire.queued()
+    }
+
+    /// Reads one frame into `buf` without waiting. A frame longer than
+    /// `buf` is truncated ([`ReadInfo::truncated`]; `len` is the full
+    /// length) and consumed. A zero-length `buf` has no side effect: it
+    /// returns the next frame's length without consuming it.
+    pub fn read(&self, buf: &mut [u8]) -> Result<ReadInfo, Error> {
+        if !self.is_up() {
+            return Err(Error::HostDown);
+        }
+        if buf.is_empty() {
+            return self
+                .wire
+                .peek_len()
+                .map(|len| ReadInfo { len, copied: 0, truncated: len > 0 })
+                .ok_or(Error::WouldBlock);
+        }
+        let r = self.wire.pop(|f| {
+            let n = f.len().min(buf.len());
+            buf[..n].copy_from_slice(&f[..n]);
+            ReadInfo { len: f.len(), copied: n, truncated: n < f.len() }
+        });
+        match r {
+            Some(r) => {
+                let mut st = self.st.lock();
+                st.c.rx_packets += 1;
+                st.c.rx_bytes += r.len as u64;
+                if r.truncated {
+                    st.c.rx_truncated += 1;
+                }
+                Ok(r)
+            }
+            None => Err(Error::WouldBlock),
+        }
+    }
+
+    /// Reads one frame, waiting with `wait` while none is queued (unless
+    /// non-blocking). `wait(ready)` must return once `ready()` is true
+    /// (`true`) or when the caller's deadline passed (`false`, then
+    /// [`Error::TimedOut`]). Going down while waiting ends the wait with
+    /// [`Error::HostDown`].
+    pub fn read_wait(&self, buf: &mut [u8], wait: &mut dyn FnMut(&mut dyn FnMut() -> bool) -> bool) -> Result<ReadInfo, Error> {
+        match self.read(buf) {
+            Err(Error::WouldBlock) if !self.is_nonblocking() => {}
+            r => return r,
+        }
+        if !wait(&mut || self.readable() || !self.is_up()) {
+            return Err(Error::TimedOut);
+        }
+        self.read(buf)
+    }
+
+    /// Writes one Ethernet frame into the switch. Errors: down
+    /// ([`Error::HostDown`], counted), longer than [`max_write`](Self::max_write)
+    /// ([`Error::TooBig`], counted, nothing sent), 1 to 13 bytes
+    /// ([`Error::Invalid`], counted), not attached ([`Error::NetDown`]).
+    /// A zero-length write is a no-op returning 0, as in BSD.
+    pub fn write(&self, frame: &[u8]) -> Result<usize, Error> {
+        if frame.is_empty() {
+            return Ok(0);
+        }
+        let err = if !self.is_up() {
+            Some((Error::HostDown, 0))
+        } else if frame.len() > self.max_write() {
+            Some((Error::TooBig, 1))
+        } else if frame.len() < ETH_HLEN {
+            Some((Error::Invalid, 2))
+        } else {
+            None
+        };
+        if let Some((e, which)) = err {
+            let mut st = self.st.lock();
+            match which {
+                0 => st.c.drop_down += 1,
+                1 => st.c.drop_oversize += 1,
+                _ => st.c.drop_short += 1,
+            }
+            return Err(e);
+        }
+        match self.wire.send(|b| {
+            b[..frame.len()].copy_from_slice(frame);
+            frame.len()
+        }) {
+            Ok(()) => {
+                let mut st = self.st.lock();
+                st.c.tx_packets += 1;
+                st.c.tx_bytes += frame.len() as u64;
+                Ok(frame.len())
+            }
+            Err(e) => {
+                self.st.lock().c.drop_no_link += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// The port's counters (handle side, plus the queue's overflow drops).
+    pub fn counters(&self) -> Counters {
+        let mut c = self.st.lock().c;
+        c.drop_queue_full = self.wire.queue_drops();
+        c
+    }
+}
+
+impl Port for TapPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn krings(&self, dir: Dir) -> &[Kring] {
+        self.wire.krings(dir)
+    }
+
+    fn max_frame(&self) -> usize {
+        self.wire.buf_size
+    }
+
+    /// The handle drives the tx kring itself ([`TapPort::write`]).
+    fn txsync(&self, _ring: usize) -> Result<(), SyncError> {
+        Ok(())
+    }
+
+    /// The handle consumes the rx kring itself ([`TapPort::read`]).
+    fn rxsync(&self, _ring: usize) -> Result<(), SyncError> {
+        Ok(())
+    }
+
+    /// Frames delivered while the interface is down are dropped at once
+    /// (counted as `drop_down`).
+    fn notify(&self, dir: Dir, ring: usize) {
+        if dir == Dir::Rx && !self.is_up() {
+            let n = self.wire.flush();
+            self.st.lock().c.drop_down += n;
+        }
+        if let Some(k) = self.wire.krings(dir).get(ring) {
+            k.wake();
+        }
+    }
+
+    fn counters(&self) -> PortCounters {
+        let mut c = PortCounters::default();
+        c.tx.accumulate(&self.wire.tx[0].lock().stats);
+        c.rx.accumulate(&self.wire.rx[0].lock().stats);
+        c
+    }
+}

@@ -1,0 +1,147 @@
+//! The switch-facing half shared by tap and tun ports: one tx kring the
+//! port writes frames into and forwards from at once, one rx kring the
+//! switch fills (the bounded receive queue), and the port's attachment.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+
+use netmap::vale::{Attachment, ForwardScratch};
+use netmap::{BufferPool, Dir, Kring, OpenError, Switch};
+use spin::Mutex;
+
+use crate::Error;
+
+/// Slots of the tx kring (frames are forwarded as soon as written).
+const TX_SLOTS: u32 = 64;
+
+pub(crate) struct Wire {
+    pub tx: Box<[Kring]>,
+    pub rx: Box<[Kring]>,
+    scratch: Mutex<ForwardScratch>,
+    link: Mutex<Option<(Arc<Switch>, Attachment)>>,
+    pub buf_size: usize,
+}
+
+pub(crate) fn next(i: u32, n: u32) -> u32 {
+    if i + 1 == n {
+        0
+    } else {
+        i + 1
+    }
+}
+
+impl Wire {
+    pub fn new(pool: &Arc<BufferPool>, queue: u32) -> Result<Wire, OpenError> {
+        if !(1..=65535).contains(&queue) {
+            return Err(OpenError::BadConfig);
+        }
+        Ok(Wire {
+            tx: Kring::new_set(pool, Dir::Tx, 1, TX_SLOTS)?,
+            rx: Kring::new_set(pool, Dir::Rx, 1, queue + 1)?,
+            scratch: Mutex::new(ForwardScratch::new(pool)),
+            link: Mutex::new(None),
+            buf_size: pool.buf_size(),
+        })
+    }
+
+    pub fn link(&self, sw: Arc<Switch>, a: Attachment) {
+        *self.link.lock() = Some((sw, a));
+    }
+
+    pub fn unlink(&self) {
+        *self.link.lock() = None;
+    }
+
+    pub fn switch(&self) -> Option<Arc<Switch>> {
+        self.link.lock().as_ref().map(|(s, _)| s.clone())
+    }
+
+    /// Sends one frame (at most a buffer) into the switch. `fill` writes
+    /// the frame into the slot's buffer and returns its length.
+    pub fn send(&self, fill: impl FnOnce(&mut [u8]) -> usize) -> Result<(), Error> {
+        let (sw, a) = self.link.lock().clone().ok_or(Error::NetDown)?;
+        let wake = {
+            let mut sc = self.scratch.lock();
+            let mut k = self.tx[0].lock();
+            let n = k.nkr_num_slots;
+            let i = k.rhead;
+            let len = match k.slots.buf_mut(i as usize) {
+                Ok(b) => fill(b),
+                Err(_) => return Err(Error::Invalid),
+            };
+            let _ = k.slots.set_len(i as usize, len as u16);
+            k.slots.set_flags(i as usize, 0);
+            k.rhead = next(i, n);
+            k.rcur = k.rhead;
+            let hwcur = k.nr_hwcur;
+            let pending = k.tx_pending();
+            let st = &mut *k;
+            let res = sw.forward(a, 0, &st.slots, hwcur, pending, self.buf_size, &mut st.stats, &mut sc);
+            // Forwarded or dropped: the slot is free again either way.
+            k.nr_hwcur = k.rhead;
+            k.nr_hwtail = if k.nr_hwcur == 0 { n - 1 } else { k.nr_hwcur - 1 };
+            k.rtail = k.nr_hwtail;
+            match res {
+                Ok(f) => f.wakeups,
+                Err(_) => {
+                    k.stats.drop_detached += 1;
+                    return Err(Error::NetDown);
+                }
+            }
+        };
+        sw.wake(&wake);
+        Ok(())
+    }
+
+    /// Length of the first queued frame.
+    pub fn peek_len(&self) -> Option<usize> {
+        let k = self.rx[0].lock();
+        (k.nr_hwcur != k.nr_hwtail).then(|| k.slots.get(k.nr_hwcur as usize).len as usize)
+    }
+
+    /// Frames queued.
+    pub fn queued(&self) -> usize {
+        let k = self.rx[0].lock();
+        let n = k.nkr_num_slots;
+        ((k.nr_hwtail + n - k.nr_hwcur) % n) as usize
+    }
+
+    /// Hands the first queued frame to `f` and releases its slot.
+    pub fn pop<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let mut k = self.rx[0].lock();
+        if k.nr_hwcur == k.nr_hwtail {
+            return None;
+        }
+        let i = k.nr_hwcur;
+        let r = f(k.slots.frame(i as usize).unwrap_or(&[]));
+        let n = k.nkr_num_slots;
+        k.nr_hwcur = next(i, n);
+        k.rhead = k.nr_hwcur;
+        k.rcur = k.nr_hwcur;
+        Some(r)
+    }
+
+    /// Drops every queued frame; returns how many.
+    pub fn flush(&self) -> u64 {
+        let mut k = self.rx[0].lock();
+        let n = k.nkr_num_slots;
+        let c = (k.nr_hwtail + n - k.nr_hwcur) % n;
+        k.nr_hwcur = k.nr_hwtail;
+        k.rhead = k.nr_hwcur;
+        k.rcur = k.nr_hwcur;
+        c as u64
+    }
+
+    /// Frames the switch dropped because the queue was full.
+    pub fn queue_drops(&self) -> u64 {
+        let k = self.rx[0].lock();
+        k.stats.drop_ring_full + k.stats.drop_oversize
+    }
+
+    pub fn krings(&self, dir: Dir) -> &[Kring] {
+        match dir {
+            Dir::Tx => &self.tx,
+            Dir::Rx => &self.rx,
+        }
+    }
+}
