@@ -83,6 +83,17 @@ pub struct RunArgs {
     /// kernel shuts down.
     #[arg(long)]
     pub headless: bool,
+    /// With the default user NIC: the host port (on 127.0.0.1) forwarded to
+    /// the guest stack's HTTP server (port 80). Default: 8080 when the run
+    /// has no --exec/--script (the stack comes up by itself then), none
+    /// otherwise; 0: no forwarding.
+    #[arg(long, value_name = "PORT")]
+    pub http_port: Option<u16>,
+    /// Capture a port's traffic into a pcap file: the kernel runs
+    /// `pcap start PORT` and writes to COM2, which QEMU writes to FILE.
+    /// PORT is a VALE port, e.g. vale0:host0.
+    #[arg(long, value_name = "PORT=FILE")]
+    pub pcap: Option<String>,
     #[command(flatten)]
     pub profile: ProfileArgs,
     /// Boot this kernel ELF instead of building one (tests use it: no cargo

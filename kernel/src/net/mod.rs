@@ -11,6 +11,7 @@
 //! a list the control plane rebuilds, so the loop never allocates.
 
 pub mod host;
+pub mod pcap;
 pub mod pool;
 pub mod virtio;
 mod wake;

@@ -112,7 +112,7 @@ impl Server {
                     c.sent = Some(0);
                 }
             }
-            if c.sent.is_none() && !s.may_recv() && s.is_open() {
+            if c.sent.is_none() && s.state() == tcp::State::CloseWait {
                 // The client closed before a whole request.
                 s.close();
             }

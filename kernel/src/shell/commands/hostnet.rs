@@ -1,4 +1,5 @@
-//! The host stack's commands: `dhcp host0`, `ping ADDR [count]`.
+//! The host stack's commands: `dhcp host0`, `ping ADDR [count]`; and
+//! capture to COM2: `pcap start PORT`, `pcap stop`, `pcap`.
 
 use core::time::Duration;
 
@@ -33,7 +34,40 @@ pub const COMMANDS: &[Command] = &[
         help: "ICMP echo from host0 (1 s per probe; count 4 by default)",
         run: ping,
     },
+    Command {
+        name: "pcap",
+        usage: "[start PORT | stop]",
+        help: "capture PORT's traffic (copy monitor PORT/rt) as pcap on COM2; no argument: status",
+        run: pcap,
+    },
 ];
+
+fn pcap(args: &[&str]) -> CommandResult {
+    use crate::net::pcap;
+    match args {
+        [] => {
+            match pcap::status() {
+                Some((port, open, frames, bytes)) => println!(
+                    "capturing {port}{}: {frames} frames {bytes} bytes",
+                    if open { "" } else { " (waiting for the port)" }
+                ),
+                None => println!("no capture"),
+            }
+            Ok(())
+        }
+        ["start", port] => {
+            pcap::start(port).map_err(CommandError::failed)?;
+            println!("pcap: {port} to COM2");
+            Ok(())
+        }
+        ["stop"] => {
+            let (port, frames, bytes) = pcap::stop().map_err(CommandError::failed)?;
+            println!("pcap: {port}: {frames} frames {bytes} bytes");
+            Ok(())
+        }
+        _ => Err(CommandError::Usage),
+    }
+}
 
 const DHCP_WAIT: Duration = Duration::from_secs(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
