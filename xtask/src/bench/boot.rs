@@ -14,7 +14,7 @@ use integration::{Firmware, KernelExit, Vm, VmOptions, PROMPT};
 use serde_json::json;
 
 use super::elf;
-use super::report::{self, max, median};
+use super::report::{self, max, median, min};
 use crate::build;
 use crate::cli::BootBenchArgs;
 use crate::setup;
@@ -101,7 +101,8 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
     let mut rows = vec![vec![
         "firmware".to_string(),
         "boots".into(),
-        "to ready, median".into(),
+        "to ready, min".into(),
+        "median".into(),
         "max".into(),
         "kernel's own, median".into(),
         "max".into(),
@@ -127,6 +128,7 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
         rows.push(vec![
             fw.name().into(),
             boots.len().to_string(),
+            format!("{:.0} ms", min(&host)),
             format!("{:.0} ms", median(&host)),
             format!("{:.0} ms", max(&host)),
             format!("{:.0} ms", median(&kernel)),
@@ -135,7 +137,7 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
         results.push(json!({
             "firmware": fw.name(),
             "boots": boots.len(),
-            "host_ms": { "median": median(&host), "max": max(&host), "all": host },
+            "host_ms": { "min": min(&host), "median": median(&host), "max": max(&host), "all": host },
             "kernel_ms": { "median": median(&kernel), "max": max(&kernel), "all": kernel },
         }));
     }

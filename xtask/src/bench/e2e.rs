@@ -151,6 +151,16 @@ impl Sample {
         g.busy_ticks as f64 / g.frames as f64 * 1e9 / g.hz as f64
     }
 
+    /// Microseconds of a thread's CPU per frame that made it through.
+    fn us_per_frame(&self, share: f64) -> f64 {
+        let frames = self.report.received as f64 / self.report.duration_s.max(1e-9);
+        share / frames.max(1e-9) * 1e6
+    }
+
+    fn halts_per_frame(&self) -> f64 {
+        self.guest.halts as f64 / self.report.received.max(1) as f64
+    }
+
     fn halted_pct(&self) -> f64 {
         if self.guest.total == 0 {
             return f64::NAN;
@@ -172,6 +182,8 @@ impl Sample {
                 "halted_pct": self.halted_pct(), "idle_poll_ticks": self.guest.idle_ticks,
             },
             "kicks_per_frame": self.kicks_per_frame,
+            "halts_per_frame": self.halts_per_frame(),
+            "cpu_us_per_frame": { "qemu_vcpu": self.us_per_frame(self.vcpu), "qemu_io": self.us_per_frame(self.qemu_main), "pktgen": self.us_per_frame(self.pktgen) },
             "switch_drops": self.switch_drops,
         })
     }
@@ -340,8 +352,10 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         "vCPU run/wait".into(),
         "QEMU io run/wait".into(),
         "pktgen".into(),
-        "guest busy/frame".into(),
+        "CPU us/frame vCPU+io+pktgen".into(),
+        "guest busy/move".into(),
         "halted".into(),
+        "halts/frame".into(),
         "kicks/frame".into(),
     ]];
     let mut out = Vec::new();
@@ -367,9 +381,16 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             format!("{}/{}", pct(med(&|s| s.vcpu)), pct(med(&|s| s.vcpu_wait))),
             format!("{}/{}", pct(med(&|s| s.qemu_main)), pct(med(&|s| s.qemu_main_wait))),
             pct(med(&|s| s.pktgen)),
+            format!(
+                "{:.1}+{:.1}+{:.1}",
+                med(&|s| s.us_per_frame(s.vcpu)),
+                med(&|s| s.us_per_frame(s.qemu_main)),
+                med(&|s| s.us_per_frame(s.pktgen))
+            ),
             format!("{:.0} ns", med(&|s| s.guest_ns_per_frame())),
             format!("{:.0} %", med(&|s| s.halted_pct())),
-            format!("{:.2}", med(&|s| s.kicks_per_frame)),
+            format!("{:.2}", med(&|s| s.halts_per_frame())),
+            format!("{:.3}", med(&|s| s.kicks_per_frame)),
         ]);
         out.push(json!({
             "path": case.path, "test": case.kind, "size": case.size,

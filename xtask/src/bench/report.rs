@@ -29,6 +29,11 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The smallest value: on a shared machine, the run least disturbed.
+pub fn min(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
 pub fn max(values: &[f64]) -> f64 {
     values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
 }
@@ -83,5 +88,6 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert_eq!(max(&[1.0, 5.0, 2.0]), 5.0);
+        assert_eq!(min(&[3.0, 1.0, 2.0]), 1.0);
     }
 }
