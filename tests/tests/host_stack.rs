@@ -100,11 +100,21 @@ fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, data: &[u8]) -> Vec<u
 }
 
 fn arp_request_for_guest() -> Vec<u8> {
-    eth(BROADCAST, host_mac(0), 0x0806, &arp(1, host_mac(0), TEST_IP, [0; 6], GUEST_IP))
+    eth(
+        BROADCAST,
+        host_mac(0),
+        0x0806,
+        &arp(1, host_mac(0), TEST_IP, [0; 6], GUEST_IP),
+    )
 }
 
 fn echo_request(seq: u16, data: &[u8]) -> Vec<u8> {
-    eth(HOST0_MAC, host_mac(0), 0x0800, &ipv4(1, TEST_IP, GUEST_IP, &icmp_echo(8, 0x4242, seq, data)))
+    eth(
+        HOST0_MAC,
+        host_mac(0),
+        0x0800,
+        &ipv4(1, TEST_IP, GUEST_IP, &icmp_echo(8, 0x4242, seq, data)),
+    )
 }
 
 fn payload(seq: u16, n: usize) -> Vec<u8> {
@@ -130,7 +140,12 @@ fn is_arp_reply(f: &[u8]) -> bool {
 }
 
 fn is_echo_reply(f: &[u8], seq: u16) -> bool {
-    f.len() >= 42 && f[12..14] == [8, 0] && f[23] == 1 && f[34] == 0 && f[38..40] == 0x4242u16.to_be_bytes() && f[40..42] == seq.to_be_bytes()
+    f.len() >= 42
+        && f[12..14] == [8, 0]
+        && f[23] == 1
+        && f[34] == 0
+        && f[38..40] == 0x4242u16.to_be_bytes()
+        && f[40..42] == seq.to_be_bytes()
 }
 
 fn boot_static(extra: &str, options: VmOptions) -> (Vm, Endpoint, DgramWires) {
@@ -143,7 +158,9 @@ fn boot_static(extra: &str, options: VmOptions) -> (Vm, Endpoint, DgramWires) {
 
 fn host0_counters(vm: &mut Vm) -> Counters {
     let out = vm.command_ok("ifconfig host0", COMMAND).unwrap();
-    out.iter().find_map(|l| Counters::parse(l)).unwrap_or_else(|| panic!("no counters in {out:?}"))
+    out.iter()
+        .find_map(|l| Counters::parse(l))
+        .unwrap_or_else(|| panic!("no counters in {out:?}"))
 }
 
 fn shutdown(mut vm: Vm) {
@@ -157,10 +174,14 @@ fn shutdown(mut vm: Vm) {
 fn host0_answers_arp_icmp_echo_and_udp_echo() {
     let (mut vm, mut ep, _w) = boot_static("", VmOptions::default());
     let shown = vm.command_ok("ifconfig host0", COMMAND).unwrap().join("\n");
-    assert!(shown.contains("mac 02:6e:6d:00:00:01 inet 10.9.0.2/24"), "{shown}");
+    assert!(
+        shown.contains("mac 02:6e:6d:00:00:01 inet 10.9.0.2/24"),
+        "{shown}"
+    );
 
     // ARP.
-    ep.send_all(&[arp_request_for_guest()], frame_wait()).unwrap();
+    ep.send_all(&[arp_request_for_guest()], frame_wait())
+        .unwrap();
     let r = recv_matching(&mut ep, "ARP reply", is_arp_reply);
     assert_eq!(r[0..6], host_mac(0), "to us");
     assert_eq!(r[6..12], HOST0_MAC, "from host0");
@@ -171,7 +192,8 @@ fn host0_answers_arp_icmp_echo_and_udp_echo() {
 
     // ICMP echo: same identifier, sequence and payload, valid checksums.
     let data = payload(7, 300);
-    ep.send_all(&[echo_request(7, &data)], frame_wait()).unwrap();
+    ep.send_all(&[echo_request(7, &data)], frame_wait())
+        .unwrap();
     let r = recv_matching(&mut ep, "echo reply", |f| is_echo_reply(f, 7));
     assert_eq!(r[26..30], GUEST_IP);
     assert_eq!(r[30..34], TEST_IP);
@@ -181,9 +203,21 @@ fn host0_answers_arp_icmp_echo_and_udp_echo() {
 
     // UDP echo (port 7).
     let data = b"echo through the switch, one copy each way".to_vec();
-    let f = eth(HOST0_MAC, host_mac(0), 0x0800, &ipv4(17, TEST_IP, GUEST_IP, &udp(TEST_IP, GUEST_IP, 40000, 7, &data)));
+    let f = eth(
+        HOST0_MAC,
+        host_mac(0),
+        0x0800,
+        &ipv4(
+            17,
+            TEST_IP,
+            GUEST_IP,
+            &udp(TEST_IP, GUEST_IP, 40000, 7, &data),
+        ),
+    );
     ep.send_all(&[f], frame_wait()).unwrap();
-    let r = recv_matching(&mut ep, "UDP echo", |f| f.len() >= 42 && f[12..14] == [8, 0] && f[23] == 17);
+    let r = recv_matching(&mut ep, "UDP echo", |f| {
+        f.len() >= 42 && f[12..14] == [8, 0] && f[23] == 17
+    });
     assert_eq!(r[34..36], 7u16.to_be_bytes(), "source port");
     assert_eq!(r[36..38], 40000u16.to_be_bytes(), "destination port");
     assert_eq!(&r[42..], &data[..]);
@@ -200,13 +234,25 @@ fn responder(mut ep: Endpoint, stop: Arc<AtomicBool>) -> std::thread::JoinHandle
     std::thread::spawn(move || {
         let mut answered = 0;
         while !stop.load(Ordering::Relaxed) {
-            let Some(f) = ep.recv(Duration::from_millis(100)).unwrap() else { continue };
+            let Some(f) = ep.recv(Duration::from_millis(100)).unwrap() else {
+                continue;
+            };
             if f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 1] && f[38..42] == TEST_IP {
                 let sha: [u8; 6] = f[22..28].try_into().unwrap();
                 let spa: [u8; 4] = f[28..32].try_into().unwrap();
-                let reply = eth(sha, host_mac(0), 0x0806, &arp(2, host_mac(0), TEST_IP, sha, spa));
+                let reply = eth(
+                    sha,
+                    host_mac(0),
+                    0x0806,
+                    &arp(2, host_mac(0), TEST_IP, sha, spa),
+                );
                 ep.send_all(&[reply], frame_wait()).unwrap();
-            } else if f.len() >= 42 && f[12..14] == [8, 0] && f[23] == 1 && f[34] == 8 && f[30..34] == TEST_IP {
+            } else if f.len() >= 42
+                && f[12..14] == [8, 0]
+                && f[23] == 1
+                && f[34] == 8
+                && f[30..34] == TEST_IP
+            {
                 let src: [u8; 6] = f[6..12].try_into().unwrap();
                 let from: [u8; 4] = f[26..30].try_into().unwrap();
                 let mut icmp = f[34..].to_vec();
@@ -228,18 +274,35 @@ fn shell_ping_reaches_the_wire_and_reports_each_reply() {
     let (mut vm, ep, _w) = boot_static("", VmOptions::default());
     let stop = Arc::new(AtomicBool::new(false));
     let t = responder(ep, stop.clone());
-    let out = vm.command_ok("ping 10.9.0.1 3", COMMAND + Duration::from_secs(5)).unwrap();
+    let out = vm
+        .command_ok("ping 10.9.0.1 3", COMMAND + Duration::from_secs(5))
+        .unwrap();
     stop.store(true, Ordering::Relaxed);
     let (_ep, answered) = t.join().unwrap();
     let re = Regex::new(r"^64 bytes from 10\.9\.0\.1: icmp_seq=(\d+) time=\d+\.\d{3} ms$").unwrap();
-    let seqs: Vec<String> = out.iter().filter_map(|l| re.captures(l).map(|c| c[1].to_string())).collect();
+    let seqs: Vec<String> = out
+        .iter()
+        .filter_map(|l| re.captures(l).map(|c| c[1].to_string()))
+        .collect();
     assert_eq!(seqs, ["0", "1", "2"], "{out:?}");
-    assert!(out.iter().any(|l| l == "3 packets transmitted, 3 received, 0% packet loss"), "{out:?}");
+    assert!(
+        out.iter()
+            .any(|l| l == "3 packets transmitted, 3 received, 0% packet loss"),
+        "{out:?}"
+    );
     assert_eq!(answered, 3);
 
     // No answer: one line per probe, a summary, and an error.
-    let out = vm.command("ping 10.9.0.77 2", COMMAND + Duration::from_secs(5)).unwrap();
-    assert_eq!(out.iter().filter(|l| l.starts_with("no reply from 10.9.0.77")).count(), 2, "{out:?}");
+    let out = vm
+        .command("ping 10.9.0.77 2", COMMAND + Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        out.iter()
+            .filter(|l| l.starts_with("no reply from 10.9.0.77"))
+            .count(),
+        2,
+        "{out:?}"
+    );
     assert!(out.iter().any(|l| l.starts_with("error: ")), "{out:?}");
     shutdown(vm);
 }
@@ -270,23 +333,35 @@ fn pcap_capture_of_host0_holds_exactly_the_frames_exchanged() {
     let dir = std::env::temp_dir().join(format!("nm-pcap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("host0.pcap");
-    let options = VmOptions::default().arg("-serial").arg(format!("file:{}", file.display()));
+    let options = VmOptions::default()
+        .arg("-serial")
+        .arg(format!("file:{}", file.display()));
     let (mut vm, mut ep, _w) = boot_static("pcap start vale0:host0\n", options);
 
     let mut want = Vec::new();
     let req = arp_request_for_guest();
-    ep.send_all(&[req.clone()], frame_wait()).unwrap();
+    ep.send_all(std::slice::from_ref(&req), frame_wait())
+        .unwrap();
     want.push(req);
     want.push(recv_matching(&mut ep, "ARP reply", is_arp_reply));
     for seq in 0..5u16 {
         let req = echo_request(seq, &payload(seq, 64 + 100 * usize::from(seq)));
-        ep.send_all(&[req.clone()], frame_wait()).unwrap();
+        ep.send_all(std::slice::from_ref(&req), frame_wait())
+            .unwrap();
         want.push(req);
-        want.push(recv_matching(&mut ep, "echo reply", |f| is_echo_reply(f, seq)));
+        want.push(recv_matching(&mut ep, "echo reply", |f| {
+            is_echo_reply(f, seq)
+        }));
     }
     let out = vm.command_ok("pcap stop", COMMAND).unwrap();
     let bytes: usize = want.iter().map(Vec::len).sum();
-    assert_eq!(out, [format!("pcap: vale0:host0: {} frames {bytes} bytes", want.len())]);
+    assert_eq!(
+        out,
+        [format!(
+            "pcap: vale0:host0: {} frames {bytes} bytes",
+            want.len()
+        )]
+    );
     shutdown(vm);
 
     let (linktype, recs) = read_pcap(&file);
@@ -295,9 +370,21 @@ fn pcap_capture_of_host0_holds_exactly_the_frames_exchanged() {
     for (k, (r, w)) in recs.iter().zip(&want).enumerate() {
         assert_eq!(r, w, "record {k}");
     }
-    if let Ok(st) = std::process::Command::new("tcpdump").arg("-n").arg("-r").arg(&file).output() {
-        assert!(st.status.success(), "tcpdump -r: {}", String::from_utf8_lossy(&st.stderr));
-        assert_eq!(String::from_utf8_lossy(&st.stdout).lines().count(), want.len());
+    if let Ok(st) = std::process::Command::new("tcpdump")
+        .arg("-n")
+        .arg("-r")
+        .arg(&file)
+        .output()
+    {
+        assert!(
+            st.status.success(),
+            "tcpdump -r: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&st.stdout).lines().count(),
+            want.len()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -305,7 +392,11 @@ fn pcap_capture_of_host0_holds_exactly_the_frames_exchanged() {
 // ---- HTTP through QEMU's user networking --------------------------------
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn http_get(port: u16, request: &str) -> String {
@@ -321,7 +412,9 @@ fn http_get(port: u16, request: &str) -> String {
         })();
         match attempt {
             Ok(r) if !r.is_empty() => return r,
-            Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Ok(_) | Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
             other => panic!("GET through 127.0.0.1:{port}: {other:?}"),
         }
     }
@@ -329,9 +422,18 @@ fn http_get(port: u16, request: &str) -> String {
 
 fn get(port: u16, path: &str) -> (u16, String) {
     let r = http_get(port, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
-    let (head, body) = r.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no header end in {r:?}"));
-    let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad status line: {head}"));
-    if let Some(len) = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")) {
+    let (head, body) = r
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {r:?}"));
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line: {head}"));
+    if let Some(len) = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+    {
         assert_eq!(len.parse::<usize>().unwrap(), body.len(), "Content-Length");
     }
     (code, body.to_string())
@@ -339,34 +441,65 @@ fn get(port: u16, path: &str) -> (u16, String) {
 
 /// A counter of the JSON object that starts at `"name":"NAME"`.
 fn json_counter(json: &str, name: &str, dir: &str) -> u64 {
-    let re = Regex::new(&format!(r#""name":"{}"[^\]]*?"{dir}":\{{"packets":(\d+)"#, regex_lite::escape(name))).unwrap();
-    re.captures(json).unwrap_or_else(|| panic!("no {name} {dir} in {json}"))[1].parse().unwrap()
+    let re = Regex::new(&format!(
+        r#""name":"{}"[^\]]*?"{dir}":\{{"packets":(\d+)"#,
+        regex_lite::escape(name)
+    ))
+    .unwrap();
+    re.captures(json)
+        .unwrap_or_else(|| panic!("no {name} {dir} in {json}"))[1]
+        .parse()
+        .unwrap()
 }
 
 #[test]
 fn http_stats_through_user_networking_hostfwd_match_the_traffic() {
     let port = free_port();
-    let nic = Nic::new(boot::NicBackend::User { hostfwd: vec![format!("tcp:127.0.0.1:{port}-:80")] });
-    let options = VmOptions::default().nic(nic).script("vale-ctl -h vale0:virtio0\ndhcp host0\n");
+    let nic = Nic::new(boot::NicBackend::User {
+        hostfwd: vec![format!("tcp:127.0.0.1:{port}-:80")],
+    });
+    let options = VmOptions::default()
+        .nic(nic)
+        .script("vale-ctl -h vale0:virtio0\ndhcp host0\n");
     let mut vm = Vm::boot_to_prompt(options).unwrap();
-    assert!(vm.output().contains("host0: inet 10.0.2.15/24 gw 10.0.2.2"), "{}", vm.output());
+    assert!(
+        vm.output().contains("host0: inet 10.0.2.15/24 gw 10.0.2.2"),
+        "{}",
+        vm.output()
+    );
 
     let (code, json) = get(port, "/stats");
     assert_eq!(code, 200, "{json}");
-    assert!(json.starts_with('{') && json.trim_end().ends_with('}'), "{json}");
-    assert_eq!(json.matches('{').count(), json.matches('}').count(), "balanced: {json}");
+    assert!(
+        json.starts_with('{') && json.trim_end().ends_with('}'),
+        "{json}"
+    );
+    assert_eq!(
+        json.matches('{').count(),
+        json.matches('}').count(),
+        "balanced: {json}"
+    );
     assert!(json.contains(r#""addr":"10.0.2.15/24""#), "{json}");
     assert!(json.contains(r#""name":"vale0:host0""#), "{json}");
-    assert!(json.contains(r#""mac":"02:6e:6d:00:00:01","port":"#), "host0 learned: {json}");
+    assert!(
+        json.contains(r#""mac":"02:6e:6d:00:00:01","port":"#),
+        "host0 learned: {json}"
+    );
     // One switch, two ports: what host0 sends is what the NIC transmits.
     let host_tx = json_counter(&json, "vale0:host0", "tx");
     assert_eq!(json_counter(&json, "virtio0", "tx"), host_tx, "{json}");
-    assert_eq!(json_counter(&json, "vale0:virtio0", "rx"), host_tx, "{json}");
+    assert_eq!(
+        json_counter(&json, "vale0:virtio0", "rx"),
+        host_tx,
+        "{json}"
+    );
 
     // Pings out of the NIC show in the counters (slirp may or may not
     // answer them: that depends on the host's ping sockets).
     let before = json_counter(&json, "virtio0", "tx");
-    let _ = vm.command("ping 10.0.2.2 5", COMMAND + Duration::from_secs(8)).unwrap();
+    let _ = vm
+        .command("ping 10.0.2.2 5", COMMAND + Duration::from_secs(8))
+        .unwrap();
     let (_, json) = get(port, "/stats");
     let after = json_counter(&json, "virtio0", "tx");
     assert!(after >= before + 5, "NIC tx {before} -> {after}");
@@ -374,14 +507,19 @@ fn http_stats_through_user_networking_hostfwd_match_the_traffic() {
 
     let (code, html) = get(port, "/");
     assert_eq!(code, 200);
-    assert!(html.contains("<h2>vale0 (learning)</h2>") && html.contains("vale0:host0"), "{html}");
+    assert!(
+        html.contains("<h2>vale0 (learning)</h2>") && html.contains("vale0:host0"),
+        "{html}"
+    );
     assert_eq!(get(port, "/nope").0, 404);
     let r = http_get(port, "garbage\r\n\r\n");
     assert!(r.starts_with("HTTP/1.1 400 "), "{r}");
     let r = http_get(port, &format!("GET /{} HTTP/1.1\r\n", "a".repeat(3000)));
     assert!(r.starts_with("HTTP/1.1 431 "), "{r}");
     // Several connections at once, more than the listening sockets.
-    let threads: Vec<_> = (0..6).map(|_| std::thread::spawn(move || get(port, "/stats").0)).collect();
+    let threads: Vec<_> = (0..6)
+        .map(|_| std::thread::spawn(move || get(port, "/stats").0))
+        .collect();
     for t in threads {
         assert_eq!(t.join().unwrap(), 200);
     }

@@ -24,23 +24,63 @@ fn host_ping_gets_replies_from_host0_through_a_tap() {
     let ns = NetNs::create(&format!("nmh{tag}")).unwrap();
     let tap = format!("nmth{tag}");
     let script = format!("vale-ctl -h vale0:virtio0\nifconfig host0 inet {guest_ip}/24\n");
-    let options = VmOptions::default().netns(ns.name()).nic(Nic::tap(&tap)).script(script);
+    let options = VmOptions::default()
+        .netns(ns.name())
+        .nic(Nic::tap(&tap))
+        .script(script);
     let mut vm = Vm::boot_to_prompt(options).unwrap();
-    ns.ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &tap]).unwrap();
+    ns.ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &tap])
+        .unwrap();
     ns.ip(&["link", "set", &tap, "up"]).unwrap();
     ns.ip(&["link", "set", "lo", "up"]).unwrap();
 
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns.name(), "ping", "-n", "-c", "5", "-i", "0.2", "-W", "5", "-s", "200", &guest_ip]);
+    cmd.args([
+        "netns",
+        "exec",
+        ns.name(),
+        "ping",
+        "-n",
+        "-c",
+        "5",
+        "-i",
+        "0.2",
+        "-W",
+        "5",
+        "-s",
+        "200",
+        &guest_ip,
+    ]);
     let out = run_with_timeout(cmd, scaled(Duration::from_secs(90))).unwrap();
     let text = format!("{}{}", out.stdout, out.stderr);
-    assert!(!text.contains("No such file") && !text.contains("not found"), "install iputils-ping:\n{text}");
-    assert!(out.status.success() && text.contains("5 received"), "ping {guest_ip}:\n{text}");
-    assert!(text.contains("208 bytes from"), "full-size replies:\n{text}");
+    assert!(
+        !text.contains("No such file") && !text.contains("not found"),
+        "install iputils-ping:\n{text}"
+    );
+    assert!(
+        out.status.success() && text.contains("5 received"),
+        "ping {guest_ip}:\n{text}"
+    );
+    assert!(
+        text.contains("208 bytes from"),
+        "full-size replies:\n{text}"
+    );
 
     // And back: the guest pings the host.
-    let lines = vm.command_ok(&format!("ping {host_ip} 3"), COMMAND + Duration::from_secs(5)).unwrap();
-    assert!(lines.iter().any(|l| l == "3 packets transmitted, 3 received, 0% packet loss"), "{lines:?}");
-    let c = lab::port_counters(&mut vm, "vale0:host0", COMMAND).unwrap().unwrap();
+    let lines = vm
+        .command_ok(
+            &format!("ping {host_ip} 3"),
+            COMMAND + Duration::from_secs(5),
+        )
+        .unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "3 packets transmitted, 3 received, 0% packet loss"),
+        "{lines:?}"
+    );
+    let c = lab::port_counters(&mut vm, "vale0:host0", COMMAND)
+        .unwrap()
+        .unwrap();
     assert!(c.rx_pkts >= 8 && c.tx_pkts >= 8, "host0: {c:?}");
 }

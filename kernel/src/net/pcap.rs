@@ -68,7 +68,12 @@ pub fn start(port: &str) -> Result<(), String> {
     if let Some(c) = g.as_ref() {
         return Err(alloc::format!("already capturing {}", c.port));
     }
-    *g = Some(Capture { port: port.into(), handle: None, frames: 0, bytes: 0 });
+    *g = Some(Capture {
+        port: port.into(),
+        handle: None,
+        frames: 0,
+        bytes: 0,
+    });
     drop(g);
     header();
     super::register_poller(poll);
@@ -93,10 +98,14 @@ pub fn status() -> Option<(String, bool, u64, u64)> {
 /// The poller: open the monitor once the port exists, then write every
 /// frame it holds.
 fn poll() -> bool {
-    let Some(mut g) = CAPTURE.try_lock() else { return false };
+    let Some(mut g) = CAPTURE.try_lock() else {
+        return false;
+    };
     let Some(c) = g.as_mut() else { return false };
     if c.handle.is_none() {
-        let Some(net) = super::get() else { return false };
+        let Some(net) = super::get() else {
+            return false;
+        };
         match net.registry.open(&alloc::format!("{}/rt", c.port)) {
             Ok(h) => {
                 log::info!("pcap: capturing {}", c.port);
@@ -105,7 +114,9 @@ fn poll() -> bool {
             Err(_) => return false,
         }
     }
-    let Some(h) = c.handle.as_mut() else { return false };
+    let Some(h) = c.handle.as_mut() else {
+        return false;
+    };
     let ts = crate::time::since_boot();
     let (sec, usec) = (ts.as_secs() as u32, ts.subsec_micros());
     let mut n = 0;

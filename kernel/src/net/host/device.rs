@@ -46,8 +46,15 @@ impl phy::Device for RingDevice<'_> {
             return None;
         }
         Some((
-            Rx { ring: self.rx, count: &mut self.received },
-            Tx { ring: self.tx, scratch: self.scratch, count: &mut self.sent },
+            Rx {
+                ring: self.rx,
+                count: &mut self.received,
+            },
+            Tx {
+                ring: self.tx,
+                scratch: self.scratch,
+                count: &mut self.sent,
+            },
         ))
     }
 
@@ -55,7 +62,11 @@ impl phy::Device for RingDevice<'_> {
         if self.tx.is_empty() {
             return None;
         }
-        Some(Tx { ring: self.tx, scratch: self.scratch, count: &mut self.sent })
+        Some(Tx {
+            ring: self.tx,
+            scratch: self.scratch,
+            count: &mut self.sent,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

@@ -102,13 +102,20 @@ impl Server {
                     c.request.extend_from_slice(&data[..n]);
                     (data.len(), ())
                 });
-                if let Some(end) = find(&c.request, b"\r\n\r\n").or_else(|| find(&c.request, b"\n\n")) {
+                if let Some(end) =
+                    find(&c.request, b"\r\n\r\n").or_else(|| find(&c.request, b"\n\n"))
+                {
                     c.response.clear();
                     respond(&c.request[..end], &mut c.response, host);
                     c.sent = Some(0);
                 } else if c.request.len() >= MAX_REQUEST {
                     c.response.clear();
-                    simple(&mut c.response, 431, "Request Header Fields Too Large", "request too large\n");
+                    simple(
+                        &mut c.response,
+                        431,
+                        "Request Header Fields Too Large",
+                        "request too large\n",
+                    );
                     c.sent = Some(0);
                 }
             }
@@ -140,7 +147,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Parses the request head and writes the whole response.
 fn respond(head: &[u8], out: &mut Vec<u8>, host: &stats::HostView) {
     let line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let line = core::str::from_utf8(line).unwrap_or("").trim_end_matches('\r');
+    let line = core::str::from_utf8(line)
+        .unwrap_or("")
+        .trim_end_matches('\r');
     let mut words = line.split(' ');
     let (method, path, version) = (words.next(), words.next(), words.next());
     let valid = matches!(version, Some("HTTP/1.0") | Some("HTTP/1.1"))
@@ -154,7 +163,10 @@ fn respond(head: &[u8], out: &mut Vec<u8>, host: &stats::HostView) {
     }
     let path = path.unwrap_or("/");
     let path = path.split('?').next().unwrap_or(path);
-    let (ctype, body_fn): (&str, fn(&mut Bounded, &stats::HostView) -> core::fmt::Result) = match path {
+    let (ctype, body_fn): (
+        &str,
+        fn(&mut Bounded, &stats::HostView) -> core::fmt::Result,
+    ) = match path {
         "/stats" => ("application/json", stats::json),
         "/" | "/index.html" => ("text/html; charset=utf-8", stats::html),
         _ => return simple(out, 404, "Not Found", "not found\n"),

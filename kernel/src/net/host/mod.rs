@@ -47,7 +47,12 @@ pub const ECHO_PORT: u16 = 7;
 const PING_IDENT: u16 = 0x6e6d;
 
 /// Rings of the host port: small, the stack is no bulk sender.
-const PORT_CONFIG: PortConfig = PortConfig { tx_rings: 1, rx_rings: 1, num_slots: 256, max_frame: 2048 };
+const PORT_CONFIG: PortConfig = PortConfig {
+    tx_rings: 1,
+    rx_rings: 1,
+    num_slots: 256,
+    max_frame: 2048,
+};
 
 /// Longest wait between two passes of the stack while nothing arrives.
 const MAX_POLL_DELAY: SDuration = SDuration::from_millis(50);
@@ -83,13 +88,22 @@ pub fn attach(switch: &str) -> Result<(), String> {
         return Err(format!("{NAME} is already on {}", h.switch));
     }
     let name = format!("{switch}:{NAME}");
-    let mut handle = net.registry.open_with(&name, PORT_CONFIG).map_err(super::describe)?;
+    let mut handle = net
+        .registry
+        .open_with(&name, PORT_CONFIG)
+        .map_err(super::describe)?;
     let mut scratch = vec![0u8; 2048].into_boxed_slice();
 
     let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(MAC)));
     config.random_seed = crate::time::since_boot().as_nanos() as u64 ^ 0x6e6d_686f_7374;
     let (tx, rx) = handle.rings_mut();
-    let mut dev = RingDevice { tx: &mut tx[0], rx: &mut rx[0], scratch: &mut scratch, received: 0, sent: 0 };
+    let mut dev = RingDevice {
+        tx: &mut tx[0],
+        rx: &mut rx[0],
+        scratch: &mut scratch,
+        received: 0,
+        sent: 0,
+    };
     let iface = Interface::new(config, &mut dev, now());
 
     let mut sockets = SocketSet::new(vec![]);
@@ -108,7 +122,8 @@ pub fn attach(switch: &str) -> Result<(), String> {
             icmp::PacketBuffer::new(meta(), vec![0; 4096]),
             icmp::PacketBuffer::new(meta(), vec![0; 4096]),
         );
-        s.bind(icmp::Endpoint::Ident(PING_IDENT)).map_err(|e| format!("icmp: {e}"))?;
+        s.bind(icmp::Endpoint::Ident(PING_IDENT))
+            .map_err(|e| format!("icmp: {e}"))?;
         s
     });
     let http = http::Server::new(&mut sockets);
@@ -133,7 +148,10 @@ pub fn attach(switch: &str) -> Result<(), String> {
 /// Takes the stack off its switch (closing the port).
 pub fn detach() -> Result<(), String> {
     super::unregister_poller(poll);
-    HOST.lock().take().map(drop).ok_or_else(|| format!("{NAME} is not attached"))
+    HOST.lock()
+        .take()
+        .map(drop)
+        .ok_or_else(|| format!("{NAME} is not attached"))
 }
 
 /// The switch the stack is on, if any.
@@ -163,9 +181,7 @@ pub fn info() -> Option<Info> {
 }
 
 fn ipv4_cidr(iface: &Interface) -> Option<Ipv4Cidr> {
-    iface.ip_addrs().iter().find_map(|c| match c {
-        IpCidr::Ipv4(c) => Some(*c),
-    })
+    iface.ip_addrs().iter().map(|IpCidr::Ipv4(c)| *c).next()
 }
 
 /// The default gateway as configured (smoltcp keeps its routes private).
@@ -188,7 +204,9 @@ fn set_addr(iface: &mut Interface, cidr: Option<Ipv4Cidr>, gw: Option<Ipv4Addres
 /// `ifconfig host0 inet A/P [gw G]`: a static address (stops DHCP).
 pub fn set_static(cidr: Ipv4Cidr, gw: Option<Ipv4Address>) -> Result<(), String> {
     let mut g = HOST.lock();
-    let h = g.as_mut().ok_or_else(|| format!("{NAME} is not attached (vale-ctl -h valeN:IF)"))?;
+    let h = g
+        .as_mut()
+        .ok_or_else(|| format!("{NAME} is not attached (vale-ctl -h valeN:IF)"))?;
     if let Some(d) = h.dhcp.take() {
         h.sockets.remove(d);
     }
@@ -201,7 +219,9 @@ pub fn set_static(cidr: Ipv4Cidr, gw: Option<Ipv4Address>) -> Result<(), String>
 /// [`info`]).
 pub fn start_dhcp() -> Result<(), String> {
     let mut g = HOST.lock();
-    let h = g.as_mut().ok_or_else(|| format!("{NAME} is not attached (vale-ctl -h valeN:IF)"))?;
+    let h = g
+        .as_mut()
+        .ok_or_else(|| format!("{NAME} is not attached (vale-ctl -h valeN:IF)"))?;
     if let Some(d) = h.dhcp.take() {
         h.sockets.remove(d);
     }
@@ -215,12 +235,20 @@ pub fn start_dhcp() -> Result<(), String> {
 pub fn ping_send(addr: Ipv4Address, seq: u16, payload: &[u8]) -> Result<(), String> {
     use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr};
     let mut g = HOST.lock();
-    let h = g.as_mut().ok_or_else(|| format!("{NAME} is not attached"))?;
+    let h = g
+        .as_mut()
+        .ok_or_else(|| format!("{NAME} is not attached"))?;
     h.ping_reply = None;
-    let repr = Icmpv4Repr::EchoRequest { ident: PING_IDENT, seq_no: seq, data: payload };
+    let repr = Icmpv4Repr::EchoRequest {
+        ident: PING_IDENT,
+        seq_no: seq,
+        data: payload,
+    };
     let caps = smoltcp::phy::ChecksumCapabilities::default();
     let s = h.sockets.get_mut::<icmp::Socket>(h.icmp);
-    let buf = s.send(repr.buffer_len(), IpAddress::Ipv4(addr)).map_err(|e| format!("ping: {e}"))?;
+    let buf = s
+        .send(repr.buffer_len(), IpAddress::Ipv4(addr))
+        .map_err(|e| format!("ping: {e}"))?;
     repr.emit(&mut Icmpv4Packet::new_unchecked(buf), &caps);
     h.next_poll = now();
     Ok(())
@@ -231,14 +259,18 @@ pub fn ping_send(addr: Ipv4Address, seq: u16, payload: &[u8]) -> Result<(), Stri
 pub fn ping_reply(seq: u16) -> Option<i64> {
     let g = HOST.lock();
     let h = g.as_ref()?;
-    h.ping_reply.filter(|r| r.0 == seq).map(|r| r.1.total_micros())
+    h.ping_reply
+        .filter(|r| r.0 == seq)
+        .map(|r| r.1.total_micros())
 }
 
 /// One pass of the stack (the idle loop's poller): take what the switch
 /// delivered, run smoltcp and the services, send what they wrote. Returns
 /// whether a frame moved.
 pub fn poll() -> bool {
-    let Some(mut g) = HOST.try_lock() else { return false };
+    let Some(mut g) = HOST.try_lock() else {
+        return false;
+    };
     let Some(h) = g.as_mut() else { return false };
     // New frames from the switch (and release of the ones read last pass).
     let _ = h.handle.rxsync(0);
@@ -250,7 +282,13 @@ pub fn poll() -> bool {
     let (mut received, mut sent) = (0, 0);
     for _ in 0..2 {
         let (tx, rx) = h.handle.rings_mut();
-        let mut dev = RingDevice { tx: &mut tx[0], rx: &mut rx[0], scratch: &mut h.scratch, received: 0, sent: 0 };
+        let mut dev = RingDevice {
+            tx: &mut tx[0],
+            rx: &mut rx[0],
+            scratch: &mut h.scratch,
+            received: 0,
+            sent: 0,
+        };
         h.iface.poll(now(), &mut dev, &mut h.sockets);
         received += dev.received;
         sent += dev.sent;
@@ -267,7 +305,11 @@ pub fn poll() -> bool {
     if sent > 0 {
         let _ = h.handle.txsync(0);
     }
-    let delay = h.iface.poll_delay(now(), &h.sockets).unwrap_or(MAX_POLL_DELAY).min(MAX_POLL_DELAY);
+    let delay = h
+        .iface
+        .poll_delay(now(), &h.sockets)
+        .unwrap_or(MAX_POLL_DELAY)
+        .min(MAX_POLL_DELAY);
     h.next_poll = now() + delay;
     received + sent > 0
 }
@@ -293,7 +335,12 @@ fn services(h: &mut Host) -> bool {
         use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr};
         let caps = smoltcp::phy::ChecksumCapabilities::default();
         if let Ok(p) = Icmpv4Packet::new_checked(data) {
-            if let Ok(Icmpv4Repr::EchoReply { ident: PING_IDENT, seq_no, .. }) = Icmpv4Repr::parse(&p, &caps) {
+            if let Ok(Icmpv4Repr::EchoReply {
+                ident: PING_IDENT,
+                seq_no,
+                ..
+            }) = Icmpv4Repr::parse(&p, &caps)
+            {
                 h.ping_reply = Some((seq_no, now()));
             }
         }
@@ -306,17 +353,17 @@ fn services(h: &mut Host) -> bool {
                 set_addr(&mut h.iface, Some(c.address), c.router);
                 queued = true;
             }
-            Some(dhcpv4::Event::Deconfigured) => {
-                if ipv4_cidr(&h.iface).is_some() {
-                    log::info!("{NAME}: dhcp lease lost");
-                    set_addr(&mut h.iface, None, None);
-                }
+            Some(dhcpv4::Event::Deconfigured) if ipv4_cidr(&h.iface).is_some() => {
+                log::info!("{NAME}: dhcp lease lost");
+                set_addr(&mut h.iface, None, None);
             }
-            None => {}
+            _ => {}
         }
     }
-    let view = stats::HostView { addr: ipv4_cidr(&h.iface), gateway: *ROUTE.lock() };
+    let view = stats::HostView {
+        addr: ipv4_cidr(&h.iface),
+        gateway: *ROUTE.lock(),
+    };
     queued |= h.http.serve(&mut h.sockets, &view);
     queued
 }
-

@@ -37,7 +37,11 @@ struct MacFmt([u8; 6]);
 impl core::fmt::Display for MacFmt {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 
@@ -66,8 +70,17 @@ fn counters(w: &mut Bounded, s: &KringStats) -> Result {
 }
 
 pub fn json(w: &mut Bounded, host: &HostView) -> Result {
-    write!(w, "{{\"uptime_ms\":{},", crate::time::since_boot().as_millis())?;
-    write!(w, "\"host\":{{\"name\":\"{}\",\"mac\":\"{}\",\"addr\":", super::NAME, mac(super::MAC))?;
+    write!(
+        w,
+        "{{\"uptime_ms\":{},",
+        crate::time::since_boot().as_millis()
+    )?;
+    write!(
+        w,
+        "\"host\":{{\"name\":\"{}\",\"mac\":\"{}\",\"addr\":",
+        super::NAME,
+        mac(super::MAC)
+    )?;
     match host.addr {
         Some(a) => write!(w, "\"{a}\"")?,
         None => w.write_str("null")?,
@@ -78,11 +91,15 @@ pub fn json(w: &mut Bounded, host: &HostView) -> Result {
         None => w.write_str("null")?,
     }
     w.write_str("},\"switches\":[")?;
-    let Some(net) = crate::net::get() else { return w.write_str("],\"nics\":[]}") };
+    let Some(net) = crate::net::get() else {
+        return w.write_str("],\"nics\":[]}");
+    };
     let mut names = net.registry.switches();
     names.sort();
     for (i, name) in names.iter().enumerate() {
-        let Some(sw) = net.registry.switch(name) else { continue };
+        let Some(sw) = net.registry.switch(name) else {
+            continue;
+        };
         if i > 0 {
             w.write_char(',')?;
         }
@@ -109,7 +126,13 @@ pub fn json(w: &mut Bounded, host: &HostView) -> Result {
             if j > 0 {
                 w.write_char(',')?;
             }
-            write!(w, "{{\"mac\":\"{}\",\"port\":{},\"age_ms\":{}}}", mac(e.mac), e.port, e.age)?;
+            write!(
+                w,
+                "{{\"mac\":\"{}\",\"port\":{},\"age_ms\":{}}}",
+                mac(e.mac),
+                e.port,
+                e.age
+            )?;
         }
         w.write_str("]}")?;
     }
@@ -150,14 +173,19 @@ fn row(w: &mut Bounded, name: &str, tx: &KringStats, rx: &KringStats) -> Result 
     d.accumulate(rx);
     w.write_str("<tr><td>")?;
     esc(w, name)?;
-    write!(
+    writeln!(
         w,
-        "</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        "</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         tx.packets,
         tx.bytes,
         rx.packets,
         rx.bytes,
-        d.drop_short + d.drop_oversize + d.drop_frag_chain + d.drop_no_dest + d.drop_ring_full + d.drop_detached
+        d.drop_short
+            + d.drop_oversize
+            + d.drop_frag_chain
+            + d.drop_no_dest
+            + d.drop_ring_full
+            + d.drop_detached
     )
 }
 
@@ -170,7 +198,13 @@ pub fn html(w: &mut Bounded, host: &HostView) -> Result {
          <style>body{font-family:sans-serif}td,th{padding:2px 10px;text-align:right}\
          td:first-child,th:first-child{text-align:left}</style></head><body>\n<h1>netmap unikernel</h1>\n",
     )?;
-    write!(w, "<p>up {} ms; {} mac {}, ", crate::time::since_boot().as_millis(), super::NAME, mac(super::MAC))?;
+    write!(
+        w,
+        "<p>up {} ms; {} mac {}, ",
+        crate::time::since_boot().as_millis(),
+        super::NAME,
+        mac(super::MAC)
+    )?;
     match host.addr {
         Some(a) => write!(w, "inet {a}")?,
         None => w.write_str("no address")?,
@@ -179,11 +213,15 @@ pub fn html(w: &mut Bounded, host: &HostView) -> Result {
         write!(w, " gw {g}")?;
     }
     w.write_str(". Machine-readable: <a href=\"/stats\">/stats</a>.</p>\n")?;
-    let Some(net) = crate::net::get() else { return w.write_str("</body></html>\n") };
+    let Some(net) = crate::net::get() else {
+        return w.write_str("</body></html>\n");
+    };
     let mut names = net.registry.switches();
     names.sort();
     for name in &names {
-        let Some(sw) = net.registry.switch(name) else { continue };
+        let Some(sw) = net.registry.switch(name) else {
+            continue;
+        };
         w.write_str("<h2>")?;
         esc(w, name)?;
         w.write_str(" (")?;
@@ -197,10 +235,13 @@ pub fn html(w: &mut Bounded, host: &HostView) -> Result {
         }
         w.write_str("</table>\n<h3>MAC table</h3>\n<table><tr><th>mac</th><th>port</th><th>age ms</th></tr>\n")?;
         for e in sw.mac_table() {
-            let pname = ports.iter().find(|(id, _)| *id == e.port).map_or("?", |(_, p)| p.name());
+            let pname = ports
+                .iter()
+                .find(|(id, _)| *id == e.port)
+                .map_or("?", |(_, p)| p.name());
             write!(w, "<tr><td>{}</td><td>", mac(e.mac))?;
             esc(w, pname)?;
-            write!(w, "</td><td>{}</td></tr>\n", e.age)?;
+            writeln!(w, "</td><td>{}</td></tr>", e.age)?;
         }
         w.write_str("</table>\n")?;
     }

@@ -103,7 +103,9 @@ fn dhcp(args: &[&str]) -> CommandResult {
             }
             Ok(())
         }
-        None => Err(CommandError::failed("no DHCP lease yet (the client keeps trying)")),
+        None => Err(CommandError::failed(
+            "no DHCP lease yet (the client keeps trying)",
+        )),
     }
 }
 
@@ -113,7 +115,9 @@ fn ping(args: &[&str]) -> CommandResult {
         [a, n] => (*a, n.parse::<u16>().map_err(|_| CommandError::Usage)?),
         _ => return Err(CommandError::Usage),
     };
-    let addr: Ipv4Address = addr.parse().map_err(|_| CommandError::failed(alloc::format!("bad address {addr}")))?;
+    let addr: Ipv4Address = addr
+        .parse()
+        .map_err(|_| CommandError::failed(alloc::format!("bad address {addr}")))?;
     let mut received = 0u32;
     let mut rtts = (u64::MAX, 0u64, 0u64); // min, max, sum (us)
     for seq in 0..count {
@@ -130,22 +134,38 @@ fn ping(args: &[&str]) -> CommandResult {
                 let us = (at as u64).saturating_sub(sent.as_micros() as u64);
                 received += 1;
                 rtts = (rtts.0.min(us), rtts.1.max(us), rtts.2 + us);
-                println!("{} bytes from {addr}: icmp_seq={seq} time={}.{:03} ms", PAYLOAD.len() + 8, us / 1000, us % 1000);
+                println!(
+                    "{} bytes from {addr}: icmp_seq={seq} time={}.{:03} ms",
+                    PAYLOAD.len() + 8,
+                    us / 1000,
+                    us % 1000
+                );
             }
             None => println!("no reply from {addr}: icmp_seq={seq}"),
         }
     }
-    let loss = if count == 0 { 0 } else { 100 - received * 100 / u32::from(count) };
+    let loss = if count == 0 {
+        0
+    } else {
+        100 - received * 100 / u32::from(count)
+    };
     println!("{count} packets transmitted, {received} received, {loss}% packet loss");
     if received > 0 {
         let avg = rtts.2 / u64::from(received);
         println!(
             "rtt min/avg/max = {}.{:03}/{}.{:03}/{}.{:03} ms",
-            rtts.0 / 1000, rtts.0 % 1000, avg / 1000, avg % 1000, rtts.1 / 1000, rtts.1 % 1000
+            rtts.0 / 1000,
+            rtts.0 % 1000,
+            avg / 1000,
+            avg % 1000,
+            rtts.1 / 1000,
+            rtts.1 % 1000
         );
     }
     if received == 0 && count > 0 {
-        return Err(CommandError::failed(alloc::format!("{addr} did not answer")));
+        return Err(CommandError::failed(alloc::format!(
+            "{addr} did not answer"
+        )));
     }
     Ok(())
 }

@@ -21,7 +21,9 @@ pub fn run(name: &str, args: &[&str]) -> CommandResult {
     match args {
         [] => {
             if host::info().is_none() {
-                return Err(CommandError::failed("host0 is not attached (vale-ctl -h valeN:IF)"));
+                return Err(CommandError::failed(
+                    "host0 is not attached (vale-ctl -h valeN:IF)",
+                ));
             }
             show();
             Ok(())
@@ -30,14 +32,19 @@ pub fn run(name: &str, args: &[&str]) -> CommandResult {
             let cidr = parse_cidr(cidr)?;
             let gw = match rest {
                 [] => None,
-                ["gw", g] => Some(g.parse::<Ipv4Address>().map_err(|_| CommandError::failed(alloc::format!("bad address {g}")))?),
+                ["gw", g] => Some(
+                    g.parse::<Ipv4Address>()
+                        .map_err(|_| CommandError::failed(alloc::format!("bad address {g}")))?,
+                ),
                 _ => return Err(CommandError::Usage),
             };
             host::set_static(cidr, gw).map_err(CommandError::failed)?;
             show();
             Ok(())
         }
-        _ => Err(CommandError::failed("usage: ifconfig host0 [inet ADDR/PREFIX [gw ADDR]]")),
+        _ => Err(CommandError::failed(
+            "usage: ifconfig host0 [inet ADDR/PREFIX [gw ADDR]]",
+        )),
     }
 }
 
@@ -54,8 +61,12 @@ fn parse_cidr(s: &str) -> Result<Ipv4Cidr, CommandError> {
 
 fn show() {
     let Some(i) = host::info() else { return };
-    let addr = i.addr.map_or(alloc::string::String::from("none"), |a| alloc::format!("{a}"));
-    let gw = i.gateway.map_or(alloc::string::String::from("none"), |g| alloc::format!("{g}"));
+    let addr = i.addr.map_or(alloc::string::String::from("none"), |a| {
+        alloc::format!("{a}")
+    });
+    let gw = i.gateway.map_or(alloc::string::String::from("none"), |g| {
+        alloc::format!("{g}")
+    });
     println!(
         "{}: mac {} inet {addr} gw {gw}{} port {}",
         host::NAME,
