@@ -13,6 +13,7 @@
 pub mod host;
 pub mod pcap;
 pub mod pool;
+pub mod tuntap;
 pub mod virtio;
 mod wake;
 
@@ -179,10 +180,15 @@ pub fn describe(e: OpenError) -> String {
 }
 
 /// `vale-ctl -a switch:port`: attach a NIC (through a bridge) or any
-/// registered port.
+/// other registered port (tap, tun) directly.
 pub fn attach(switch: &str, port: &str) -> Result<Arc<Switch>, OpenError> {
     let net = get().ok_or(OpenError::NotFound)?;
     let _g = net.control.lock();
+    if !net.nics.iter().any(|n| n.port.name() == port) {
+        let (sw, a) = net.registry.attach(switch, port)?;
+        tuntap::linked(port, &sw, a);
+        return Ok(sw);
+    }
     let name = format!("{switch}:{port}");
     let mut bridge = None;
     let (sw, _) = net.registry.attach_with(switch, port, |sw, hw| {
@@ -201,6 +207,7 @@ pub fn detach(switch: &str, port: &str) -> Result<(), OpenError> {
     let net = get().ok_or(OpenError::NotFound)?;
     let _g = net.control.lock();
     net.registry.detach(switch, port)?;
+    tuntap::unlinked(port);
     let name = format!("{switch}:{port}");
     net.polled.write().retain(|b| b.name() != name);
     Ok(())

@@ -10,6 +10,8 @@ mod pci;
 mod reflect;
 mod stats;
 mod system;
+mod tap;
+mod tun;
 mod vale;
 
 use alloc::string::String;
@@ -60,6 +62,8 @@ const GROUPS: &[&[Command]] = &[
     pci::COMMANDS,
     ifconfig::COMMANDS,
     vale::COMMANDS,
+    tap::COMMANDS,
+    tun::COMMANDS,
     hostnet::COMMANDS,
     reflect::COMMANDS,
     stats::COMMANDS,

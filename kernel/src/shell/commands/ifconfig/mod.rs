@@ -7,12 +7,16 @@
 //! | --- | --- | --- |
 //! | `virtio` | virtio-net NIC | [`nic`] |
 //! | `host` | the kernel's IP stack (`host0`) | [`host`] |
+//! | `tap` | tap port (Ethernet) | [`tap`] |
+//! | `tun` | tun port (IP) | [`tun`] |
 //!
 //! Each kind's module exports `PREFIX`, `list()` (one block per interface)
 //! and `run(name, args)`.
 
 mod host;
 mod nic;
+mod tap;
+mod tun;
 
 use super::{Command, CommandError, CommandResult};
 
@@ -33,6 +37,8 @@ struct Kind {
 const KINDS: &[Kind] = &[
     Kind { prefix: nic::PREFIX, list: nic::list, run: nic::run },
     Kind { prefix: host::PREFIX, list: host::list, run: host::run },
+    Kind { prefix: tap::PREFIX, list: tap::list, run: tap::run },
+    Kind { prefix: tun::PREFIX, list: tun::list, run: tun::run },
 ];
 
 fn ifconfig(args: &[&str]) -> CommandResult {
