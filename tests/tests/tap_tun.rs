@@ -42,7 +42,10 @@ fn recv_where(end: &mut Endpoint, pick: impl Fn(&[u8]) -> bool) -> Vec<u8> {
     let deadline = std::time::Instant::now() + frame_wait();
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let f = end.recv(left).unwrap().expect("no frame from the guest in time");
+        let f = end
+            .recv(left)
+            .unwrap()
+            .expect("no frame from the guest in time");
         if pick(&f) {
             return f;
         }
@@ -108,10 +111,19 @@ fn icmp_sized(ty: u8, src: [u8; 4], dst: [u8; 4], seq: u16, payload: usize) -> V
 #[test]
 fn tap_frames_byte_for_byte_both_ways_and_errors() {
     let (mut vm, mut end, _wires) = boot();
-    assert_eq!(ok(&mut vm, "ifconfig tap0 create")[0], "tap0: mac 02:54:00:00:00:00 mtu 1500 down switch none queued 0");
+    assert_eq!(
+        ok(&mut vm, "ifconfig tap0 create")[0],
+        "tap0: mac 02:54:00:00:00:00 mtu 1500 down switch none queued 0"
+    );
     ok(&mut vm, "ifconfig tap0 up");
-    assert_eq!(ok(&mut vm, "vale-ctl -a vale0:tap0"), ["attached tap0 to vale0"]);
-    assert_eq!(ok(&mut vm, "vale-ctl -a vale0:virtio0"), ["attached virtio0 to vale0"]);
+    assert_eq!(
+        ok(&mut vm, "vale-ctl -a vale0:tap0"),
+        ["attached tap0 to vale0"]
+    );
+    assert_eq!(
+        ok(&mut vm, "vale-ctl -a vale0:virtio0"),
+        ["attached virtio0 to vale0"]
+    );
 
     // Host -> NIC0 -> switch -> tap0 read.
     let f = frame(BROADCAST, host_mac(0), 7, 98);
@@ -121,42 +133,79 @@ fn tap_frames_byte_for_byte_both_ways_and_errors() {
     // A short read truncates and says so.
     let g = frame(TAP_MAC, host_mac(0), 8, 60);
     end.send_all(&[&g], frame_wait()).unwrap();
-    assert_eq!(ok(&mut vm, "tap read tap0 20 10000"), [format!("frame 60 truncated 20: {}", hex(&g[..20]))]);
+    assert_eq!(
+        ok(&mut vm, "tap read tap0 20 10000"),
+        [format!("frame 60 truncated 20: {}", hex(&g[..20]))]
+    );
     assert_eq!(ok(&mut vm, "tap read tap0 2048 0"), ["no frame"]);
 
     // tap write -> NIC0 -> host, byte for byte (raw hex, then the builder).
     let w = frame(host_mac(0), TAP_MAC, 9, 64);
-    assert_eq!(ok(&mut vm, &format!("tap write tap0 {}", hex(&w))), ["wrote 64"]);
+    assert_eq!(
+        ok(&mut vm, &format!("tap write tap0 {}", hex(&w))),
+        ["wrote 64"]
+    );
     assert_eq!(recv_where(&mut end, |x| x[6..12] == TAP_MAC), w);
-    let out = ok(&mut vm, "tap write tap0 eth ff:ff:ff:ff:ff:ff 02:54:00:00:00:00 88b5 01 02 03 04");
+    let out = ok(
+        &mut vm,
+        "tap write tap0 eth ff:ff:ff:ff:ff:ff 02:54:00:00:00:00 88b5 01 02 03 04",
+    );
     assert_eq!(out, ["wrote 18"]);
     let got = recv_where(&mut end, |x| x[6..12] == TAP_MAC);
     assert_eq!(got, eth(BROADCAST, TAP_MAC, 0x88b5, &[1, 2, 3, 4]));
 
     // Errors: one line each.
-    assert_eq!(vm.command_err("tap write tap0 00112233", COMMAND).unwrap(), "error: tap0: invalid argument (EINVAL)");
+    assert_eq!(
+        vm.command_err("tap write tap0 00112233", COMMAND).unwrap(),
+        "error: tap0: invalid argument (EINVAL)"
+    );
     ok(&mut vm, "ifconfig tap0 mtu 68");
     let big = frame(host_mac(0), TAP_MAC, 10, 83);
     assert_eq!(
-        vm.command_err(&format!("tap write tap0 {}", hex(&big)), COMMAND).unwrap(),
+        vm.command_err(&format!("tap write tap0 {}", hex(&big)), COMMAND)
+            .unwrap(),
         "error: tap0: larger than the maximum frame (EIO)"
     );
     ok(&mut vm, "ifconfig tap0 down");
     assert_eq!(
-        vm.command_err(&format!("tap write tap0 {}", hex(&w)), COMMAND).unwrap(),
+        vm.command_err(&format!("tap write tap0 {}", hex(&w)), COMMAND)
+            .unwrap(),
         "error: tap0: interface down (EHOSTDOWN)"
     );
-    assert_eq!(vm.command_err("tap read tap0", COMMAND).unwrap(), "error: tap0: interface down (EHOSTDOWN)");
-    assert_eq!(vm.command_err("tap read tap9", COMMAND).unwrap(), "error: no interface tap9");
-    assert_eq!(vm.command_err("ifconfig tap9 up", COMMAND).unwrap(), "error: no interface tap9");
-    assert!(vm.command_err("ifconfig tap0 create", COMMAND).unwrap().starts_with("error: tap0: "));
+    assert_eq!(
+        vm.command_err("tap read tap0", COMMAND).unwrap(),
+        "error: tap0: interface down (EHOSTDOWN)"
+    );
+    assert_eq!(
+        vm.command_err("tap read tap9", COMMAND).unwrap(),
+        "error: no interface tap9"
+    );
+    assert_eq!(
+        vm.command_err("ifconfig tap9 up", COMMAND).unwrap(),
+        "error: no interface tap9"
+    );
+    assert!(vm
+        .command_err("ifconfig tap0 create", COMMAND)
+        .unwrap()
+        .starts_with("error: tap0: "));
     // Counters: 2 frames read, 2 written, one drop of each kind.
     let out = ok(&mut vm, "ifconfig tap0");
-    assert_eq!(out[1], format!("  rx packets 2 bytes {} tx packets 2 bytes 82", 98 + 60));
-    assert_eq!(out[2], "  drops down 1 oversize 1 short 1 invalid 0 af 0 no-link 0 queue-full 0 truncated 1");
-    assert!(ok(&mut vm, "ifconfig").iter().any(|l| l.starts_with("tap0: ")));
+    assert_eq!(
+        out[1],
+        format!("  rx packets 2 bytes {} tx packets 2 bytes 82", 98 + 60)
+    );
+    assert_eq!(
+        out[2],
+        "  drops down 1 oversize 1 short 1 invalid 0 af 0 no-link 0 queue-full 0 truncated 1"
+    );
+    assert!(ok(&mut vm, "ifconfig")
+        .iter()
+        .any(|l| l.starts_with("tap0: ")));
     assert_eq!(ok(&mut vm, "ifconfig tap0 destroy"), ["tap0: destroyed"]);
-    assert_eq!(vm.command_err("ifconfig tap0", COMMAND).unwrap(), "error: no interface tap0");
+    assert_eq!(
+        vm.command_err("ifconfig tap0", COMMAND).unwrap(),
+        "error: no interface tap0"
+    );
 }
 
 #[test]
@@ -164,26 +213,56 @@ fn tun_answers_arp_delivers_ip_and_sends_by_arp() {
     let (mut vm, mut end, _wires) = boot();
     ok(&mut vm, "ifconfig tun0 create");
     let out = ok(&mut vm, "ifconfig tun0 inet 10.0.0.1/24 peer 10.0.0.2");
-    assert!(out[0].contains("inet 10.0.0.1/24 peer 10.0.0.2 gateway none mode p2p ifhead off"), "{out:?}");
+    assert!(
+        out[0].contains("inet 10.0.0.1/24 peer 10.0.0.2 gateway none mode p2p ifhead off"),
+        "{out:?}"
+    );
     ok(&mut vm, "ifconfig tun0 up");
     ok(&mut vm, "vale-ctl -a vale0:tun0");
     ok(&mut vm, "vale-ctl -a vale0:virtio0");
     let host = host_mac(0);
 
     // ARP for the tun's address gets a reply.
-    end.send_all(&[eth(BROADCAST, host, 0x0806, &arp(1, host, HOST_IP, [0; 6], TUN_IP))], frame_wait()).unwrap();
+    end.send_all(
+        &[eth(
+            BROADCAST,
+            host,
+            0x0806,
+            &arp(1, host, HOST_IP, [0; 6], TUN_IP),
+        )],
+        frame_wait(),
+    )
+    .unwrap();
     let reply = recv_where(&mut end, |x| x[12..14] == [8, 6]);
-    assert_eq!(reply, eth(host, TUN_MAC, 0x0806, &arp(2, TUN_MAC, TUN_IP, host, HOST_IP)));
+    assert_eq!(
+        reply,
+        eth(
+            host,
+            TUN_MAC,
+            0x0806,
+            &arp(2, TUN_MAC, TUN_IP, host, HOST_IP)
+        )
+    );
 
     // An echo request to the tun comes up at `tun read` as the IP packet.
     let req = icmp(8, HOST_IP, TUN_IP, 1);
-    end.send_all(&[eth(TUN_MAC, host, 0x0800, &req)], frame_wait()).unwrap();
-    assert_eq!(ok(&mut vm, "tun read tun0 2048 10000"), [format!("packet {}: {}", req.len(), hex(&req))]);
+    end.send_all(&[eth(TUN_MAC, host, 0x0800, &req)], frame_wait())
+        .unwrap();
+    assert_eq!(
+        ok(&mut vm, "tun read tun0 2048 10000"),
+        [format!("packet {}: {}", req.len(), hex(&req))]
+    );
 
     // The reply written to the tun reaches the host, to the MAC ARP taught.
     let rep = icmp(0, TUN_IP, HOST_IP, 1);
-    assert_eq!(ok(&mut vm, &format!("tun write tun0 {}", hex(&rep))), [format!("wrote {}", rep.len())]);
-    assert_eq!(recv_where(&mut end, |x| x[12..14] == [8, 0]), eth(host, TUN_MAC, 0x0800, &rep));
+    assert_eq!(
+        ok(&mut vm, &format!("tun write tun0 {}", hex(&rep))),
+        [format!("wrote {}", rep.len())]
+    );
+    assert_eq!(
+        recv_where(&mut end, |x| x[12..14] == [8, 0]),
+        eth(host, TUN_MAC, 0x0800, &rep)
+    );
 
     // tun1's peer is unknown: its echo request waits for ARP, then goes.
     ok(&mut vm, "ifconfig tun1 create");
@@ -192,42 +271,76 @@ fn tun_answers_arp_delivers_ip_and_sends_by_arp() {
     ok(&mut vm, "vale-ctl -a vale0:tun1");
     ok(&mut vm, "tun ping tun1 10.0.1.1 10.0.1.2 7 3");
     let who = recv_where(&mut end, |x| x[12..14] == [8, 6] && x[6..12] == TUN1_MAC);
-    assert_eq!(who, eth(BROADCAST, TUN1_MAC, 0x0806, &arp(1, TUN1_MAC, [10, 0, 1, 1], [0; 6], [10, 0, 1, 2])));
-    end.send_all(&[eth(TUN1_MAC, host, 0x0806, &arp(2, host, [10, 0, 1, 2], TUN1_MAC, [10, 0, 1, 1]))], frame_wait())
-        .unwrap();
+    assert_eq!(
+        who,
+        eth(
+            BROADCAST,
+            TUN1_MAC,
+            0x0806,
+            &arp(1, TUN1_MAC, [10, 0, 1, 1], [0; 6], [10, 0, 1, 2])
+        )
+    );
+    end.send_all(
+        &[eth(
+            TUN1_MAC,
+            host,
+            0x0806,
+            &arp(2, host, [10, 0, 1, 2], TUN1_MAC, [10, 0, 1, 1]),
+        )],
+        frame_wait(),
+    )
+    .unwrap();
     let ping = recv_where(&mut end, |x| x[12..14] == [8, 0] && x[6..12] == TUN1_MAC);
     assert_eq!(&ping[..12], &[host, TUN1_MAC].concat()[..]);
-    assert_eq!((ping[14 + 9], &ping[14 + 12..14 + 20]), (1, &[10, 0, 1, 1, 10, 0, 1, 2][..]));
+    assert_eq!(
+        (ping[14 + 9], &ping[14 + 12..14 + 20]),
+        (1, &[10, 0, 1, 1, 10, 0, 1, 2][..])
+    );
     assert_eq!(ping[14 + 20], 8, "an echo request");
 
     // Errors: one line each.
     assert_eq!(
-        vm.command_err("ifconfig tun0 mode broadcast", COMMAND).unwrap(),
+        vm.command_err("ifconfig tun0 mode broadcast", COMMAND)
+            .unwrap(),
         "error: tun0: busy (interface up) (EBUSY)"
     );
     let v6 = format!("60{}", "00".repeat(39));
     assert_eq!(
-        vm.command_err(&format!("tun write tun0 {v6}"), COMMAND).unwrap(),
+        vm.command_err(&format!("tun write tun0 {v6}"), COMMAND)
+            .unwrap(),
         "error: tun0: address family not supported (EAFNOSUPPORT)"
     );
     assert_eq!(
-        vm.command_err(&format!("tun write tun0 55{}", "00".repeat(30)), COMMAND).unwrap(),
+        vm.command_err(&format!("tun write tun0 55{}", "00".repeat(30)), COMMAND)
+            .unwrap(),
         "error: tun0: invalid argument (EINVAL)"
     );
     ok(&mut vm, "ifconfig tun0 mtu 68");
     let big = icmp_sized(0, TUN_IP, HOST_IP, 2, 41); // 69 bytes
     assert_eq!(
-        vm.command_err(&format!("tun write tun0 {}", hex(&big)), COMMAND).unwrap(),
+        vm.command_err(&format!("tun write tun0 {}", hex(&big)), COMMAND)
+            .unwrap(),
         "error: tun0: larger than the maximum frame (EIO)"
     );
     ok(&mut vm, "ifconfig tun0 down");
     assert_eq!(
-        vm.command_err(&format!("tun write tun0 {}", hex(&rep)), COMMAND).unwrap(),
+        vm.command_err(&format!("tun write tun0 {}", hex(&rep)), COMMAND)
+            .unwrap(),
         "error: tun0: interface down (EHOSTDOWN)"
     );
     assert!(ok(&mut vm, "ifconfig tun0 mode broadcast")[0].contains("mode broadcast"));
-    assert_eq!(vm.command_err("tun read tun7", COMMAND).unwrap(), "error: no interface tun7");
+    assert_eq!(
+        vm.command_err("tun read tun7", COMMAND).unwrap(),
+        "error: no interface tun7"
+    );
     let out = ok(&mut vm, "ifconfig tun0");
-    assert_eq!(out[1], format!("  rx packets 1 bytes {} tx packets 1 bytes {}", req.len(), rep.len()));
+    assert_eq!(
+        out[1],
+        format!(
+            "  rx packets 1 bytes {} tx packets 1 bytes {}",
+            req.len(),
+            rep.len()
+        )
+    );
     assert!(out[3].ends_with("arp requests 0 replies 1"), "{out:?}");
 }

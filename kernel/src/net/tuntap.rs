@@ -28,7 +28,11 @@ pub fn now_ms() -> u64 {
 /// The unit number of `name` if it is `PREFIX` followed by 0..=255.
 fn unit(name: &str, prefix: &str) -> Option<u8> {
     let n = name.strip_prefix(prefix)?;
-    if n.is_empty() || n.len() > 3 || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0')) {
+    if n.is_empty()
+        || n.len() > 3
+        || !n.bytes().all(|b| b.is_ascii_digit())
+        || (n.len() > 1 && n.starts_with('0'))
+    {
         return None;
     }
     n.parse().ok()

@@ -39,7 +39,9 @@ pub struct TapPort {
 
 impl core::fmt::Debug for TapPort {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TapPort").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("TapPort")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -47,12 +49,21 @@ impl TapPort {
     /// A tap port called `name` with `mac`, its buffers from `pool`,
     /// queueing at most [`TAP_QUEUE`] frames for its reader. It starts
     /// down, blocking, MTU 1500.
-    pub fn new(pool: &Arc<BufferPool>, name: &str, mac: [u8; 6]) -> Result<Arc<TapPort>, OpenError> {
+    pub fn new(
+        pool: &Arc<BufferPool>,
+        name: &str,
+        mac: [u8; 6],
+    ) -> Result<Arc<TapPort>, OpenError> {
         Self::with_queue(pool, name, mac, TAP_QUEUE)
     }
 
     /// Like [`new`](Self::new) with a queue of `queue` frames (1..=65535).
-    pub fn with_queue(pool: &Arc<BufferPool>, name: &str, mac: [u8; 6], queue: u32) -> Result<Arc<TapPort>, OpenError> {
+    pub fn with_queue(
+        pool: &Arc<BufferPool>,
+        name: &str,
+        mac: [u8; 6],
+        queue: u32,
+    ) -> Result<Arc<TapPort>, OpenError> {
         Ok(Arc::new(TapPort {
             name: name.into(),
             wire: Wire::new(pool, queue)?,
@@ -60,7 +71,11 @@ impl TapPort {
             nonblocking: AtomicBool::new(false),
             st: Mutex::new(State {
                 mac,
-                info: IfInfo { mtu: DEFAULT_MTU, if_type: IFT_ETHER, baudrate: 10_000_000 },
+                info: IfInfo {
+                    mtu: DEFAULT_MTU,
+                    if_type: IFT_ETHER,
+                    baudrate: 10_000_000,
+                },
                 c: Counters::default(),
             }),
         }))
@@ -185,13 +200,21 @@ impl TapPort {
             return self
                 .wire
                 .peek_len()
-                .map(|len| ReadInfo { len, copied: 0, truncated: len > 0 })
+                .map(|len| ReadInfo {
+                    len,
+                    copied: 0,
+                    truncated: len > 0,
+                })
                 .ok_or(Error::WouldBlock);
         }
         let r = self.wire.pop(|f| {
             let n = f.len().min(buf.len());
             buf[..n].copy_from_slice(&f[..n]);
-            ReadInfo { len: f.len(), copied: n, truncated: n < f.len() }
+            ReadInfo {
+                len: f.len(),
+                copied: n,
+                truncated: n < f.len(),
+            }
         });
         match r {
             Some(r) => {
@@ -212,7 +235,11 @@ impl TapPort {
     /// (`true`) or when the caller's deadline passed (`false`, then
     /// [`Error::TimedOut`]). Going down while waiting ends the wait with
     /// [`Error::HostDown`].
-    pub fn read_wait(&self, buf: &mut [u8], wait: &mut dyn FnMut(&mut dyn FnMut() -> bool) -> bool) -> Result<ReadInfo, Error> {
+    pub fn read_wait(
+        &self,
+        buf: &mut [u8],
+        wait: &mut dyn FnMut(&mut dyn FnMut() -> bool) -> bool,
+    ) -> Result<ReadInfo, Error> {
         match self.read(buf) {
             Err(Error::WouldBlock) if !self.is_nonblocking() => {}
             r => return r,

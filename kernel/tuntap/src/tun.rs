@@ -126,7 +126,9 @@ pub struct TunPort {
 
 impl core::fmt::Debug for TunPort {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TunPort").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("TunPort")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,12 +137,20 @@ fn be16(b: &[u8]) -> u16 {
 }
 
 fn in_subnet(a: [u8; 4], net: [u8; 4], prefix: u8) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix.min(32) as u32) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix.min(32) as u32)
+    };
     u32::from_be_bytes(a) & mask == u32::from_be_bytes(net) & mask
 }
 
 fn subnet_broadcast(net: [u8; 4], prefix: u8) -> [u8; 4] {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix.min(32) as u32) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix.min(32) as u32)
+    };
     (u32::from_be_bytes(net) | !mask).to_be_bytes()
 }
 
@@ -148,7 +158,11 @@ impl TunPort {
     /// A tun port called `name` with `mac`, buffers from `pool` (the
     /// switch-facing queue holds 256 frames). It starts down,
     /// point-to-point, without IFHEAD, MTU 1500, no address.
-    pub fn new(pool: &Arc<BufferPool>, name: &str, mac: [u8; 6]) -> Result<Arc<TunPort>, OpenError> {
+    pub fn new(
+        pool: &Arc<BufferPool>,
+        name: &str,
+        mac: [u8; 6],
+    ) -> Result<Arc<TunPort>, OpenError> {
         let bs = pool.buf_size();
         Ok(Arc::new(TunPort {
             name: name.into(),
@@ -251,7 +265,11 @@ impl TunPort {
 
     /// TUNGIFINFO.
     pub fn info(&self) -> IfInfo {
-        IfInfo { mtu: self.st.lock().cfg.mtu, if_type: IFT_PPP, baudrate: 0 }
+        IfInfo {
+            mtu: self.st.lock().cfg.mtu,
+            if_type: IFT_PPP,
+            baudrate: 0,
+        }
     }
 
     /// Sets the MAC the port uses on the switch (unicast, non-zero).
@@ -289,7 +307,13 @@ impl TunPort {
     /// Resolved addresses still valid at `now`.
     pub fn arp_entries(&self, now: u64) -> impl Iterator<Item = ([u8; 4], [u8; 6])> {
         let st = self.st.lock();
-        let v: alloc::vec::Vec<_> = st.cache.iter().flatten().filter(|e| e.expires > now).map(|e| (e.ip, e.mac)).collect();
+        let v: alloc::vec::Vec<_> = st
+            .cache
+            .iter()
+            .flatten()
+            .filter(|e| e.expires > now)
+            .map(|e| (e.ip, e.mac))
+            .collect();
         v.into_iter()
     }
 
@@ -352,7 +376,10 @@ impl TunPort {
                 worked = true;
             } else if now.saturating_sub(r.last_request) >= ARP_RETRY_MS {
                 if let Some((src, _)) = addr {
-                    st.resolving[i] = Some(Resolving { last_request: now, ..r });
+                    st.resolving[i] = Some(Resolving {
+                        last_request: now,
+                        ..r
+                    });
                     if self.send_arp(1, mac, src, [0; 6], r.ip, BROADCAST).is_ok() {
                         st.c.arp_requests += 1;
                     }
@@ -363,7 +390,15 @@ impl TunPort {
         worked
     }
 
-    fn send_arp(&self, op: u16, mac: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4], dst: [u8; 6]) -> Result<(), Error> {
+    fn send_arp(
+        &self,
+        op: u16,
+        mac: [u8; 6],
+        spa: [u8; 4],
+        tha: [u8; 6],
+        tpa: [u8; 4],
+        dst: [u8; 6],
+    ) -> Result<(), Error> {
         self.wire.send(|b| {
             b[0..6].copy_from_slice(&dst);
             b[6..12].copy_from_slice(&mac);
@@ -398,7 +433,7 @@ impl TunPort {
             }
         }
         if resolving {
-            self.release_held(&mut *st, spa, sha);
+            self.release_held(&mut st, spa, sha);
         }
     }
 
@@ -472,7 +507,11 @@ impl TunPort {
         let hdr = if st.cfg.ifhead { 4 } else { 0 };
         let total = len + hdr;
         if buf.is_empty() {
-            return Ok(ReadInfo { len: total, copied: 0, truncated: true });
+            return Ok(ReadInfo {
+                len: total,
+                copied: 0,
+                truncated: true,
+            });
         }
         let mut whole = [0u8; 4];
         whole.copy_from_slice(&af.to_be_bytes());
@@ -489,11 +528,19 @@ impl TunPort {
         if copied < total {
             st.c.rx_truncated += 1;
         }
-        Ok(ReadInfo { len: total, copied, truncated: copied < total })
+        Ok(ReadInfo {
+            len: total,
+            copied,
+            truncated: copied < total,
+        })
     }
 
     /// Reads one packet, waiting with `wait` as [`TapPort::read_wait`](crate::TapPort::read_wait).
-    pub fn read_wait(&self, buf: &mut [u8], wait: &mut dyn FnMut(&mut dyn FnMut() -> bool) -> bool) -> Result<ReadInfo, Error> {
+    pub fn read_wait(
+        &self,
+        buf: &mut [u8],
+        wait: &mut dyn FnMut(&mut dyn FnMut() -> bool) -> bool,
+    ) -> Result<ReadInfo, Error> {
         match self.read(buf) {
             Err(Error::WouldBlock) if !self.nonblocking.load(Ordering::Relaxed) => {}
             r => return r,
@@ -577,7 +624,10 @@ impl TunPort {
                 // does not do.
                 return Err(Error::HostUnreach);
             }
-            (ETHERTYPE_IPV6, Ok([0x33, 0x33, body[36], body[37], body[38], body[39]]))
+            (
+                ETHERTYPE_IPV6,
+                Ok([0x33, 0x33, body[36], body[37], body[38], body[39]]),
+            )
         };
         let len = ETH_HLEN + body.len();
         match dst_mac {
@@ -598,10 +648,19 @@ impl TunPort {
                 if st.held.iter().flatten().filter(|h| h.ip == hop).count() >= HOLD_PER_ADDR {
                     return Err(Error::NoBufs);
                 }
-                let slot = st.held.iter().position(|h| h.is_none()).ok_or(Error::NoBufs)?;
+                let slot = st
+                    .held
+                    .iter()
+                    .position(|h| h.is_none())
+                    .ok_or(Error::NoBufs)?;
                 let new = !st.resolving.iter().any(|r| r.is_some_and(|r| r.ip == hop));
                 let ri = if new {
-                    Some(st.resolving.iter().position(|r| r.is_none()).ok_or(Error::NoBufs)?)
+                    Some(
+                        st.resolving
+                            .iter()
+                            .position(|r| r.is_none())
+                            .ok_or(Error::NoBufs)?,
+                    )
                 } else {
                     None
                 };
@@ -611,9 +670,17 @@ impl TunPort {
                 b[12..14].copy_from_slice(&ethertype.to_be_bytes());
                 b[14..len].copy_from_slice(body);
                 st.seq += 1;
-                st.held[slot] = Some(Held { ip: hop, seq: st.seq, len });
+                st.held[slot] = Some(Held {
+                    ip: hop,
+                    seq: st.seq,
+                    len,
+                });
                 if let Some(ri) = ri {
-                    st.resolving[ri] = Some(Resolving { ip: hop, started: now, last_request: now });
+                    st.resolving[ri] = Some(Resolving {
+                        ip: hop,
+                        started: now,
+                        last_request: now,
+                    });
                     let src = cfg.addr.map(|a| a.0).unwrap_or_default();
                     match self.send_arp(1, cfg.mac, src, [0; 6], hop, BROADCAST) {
                         Ok(()) => st.c.arp_requests += 1,
@@ -632,7 +699,12 @@ impl TunPort {
     /// The destination MAC for IPv4 `dst`: `Ok(mac)` when known, `Err(hop)`
     /// with the next hop to resolve, or an error when there is none.
     #[allow(clippy::type_complexity)]
-    fn ipv4_dest_mac(&self, st: &State, dst: [u8; 4], now: u64) -> Result<Result<[u8; 6], [u8; 4]>, Error> {
+    fn ipv4_dest_mac(
+        &self,
+        st: &State,
+        dst: [u8; 4],
+        now: u64,
+    ) -> Result<Result<[u8; 6], [u8; 4]>, Error> {
         let cfg = &st.cfg;
         let Some((ours, prefix)) = cfg.addr else {
             return Err(Error::HostUnreach);
@@ -646,7 +718,10 @@ impl TunPort {
         let hop = match cfg.mode {
             Mode::PointToPoint => cfg.peer.ok_or(Error::HostUnreach)?,
             Mode::Broadcast => {
-                if prefix < 31 && in_subnet(dst, ours, prefix) && dst == subnet_broadcast(ours, prefix) {
+                if prefix < 31
+                    && in_subnet(dst, ours, prefix)
+                    && dst == subnet_broadcast(ours, prefix)
+                {
                     return Ok(Ok(BROADCAST));
                 }
                 if in_subnet(dst, ours, prefix) {
@@ -656,10 +731,17 @@ impl TunPort {
                 }
             }
         };
-        Ok(match st.cache.iter().flatten().find(|e| e.ip == hop && e.expires > now) {
-            Some(e) => Ok(e.mac),
-            None => Err(hop),
-        })
+        Ok(
+            match st
+                .cache
+                .iter()
+                .flatten()
+                .find(|e| e.ip == hop && e.expires > now)
+            {
+                Some(e) => Ok(e.mac),
+                None => Err(hop),
+            },
+        )
     }
 }
 
@@ -672,7 +754,9 @@ fn update_cache(st: &mut State, ip: [u8; 4], mac: [u8; 6], expires: u64) {
         .or_else(|| st.cache.iter().position(|x| x.is_none()))
         .unwrap_or_else(|| {
             // Full: replace the entry closest to expiry.
-            (0..ARP_CACHE).min_by_key(|&i| st.cache[i].map(|x| x.expires).unwrap_or(0)).unwrap_or(0)
+            (0..ARP_CACHE)
+                .min_by_key(|&i| st.cache[i].map(|x| x.expires).unwrap_or(0))
+                .unwrap_or(0)
         });
     st.cache[i] = Some(e);
 }

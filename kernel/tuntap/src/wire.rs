@@ -76,10 +76,23 @@ impl Wire {
             let hwcur = k.nr_hwcur;
             let pending = k.tx_pending();
             let st = &mut *k;
-            let res = sw.forward(a, 0, &st.slots, hwcur, pending, self.buf_size, &mut st.stats, &mut sc);
+            let res = sw.forward(
+                a,
+                0,
+                &st.slots,
+                hwcur,
+                pending,
+                self.buf_size,
+                &mut st.stats,
+                &mut sc,
+            );
             // Forwarded or dropped: the slot is free again either way.
             k.nr_hwcur = k.rhead;
-            k.nr_hwtail = if k.nr_hwcur == 0 { n - 1 } else { k.nr_hwcur - 1 };
+            k.nr_hwtail = if k.nr_hwcur == 0 {
+                n - 1
+            } else {
+                k.nr_hwcur - 1
+            };
             k.rtail = k.nr_hwtail;
             match res {
                 Ok(f) => f.wakeups,

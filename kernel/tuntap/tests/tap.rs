@@ -36,7 +36,10 @@ fn frame_from_switch_is_read_byte_for_byte_one_per_read() {
     assert_eq!(tap.read(&mut buf), Err(Error::WouldBlock));
     assert!(!tap.readable());
     let c = tap.counters();
-    assert_eq!((c.rx_packets, c.rx_bytes), (2, (f1.len() + f2.len()) as u64));
+    assert_eq!(
+        (c.rx_packets, c.rx_bytes),
+        (2, (f1.len() + f2.len()) as u64)
+    );
 }
 
 #[test]
@@ -75,11 +78,21 @@ fn write_errors_runt_oversize_down_and_unattached() {
     let max = tap.max_write();
     assert_eq!(max, 1514);
     assert_eq!(tap.write(&vec![0xff; max + 1]), Err(Error::TooBig));
-    assert_eq!(tap.write(&eth(BCAST, TAP_MAC, 0x88b5, &vec![0; max - 14])), Ok(max));
-    assert_eq!(recv(&mut h).len(), 1, "only the full-size frame went out, nothing truncated");
+    assert_eq!(
+        tap.write(&eth(BCAST, TAP_MAC, 0x88b5, &vec![0; max - 14])),
+        Ok(max)
+    );
+    assert_eq!(
+        recv(&mut h).len(),
+        1,
+        "only the full-size frame went out, nothing truncated"
+    );
     tap.set_up(false);
     assert!(!tap.writable());
-    assert_eq!(tap.write(&eth(BCAST, TAP_MAC, 0x88b5, &[0; 10])), Err(Error::HostDown));
+    assert_eq!(
+        tap.write(&eth(BCAST, TAP_MAC, 0x88b5, &[0; 10])),
+        Err(Error::HostDown)
+    );
     let c = tap.counters();
     assert_eq!((c.drop_short, c.drop_oversize, c.drop_down), (1, 1, 1));
     assert!(recv(&mut h).is_empty());
@@ -87,7 +100,10 @@ fn write_errors_runt_oversize_down_and_unattached() {
     let reg = registry();
     let lone = TapPort::new(reg.pool(), "tap1", TAP_MAC).unwrap();
     lone.set_up(true);
-    assert_eq!(lone.write(&eth(BCAST, TAP_MAC, 0x88b5, &[0; 10])), Err(Error::NetDown));
+    assert_eq!(
+        lone.write(&eth(BCAST, TAP_MAC, 0x88b5, &[0; 10])),
+        Err(Error::NetDown)
+    );
     assert_eq!(lone.counters().drop_no_link, 1);
 }
 
@@ -95,7 +111,10 @@ fn write_errors_runt_oversize_down_and_unattached() {
 fn detached_write_is_netdown() {
     let (reg, tap, _h) = setup(16);
     reg.detach("vale0", "tap0").unwrap();
-    assert_eq!(tap.write(&eth(BCAST, TAP_MAC, 0x88b5, &[0; 10])), Err(Error::NetDown));
+    assert_eq!(
+        tap.write(&eth(BCAST, TAP_MAC, 0x88b5, &[0; 10])),
+        Err(Error::NetDown)
+    );
 }
 
 #[test]
@@ -121,7 +140,10 @@ fn nonblocking_blocking_and_timeout() {
     let (_reg, tap, mut h) = setup(16);
     let mut buf = [0u8; 128];
     // Blocking, nothing arrives: the caller's wait gives up.
-    assert_eq!(tap.read_wait(&mut buf, &mut spin_wait(3)), Err(Error::TimedOut));
+    assert_eq!(
+        tap.read_wait(&mut buf, &mut spin_wait(3)),
+        Err(Error::TimedOut)
+    );
     // Non-blocking: WouldBlock without calling the wait function.
     tap.set_nonblocking(true);
     let mut called = false;

@@ -22,17 +22,49 @@ fn setup() -> (netmap::Registry, Arc<TunPort>, netmap::Handle) {
 }
 
 fn arp_reply_from_peer(h: &mut netmap::Handle) {
-    send(h, &eth(TUN_MAC, PEER_MAC, 0x0806, &arp(2, PEER_MAC, PEER_IP, TUN_MAC, TUN_IP)));
+    send(
+        h,
+        &eth(
+            TUN_MAC,
+            PEER_MAC,
+            0x0806,
+            &arp(2, PEER_MAC, PEER_IP, TUN_MAC, TUN_IP),
+        ),
+    );
 }
 
 #[test]
 fn answers_arp_for_its_address_only() {
     let (_reg, tun, mut h) = setup();
-    send(&mut h, &eth(BCAST, PEER_MAC, 0x0806, &arp(1, PEER_MAC, PEER_IP, [0; 6], TUN_IP)));
-    send(&mut h, &eth(BCAST, PEER_MAC, 0x0806, &arp(1, PEER_MAC, PEER_IP, [0; 6], [10, 0, 0, 9])));
+    send(
+        &mut h,
+        &eth(
+            BCAST,
+            PEER_MAC,
+            0x0806,
+            &arp(1, PEER_MAC, PEER_IP, [0; 6], TUN_IP),
+        ),
+    );
+    send(
+        &mut h,
+        &eth(
+            BCAST,
+            PEER_MAC,
+            0x0806,
+            &arp(1, PEER_MAC, PEER_IP, [0; 6], [10, 0, 0, 9]),
+        ),
+    );
     tun.poll(0);
     let got = recv(&mut h);
-    assert_eq!(got, vec![eth(PEER_MAC, TUN_MAC, 0x0806, &arp(2, TUN_MAC, TUN_IP, PEER_MAC, PEER_IP))]);
+    assert_eq!(
+        got,
+        vec![eth(
+            PEER_MAC,
+            TUN_MAC,
+            0x0806,
+            &arp(2, TUN_MAC, TUN_IP, PEER_MAC, PEER_IP)
+        )]
+    );
     assert_eq!(tun.counters().arp_replies, 1);
     // The request taught the tun the peer's MAC.
     assert!(tun.arp_entries(0).any(|e| e == (PEER_IP, PEER_MAC)));
@@ -69,7 +101,10 @@ fn frames_for_others_non_ip_and_ipv6_without_ifhead_are_dropped_and_counted() {
     v6[0] = 0x60;
     v6[5] = 8;
     send(&mut h, &eth(TUN_MAC, PEER_MAC, 0x86dd, &v6));
-    send(&mut h, &eth(TUN_MAC, PEER_MAC, 0x0800, &[0x45, 0, 0, 200, 0, 0])); // truncated IP
+    send(
+        &mut h,
+        &eth(TUN_MAC, PEER_MAC, 0x0800, &[0x45, 0, 0, 200, 0, 0]),
+    ); // truncated IP
     tun.poll(0);
     assert!(!tun.readable());
     let c = tun.counters();
@@ -90,7 +125,15 @@ fn write_to_unresolved_next_hop_arps_then_sends_once_the_reply_arrives() {
     assert_eq!(tun.write(&pkt, 0), Ok(pkt.len()));
     assert_eq!(tun.held(), 1);
     let got = recv(&mut h);
-    assert_eq!(got, vec![eth(BCAST, TUN_MAC, 0x0806, &arp(1, TUN_MAC, TUN_IP, [0; 6], PEER_IP))]);
+    assert_eq!(
+        got,
+        vec![eth(
+            BCAST,
+            TUN_MAC,
+            0x0806,
+            &arp(1, TUN_MAC, TUN_IP, [0; 6], PEER_IP)
+        )]
+    );
     // A second packet waits too, no second request yet.
     tun.write(&pkt, 10).unwrap();
     assert!(recv(&mut h).is_empty());
@@ -161,10 +204,16 @@ fn broadcast_mode_on_link_direct_off_link_via_gateway() {
     let got = recv(&mut h);
     assert_eq!(got.len(), 2);
     assert_eq!(&got[0][38..42], &[10, 0, 0, 254], "ARP for the gateway");
-    assert_eq!(&got[1][38..42], &[10, 0, 0, 7], "ARP for the on-link destination");
+    assert_eq!(
+        &got[1][38..42],
+        &[10, 0, 0, 7],
+        "ARP for the on-link destination"
+    );
     // Subnet and limited broadcast go out at once.
-    tun.write(&icmp_echo(TUN_IP, [10, 0, 0, 255], 0), 0).unwrap();
-    tun.write(&icmp_echo(TUN_IP, [255, 255, 255, 255], 0), 0).unwrap();
+    tun.write(&icmp_echo(TUN_IP, [10, 0, 0, 255], 0), 0)
+        .unwrap();
+    tun.write(&icmp_echo(TUN_IP, [255, 255, 255, 255], 0), 0)
+        .unwrap();
     let got = recv(&mut h);
     assert_eq!(got.len(), 2);
     assert!(got.iter().all(|f| f[0..6] == BCAST && f[12..14] == [8, 0]));
@@ -199,7 +248,11 @@ fn write_errors() {
     assert_eq!(tun.write(&[0, 0], 0), Err(Error::Invalid));
     let mut hdr = AF_INET6.to_be_bytes().to_vec();
     hdr.extend_from_slice(&v6);
-    assert_eq!(tun.write(&hdr, 0), Ok(52), "IPv6 multicast goes out with IFHEAD");
+    assert_eq!(
+        tun.write(&hdr, 0),
+        Ok(52),
+        "IPv6 multicast goes out with IFHEAD"
+    );
     assert_eq!(recv(&mut h)[0][0..2], [0x33, 0x33]);
     v6[24] = 0x20;
     let mut hdr = AF_INET6.to_be_bytes().to_vec();
@@ -233,7 +286,15 @@ fn going_down_flushes_and_frames_while_down_are_dropped() {
     tun.poll(0);
     tun.set_up(false);
     assert_eq!(tun.counters().drop_down, 1);
-    send(&mut h, &eth(BCAST, PEER_MAC, 0x0806, &arp(1, PEER_MAC, PEER_IP, [0; 6], TUN_IP)));
+    send(
+        &mut h,
+        &eth(
+            BCAST,
+            PEER_MAC,
+            0x0806,
+            &arp(1, PEER_MAC, PEER_IP, [0; 6], TUN_IP),
+        ),
+    );
     tun.poll(0);
     assert!(recv(&mut h).is_empty(), "no ARP reply while down");
     assert_eq!(tun.counters().drop_down, 2);
@@ -253,5 +314,8 @@ fn short_reads_truncate_and_zero_length_reads_peek() {
     assert_eq!((r.len, r.copied, r.truncated), (pkt.len(), 10, true));
     assert_eq!(&b, &pkt[..10]);
     assert_eq!(tun.read(&mut b), Err(Error::WouldBlock));
-    assert_eq!(tun.read_wait(&mut b, &mut spin_wait(2)), Err(Error::TimedOut));
+    assert_eq!(
+        tun.read_wait(&mut b, &mut spin_wait(2)),
+        Err(Error::TimedOut)
+    );
 }

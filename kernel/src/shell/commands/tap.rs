@@ -46,11 +46,18 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], CommandError> {
 
 /// Hex bytes from words (spaces between words, ':' and '-' inside ignored).
 pub fn parse_hex(words: &[&str]) -> Result<Vec<u8>, CommandError> {
-    let s: String = words.concat().chars().filter(|c| *c != ':' && *c != '-').collect();
+    let s: String = words
+        .concat()
+        .chars()
+        .filter(|c| *c != ':' && *c != '-')
+        .collect();
     if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(CommandError::failed("bad hex bytes"));
     }
-    Ok((0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or(0)).collect())
+    Ok((0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or(0))
+        .collect())
 }
 
 pub fn hex(b: &[u8]) -> String {
@@ -74,9 +81,19 @@ pub fn read_args(args: &[&str]) -> Result<(usize, Duration), CommandError> {
 }
 
 /// Prints a read's result in the documented format.
-pub fn print_read(what: &str, r: Result<::tuntap::ReadInfo, ::tuntap::Error>, buf: &[u8], name: &str) -> CommandResult {
+pub fn print_read(
+    what: &str,
+    r: Result<::tuntap::ReadInfo, ::tuntap::Error>,
+    buf: &[u8],
+    name: &str,
+) -> CommandResult {
     match r {
-        Ok(r) if r.truncated => println!("{what} {} truncated {}: {}", r.len, r.copied, hex(&buf[..r.copied])),
+        Ok(r) if r.truncated => println!(
+            "{what} {} truncated {}: {}",
+            r.len,
+            r.copied,
+            hex(&buf[..r.copied])
+        ),
         Ok(r) => println!("{what} {}: {}", r.len, hex(&buf[..r.copied])),
         Err(::tuntap::Error::WouldBlock | ::tuntap::Error::TimedOut) => println!("no {what}"),
         Err(e) => return Err(CommandError::failed(alloc::format!("{name}: {e}"))),
@@ -87,27 +104,32 @@ pub fn print_read(what: &str, r: Result<::tuntap::ReadInfo, ::tuntap::Error>, bu
 fn tap(args: &[&str]) -> CommandResult {
     match args {
         ["read", name, rest @ ..] => {
-            let t = tuntap::tap(name).ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
+            let t = tuntap::tap(name)
+                .ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
             let (max, timeout) = read_args(rest)?;
             let mut buf = alloc::vec![0u8; max];
             let r = t.read_wait(&mut buf, &mut tuntap::waiter(timeout));
             print_read("frame", r, &buf, name)
         }
         ["write", name, rest @ ..] if !rest.is_empty() => {
-            let t = tuntap::tap(name).ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
+            let t = tuntap::tap(name)
+                .ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
             let frame = match rest {
                 ["eth", dst, src, ty, payload @ ..] => {
                     let mut f = Vec::new();
                     f.extend_from_slice(&parse_mac(dst)?);
                     f.extend_from_slice(&parse_mac(src)?);
-                    let ty = u16::from_str_radix(ty.trim_start_matches("0x"), 16).map_err(|_| CommandError::failed(alloc::format!("bad type {ty}")))?;
+                    let ty = u16::from_str_radix(ty.trim_start_matches("0x"), 16)
+                        .map_err(|_| CommandError::failed(alloc::format!("bad type {ty}")))?;
                     f.extend_from_slice(&ty.to_be_bytes());
                     f.extend_from_slice(&parse_hex(payload)?);
                     f
                 }
                 _ => parse_hex(rest)?,
             };
-            let n = t.write(&frame).map_err(|e| CommandError::failed(alloc::format!("{name}: {e}")))?;
+            let n = t
+                .write(&frame)
+                .map_err(|e| CommandError::failed(alloc::format!("{name}: {e}")))?;
             println!("wrote {n}");
             Ok(())
         }

@@ -77,9 +77,13 @@ fn echo_request(src: [u8; 4], dst: [u8; 4], id: u16, seq: u16) -> Vec<u8> {
 }
 
 fn tun(args: &[&str]) -> CommandResult {
-    let get = |name: &str| tuntap::tun(name).ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")));
+    let get = |name: &str| {
+        tuntap::tun(name).ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))
+    };
     let write = |name: &str, pkt: &[u8]| -> CommandResult {
-        let n = get(name)?.write(pkt, tuntap::now_ms()).map_err(|e| CommandError::failed(alloc::format!("{name}: {e}")))?;
+        let n = get(name)?
+            .write(pkt, tuntap::now_ms())
+            .map_err(|e| CommandError::failed(alloc::format!("{name}: {e}")))?;
         println!("wrote {n}");
         Ok(())
     };

@@ -13,7 +13,10 @@ pub fn registry() -> Registry {
 }
 
 /// Registers `port` and attaches it to `vale0`; returns the attachment's switch.
-pub fn attach(reg: &Registry, port: Arc<dyn Port>) -> (Arc<netmap::Switch>, netmap::vale::Attachment) {
+pub fn attach(
+    reg: &Registry,
+    port: Arc<dyn Port>,
+) -> (Arc<netmap::Switch>, netmap::vale::Attachment) {
     let name = port.name().to_string();
     reg.register(port).unwrap();
     reg.attach("vale0", &name).unwrap()

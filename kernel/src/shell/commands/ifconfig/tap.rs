@@ -12,10 +12,10 @@
 //!   drops down N oversize N short N no-link N queue-full N truncated N
 //! ```
 
+use super::super::tap::parse_mac;
 use super::super::{CommandError, CommandResult};
 use crate::net::tuntap;
 use crate::println;
-use super::super::tap::parse_mac;
 use ::tuntap::{Counters, TapPort};
 
 pub const PREFIX: &str = "tap";
@@ -29,24 +29,36 @@ pub fn list() -> CommandResult {
 
 pub fn run(name: &str, args: &[&str]) -> CommandResult {
     if args == ["create"] {
-        let t = tuntap::create_tap(name).map_err(|e| CommandError::failed(alloc::format!("{name}: {}", describe(e))))?;
+        let t = tuntap::create_tap(name)
+            .map_err(|e| CommandError::failed(alloc::format!("{name}: {}", describe(e))))?;
         show(&t);
         return Ok(());
     }
-    let t = tuntap::tap(name).ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
+    let t = tuntap::tap(name)
+        .ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
     let fail = |e: ::tuntap::Error| CommandError::failed(alloc::format!("{name}: {e}"));
     match args {
         [] | ["info"] => {}
         ["destroy"] => {
-            tuntap::destroy(name).map_err(|e| CommandError::failed(alloc::format!("{name}: {}", describe(e))))?;
+            tuntap::destroy(name)
+                .map_err(|e| CommandError::failed(alloc::format!("{name}: {}", describe(e))))?;
             println!("{name}: destroyed");
             return Ok(());
         }
         ["up"] => t.set_up(true),
         ["down"] => t.set_up(false),
-        ["mtu", n] => t.set_mtu(n.parse().map_err(|_| CommandError::failed(alloc::format!("bad mtu {n}")))?).map_err(fail)?,
+        ["mtu", n] => t
+            .set_mtu(
+                n.parse()
+                    .map_err(|_| CommandError::failed(alloc::format!("bad mtu {n}")))?,
+            )
+            .map_err(fail)?,
         ["mac", m] => t.set_mac(parse_mac(m)?).map_err(fail)?,
-        _ => return Err(CommandError::failed("usage: ifconfig tapN [create|destroy|up|down|mtu N|mac XX:..|info]")),
+        _ => {
+            return Err(CommandError::failed(
+                "usage: ifconfig tapN [create|destroy|up|down|mtu N|mac XX:..|info]",
+            ))
+        }
     }
     show(&t);
     Ok(())
@@ -64,7 +76,10 @@ pub fn switch_name(sw: Option<alloc::sync::Arc<netmap::Switch>>) -> alloc::strin
 }
 
 pub fn counters(c: &Counters) {
-    println!("  rx packets {} bytes {} tx packets {} bytes {}", c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes);
+    println!(
+        "  rx packets {} bytes {} tx packets {} bytes {}",
+        c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes
+    );
     println!(
         "  drops down {} oversize {} short {} invalid {} af {} no-link {} queue-full {} truncated {}",
         c.drop_down, c.drop_oversize, c.drop_short, c.drop_invalid, c.drop_af, c.drop_no_link, c.drop_queue_full, c.rx_truncated

@@ -17,9 +17,9 @@
 //!   drops not-for-us N no-route N unresolved N hold-full N arp requests N replies N
 //! ```
 
-use super::super::{CommandError, CommandResult};
 use super::super::tap::parse_mac;
 use super::super::tun::{ip, parse_ip};
+use super::super::{CommandError, CommandResult};
 use super::tap::{counters, describe, switch_name};
 use crate::net::tuntap;
 use crate::println;
@@ -36,11 +36,13 @@ pub fn list() -> CommandResult {
 
 pub fn run(name: &str, args: &[&str]) -> CommandResult {
     if args == ["create"] {
-        let t = tuntap::create_tun(name).map_err(|e| CommandError::failed(alloc::format!("{name}: {}", describe(e))))?;
+        let t = tuntap::create_tun(name)
+            .map_err(|e| CommandError::failed(alloc::format!("{name}: {}", describe(e))))?;
         show(&t);
         return Ok(());
     }
-    let t = tuntap::tun(name).ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
+    let t = tuntap::tun(name)
+        .ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
     let fail = |e: ::tuntap::Error| CommandError::failed(alloc::format!("{name}: {e}"));
     match args {
         [] | ["info"] => {}
@@ -89,10 +91,17 @@ fn show(t: &TunPort) {
         super::super::vale::mac(c.mac),
         c.mtu,
         if t.is_up() { "up" } else { "down" },
-        c.addr.map_or(alloc::string::String::from("none"), |(a, p)| alloc::format!("{}/{p}", ip(a))),
+        c.addr.map_or(
+            alloc::string::String::from("none"),
+            |(a, p)| alloc::format!("{}/{p}", ip(a))
+        ),
         opt(c.peer),
         opt(c.gateway),
-        if c.mode == Mode::PointToPoint { "p2p" } else { "broadcast" },
+        if c.mode == Mode::PointToPoint {
+            "p2p"
+        } else {
+            "broadcast"
+        },
         if c.ifhead { "on" } else { "off" },
         switch_name(t.switch()),
         t.held()
@@ -101,6 +110,11 @@ fn show(t: &TunPort) {
     counters(&k);
     println!(
         "  drops not-for-us {} no-route {} unresolved {} hold-full {} arp requests {} replies {}",
-        k.drop_not_for_us, k.drop_no_route, k.drop_unresolved, k.drop_hold_full, k.arp_requests, k.arp_replies
+        k.drop_not_for_us,
+        k.drop_no_route,
+        k.drop_unresolved,
+        k.drop_hold_full,
+        k.arp_requests,
+        k.arp_replies
     );
 }
