@@ -5,7 +5,7 @@
 //!
 //! [`CONNECTIONS`] listening sockets serve that many clients at once. Each
 //! connection's request and response buffers are allocated with the
-//! server; a response larger than its buffer is cut short.
+//! server; a response larger than its buffer (128 KiB) is answered 500.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -23,7 +23,7 @@ pub const CONNECTIONS: usize = 4;
 /// Longest request (line and headers) accepted.
 pub const MAX_REQUEST: usize = 2048;
 /// Largest response.
-const MAX_RESPONSE: usize = 64 * 1024;
+const MAX_RESPONSE: usize = 128 * 1024;
 
 struct Conn {
     socket: SocketHandle,
@@ -174,7 +174,11 @@ fn respond(head: &[u8], out: &mut Vec<u8>, host: &stats::HostView) {
     // Body first, at an offset, so its length is known for the header.
     const HEAD_ROOM: usize = 160;
     out.resize(HEAD_ROOM, b' ');
-    let _ = body_fn(&mut Bounded(out), host);
+    if body_fn(&mut Bounded(out), host).is_err() {
+        // Past the buffer: say so rather than send a cut document.
+        out.clear();
+        return simple(out, 500, "Internal Server Error", "response too large\n");
+    }
     let body_len = out.len() - HEAD_ROOM;
     let mut head = Vec::with_capacity(HEAD_ROOM);
     let _ = write!(
