@@ -172,7 +172,8 @@ impl Console {
     }
 
     /// Like `expect` with a regex; returns the capture groups (group 0 is
-    /// the whole match; an unmatched optional group is "").
+    /// the whole match; an unmatched optional group is ""). The regex only
+    /// sees complete lines, so `$` means the end of a whole line.
     pub fn expect_regex(&mut self, re: &str, timeout: Duration) -> Result<Vec<String>> {
         let pattern = Pattern::regex(re);
         let (_, matched) = self.wait_for(&pattern, timeout)?;
@@ -187,7 +188,16 @@ impl Console {
         let shared = Arc::clone(&self.shared);
         let mut state = shared.lock();
         loop {
-            if let Some((start, end)) = pattern.find(&state.text[self.cursor..]) {
+            // A regex sees complete lines only (up to the last newline) while
+            // output can still come: `$` or a greedy `\d+` must not match a
+            // line half received. Text without a newline (the prompt) is
+            // matched with a substring pattern.
+            let available = &state.text[self.cursor..];
+            let haystack = match pattern {
+                Pattern::Regex(_) if !state.eof => available.rfind('\n').map_or("", |i| &available[..=i]),
+                _ => available,
+            };
+            if let Some((start, end)) = pattern.find(haystack) {
                 let text = state.text[self.cursor..self.cursor + end].to_string();
                 let matched = text[start..].to_string();
                 self.cursor += end;
@@ -431,6 +441,7 @@ while IFS= read -r -d $'\r' line; do
     bad) printf 'error: bad command\r\n' ;;
     silent) ;;
     hang) sleep 30 ;;
+    slow) printf 'error: '; sleep 0.3; printf 'slow part\r\n' ;;
     shutdown*) code=${line#shutdown }; exit $((2 * code + 3)) ;;
     *) printf 'error: unknown command: %s\r\n' "$line" ;;
   esac
@@ -457,6 +468,17 @@ done
         c.expect(PROMPT, T).unwrap();
         assert!(c.output().starts_with("BdsDxe"));
         assert_eq!(c.pending(), "");
+    }
+
+    #[test]
+    fn a_regex_never_matches_half_a_line() {
+        let mut c = fake("halfline");
+        c.expect(PROMPT, T).unwrap();
+        c.send_line("slow").unwrap();
+        // `error: ` arrives 0.3 s before the rest of its line.
+        let caps = c.expect_regex(r"(?m)^error: ([^\r]*)\r?$", T).unwrap();
+        assert_eq!(caps[1], "slow part");
+        c.expect(PROMPT, T).unwrap();
     }
 
     #[test]

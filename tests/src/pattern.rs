@@ -5,7 +5,8 @@ use std::fmt;
 use regex_lite::Regex;
 
 /// A substring (the common case: exact text from the serial contract) or a
-/// regex (`regex_lite` syntax) when the text has numbers in it.
+/// regex (`regex_lite` syntax) when the text has numbers in it. While the
+/// guest runs, a regex is matched against complete lines only.
 #[derive(Clone, Debug)]
 pub enum Pattern {
     Text(String),
