@@ -140,11 +140,12 @@ impl Bridge {
         self.hw.rxsync(0)?;
         let mut wake = Wakeups::new(0);
         let mut moved = 0;
-        {
-            let kring = &self.hw.krings(Dir::Rx)[0];
+        let kring = &self.hw.krings(Dir::Rx)[0];
+        let monitors = {
             let mut k = kring.lock();
             let k = &mut *k;
             let n = k.nkr_num_slots;
+            let start = k.rhead;
             let mut stats = self.tx_stats.lock();
             let mut sc = self.scratch.lock();
             loop {
@@ -170,8 +171,12 @@ impl Bridge {
             // No application ring: nothing is ever handed out.
             k.rcur = k.rhead;
             k.rtail = k.rhead;
-        }
+            // What came off the wire, for the NIC's copy monitors.
+            let end = k.rhead;
+            kring.monitor_copy(k, start, end)
+        };
         self.switch.wake(&wake);
+        kring.wake_monitors(&monitors);
         if moved > 0 {
             // Give the buffers back to the device now, not at the next poll.
             self.hw.rxsync(0)?;
@@ -185,10 +190,11 @@ impl Bridge {
         let mut total = 0;
         // Twice at most: the txsync reclaims sent slots, which may make
         // room for frames that did not fit the first time.
+        let hw_tx = &self.hw.krings(Dir::Tx)[0];
         for _ in 0..2 {
-            let moved = {
+            let (moved, monitors) = {
                 let mut b = self.rx[0].lock();
-                let mut h = self.hw.krings(Dir::Tx)[0].lock();
+                let mut h = hw_tx.lock();
                 let (b, h) = (&mut *b, &mut *h);
                 let (nb, nh) = (b.nkr_num_slots, h.nkr_num_slots);
                 let queued = dist(b.nr_hwcur, b.nr_hwtail, nb);
@@ -207,13 +213,16 @@ impl Bridge {
                 b.rhead = bi;
                 b.rcur = bi;
                 b.rtail = bi;
+                let submitted = h.rhead;
                 h.rhead = hi;
                 h.rcur = hi;
                 h.rtail = h.nr_hwtail;
-                m
+                // What goes to the wire, for the NIC's copy monitors.
+                (m, hw_tx.monitor_copy(h, submitted, hi))
             };
             // Always sync: it also reclaims what the device finished.
             self.hw.txsync(0)?;
+            hw_tx.wake_monitors(&monitors);
             total += moved;
             if moved == 0 {
                 break;

@@ -104,7 +104,7 @@ pub mod slot;
 pub mod vale;
 
 pub use error::{AuditError, NameError, OpenError, PoolError, SyncError};
-pub use kring::{Dir, Kring, KringState, KringStats, Lease};
+pub use kring::{Dir, Kring, KringState, KringStats, Lease, MonitorWake};
 pub use mem::{BufferPool, Region, SlotArray, DEFAULT_BUF_SIZE};
 pub use port::{Handle, Port, PortConfig, PortCounters, PortKind};
 pub use registry::Registry;

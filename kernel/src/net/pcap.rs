@@ -3,12 +3,10 @@
 //! serial port, COM2. `cargo xtask run --pcap PORT=FILE` points COM2 at a
 //! file (QEMU's `file:` chardev is 8-bit clean), so FILE opens in tcpdump.
 //!
-//! Monitors see what a port's *application* syncs, so capture works on
-//! ports driven through a handle: VALE ports (`vale0:host0`, the host
-//! stack's port; ports other applications opened) and pipes. A bridged
-//! NIC's krings are driven by its bridge, which does not run monitor hooks:
-//! capture `valeN:host0` (or another VALE port) to see the NIC's traffic
-//! to and from it.
+//! Monitors see what a port's *application* syncs: the handle's for VALE
+//! ports (`vale0:host0`, the host stack's port) and pipes; for a NIC on a
+//! switch, its bridge's (frames forwarded off the wire, frames handed to
+//! the device), so `pcap start virtio0` captures a bridged NIC both ways.
 //!
 //! `pcap start PORT` may name a port that does not exist yet (the startup
 //! script creates it later): the monitor is opened on the first pass after

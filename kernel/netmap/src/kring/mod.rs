@@ -201,6 +201,16 @@ impl core::fmt::Debug for KringState {
     }
 }
 
+/// Monitors to notify after [`Kring::monitor_copy`] (opaque).
+#[derive(Default)]
+pub struct MonitorWake(crate::monitor::Woken);
+
+impl core::fmt::Debug for MonitorWake {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("MonitorWake")
+    }
+}
+
 /// The kernel side of one ring: geometry, the locked state, and a
 /// notification counter.
 pub struct Kring {
@@ -232,6 +242,28 @@ impl Kring {
             notifications: AtomicU64::new(0),
             monitors: crate::monitor::MonitorHooks::new(),
         })
+    }
+
+    /// For code that drives this kring without a [`Handle`](crate::Handle)
+    /// (a bridge playing the application on a NIC's krings): slots
+    /// `[from, to)` of `k`, this kring's locked state, were just handed to
+    /// the port (tx kring) or just received (rx kring); copy them to the
+    /// kring's copy monitors (`/t`, `/r`, `/rt`). Wake the monitors with
+    /// [`wake_monitors`](Self::wake_monitors) once every kring lock is
+    /// released. Zero-copy monitors (`/z`) see only handle-driven rings.
+    pub fn monitor_copy(&self, k: &mut KringState, from: u32, to: u32) -> MonitorWake {
+        let mut w = crate::monitor::Woken::default();
+        let hooks = self.monitors.read();
+        match self.dir {
+            Dir::Tx => hooks.tx_submitted(k, from, to, self.id as usize, &mut w),
+            Dir::Rx => hooks.rx_arrived(k, from, to, self.id as usize, &mut w),
+        }
+        MonitorWake(w)
+    }
+
+    /// Notifies the monitors [`monitor_copy`](Self::monitor_copy) fed.
+    pub fn wake_monitors(&self, w: &MonitorWake) {
+        self.monitors.read().wake(&w.0);
     }
 
     /// Creates `count` krings numbered `0..count`.
