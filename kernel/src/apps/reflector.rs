@@ -132,8 +132,11 @@ impl Reflector {
         let (Some(t), Some(r)) = (tx.get_mut(0), rx.get_mut(0)) else { return 0 };
         let n = r.space().min(t.space());
         if n == 0 {
-            // Nothing to send, or no room: still reclaim what QEMU sent.
-            if r.space() > 0 {
+            // Nothing to send, or no room: reclaim what QEMU has sent.
+            // Unreclaimed completions make the idle loop's arm() report
+            // work, so without this the CPU would spin instead of halting
+            // until the next frame came in.
+            if t.space() + 1 < t.num_slots() {
                 let _ = h.txsync(0);
             }
             return 0;
