@@ -294,6 +294,20 @@ pub fn mac_table(console: &mut Console, switch: &str, timeout: Duration) -> Resu
     Ok(out)
 }
 
+/// Wait until QEMU has read every frame sent on dgram wire `ep` (so they
+/// are in the guest's rx ring, or dropped by QEMU): the guest may act on
+/// them from then on. Returns whether that happened within `timeout`.
+pub fn wait_taken(ep: &Endpoint, timeout: Duration) -> io::Result<bool> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match ep.unread_by_peer()? {
+            None | Some(0) => return Ok(true),
+            Some(_) if std::time::Instant::now() >= deadline => return Ok(false),
+            Some(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
 /// Everything that arrives on `ep` within `quiet` of the previous frame
 /// (the first wait is `first`).
 pub fn drain(ep: &mut Endpoint, first: Duration, quiet: Duration) -> io::Result<Vec<Vec<u8>>> {

@@ -80,6 +80,11 @@ impl Lab {
         }
     }
 
+    /// QEMU has read what was sent into `nic`: it is in the guest's ring.
+    fn wait_taken(&mut self, nic: usize) {
+        assert!(lab::wait_taken(&self.ends[nic], frame_wait()).unwrap(), "QEMU does not read NIC {nic}'s wire");
+    }
+
     /// Nothing arrives on `nic` for [`SILENCE`].
     fn expect_silence(&mut self, nic: usize) {
         if let Some(f) = self.ends[nic].recv(SILENCE).unwrap() {
@@ -116,6 +121,7 @@ fn frames_pass_byte_for_byte_only_after_attach() {
     let mut lab = boot(2);
     let stale: Vec<Vec<u8>> = (0..3).map(|s| frame(BROADCAST, host_mac(0), s, 60)).collect();
     lab.send(0, &stale);
+    lab.wait_taken(0);
     lab.expect_silence(1);
     assert_eq!(lab.nic(1).counters.tx_pkts, 0, "virtio1 sent something before any attach");
 
@@ -251,6 +257,7 @@ fn detach_stops_forwarding_and_attach_resumes_it() {
     // dropped when it joins again.
     let lost: Vec<Vec<u8>> = (0..4).map(|s| frame(BROADCAST, host_mac(1), 20 + s, 60)).collect();
     lab.send(1, &lost);
+    lab.wait_taken(1);
     lab.expect_silence(0);
     lab.expect_silence(2);
 

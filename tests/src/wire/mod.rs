@@ -272,6 +272,16 @@ impl Endpoint {
         }
     }
 
+    /// Bytes sent that the peer (QEMU) has not read yet, for a dgram wire
+    /// (`None` for the others). Zero means QEMU took every frame, and so
+    /// handed it to the guest (or dropped it).
+    pub fn unread_by_peer(&self) -> io::Result<Option<usize>> {
+        match &self.wire {
+            Wire::Dgram(d) => sys::outq(d.fd()).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Wait up to `timeout` for room to send; returns whether there is.
     pub fn wait_writable(&mut self, timeout: Duration) -> io::Result<bool> {
         match &mut self.wire {

@@ -172,6 +172,15 @@ pub fn get_int_opt(fd: &OwnedFd, level: c_int, name: c_int) -> io::Result<c_int>
     Ok(value)
 }
 
+/// Bytes this socket sent that its peer has not read yet (`SIOCOUTQ`;
+/// for a unix datagram socket, the datagrams still queued at the peer).
+pub fn outq(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut value: c_int = 0;
+    // SAFETY: SIOCOUTQ writes one c_int through the pointer, which is live.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut value as *mut c_int) })?;
+    Ok(value.max(0) as usize)
+}
+
 /// The index of interface `name` in this thread's network namespace.
 pub fn if_index(name: &str) -> io::Result<u32> {
     let c = CString::new(name)
