@@ -242,6 +242,22 @@ impl Bench<'_> {
         let (c0, t0) = (qemu_cpu(pid), Instant::now());
         let report = pktgen::run(&cfg).map_err(|e| format!("pktgen {}: {e}", case.key()))?;
         let (c1, wall) = (qemu_cpu(pid), t0.elapsed().as_secs_f64());
+        if report.received == 0 {
+            // Something is stuck: show the guest's view, keep its log.
+            self.vm.mark_failed();
+            let mut dump = Vec::new();
+            for c in ["ifconfig", "vale-ctl", "stats", "reflect"] {
+                dump.push(format!("nm> {c}"));
+                dump.extend(self.vm.command(c, COMMAND).unwrap_or_else(|e| vec![e.to_string()]));
+            }
+            return Err(format!(
+                "{}: nothing came back ({} sent); the guest says:\n{}\n(serial log: {})",
+                case.key(),
+                report.sent,
+                dump.join("\n"),
+                self.vm.log_path().display()
+            ));
+        }
         let guest = guest_stats(&mut self.vm)?;
         let k1 = kicks(&mut self.vm, nics)?;
         let d1 = if case.path == "switch" { drops(&mut self.vm)? } else { 0 };
