@@ -318,7 +318,9 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let qlen = args.qlen.map_or_else(|| std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen").unwrap_or_default().trim().parse().unwrap_or(0), |q| q);
+    let qlen = args.qlen.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen").unwrap_or_default().trim().parse().unwrap_or(0)
+    });
     let vm = Vm::boot_to_prompt(options).map_err(|e| e.to_string())?;
     let mut b = Bench { vm, wires, args, _netns: netns };
 
