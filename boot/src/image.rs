@@ -83,7 +83,10 @@ pub fn build(
     firmwares: &[Firmware],
 ) -> Result<ImageSet, ImageError> {
     if !kernel.is_file() {
-        return Err(ImageError(format!("kernel ELF not found at {}", kernel.display())));
+        return Err(ImageError(format!(
+            "kernel ELF not found at {}",
+            kernel.display()
+        )));
     }
     fs::create_dir_all(out_dir)
         .map_err(|e| ImageError(format!("cannot create {}: {e}", out_dir.display())))?;
@@ -93,7 +96,11 @@ pub fn build(
     // half-written image: QEMU keeps the inode it opened.
     let tmp = |file: &str| out_dir.join(format!(".{file}.{}.tmp", std::process::id()));
     let stripped = tmp(&format!("{name}.kernel"));
-    let packed = if strip::strip_debug(kernel, &stripped) { stripped.as_path() } else { kernel };
+    let packed = if strip::strip_debug(kernel, &stripped) {
+        stripped.as_path()
+    } else {
+        kernel
+    };
     let result = build_from(packed, script, out_dir, name, firmwares, &tmp);
     let _ = fs::remove_file(&stripped);
     result
@@ -118,7 +125,10 @@ fn build_from(
         script_tmp = Some(path);
     }
 
-    let mut set = ImageSet { bios: None, uefi: None };
+    let mut set = ImageSet {
+        bios: None,
+        uefi: None,
+    };
     for &firmware in firmwares {
         let file = format!("{name}-{}.img", firmware.name());
         let path = out_dir.join(&file);
@@ -163,11 +173,17 @@ pub fn find_ovmf() -> Result<(PathBuf, PathBuf), ImageError> {
     };
     let code = pick(
         "OVMF_CODE",
-        &["/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd"],
+        &[
+            "/usr/share/OVMF/OVMF_CODE_4M.fd",
+            "/usr/share/OVMF/OVMF_CODE.fd",
+        ],
     );
     let vars = pick(
         "OVMF_VARS",
-        &["/usr/share/OVMF/OVMF_VARS_4M.fd", "/usr/share/OVMF/OVMF_VARS.fd"],
+        &[
+            "/usr/share/OVMF/OVMF_VARS_4M.fd",
+            "/usr/share/OVMF/OVMF_VARS.fd",
+        ],
     );
     match (code, vars) {
         (Some(c), Some(v)) => Ok((c, v)),

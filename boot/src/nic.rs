@@ -42,26 +42,41 @@ pub fn default_mac(index: usize) -> [u8; 6] {
 
 /// Format a MAC as QEMU and `ip` print it.
 pub fn format_mac(mac: [u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 impl Nic {
     /// A NIC with the largest RX queue QEMU allows (1024: the kernel maps
     /// two descriptors per ring slot, so 512 slots) and TX at QEMU's cap.
     pub fn new(backend: NicBackend) -> Self {
-        Self { backend, mac: None, rx_queue_size: Some(1024), tx_queue_size: Some(256) }
+        Self {
+            backend,
+            mac: None,
+            rx_queue_size: Some(1024),
+            tx_queue_size: Some(256),
+        }
     }
 
     pub fn user() -> Self {
-        Self::new(NicBackend::User { hostfwd: Vec::new() })
+        Self::new(NicBackend::User {
+            hostfwd: Vec::new(),
+        })
     }
 
     pub fn dgram(local: impl Into<PathBuf>, remote: impl Into<PathBuf>) -> Self {
-        Self::new(NicBackend::Dgram { local: local.into(), remote: remote.into() })
+        Self::new(NicBackend::Dgram {
+            local: local.into(),
+            remote: remote.into(),
+        })
     }
 
     pub fn tap(ifname: impl Into<String>) -> Self {
-        Self::new(NicBackend::Tap { ifname: ifname.into() })
+        Self::new(NicBackend::Tap {
+            ifname: ifname.into(),
+        })
     }
 
     pub fn stream(path: impl Into<PathBuf>) -> Self {
@@ -142,7 +157,9 @@ impl FromStr for Nic {
         match (kind, rest) {
             ("user", None) => Ok(Nic::user()),
             ("tap", Some(ifname)) if valid_ifname(ifname) => Ok(Nic::tap(ifname)),
-            ("tap", _) => Err(err("an interface name is 1-15 characters, no ':', '/' or spaces")),
+            ("tap", _) => Err(err(
+                "an interface name is 1-15 characters, no ':', '/' or spaces",
+            )),
             ("dgram", Some(paths)) => match paths.split_once(':') {
                 Some((l, r)) if !l.is_empty() && !r.is_empty() && !r.contains(':') => {
                     Ok(Nic::dgram(l, r))
@@ -158,7 +175,9 @@ impl FromStr for Nic {
 
 fn valid_ifname(name: &str) -> bool {
     (1..=15).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_graphic() && c != ':' && c != '/' && c != ',')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != ':' && c != '/' && c != ',')
 }
 
 #[cfg(test)]
@@ -169,14 +188,28 @@ mod tests {
     fn parses_every_backend() {
         assert_eq!("user".parse::<Nic>().unwrap(), Nic::user());
         assert_eq!("tap:tap0".parse::<Nic>().unwrap(), Nic::tap("tap0"));
-        assert_eq!("dgram:/a:/b".parse::<Nic>().unwrap(), Nic::dgram("/a", "/b"));
+        assert_eq!(
+            "dgram:/a:/b".parse::<Nic>().unwrap(),
+            Nic::dgram("/a", "/b")
+        );
         assert_eq!("stream:/s".parse::<Nic>().unwrap(), Nic::stream("/s"));
     }
 
     #[test]
     fn refuses_bad_specs() {
-        for bad in ["", "usr", "tap", "tap:", "tap:averyveryverylongname", "dgram:/a", "dgram::/b",
-                    "dgram:/a:/b:/c", "stream:", "user:x", "tap:a,b"] {
+        for bad in [
+            "",
+            "usr",
+            "tap",
+            "tap:",
+            "tap:averyveryverylongname",
+            "dgram:/a",
+            "dgram::/b",
+            "dgram:/a:/b:/c",
+            "stream:",
+            "user:x",
+            "tap:a,b",
+        ] {
             assert!(bad.parse::<Nic>().is_err(), "{bad} accepted");
         }
     }

@@ -131,17 +131,26 @@ impl QemuConfig {
         if self.firmware == Firmware::Uefi {
             let (code, vars) = find_ovmf()?;
             push("-drive");
-            push(&format!("if=pflash,format=raw,unit=0,readonly=on,file={}", code.display()));
+            push(&format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                code.display()
+            ));
             // snapshot=on: OVMF may write its variable store; keep the
             // template pristine and let parallel runs share it.
             push("-drive");
-            push(&format!("if=pflash,format=raw,unit=1,snapshot=on,file={}", vars.display()));
+            push(&format!(
+                "if=pflash,format=raw,unit=1,snapshot=on,file={}",
+                vars.display()
+            ));
         }
         // snapshot=on: the image is never written, and several VMs (tests
         // in parallel) can boot the same file without fighting over QEMU's
         // image lock.
         push("-drive");
-        push(&format!("format=raw,snapshot=on,file={}", self.image.display()));
+        push(&format!(
+            "format=raw,snapshot=on,file={}",
+            self.image.display()
+        ));
         for (i, nic) in self.nics.iter().enumerate() {
             for arg in nic.qemu_args(i) {
                 push(&arg);
@@ -201,7 +210,9 @@ fn is_executable(p: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
     }
     #[cfg(not(unix))]
     {
@@ -214,7 +225,11 @@ mod tests {
     use super::*;
 
     fn args(c: &QemuConfig) -> Vec<String> {
-        c.args().unwrap().into_iter().map(|s| s.into_string().unwrap()).collect()
+        c.args()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
     }
 
     #[test]

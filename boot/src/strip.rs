@@ -23,7 +23,10 @@ fn llvm_objcopy() -> Option<&'static Path> {
                 return Some(PathBuf::from(p));
             }
             let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-            let out = Command::new(rustc).args(["--print", "sysroot"]).output().ok()?;
+            let out = Command::new(rustc)
+                .args(["--print", "sysroot"])
+                .output()
+                .ok()?;
             let sysroot = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
             let rustlib = std::fs::read_dir(sysroot.join("lib").join("rustlib")).ok()?;
             rustlib
@@ -37,7 +40,9 @@ fn llvm_objcopy() -> Option<&'static Path> {
 /// Write `kernel` without debug sections to `out`; false (and `out`
 /// untouched) when llvm-objcopy is missing or fails.
 pub fn strip_debug(kernel: &Path, out: &Path) -> bool {
-    let Some(objcopy) = llvm_objcopy() else { return false };
+    let Some(objcopy) = llvm_objcopy() else {
+        return false;
+    };
     let ok = Command::new(objcopy)
         .arg("--strip-debug")
         .arg(kernel)

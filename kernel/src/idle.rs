@@ -53,7 +53,14 @@ pub static STATS: Stats = Stats {
 
 impl Stats {
     pub fn reset(&self) {
-        for c in [&self.passes, &self.busy_passes, &self.busy_ticks, &self.idle_ticks, &self.halts, &self.halted_ticks] {
+        for c in [
+            &self.passes,
+            &self.busy_passes,
+            &self.busy_ticks,
+            &self.idle_ticks,
+            &self.halts,
+            &self.halted_ticks,
+        ] {
             c.store(0, Relaxed);
         }
         self.since.store(cpu::rdtsc(), Relaxed);
@@ -65,10 +72,13 @@ fn busy_poll_ticks() -> u64 {
     static TICKS: AtomicU64 = AtomicU64::new(0);
     match TICKS.load(Relaxed) {
         0 => {
-            let t = (u128::from(time::tsc_hz()) * BUSY_POLL.as_nanos() / 1_000_000_000).max(1) as u64;
+            let t =
+                (u128::from(time::tsc_hz()) * BUSY_POLL.as_nanos() / 1_000_000_000).max(1) as u64;
             TICKS.store(t, Relaxed);
             // First wait: the counters start now.
-            let _ = STATS.since.compare_exchange(0, cpu::rdtsc(), Relaxed, Relaxed);
+            let _ = STATS
+                .since
+                .compare_exchange(0, cpu::rdtsc(), Relaxed, Relaxed);
             t
         }
         t => t,
@@ -106,6 +116,8 @@ pub fn wait_for<T>(mut ready: impl FnMut() -> Option<T>) -> T {
         cpu::wait_for_interrupt();
         // Woken: poll from the top; the next busy pass disarms.
         last_work = cpu::rdtsc();
-        STATS.halted_ticks.fetch_add(last_work.wrapping_sub(t1), Relaxed);
+        STATS
+            .halted_ticks
+            .fetch_add(last_work.wrapping_sub(t1), Relaxed);
     }
 }

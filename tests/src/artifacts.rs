@@ -19,9 +19,17 @@ use crate::timeouts::{scaled, CARGO_BUILD};
 /// The release kernel ELF: `$KERNEL_ELF`, else built once per process.
 pub fn kernel_elf() -> Result<PathBuf> {
     static ELF: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    from_env_or_build(&ELF, "KERNEL_ELF", &["--package", "kernel", "--release"], || {
-        harness_target_dir().join("x86_64-unknown-none").join("release").join("kernel")
-    })
+    from_env_or_build(
+        &ELF,
+        "KERNEL_ELF",
+        &["--package", "kernel", "--release"],
+        || {
+            harness_target_dir()
+                .join("x86_64-unknown-none")
+                .join("release")
+                .join("kernel")
+        },
+    )
 }
 
 /// The xtask binary: `$XTASK_BIN`, else built once per process.
@@ -51,7 +59,10 @@ fn from_env_or_build(
         if path.is_file() {
             Ok(path)
         } else {
-            Err(format!("cargo built {build_args:?} but {} is missing", path.display()))
+            Err(format!(
+                "cargo built {build_args:?} but {} is missing",
+                path.display()
+            ))
         }
     })
     .clone()

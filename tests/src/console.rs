@@ -89,7 +89,9 @@ impl Console {
             .map_err(|e| Error::new(format!("cannot create {}: {e}", log_path.display())))?;
         let _ = writeln!(log, "# {name}\n# {cmd:?}\n");
 
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         die_with_parent(&mut cmd);
         let started = Instant::now();
         let mut child = cmd
@@ -177,9 +179,16 @@ impl Console {
     pub fn expect_regex(&mut self, re: &str, timeout: Duration) -> Result<Vec<String>> {
         let pattern = Pattern::regex(re);
         let (_, matched) = self.wait_for(&pattern, timeout)?;
-        let Pattern::Regex(regex) = &pattern else { unreachable!() };
-        let caps = regex.captures(&matched).expect("the regex matched this text");
-        Ok(caps.iter().map(|c| c.map_or(String::new(), |m| m.as_str().to_string())).collect())
+        let Pattern::Regex(regex) = &pattern else {
+            unreachable!()
+        };
+        let caps = regex
+            .captures(&matched)
+            .expect("the regex matched this text");
+        Ok(caps
+            .iter()
+            .map(|c| c.map_or(String::new(), |m| m.as_str().to_string()))
+            .collect())
     }
 
     /// Returns (text up to and incl. the match, the match itself).
@@ -194,7 +203,9 @@ impl Console {
             // matched with a substring pattern.
             let available = &state.text[self.cursor..];
             let haystack = match pattern {
-                Pattern::Regex(_) if !state.eof => available.rfind('\n').map_or("", |i| &available[..=i]),
+                Pattern::Regex(_) if !state.eof => {
+                    available.rfind('\n').map_or("", |i| &available[..=i])
+                }
                 _ => available,
             };
             if let Some((start, end)) = pattern.find(haystack) {
@@ -207,7 +218,9 @@ impl Console {
                 let pending = state.text[self.cursor..].to_string();
                 let qemu_err = state.stderr.trim().to_string();
                 drop(state);
-                let how = self.try_exit().map_or("is exiting".to_string(), |e| e.describe());
+                let how = self
+                    .try_exit()
+                    .map_or("is exiting".to_string(), |e| e.describe());
                 let mut msg = format!("{}: {pattern} never appeared; the guest {how}", self.name);
                 if !qemu_err.is_empty() {
                     msg.push_str(&format!(" (stderr: {})", qemu_err.replace('\n', " | ")));
@@ -218,8 +231,10 @@ impl Console {
             if now >= deadline {
                 let pending = state.text[self.cursor..].to_string();
                 drop(state);
-                let msg =
-                    format!("{}: timed out after {timeout:?} waiting for {pattern}", self.name);
+                let msg = format!(
+                    "{}: timed out after {timeout:?} waiting for {pattern}",
+                    self.name
+                );
                 return Err(self.fail(msg, &pending));
             }
             state = shared
@@ -234,7 +249,11 @@ impl Console {
     /// or the end of all output if nothing is pending).
     fn fail(&mut self, message: String, pending: &str) -> Error {
         self.failed = true;
-        let context = if pending.trim().is_empty() { self.output() } else { pending.to_string() };
+        let context = if pending.trim().is_empty() {
+            self.output()
+        } else {
+            pending.to_string()
+        };
         let message = format!("{message} [log: {}]", self.log_path.display());
         Error::with_tail(message, text::tail(&context, TAIL_LINES))
     }
@@ -246,7 +265,8 @@ impl Console {
             Some(stdin) => stdin.write_all(bytes).and_then(|()| stdin.flush()),
             None => Err(std::io::ErrorKind::BrokenPipe.into()),
         };
-        self.shared.log(&format!("\n[sent {:?}]\n", String::from_utf8_lossy(bytes)));
+        self.shared
+            .log(&format!("\n[sent {:?}]\n", String::from_utf8_lossy(bytes)));
         result.map_err(|e| self.fail(format!("{name}: cannot write to the serial line: {e}"), ""))
     }
 
@@ -365,9 +385,17 @@ impl Drop for Console {
         // Readers still blocked after this (a grandchild holds the pipe)
         // are left to finish on their own; the log is closed below.
         self.drain(Duration::from_secs(2));
-        self.shared.log.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if self.failed || thread::panicking() {
-            eprintln!("{}: serial log kept at {}", self.name, self.log_path.display());
+            eprintln!(
+                "{}: serial log kept at {}",
+                self.name,
+                self.log_path.display()
+            );
         } else {
             let _ = std::fs::remove_file(&self.log_path);
             for path in &self.scratch {
@@ -380,7 +408,8 @@ impl Drop for Console {
 /// Whether `line` is a kernel log record rather than command output.
 fn is_log_record(line: &str) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(crate::contract::LOG_RECORD).expect("valid regex")).is_match(line)
+    RE.get_or_init(|| Regex::new(crate::contract::LOG_RECORD).expect("valid regex"))
+        .is_match(line)
 }
 
 #[derive(Clone, Copy)]
@@ -399,7 +428,11 @@ fn spawn_reader(shared: &Arc<Shared>, mut src: impl Read + Send + 'static, which
                 Ok(0) | Err(_) => 0,
                 Ok(n) => n,
             };
-            let chunk = if n == 0 { String::new() } else { decoder.push(&buf[..n]) };
+            let chunk = if n == 0 {
+                String::new()
+            } else {
+                decoder.push(&buf[..n])
+            };
             match which {
                 Stream::Serial => shared.log(&chunk),
                 Stream::Stderr if !chunk.is_empty() => shared.log(&format!("[stderr] {chunk}")),
@@ -491,7 +524,11 @@ done
         assert!(c.output().contains("INFO  net: link up"));
         assert_eq!(c.command("silent", T).unwrap(), Vec::<String>::new());
         assert_eq!(c.command_err("bad", T).unwrap(), "error: bad command");
-        assert!(c.command_ok("bad", T).unwrap_err().message.contains("error: bad command"));
+        assert!(c
+            .command_ok("bad", T)
+            .unwrap_err()
+            .message
+            .contains("error: bad command"));
         assert!(c.command_err("version", T).is_err());
     }
 

@@ -4,8 +4,9 @@
 //! here and in the kernel together.
 
 /// The shell commands `help` must list, in any order (it may list more).
-pub const COMMANDS: [&str; 9] =
-    ["help", "version", "uptime", "mem", "pci", "log", "shutdown", "panic", "fault"];
+pub const COMMANDS: [&str; 9] = [
+    "help", "version", "uptime", "mem", "pci", "log", "shutdown", "panic", "fault",
+];
 
 /// The ready line (alone on its line); group 1 is the kernel's boot time.
 pub const READY: &str = r"(?m)^kernel ready in (\d+) ms\r?$";
@@ -25,9 +26,11 @@ pub const MEM: [&str; 3] = [
 /// id, class, subclass, prog-if, irq.
 pub const PCI_LINE: &str = r"^([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7]) ([0-9a-fA-F]{4}):([0-9a-fA-F]{4}) class ([0-9a-fA-F]{2})\.([0-9a-fA-F]{2})\.([0-9a-fA-F]{2}) irq (\d+|none)( .*)?$";
 /// `panic`: the location must be in the kernel's sources.
-pub const PANIC: &str = r"PANIC at (kernel/src/\S+\.rs):(\d+):(\d+): panic requested from the shell";
+pub const PANIC: &str =
+    r"PANIC at (kernel/src/\S+\.rs):(\d+):(\d+): panic requested from the shell";
 /// An exception report; groups: name, vector, error code, rip.
-pub const EXCEPTION: &str = r"EXCEPTION: ([A-Za-z ()-]+) \(vector (\d+)\) error=(0x[0-9a-f]+|none) rip=(0x[0-9a-f]+)";
+pub const EXCEPTION: &str =
+    r"EXCEPTION: ([A-Za-z ()-]+) \(vector (\d+)\) error=(0x[0-9a-f]+|none) rip=(0x[0-9a-f]+)";
 /// A kernel log record (`[    1.234567] INFO  pci: ...`): printed whenever
 /// something happens, also in the middle of a command's output.
 pub const LOG_RECORD: &str = r"^\[\s*\d+\.\d{6}\] (ERROR|WARN|INFO|DEBUG|TRACE)\s";
@@ -45,6 +48,8 @@ pub const VALE_PORT: &str = r"^\s+(\d+) (\S+) tx ";
 /// `vale-ctl -m`: one entry; groups: MAC, port id, port name, age.
 pub const MAC_ENTRY: &str = r"^([0-9a-f]{2}(?::[0-9a-f]{2}){5}) (\d+) (\S+) (\d+)$";
 /// `ifconfig`: a NIC's first line; groups: name, MAC, link, rx slots, tx slots.
-pub const IFCONFIG_NIC: &str = r"^(\S+): mac ([0-9a-f:]{17}) link (up|down) pci \S+ irq \S+ rx-slots (\d+) tx-slots (\d+)$";
+pub const IFCONFIG_NIC: &str =
+    r"^(\S+): mac ([0-9a-f:]{17}) link (up|down) pci \S+ irq \S+ rx-slots (\d+) tx-slots (\d+)$";
 /// `ifconfig`: driver counters; groups: kicks, suppressed, device errors, resets.
-pub const IFCONFIG_KICKS: &str = r"^\s+kicks (\d+) suppressed (\d+) device-errors (\d+) resets (\d+)";
+pub const IFCONFIG_KICKS: &str =
+    r"^\s+kicks (\d+) suppressed (\d+) device-errors (\d+) resets (\d+)";

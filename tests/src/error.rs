@@ -18,11 +18,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), serial_tail: String::new() }
+        Self {
+            message: message.into(),
+            serial_tail: String::new(),
+        }
     }
 
     pub fn with_tail(message: impl Into<String>, serial_tail: impl Into<String>) -> Self {
-        Self { message: message.into(), serial_tail: serial_tail.into() }
+        Self {
+            message: message.into(),
+            serial_tail: serial_tail.into(),
+        }
     }
 }
 

@@ -121,7 +121,10 @@ impl DgramWires {
 
     /// QEMU's side of NIC `i`.
     pub fn nic(&self, i: usize) -> Nic {
-        Nic::dgram(self.dir.join(format!("q{i}")), self.dir.join(format!("h{i}")))
+        Nic::dgram(
+            self.dir.join(format!("q{i}")),
+            self.dir.join(format!("h{i}")),
+        )
     }
 
     /// `options` with every NIC added (after any it already has).
@@ -219,7 +222,10 @@ pub struct MacEntry {
 
 fn bad(console: &mut Console, what: &str, lines: &[String]) -> Error {
     console.mark_failed();
-    Error::with_tail(format!("{}: unexpected {what} output", console.name()), lines.join("\n"))
+    Error::with_tail(
+        format!("{}: unexpected {what} output", console.name()),
+        lines.join("\n"),
+    )
 }
 
 /// Every port of every switch (`vale-ctl`).
@@ -236,7 +242,12 @@ pub fn switch_ports(console: &mut Console, timeout: Duration) -> Result<Vec<Swit
             let (Some(sw), Some(counters)) = (switch.clone(), Counters::parse(l)) else {
                 return Err(bad(console, "vale-ctl", &lines));
             };
-            out.push(SwitchPort { switch: sw, id: c[1].parse().unwrap_or(u32::MAX), name: c[2].to_string(), counters });
+            out.push(SwitchPort {
+                switch: sw,
+                id: c[1].parse().unwrap_or(u32::MAX),
+                name: c[2].to_string(),
+                counters,
+            });
         } else if l != "no switches" {
             return Err(bad(console, "vale-ctl", &lines));
         }
@@ -245,8 +256,15 @@ pub fn switch_ports(console: &mut Console, timeout: Duration) -> Result<Vec<Swit
 }
 
 /// The counters of switch port `name` (`vale0:virtio0`), if attached.
-pub fn port_counters(console: &mut Console, name: &str, timeout: Duration) -> Result<Option<Counters>> {
-    Ok(switch_ports(console, timeout)?.into_iter().find(|p| p.name == name).map(|p| p.counters))
+pub fn port_counters(
+    console: &mut Console,
+    name: &str,
+    timeout: Duration,
+) -> Result<Option<Counters>> {
+    Ok(switch_ports(console, timeout)?
+        .into_iter()
+        .find(|p| p.name == name)
+        .map(|p| p.counters))
 }
 
 /// `ifconfig IF`.
@@ -269,7 +287,8 @@ pub fn nic_info(console: &mut Console, name: &str, timeout: Duration) -> Result<
             got_counters = true;
         } else if let Some(c) = kicks.captures(l) {
             let n = |i: usize| c[i].parse::<u64>().unwrap_or(0);
-            (info.kicks, info.suppressed, info.device_errors, info.resets) = (n(1), n(2), n(3), n(4));
+            (info.kicks, info.suppressed, info.device_errors, info.resets) =
+                (n(1), n(2), n(3), n(4));
             got_kicks = true;
         }
     }
@@ -288,8 +307,14 @@ pub fn mac_table(console: &mut Console, switch: &str, timeout: Duration) -> Resu
         if l.starts_with('#') {
             continue;
         }
-        let Some(c) = re.captures(l) else { return Err(bad(console, "vale-ctl -m", &lines)) };
-        out.push(MacEntry { mac: c[1].to_string(), port: c[2].parse().unwrap_or(u32::MAX), name: c[3].to_string() });
+        let Some(c) = re.captures(l) else {
+            return Err(bad(console, "vale-ctl -m", &lines));
+        };
+        out.push(MacEntry {
+            mac: c[1].to_string(),
+            port: c[2].parse().unwrap_or(u32::MAX),
+            name: c[3].to_string(),
+        });
     }
     Ok(out)
 }
@@ -339,9 +364,25 @@ mod tests {
     fn parses_the_counters_line() {
         let l = "  1 vale0:virtio1 tx 3 pkts 180 bytes, rx 5 pkts 300 bytes, drops short=1 oversize=2 frag=3 no_dest=4 ring_full=5 detached=6";
         let c = Counters::parse(l).unwrap();
-        assert_eq!((c.tx_pkts, c.tx_bytes, c.rx_pkts, c.rx_bytes), (3, 180, 5, 300));
-        assert_eq!((c.short, c.oversize, c.frag, c.no_dest, c.ring_full, c.detached), (1, 2, 3, 4, 5, 6));
-        let p = Regex::new(contract::VALE_PORT).unwrap().captures(l).unwrap();
+        assert_eq!(
+            (c.tx_pkts, c.tx_bytes, c.rx_pkts, c.rx_bytes),
+            (3, 180, 5, 300)
+        );
+        assert_eq!(
+            (
+                c.short,
+                c.oversize,
+                c.frag,
+                c.no_dest,
+                c.ring_full,
+                c.detached
+            ),
+            (1, 2, 3, 4, 5, 6)
+        );
+        let p = Regex::new(contract::VALE_PORT)
+            .unwrap()
+            .captures(l)
+            .unwrap();
         assert_eq!((&p[1], &p[2]), ("1", "vale0:virtio1"));
     }
 }

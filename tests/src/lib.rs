@@ -31,10 +31,10 @@ pub mod timeouts;
 pub mod vm;
 pub mod wire;
 
+/// The exit-code contract (`PANIC_CODE`, `EXCEPTION_CODE`, `MAX_CODE`).
+pub use boot::exit as boot_exit;
 pub use boot::{Firmware, KernelExit, Machine, Nic};
 pub use console::{Console, ENTER, PROMPT};
 pub use error::{Error, Result};
 pub use pattern::Pattern;
 pub use vm::{Vm, VmOptions};
-/// The exit-code contract (`PANIC_CODE`, `EXCEPTION_CODE`, `MAX_CODE`).
-pub use boot::exit as boot_exit;

@@ -11,7 +11,13 @@ use std::sync::Mutex;
 pub fn sanitize(s: &str) -> String {
     let s: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() {
         "vm".into()
@@ -49,7 +55,10 @@ pub fn unique(requested: Option<&str>) -> String {
     let base = sanitize(&base);
     static SEEN: Mutex<Option<HashMap<String, u32>>> = Mutex::new(None);
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    let count = seen.get_or_insert_with(HashMap::new).entry(base.clone()).or_insert(0);
+    let count = seen
+        .get_or_insert_with(HashMap::new)
+        .entry(base.clone())
+        .or_insert(0);
     *count += 1;
     if *count == 1 {
         base

@@ -66,7 +66,10 @@ mod tests {
     fn finds_text_and_regex() {
         assert_eq!(Pattern::from("b c").find("a b c d"), Some((2, 5)));
         assert_eq!(Pattern::from("x").find("abc"), None);
-        assert_eq!(Pattern::regex(r"in \d+ ms").find("ready in 42 ms\r\n"), Some((6, 14)));
+        assert_eq!(
+            Pattern::regex(r"in \d+ ms").find("ready in 42 ms\r\n"),
+            Some((6, 14))
+        );
         assert_eq!(Pattern::regex(r"in \d+ ms").to_string(), r"/in \d+ ms/");
     }
 }

@@ -39,10 +39,14 @@ pub struct Output {
 /// kill its whole process group (it may have started QEMU) and fail.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output> {
     let shown = format!("{cmd:?}");
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd.process_group(0);
     die_with_parent(&mut cmd);
-    let mut child = cmd.spawn().map_err(|e| Error::new(format!("cannot start {shown}: {e}")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::new(format!("cannot start {shown}: {e}")))?;
     let pgid = child.id() as libc::pid_t;
     let drain = |mut r: Box<dyn Read + Send>| {
         thread::spawn(move || {
@@ -76,7 +80,11 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output> {
             ));
         }
     };
-    Ok(Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() })
+    Ok(Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]
@@ -95,11 +103,15 @@ mod tests {
 
     #[test]
     fn kills_the_whole_group_on_timeout() {
-        let marker = std::env::temp_dir().join(format!("harness-grandchild-{}", std::process::id()));
+        let marker =
+            std::env::temp_dir().join(format!("harness-grandchild-{}", std::process::id()));
         let _ = std::fs::remove_file(&marker);
         let mut cmd = Command::new("sh");
         // A grandchild that would create the marker after 2 s if it survived.
-        cmd.args(["-c", &format!("(sleep 2; touch {}) & sleep 30", marker.display())]);
+        cmd.args([
+            "-c",
+            &format!("(sleep 2; touch {}) & sleep 30", marker.display()),
+        ]);
         let started = Instant::now();
         let e = run_with_timeout(cmd, Duration::from_millis(300)).unwrap_err();
         assert!(e.message.contains("did not finish"), "{e}");

@@ -38,7 +38,10 @@ impl Default for SerialDecoder {
 
 impl SerialDecoder {
     pub fn new() -> Self {
-        Self { pending: Vec::new(), escape: Escape::None }
+        Self {
+            pending: Vec::new(),
+            escape: Escape::None,
+        }
     }
 
     /// Decode one chunk; returns the text it completes.
@@ -111,8 +114,10 @@ pub fn strip_ansi(s: &str) -> String {
 /// Split serial text into lines: `\n` ends a line, a trailing `\r` is
 /// dropped (the kernel ends lines with `\r\n`).
 pub fn lines(text: &str) -> Vec<String> {
-    let mut v: Vec<String> =
-        text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()).collect();
+    let mut v: Vec<String> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+        .collect();
     if v.last().is_some_and(|l| l.is_empty()) {
         v.pop();
     }

@@ -128,9 +128,18 @@ impl Vm {
         // One image per VM: parallel tests never share a file that is being
         // written, and the script is baked in. Building one takes well under
         // a second (the bootloader stages are prebuilt).
-        let set = image::build(&kernel, options.script.as_deref(), &images_dir(), &name, &[options.firmware])
-            .map_err(|e| Error::new(format!("{name}: {e}")))?;
-        let image = set.get(options.firmware).expect("requested firmware was built").to_path_buf();
+        let set = image::build(
+            &kernel,
+            options.script.as_deref(),
+            &images_dir(),
+            &name,
+            &[options.firmware],
+        )
+        .map_err(|e| Error::new(format!("{name}: {e}")))?;
+        let image = set
+            .get(options.firmware)
+            .expect("requested firmware was built")
+            .to_path_buf();
 
         let mut config = QemuConfig::new(&image);
         config.firmware = options.firmware;
@@ -141,13 +150,18 @@ impl Vm {
         config.nics = options.nics.clone();
         config.serial = Serial::Stdio;
         config.extra_args = options.extra_args.clone();
-        let mut cmd = config.command().map_err(|e| Error::new(format!("{name}: {e}")))?;
+        let mut cmd = config
+            .command()
+            .map_err(|e| Error::new(format!("{name}: {e}")))?;
         if let Some(ns) = &options.netns {
             // `ip netns exec` enters the namespace and execs QEMU: same
             // process, so killing it (and the parent-death signal) still
             // reaches QEMU.
             let mut wrapped = std::process::Command::new("ip");
-            wrapped.args(["netns", "exec", ns]).arg(cmd.get_program()).args(cmd.get_args());
+            wrapped
+                .args(["netns", "exec", ns])
+                .arg(cmd.get_program())
+                .args(cmd.get_args());
             cmd = wrapped;
         }
 
@@ -172,7 +186,9 @@ impl Vm {
     pub fn wait_ready(&mut self) -> Result<u64> {
         let timeout = self.options.boot_timeout();
         let caps = self.expect_regex(r"(?m)^kernel ready in (\d+) ms\r?$", timeout)?;
-        caps[1].parse().map_err(|e| Error::new(format!("bad ready time {:?}: {e}", caps[1])))
+        caps[1]
+            .parse()
+            .map_err(|e| Error::new(format!("bad ready time {:?}: {e}", caps[1])))
     }
 
     pub fn options(&self) -> &VmOptions {

@@ -13,7 +13,10 @@ fn boots_to_a_working_shell(options: VmOptions) {
     let between = vm.expect(PROMPT, timeouts::COMMAND).unwrap();
     assert_eq!(between.trim_start_matches(['\r', '\n']), PROMPT);
     let version = vm.command("version", timeouts::COMMAND).unwrap();
-    assert!(Regex::new(contract::VERSION).unwrap().is_match(&version[0]), "{version:?}");
+    assert!(
+        Regex::new(contract::VERSION).unwrap().is_match(&version[0]),
+        "{version:?}"
+    );
 }
 
 #[test]

@@ -16,7 +16,11 @@ fn panic_reports_its_location_and_exits_101() {
     let source = std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("panic location {} unreadable: {e}", file.display()));
     let line: usize = caps[2].parse().unwrap();
-    assert!(line >= 1 && line <= source.lines().count(), "{}:{line} is past the end", caps[1]);
+    assert!(
+        line >= 1 && line <= source.lines().count(),
+        "{}:{line} is past the end",
+        caps[1]
+    );
 }
 
 /// `fault <kind>` must report `vector` and whether the CPU pushed an error
@@ -25,14 +29,27 @@ fn fault_is_reported(kind: &str, vector: u8, has_error_code: bool) {
     let mut vm = Vm::boot_to_prompt(VmOptions::default()).unwrap();
     vm.send_line(&format!("fault {kind}")).unwrap();
     let caps = vm.expect_regex(contract::EXCEPTION, EXIT).unwrap();
-    assert_eq!(caps[2], vector.to_string(), "wrong vector for `fault {kind}`: {}", caps[0]);
-    assert_eq!(caps[3] != "none", has_error_code, "error code of `fault {kind}`: {}", caps[0]);
+    assert_eq!(
+        caps[2],
+        vector.to_string(),
+        "wrong vector for `fault {kind}`: {}",
+        caps[0]
+    );
+    assert_eq!(
+        caps[3] != "none",
+        has_error_code,
+        "error code of `fault {kind}`: {}",
+        caps[0]
+    );
     let rip = u64::from_str_radix(caps[4].trim_start_matches("0x"), 16).unwrap();
     assert_ne!(rip, 0, "rip=0 for `fault {kind}`");
     if kind == "pf" {
         vm.expect_regex(r" cr2=0x[0-9a-f]+", COMMAND).unwrap();
     }
-    assert_eq!(vm.wait_exit(EXIT).unwrap(), KernelExit::Code(EXCEPTION_CODE));
+    assert_eq!(
+        vm.wait_exit(EXIT).unwrap(),
+        KernelExit::Code(EXCEPTION_CODE)
+    );
 }
 
 #[test]

@@ -43,7 +43,10 @@ fn boot(n: usize) -> Lab {
 impl Lab {
     fn attach(&mut self, nics: &[usize]) {
         for i in nics {
-            let out = self.vm.command_ok(&format!("vale-ctl -a vale0:virtio{i}"), COMMAND).unwrap();
+            let out = self
+                .vm
+                .command_ok(&format!("vale-ctl -a vale0:virtio{i}"), COMMAND)
+                .unwrap();
             assert_eq!(out, [format!("attached virtio{i} to vale0")]);
         }
     }
@@ -82,13 +85,20 @@ impl Lab {
 
     /// QEMU has read what was sent into `nic`: it is in the guest's ring.
     fn wait_taken(&mut self, nic: usize) {
-        assert!(lab::wait_taken(&self.ends[nic], frame_wait()).unwrap(), "QEMU does not read NIC {nic}'s wire");
+        assert!(
+            lab::wait_taken(&self.ends[nic], frame_wait()).unwrap(),
+            "QEMU does not read NIC {nic}'s wire"
+        );
     }
 
     /// Nothing arrives on `nic` for [`SILENCE`].
     fn expect_silence(&mut self, nic: usize) {
         if let Some(f) = self.ends[nic].recv(SILENCE).unwrap() {
-            panic!("NIC {nic}: unexpected frame of {} bytes (seq {:?})", f.len(), lab::seq_of(&f));
+            panic!(
+                "NIC {nic}: unexpected frame of {} bytes (seq {:?})",
+                f.len(),
+                lab::seq_of(&f)
+            );
         }
     }
 
@@ -119,33 +129,73 @@ fn bytes(frames: &[Vec<u8>]) -> u64 {
 #[test]
 fn frames_pass_byte_for_byte_only_after_attach() {
     let mut lab = boot(2);
-    let stale: Vec<Vec<u8>> = (0..3).map(|s| frame(BROADCAST, host_mac(0), s, 60)).collect();
+    let stale: Vec<Vec<u8>> = (0..3)
+        .map(|s| frame(BROADCAST, host_mac(0), s, 60))
+        .collect();
     lab.send(0, &stale);
     lab.wait_taken(0);
     lab.expect_silence(1);
-    assert_eq!(lab.nic(1).counters.tx_pkts, 0, "virtio1 sent something before any attach");
+    assert_eq!(
+        lab.nic(1).counters.tx_pkts,
+        0,
+        "virtio1 sent something before any attach"
+    );
 
     // virtio1 first: had the stale frames been kept, they would now have
     // somewhere to go.
     lab.attach(&[1, 0]);
-    let sizes = [60, 61, 64, 65, 100, 127, 128, 129, 255, 256, 511, 512, 513, 1000, 1023, 1024, 1025, 1500, 1513, 1514];
-    let sent: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| frame(BROADCAST, host_mac(0), 100 + i as u32, n)).collect();
+    let sizes = [
+        60, 61, 64, 65, 100, 127, 128, 129, 255, 256, 511, 512, 513, 1000, 1023, 1024, 1025, 1500,
+        1513, 1514,
+    ];
+    let sent: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| frame(BROADCAST, host_mac(0), 100 + i as u32, n))
+        .collect();
     lab.send(0, &sent);
     lab.expect(1, &sent);
 
     let p0 = lab.port("vale0:virtio0");
     let p1 = lab.port("vale0:virtio1");
-    assert_eq!((p0.tx_pkts, p0.tx_bytes), (sent.len() as u64, bytes(&sent)), "into the switch: {p0:?}");
-    assert_eq!(p0.detached, stale.len() as u64, "frames from before the attach are dropped and counted: {p0:?}");
-    assert_eq!((p1.rx_pkts, p1.rx_bytes), (sent.len() as u64, bytes(&sent)), "delivered: {p1:?}");
+    assert_eq!(
+        (p0.tx_pkts, p0.tx_bytes),
+        (sent.len() as u64, bytes(&sent)),
+        "into the switch: {p0:?}"
+    );
+    assert_eq!(
+        p0.detached,
+        stale.len() as u64,
+        "frames from before the attach are dropped and counted: {p0:?}"
+    );
+    assert_eq!(
+        (p1.rx_pkts, p1.rx_bytes),
+        (sent.len() as u64, bytes(&sent)),
+        "delivered: {p1:?}"
+    );
     let n0 = lab.nic(0);
     let n1 = lab.nic(1);
-    assert_eq!(n0.counters.rx_pkts, (stale.len() + sent.len()) as u64, "virtio0 received: {n0:?}");
-    assert_eq!((n1.counters.tx_pkts, n1.counters.tx_bytes), (sent.len() as u64, bytes(&sent)), "virtio1 sent: {n1:?}");
-    assert_eq!((n0.rx_slots, n0.mac.as_str(), n1.mac.as_str()), (512, "52:54:00:00:00:01", "52:54:00:00:00:02"));
+    assert_eq!(
+        n0.counters.rx_pkts,
+        (stale.len() + sent.len()) as u64,
+        "virtio0 received: {n0:?}"
+    );
+    assert_eq!(
+        (n1.counters.tx_pkts, n1.counters.tx_bytes),
+        (sent.len() as u64, bytes(&sent)),
+        "virtio1 sent: {n1:?}"
+    );
+    assert_eq!(
+        (n0.rx_slots, n0.mac.as_str(), n1.mac.as_str()),
+        (512, "52:54:00:00:00:01", "52:54:00:00:00:02")
+    );
 
     // Back the other way, unicast to the MAC the switch learnt behind virtio0.
-    let back: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| frame(host_mac(0), host_mac(1), 200 + i as u32, n)).collect();
+    let back: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| frame(host_mac(0), host_mac(1), 200 + i as u32, n))
+        .collect();
     lab.send(1, &back);
     lab.expect(0, &back);
     lab.expect_silence(1); // the source never gets its frames back
@@ -164,14 +214,27 @@ fn learning_sends_unicast_to_the_learned_port_only() {
     lab.expect1(2, &hello);
 
     let ports = lab::switch_ports(&mut lab.vm, COMMAND).unwrap();
-    let id1 = ports.iter().find(|p| p.name == "vale0:virtio1").expect("virtio1 attached").id;
+    let id1 = ports
+        .iter()
+        .find(|p| p.name == "vale0:virtio1")
+        .expect("virtio1 attached")
+        .id;
     let table = lab::mac_table(&mut lab.vm, "vale0", COMMAND).unwrap();
-    let e = table.iter().find(|e| e.mac == mac_str(x)).unwrap_or_else(|| panic!("{} not learnt: {table:?}", mac_str(x)));
-    assert_eq!((e.port, e.name.as_str()), (id1, "vale0:virtio1"), "{table:?}");
+    let e = table
+        .iter()
+        .find(|e| e.mac == mac_str(x))
+        .unwrap_or_else(|| panic!("{} not learnt: {table:?}", mac_str(x)));
+    assert_eq!(
+        (e.port, e.name.as_str()),
+        (id1, "vale0:virtio1"),
+        "{table:?}"
+    );
 
     // Unicast to X from virtio0: only virtio1 gets it. The marker after it
     // is a broadcast: virtio2's next frame must be the marker.
-    let to_x: Vec<Vec<u8>> = (0..5).map(|s| frame(x, host_mac(0), 10 + s, 60 + 100 * s as usize)).collect();
+    let to_x: Vec<Vec<u8>> = (0..5)
+        .map(|s| frame(x, host_mac(0), 10 + s, 60 + 100 * s as usize))
+        .collect();
     let marker = frame(BROADCAST, host_mac(0), 99, 60);
     lab.send(0, &to_x);
     lab.send1(0, &marker);
@@ -182,7 +245,9 @@ fn learning_sends_unicast_to_the_learned_port_only() {
     // Now virtio0's host is known too: the reply goes to virtio0 alone.
     let table = lab::mac_table(&mut lab.vm, "vale0", COMMAND).unwrap();
     assert!(
-        table.iter().any(|e| e.mac == mac_str(host_mac(0)) && e.name == "vale0:virtio0"),
+        table
+            .iter()
+            .any(|e| e.mac == mac_str(host_mac(0)) && e.name == "vale0:virtio0"),
         "{} not learnt on virtio0: {table:?}",
         mac_str(host_mac(0))
     );
@@ -193,7 +258,10 @@ fn learning_sends_unicast_to_the_learned_port_only() {
     lab.expect1(2, &marker);
 
     let p2 = lab.port("vale0:virtio2");
-    assert_eq!(p2.rx_pkts, 3, "virtio2 got the three broadcasts only: {p2:?}");
+    assert_eq!(
+        p2.rx_pkts, 3,
+        "virtio2 got the three broadcasts only: {p2:?}"
+    );
     lab.assert_healthy();
 }
 
@@ -241,7 +309,10 @@ fn detach_stops_forwarding_and_attach_resumes_it() {
     lab.expect1(1, &f);
     lab.expect1(2, &f);
 
-    let out = lab.vm.command_ok("vale-ctl -d vale0:virtio1", COMMAND).unwrap();
+    let out = lab
+        .vm
+        .command_ok("vale-ctl -d vale0:virtio1", COMMAND)
+        .unwrap();
     assert_eq!(out, ["detached virtio1 from vale0"]);
     let ports = lab::switch_ports(&mut lab.vm, COMMAND).unwrap();
     let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
@@ -249,13 +320,17 @@ fn detach_stops_forwarding_and_attach_resumes_it() {
 
     // Floods reach virtio2 but not virtio1; virtio2 getting them means
     // the switch handled them (one batch serves every destination).
-    let after: Vec<Vec<u8>> = (0..5).map(|s| frame(BROADCAST, host_mac(0), 10 + s, 60)).collect();
+    let after: Vec<Vec<u8>> = (0..5)
+        .map(|s| frame(BROADCAST, host_mac(0), 10 + s, 60))
+        .collect();
     lab.send(0, &after);
     lab.expect(2, &after);
     lab.expect_silence(1);
     // What virtio1's wire sends while detached goes nowhere, and is
     // dropped when it joins again.
-    let lost: Vec<Vec<u8>> = (0..4).map(|s| frame(BROADCAST, host_mac(1), 20 + s, 60)).collect();
+    let lost: Vec<Vec<u8>> = (0..4)
+        .map(|s| frame(BROADCAST, host_mac(1), 20 + s, 60))
+        .collect();
     lab.send(1, &lost);
     lab.wait_taken(1);
     lab.expect_silence(0);
@@ -267,7 +342,11 @@ fn detach_stops_forwarding_and_attach_resumes_it() {
     lab.expect1(1, &again);
     lab.expect1(2, &again);
     let p1 = lab.port("vale0:virtio1");
-    assert_eq!((p1.rx_pkts, p1.tx_pkts, p1.detached), (1, 0, lost.len() as u64), "a fresh port: {p1:?}");
+    assert_eq!(
+        (p1.rx_pkts, p1.tx_pkts, p1.detached),
+        (1, 0, lost.len() as u64),
+        "a fresh port: {p1:?}"
+    );
     let back = frame(BROADCAST, host_mac(1), 31, 60);
     lab.send1(1, &back);
     lab.expect1(0, &back);
@@ -275,9 +354,14 @@ fn detach_stops_forwarding_and_attach_resumes_it() {
 
     // The last port out takes the switch with it.
     for i in 0..3 {
-        lab.vm.command_ok(&format!("vale-ctl -d vale0:virtio{i}"), COMMAND).unwrap();
+        lab.vm
+            .command_ok(&format!("vale-ctl -d vale0:virtio{i}"), COMMAND)
+            .unwrap();
     }
-    assert_eq!(lab.vm.command_ok("vale-ctl", COMMAND).unwrap(), ["no switches"]);
+    assert_eq!(
+        lab.vm.command_ok("vale-ctl", COMMAND).unwrap(),
+        ["no switches"]
+    );
     let f = frame(BROADCAST, host_mac(0), 40, 60);
     lab.send1(0, &f);
     lab.expect_silence(1);
@@ -322,7 +406,9 @@ fn detach_and_attach_while_frames_flow() {
     let sender = {
         let flooding = flooding.clone();
         std::thread::spawn(move || {
-            let frames: Vec<Vec<u8>> = (0..64).map(|s| frame(BROADCAST, host_mac(0), s, 60 + 20 * s as usize)).collect();
+            let frames: Vec<Vec<u8>> = (0..64)
+                .map(|s| frame(BROADCAST, host_mac(0), s, 60 + 20 * s as usize))
+                .collect();
             let mut sent = 0u64;
             while flooding.load(Ordering::Relaxed) {
                 sent += tx.send_batch(&frames).unwrap_or(0) as u64;
@@ -332,11 +418,15 @@ fn detach_and_attach_while_frames_flow() {
         })
     };
     for round in 0..4 {
-        lab.vm.command_ok("vale-ctl -d vale0:virtio1", COMMAND).unwrap();
+        lab.vm
+            .command_ok("vale-ctl -d vale0:virtio1", COMMAND)
+            .unwrap();
         lab.vm.command_ok("vale-ctl", COMMAND).unwrap();
         lab.attach(&[1]);
         if round == 2 {
-            lab.vm.command_ok("vale-ctl -d vale0:virtio0", COMMAND).unwrap();
+            lab.vm
+                .command_ok("vale-ctl -d vale0:virtio0", COMMAND)
+                .unwrap();
             lab.vm.command_ok("ifconfig", COMMAND).unwrap();
             lab.attach(&[0]);
         }
@@ -350,13 +440,20 @@ fn detach_and_attach_while_frames_flow() {
     let deadline = Instant::now() + frame_wait();
     let mut k = 0;
     while !readers.iter().all(|(_, seen)| seen.load(Ordering::Relaxed)) {
-        assert!(Instant::now() < deadline, "no marker came through after the flood");
-        tx.send_all(&[frame(BROADCAST, host_mac(0), MARK + k, 60)], frame_wait()).unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "no marker came through after the flood"
+        );
+        tx.send_all(&[frame(BROADCAST, host_mac(0), MARK + k, 60)], frame_wait())
+            .unwrap();
         k += 1;
         std::thread::sleep(Duration::from_millis(200));
     }
     stop.store(true, Ordering::Relaxed);
-    let got: Vec<u64> = readers.into_iter().map(|(h, _)| h.join().unwrap().0).collect();
+    let got: Vec<u64> = readers
+        .into_iter()
+        .map(|(h, _)| h.join().unwrap().0)
+        .collect();
     assert!(got.iter().all(|&n| n > 0), "{got:?}");
     lab.assert_healthy();
 }
@@ -384,14 +481,23 @@ fn rx_keeps_going_for_many_ring_wraps() {
         while got < count {
             if next < count && next - got < WINDOW {
                 let n = (count - next).min(WINDOW - (next - got));
-                let batch: Vec<Vec<u8>> = (0..n).map(|k| frame(host_mac(1), host_mac(0), seq + (next + k) as u32, size)).collect();
+                let batch: Vec<Vec<u8>> = (0..n)
+                    .map(|k| frame(host_mac(1), host_mac(0), seq + (next + k) as u32, size))
+                    .collect();
                 lab.send(0, &batch);
                 next += n;
             }
             let f = lab.ends[1].recv(frame_wait()).unwrap().unwrap_or_else(|| {
-                panic!("{size} B: stalled after {got} of {count} frames ({} ring wraps)", got / slots)
+                panic!(
+                    "{size} B: stalled after {got} of {count} frames ({} ring wraps)",
+                    got / slots
+                )
             });
-            assert_eq!(f, frame(host_mac(1), host_mac(0), seq + got as u32, size), "{size} B: frame {got} differs");
+            assert_eq!(
+                f,
+                frame(host_mac(1), host_mac(0), seq + got as u32, size),
+                "{size} B: frame {got} differs"
+            );
             got += 1;
         }
         total += count;
@@ -400,8 +506,15 @@ fn rx_keeps_going_for_many_ring_wraps() {
     assert!(total >= 20 * slots);
     let n0 = lab.nic(0);
     let n1 = lab.nic(1);
-    assert_eq!(n0.counters.rx_pkts, total as u64, "virtio0 received: {n0:?}");
-    assert_eq!((n1.counters.tx_pkts, n1.counters.tx_bytes), (total as u64, total_bytes), "virtio1 sent: {n1:?}");
+    assert_eq!(
+        n0.counters.rx_pkts, total as u64,
+        "virtio0 received: {n0:?}"
+    );
+    assert_eq!(
+        (n1.counters.tx_pkts, n1.counters.tx_bytes),
+        (total as u64, total_bytes),
+        "virtio1 sent: {n1:?}"
+    );
     let p1 = lab.port("vale0:virtio1");
     assert_eq!((p1.rx_pkts, p1.ring_full), (total as u64, 0), "{p1:?}");
     lab.assert_healthy();
@@ -418,12 +531,21 @@ fn runts_oversized_and_garbage_are_counted_and_forwarding_goes_on() {
     let runts: Vec<Vec<u8>> = [1usize, 6, 13].iter().map(|&n| good(1, n)).collect();
     // Longer than a buffer (2048): QEMU cannot place them without
     // mergeable rx buffers and drops them before the guest sees them.
-    let jumbo: Vec<Vec<u8>> = [2049usize, 4000, 9000].iter().map(|&n| good(2, n)).collect();
+    let jumbo: Vec<Vec<u8>> = [2049usize, 4000, 9000]
+        .iter()
+        .map(|&n| good(2, n))
+        .collect();
     // Odd but within the buffer: forwarded as they are.
-    let odd: Vec<Vec<u8>> = [14usize, 15, 1515, 2000, 2048].iter().enumerate().map(|(k, &n)| good(10 + k as u32, n)).collect();
+    let odd: Vec<Vec<u8>> = [14usize, 15, 1515, 2000, 2048]
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| good(10 + k as u32, n))
+        .collect();
     // Garbage (random bytes, random MACs) at least a header long: to the
     // switch these are frames to unknown stations, flooded.
-    let garbage: Vec<Vec<u8>> = (0..20u32).map(|k| lab::garbage(0x5eed + k, 14 + (k as usize * 97) % 1500)).collect();
+    let garbage: Vec<Vec<u8>> = (0..20u32)
+        .map(|k| lab::garbage(0x5eed + k, 14 + (k as usize * 97) % 1500))
+        .collect();
     let marker = good(99, 60);
 
     let mut all = Vec::new();
@@ -452,7 +574,9 @@ fn runts_oversized_and_garbage_are_counted_and_forwarding_goes_on() {
     );
 
     // And it all goes on.
-    let after: Vec<Vec<u8>> = (0..100).map(|s| good(1000 + s, 60 + (s as usize * 37) % 1455)).collect();
+    let after: Vec<Vec<u8>> = (0..100)
+        .map(|s| good(1000 + s, 60 + (s as usize * 37) % 1455))
+        .collect();
     lab.send(0, &after);
     lab.expect(1, &after);
     lab.assert_healthy();
@@ -477,11 +601,15 @@ fn a_full_destination_drops_and_counts_without_hanging() {
     lab.expect1(1, &hy);
 
     const FLOOD: u32 = 6000;
-    let to_x: Vec<Vec<u8>> = (0..FLOOD).map(|s| frame(x, host_mac(0), 100 + s, 60)).collect();
+    let to_x: Vec<Vec<u8>> = (0..FLOOD)
+        .map(|s| frame(x, host_mac(0), 100 + s, 60))
+        .collect();
     lab.send(0, &to_x);
     // Forwarding to the others goes on; and once these are through, the
     // switch has handled every frame to X before them.
-    let to_y: Vec<Vec<u8>> = (0..10).map(|s| frame(y, host_mac(0), 10_000 + s, 100)).collect();
+    let to_y: Vec<Vec<u8>> = (0..10)
+        .map(|s| frame(y, host_mac(0), 10_000 + s, 100))
+        .collect();
     lab.send(0, &to_y);
     lab.expect(2, &to_y);
 
@@ -490,8 +618,15 @@ fn a_full_destination_drops_and_counts_without_hanging() {
     let p0 = lab.port("vale0:virtio0");
     let p1 = lab.port("vale0:virtio1");
     assert_eq!(p0.tx_pkts, u64::from(FLOOD) + 10, "{p0:?}");
-    assert!(p1.ring_full > 0, "nothing was dropped: is virtio1's wire really full? {p1:?}");
-    assert_eq!(p1.rx_pkts + p1.ring_full, u64::from(FLOOD) + 1, "frames to virtio1 (and Y's hello): {p1:?}");
+    assert!(
+        p1.ring_full > 0,
+        "nothing was dropped: is virtio1's wire really full? {p1:?}"
+    );
+    assert_eq!(
+        p1.rx_pkts + p1.ring_full,
+        u64::from(FLOOD) + 1,
+        "frames to virtio1 (and Y's hello): {p1:?}"
+    );
     let n1 = lab.nic(1);
     assert!(n1.counters.tx_pkts < u64::from(FLOOD), "{n1:?}");
     lab.vm.command_ok("version", COMMAND).unwrap();
@@ -502,9 +637,15 @@ fn a_full_destination_drops_and_counts_without_hanging() {
     let mut got = 0usize;
     let mut last = 99;
     while got < want {
-        let f = lab.ends[1].recv(frame_wait()).unwrap().unwrap_or_else(|| panic!("drained {got} of {want}, then nothing"));
+        let f = lab.ends[1]
+            .recv(frame_wait())
+            .unwrap()
+            .unwrap_or_else(|| panic!("drained {got} of {want}, then nothing"));
         let s = lab::seq_of(&f).expect("a test frame");
-        assert!(s > last && s < 100 + FLOOD, "out of order or unknown: {s} after {last}");
+        assert!(
+            s > last && s < 100 + FLOOD,
+            "out of order or unknown: {s} after {last}"
+        );
         last = s;
         got += 1;
         assert!(Instant::now() < deadline, "drained only {got} of {want}");
@@ -543,11 +684,16 @@ fn vale_ctl_and_ifconfig_errors_are_one_line_each() {
         let err = vm.command_err(cmd, COMMAND).unwrap();
         assert!(err.contains("busy"), "`{cmd}`: {err:?}");
     }
-    let err = vm.command_err("vale-ctl -d vale1:virtio0", COMMAND).unwrap();
+    let err = vm
+        .command_err("vale-ctl -d vale1:virtio0", COMMAND)
+        .unwrap();
     assert!(err.contains("no such port"), "{err:?}");
     // Nothing changed by the failures.
     let ports = lab::switch_ports(vm, COMMAND).unwrap();
     assert_eq!(ports.len(), 1, "{ports:?}");
-    assert_eq!((ports[0].switch.as_str(), ports[0].name.as_str()), ("vale0", "vale0:virtio0"));
+    assert_eq!(
+        (ports[0].switch.as_str(), ports[0].name.as_str()),
+        ("vale0", "vale0:virtio0")
+    );
     assert_eq!(vm.command_ok("version", COMMAND).unwrap().len(), 1);
 }

@@ -28,7 +28,20 @@ fn ping(ns: &NetNs, dst: &str, count: u32) -> String {
     let mut cmd = Command::new("ip");
     let count = count.to_string();
     // -W: per-reply wait, generous (ARP first, a loaded host, TCG).
-    cmd.args(["netns", "exec", ns.name(), "ping", "-n", "-c", &count, "-i", "0.2", "-W", "5", dst]);
+    cmd.args([
+        "netns",
+        "exec",
+        ns.name(),
+        "ping",
+        "-n",
+        "-c",
+        &count,
+        "-i",
+        "0.2",
+        "-W",
+        "5",
+        dst,
+    ]);
     let out = run_with_timeout(cmd, scaled(Duration::from_secs(90))).unwrap();
     let text = format!("{}{}", out.stdout, out.stderr);
     assert!(
@@ -36,7 +49,11 @@ fn ping(ns: &NetNs, dst: &str, count: u32) -> String {
         "cannot run ping in {}: install iputils-ping\n{text}",
         ns.name()
     );
-    assert!(out.status.success(), "ping {dst} from {} failed:\n{text}", ns.name());
+    assert!(
+        out.status.success(),
+        "ping {dst} from {} failed:\n{text}",
+        ns.name()
+    );
     text
 }
 
@@ -57,22 +74,44 @@ fn ping_between_two_namespaces_through_the_switch() {
     let ns_b = NetNs::create(&format!("nmb{tag}")).unwrap();
     let (tap_a, tap_b) = (format!("nmta{tag}"), format!("nmtb{tag}"));
 
-    let options = VmOptions::default().netns(qemu_ns.name()).nic(Nic::tap(&tap_a)).nic(Nic::tap(&tap_b));
+    let options = VmOptions::default()
+        .netns(qemu_ns.name())
+        .nic(Nic::tap(&tap_a))
+        .nic(Nic::tap(&tap_b));
     let mut vm = Vm::boot_to_prompt(options).unwrap();
     for (tap, ns, ip) in [(&tap_a, &ns_a, &a_ip), (&tap_b, &ns_b, &b_ip)] {
-        qemu_ns.ip(&["link", "set", tap, "netns", ns.name()]).unwrap();
-        ns.ip(&["addr", "add", &format!("{ip}/24"), "dev", tap]).unwrap();
+        qemu_ns
+            .ip(&["link", "set", tap, "netns", ns.name()])
+            .unwrap();
+        ns.ip(&["addr", "add", &format!("{ip}/24"), "dev", tap])
+            .unwrap();
         ns.ip(&["link", "set", tap, "up"]).unwrap();
         ns.ip(&["link", "set", "lo", "up"]).unwrap();
     }
     // No switch yet: nothing gets through (ARP goes unanswered).
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns_a.name(), "ping", "-n", "-c", "1", "-W", "1", &b_ip]);
+    cmd.args([
+        "netns",
+        "exec",
+        ns_a.name(),
+        "ping",
+        "-n",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        &b_ip,
+    ]);
     let out = run_with_timeout(cmd, scaled(Duration::from_secs(30))).unwrap();
-    assert!(!out.status.success(), "a reply without a switch?\n{}", out.stdout);
+    assert!(
+        !out.status.success(),
+        "a reply without a switch?\n{}",
+        out.stdout
+    );
 
     for i in 0..2 {
-        vm.command_ok(&format!("vale-ctl -a vale0:virtio{i}"), COMMAND).unwrap();
+        vm.command_ok(&format!("vale-ctl -a vale0:virtio{i}"), COMMAND)
+            .unwrap();
     }
     let text = ping(&ns_a, &b_ip, 5);
     assert!(text.contains("5 received"), "{text}");
@@ -82,17 +121,28 @@ fn ping_between_two_namespaces_through_the_switch() {
     // The switch learnt both hosts' MACs, each on its own port.
     let table = lab::mac_table(&mut vm, "vale0", COMMAND).unwrap();
     for (i, ns, tap) in [(0, &ns_a, &tap_a), (1, &ns_b, &tap_b)] {
-        let out = Command::new("ip").args(["-n", ns.name(), "-br", "link", "show", tap]).output().unwrap();
+        let out = Command::new("ip")
+            .args(["-n", ns.name(), "-br", "link", "show", tap])
+            .output()
+            .unwrap();
         let line = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mac = line.split_whitespace().nth(2).unwrap_or_else(|| panic!("no MAC in {line:?}")).to_string();
+        let mac = line
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or_else(|| panic!("no MAC in {line:?}"))
+            .to_string();
         assert!(
-            table.iter().any(|e| e.mac == mac && e.name == format!("vale0:virtio{i}")),
+            table
+                .iter()
+                .any(|e| e.mac == mac && e.name == format!("vale0:virtio{i}")),
             "{mac} ({tap}) not learnt on virtio{i}: {table:?}"
         );
     }
     // Ten echo requests and ten replies each way at least (plus ARP).
     for i in 0..2 {
-        let c = lab::port_counters(&mut vm, &format!("vale0:virtio{i}"), COMMAND).unwrap().unwrap();
+        let c = lab::port_counters(&mut vm, &format!("vale0:virtio{i}"), COMMAND)
+            .unwrap()
+            .unwrap();
         assert!(c.tx_pkts >= 10 && c.rx_pkts >= 10, "virtio{i}: {c:?}");
     }
 }

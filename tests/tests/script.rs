@@ -10,8 +10,10 @@ fn script_commands_run_in_order_and_comments_are_skipped() {
     let mut vm = Vm::boot(VmOptions::default().script(script)).unwrap();
     vm.wait_ready().unwrap();
     let out = vm.expect(PROMPT, COMMAND).unwrap();
-    let echoes: Vec<&str> =
-        out.lines().filter_map(|l| l.trim_end().strip_prefix("script> ")).collect();
+    let echoes: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("script> "))
+        .collect();
     assert_eq!(echoes, ["log warn", "version", "uptime"], "{out}");
     // Each command's output follows its own echo.
     let order = Regex::new(
@@ -19,7 +21,10 @@ fn script_commands_run_in_order_and_comments_are_skipped() {
     )
     .unwrap();
     assert!(order.is_match(&out), "{out}");
-    assert!(!out.contains("set up") && !out.contains("indented"), "a comment ran: {out}");
+    assert!(
+        !out.contains("set up") && !out.contains("indented"),
+        "a comment ran: {out}"
+    );
     // The shell is interactive afterwards.
     vm.command_ok("mem", COMMAND).unwrap();
 }

@@ -21,14 +21,26 @@ fn help_lists_every_command_once() {
     let line_re = re(contract::HELP_LINE);
     let mut names = Vec::new();
     for line in &lines {
-        let caps = line_re.captures(line).unwrap_or_else(|| panic!("bad help line {line:?}"));
+        let caps = line_re
+            .captures(line)
+            .unwrap_or_else(|| panic!("bad help line {line:?}"));
         names.push(caps[1].to_string());
     }
     let listed: BTreeSet<_> = names.iter().map(String::as_str).collect();
     // Later issues add commands (ifconfig, vale, ...); these must stay.
-    let missing: Vec<_> = contract::COMMANDS.into_iter().filter(|c| !listed.contains(c)).collect();
-    assert!(missing.is_empty(), "help does not list {missing:?}; it lists {names:?}");
-    assert_eq!(names.len(), listed.len(), "a command is listed twice: {names:?}");
+    let missing: Vec<_> = contract::COMMANDS
+        .into_iter()
+        .filter(|c| !listed.contains(c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "help does not list {missing:?}; it lists {names:?}"
+    );
+    assert_eq!(
+        names.len(),
+        listed.len(),
+        "a command is listed twice: {names:?}"
+    );
 }
 
 #[test]
@@ -36,7 +48,9 @@ fn version_names_the_crate_version_and_profile() {
     let mut vm = vm();
     let lines = vm.command_ok("version", COMMAND).unwrap();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    let caps = re(contract::VERSION).captures(&lines[0]).expect("version format");
+    let caps = re(contract::VERSION)
+        .captures(&lines[0])
+        .expect("version format");
     // The kernel shares the workspace version with this crate.
     assert_eq!(&caps[1], env!("CARGO_PKG_VERSION"));
     assert_eq!(&caps[2], "release", "the tests boot the release kernel");
@@ -45,7 +59,9 @@ fn version_names_the_crate_version_and_profile() {
 fn uptime_ms(vm: &mut Vm) -> u64 {
     let lines = vm.command_ok("uptime", COMMAND).unwrap();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    let caps = re(contract::UPTIME).captures(&lines[0]).expect("uptime format");
+    let caps = re(contract::UPTIME)
+        .captures(&lines[0])
+        .expect("uptime format");
     caps[1].parse::<u64>().unwrap() * 1000 + caps[2].parse::<u64>().unwrap()
 }
 
@@ -60,7 +76,10 @@ fn uptime_increases_with_wall_time() {
     assert!(second > first, "uptime went from {first} to {second} ms");
     // Loose bounds: TCG guests' clocks lag a busy host, but not by half.
     let delta = second - first;
-    assert!(delta >= 700 && delta <= host_ms + 2000, "uptime advanced {delta} ms in {host_ms} ms");
+    assert!(
+        delta >= 700 && delta <= host_ms + 2000,
+        "uptime advanced {delta} ms in {host_ms} ms"
+    );
 }
 
 #[test]
@@ -69,7 +88,9 @@ fn mem_prints_frames_heap_and_dma() {
     let lines = vm.command_ok("mem", COMMAND).unwrap();
     assert_eq!(lines.len(), 3, "{lines:?}");
     for (line, pattern) in lines.iter().zip(contract::MEM) {
-        let caps = re(pattern).captures(line).unwrap_or_else(|| panic!("{line:?} !~ {pattern}"));
+        let caps = re(pattern)
+            .captures(line)
+            .unwrap_or_else(|| panic!("{line:?} !~ {pattern}"));
         let used: u64 = caps[1].parse().unwrap();
         let free: u64 = caps[2].parse().unwrap();
         assert!(free > 0, "nothing free in {line:?}");
@@ -78,7 +99,10 @@ fn mem_prints_frames_heap_and_dma() {
     // 512 MiB of guest RAM: the frame allocator must see most of it.
     let caps = re(contract::MEM[0]).captures(&lines[0]).unwrap();
     let frames: u64 = caps[1].parse::<u64>().unwrap() + caps[2].parse::<u64>().unwrap();
-    assert!(frames * 4096 >= 256 << 20, "only {frames} frames for 512 MiB");
+    assert!(
+        frames * 4096 >= 256 << 20,
+        "only {frames} frames for 512 MiB"
+    );
     assert!(frames * 4096 <= 512 << 20, "{frames} frames exceed 512 MiB");
 }
 
@@ -94,14 +118,20 @@ fn log_accepts_the_five_levels_and_rejects_others() {
         assert!(err.len() > "error: ".len(), "empty error for {bad:?}");
     }
     // Still alive and still at the last valid level.
-    assert_eq!(vm.command_ok("log info", COMMAND).unwrap(), ["log level: info"]);
+    assert_eq!(
+        vm.command_ok("log info", COMMAND).unwrap(),
+        ["log level: info"]
+    );
 }
 
 #[test]
 fn unknown_command_is_one_error_line() {
     let mut vm = vm();
     let err = vm.command_err("frobnicate now", COMMAND).unwrap();
-    assert!(err.contains("frobnicate"), "the error should name the command: {err:?}");
+    assert!(
+        err.contains("frobnicate"),
+        "the error should name the command: {err:?}"
+    );
     assert_eq!(vm.command_ok("version", COMMAND).unwrap().len(), 1);
 }
 
@@ -118,7 +148,9 @@ fn an_overlong_line_is_rejected_without_a_crash() {
     // Far beyond any sane line buffer, and sent in one write.
     let long = "x".repeat(4096);
     vm.send_line(&long).unwrap();
-    let caps = vm.expect_regex(r"(?m)^error: ([^\r]*)\r?$", COMMAND).unwrap();
+    let caps = vm
+        .expect_regex(r"(?m)^error: ([^\r]*)\r?$", COMMAND)
+        .unwrap();
     assert!(!caps[1].is_empty());
     vm.expect(PROMPT, COMMAND).unwrap();
     // The rest of the long line must not leak into the next command.
@@ -130,10 +162,14 @@ fn backspace_edits_the_line(erase: &str) {
     // "verx", erase the x, "sion": the shell must run `version`.
     vm.send(format!("verx{erase}sion\r").as_bytes()).unwrap();
     let out = vm.expect(PROMPT, COMMAND).unwrap();
-    assert!(re(r"(?m)^kernel \S+ \((debug|release)\)\r?$").is_match(&out), "{out:?}");
+    assert!(
+        re(r"(?m)^kernel \S+ \((debug|release)\)\r?$").is_match(&out),
+        "{out:?}"
+    );
     assert!(!out.contains("error: "), "{out:?}");
     // Erasing past the start of the line is harmless.
-    vm.send(format!("{erase}{erase}{erase}uptime\r").as_bytes()).unwrap();
+    vm.send(format!("{erase}{erase}{erase}uptime\r").as_bytes())
+        .unwrap();
     let out = vm.expect(PROMPT, COMMAND).unwrap();
     assert!(re(r"(?m)^up \d+\.\d{3} s\r?$").is_match(&out), "{out:?}");
 }

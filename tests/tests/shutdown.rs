@@ -32,7 +32,13 @@ fn shutdown_without_a_code_exits_0() {
 #[test]
 fn bad_codes_are_refused_and_the_shell_goes_on() {
     let mut vm = Vm::boot_to_prompt(VmOptions::default()).unwrap();
-    for bad in ["shutdown 127", "shutdown 255", "shutdown -1", "shutdown abc", "shutdown 1x"] {
+    for bad in [
+        "shutdown 127",
+        "shutdown 255",
+        "shutdown -1",
+        "shutdown abc",
+        "shutdown 1x",
+    ] {
         let err = vm.command_err(bad, COMMAND).unwrap();
         assert!(err.len() > "error: ".len(), "empty error for {bad:?}");
     }

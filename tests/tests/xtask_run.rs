@@ -11,7 +11,8 @@ use regex_lite::Regex;
 
 fn xtask_run(exec: &str) -> Output {
     let mut cmd = Command::new(xtask_bin().unwrap());
-    cmd.args(["run", "--headless", "--exec", exec, "--kernel"]).arg(kernel_elf().unwrap());
+    cmd.args(["run", "--headless", "--exec", exec, "--kernel"])
+        .arg(kernel_elf().unwrap());
     let timeout = timeouts::scaled(timeouts::BOOT + Duration::from_secs(60));
     run_with_timeout(cmd, timeout).unwrap()
 }
@@ -20,7 +21,10 @@ fn xtask_run(exec: &str) -> Output {
 fn headless_exec_shutdown_0_prints_ready_and_exits_0() {
     let out = xtask_run("shutdown 0");
     let serial = integration::text::strip_ansi(&out.stdout);
-    assert!(Regex::new(contract::READY).unwrap().is_match(&serial), "no ready line in:\n{serial}");
+    assert!(
+        Regex::new(contract::READY).unwrap().is_match(&serial),
+        "no ready line in:\n{serial}"
+    );
     assert!(serial.contains("script> shutdown 0"), "{serial}");
     assert_eq!(out.status.code(), Some(0), "stderr: {}", out.stderr);
 }
@@ -29,7 +33,17 @@ fn headless_exec_shutdown_0_prints_ready_and_exits_0() {
 fn headless_exec_panic_exits_101_with_the_location() {
     let out = xtask_run("panic");
     let serial = integration::text::strip_ansi(&out.stdout);
-    assert!(Regex::new(contract::PANIC).unwrap().is_match(&serial), "no panic location in:\n{serial}");
-    assert_eq!(out.status.code(), Some(i32::from(integration::boot_exit::PANIC_CODE)));
-    assert!(out.stderr.contains("kernel panicked"), "stderr: {}", out.stderr);
+    assert!(
+        Regex::new(contract::PANIC).unwrap().is_match(&serial),
+        "no panic location in:\n{serial}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(integration::boot_exit::PANIC_CODE))
+    );
+    assert!(
+        out.stderr.contains("kernel panicked"),
+        "stderr: {}",
+        out.stderr
+    );
 }

@@ -7,7 +7,10 @@ use boot::image::{self, Firmware, ImageSet};
 
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_path_buf()
 }
 
 /// The cargo that runs us (so the pinned toolchain builds the kernel).
@@ -24,7 +27,8 @@ fn target_dir() -> PathBuf {
 /// `cargo build -p kernel`; returns the ELF's path.
 pub fn kernel(release: bool) -> Result<PathBuf, String> {
     let mut cmd = cargo();
-    cmd.current_dir(workspace_root()).args(["build", "--package", "kernel"]);
+    cmd.current_dir(workspace_root())
+        .args(["build", "--package", "kernel"]);
     if release {
         cmd.arg("--release");
     }
@@ -33,11 +37,17 @@ pub fn kernel(release: bool) -> Result<PathBuf, String> {
         return Err("building the kernel failed (cargo's errors are above)".into());
     }
     let profile = if release { "release" } else { "debug" };
-    let elf = target_dir().join("x86_64-unknown-none").join(profile).join("kernel");
+    let elf = target_dir()
+        .join("x86_64-unknown-none")
+        .join(profile)
+        .join("kernel");
     if elf.is_file() {
         Ok(elf)
     } else {
-        Err(format!("cargo built the kernel but {} is missing", elf.display()))
+        Err(format!(
+            "cargo built the kernel but {} is missing",
+            elf.display()
+        ))
     }
 }
 
@@ -55,7 +65,11 @@ pub fn startup_script(script: Option<&Path>, exec: Option<&str>) -> Result<Optio
         text.push_str(exec);
         text.push('\n');
     }
-    Ok(if text.trim().is_empty() { None } else { Some(text) })
+    Ok(if text.trim().is_empty() {
+        None
+    } else {
+        Some(text)
+    })
 }
 
 /// Kernel + images in `target/images/`. `prebuilt` skips the build.
@@ -88,5 +102,7 @@ pub fn images(
 
 /// FNV-1a: a stable hash (the same name for the same script, every run).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }

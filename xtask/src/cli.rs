@@ -6,7 +6,10 @@ use boot::Nic;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build, boot, test and measure the unikernel")]
+#[command(
+    name = "cargo xtask",
+    about = "Build, boot, test and measure the unikernel"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -7,8 +7,7 @@ use crate::cli::ImageArgs;
 
 pub fn image(args: &ImageArgs) -> Result<(), String> {
     let script = build::startup_script(args.script.as_deref(), args.exec.as_deref())?;
-    let (elf, set) =
-        build::images(
+    let (elf, set) = build::images(
         args.profile.release(),
         args.kernel.as_deref(),
         script.as_deref(),

@@ -15,7 +15,11 @@ const DEFAULT_HTTP_PORT: u16 = 8080;
 
 /// Boot the kernel; returns the status xtask should exit with.
 pub fn run(args: &RunArgs) -> Result<i32, String> {
-    let firmware = if args.uefi { Firmware::Uefi } else { Firmware::Bios };
+    let firmware = if args.uefi {
+        Firmware::Uefi
+    } else {
+        Firmware::Bios
+    };
     setup::ensure_qemu(args.uefi)?;
     let mut script = build::startup_script(args.script.as_deref(), args.exec.as_deref())?;
     // The default: one user NIC, nothing to run. Bring the host stack up on
@@ -38,7 +42,12 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
             Some(file)
         }
     };
-    let (elf, images) = build::images(args.profile.release(), args.kernel.as_deref(), script.as_deref(), &[firmware])?;
+    let (elf, images) = build::images(
+        args.profile.release(),
+        args.kernel.as_deref(),
+        script.as_deref(),
+        &[firmware],
+    )?;
     let image = images.get(firmware).expect("requested image was built");
 
     let mut config = QemuConfig::new(image);
@@ -49,7 +58,11 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     config.mem_mb = args.mem;
     config.gdb = args.gdb;
     config.extra_args = args.qemu_args.clone();
-    config.serial = if args.headless { Serial::Stdio } else { Serial::MonStdio };
+    config.serial = if args.headless {
+        Serial::Stdio
+    } else {
+        Serial::MonStdio
+    };
     config.nics = if args.no_nic {
         Vec::new()
     } else if args.nics.is_empty() {
@@ -63,8 +76,14 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
         args.nics.clone()
     };
     if let Some(file) = &pcap {
-        config.extra_serials.push(format!("file:{}", file.display()));
-        eprintln!("xtask: capture to {} (tcpdump -r {})", file.display(), file.display());
+        config
+            .extra_serials
+            .push(format!("file:{}", file.display()));
+        eprintln!(
+            "xtask: capture to {} (tcpdump -r {})",
+            file.display(),
+            file.display()
+        );
     }
 
     if args.gdb {
@@ -82,7 +101,9 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     if args.headless {
         cmd.stdin(Stdio::null());
     }
-    let status = cmd.status().map_err(|e| format!("cannot start QEMU: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start QEMU: {e}"))?;
     let exit = KernelExit::from_status(status);
     if exit != KernelExit::Code(0) {
         eprintln!("xtask: {}", exit.describe());

@@ -21,9 +21,14 @@ pub fn ensure_qemu(need_ovmf: bool) -> Result<(), String> {
     if find_qemu().is_ok() && ovmf_ok {
         return Ok(());
     }
-    let install = format!("apt-get update && apt-get install -y {}", PACKAGES.join(" "));
+    let install = format!(
+        "apt-get update && apt-get install -y {}",
+        PACKAGES.join(" ")
+    );
     if !is_root() {
-        return Err(format!("QEMU (or OVMF) is missing: run `sudo sh -c '{install}'`"));
+        return Err(format!(
+            "QEMU (or OVMF) is missing: run `sudo sh -c '{install}'`"
+        ));
     }
     eprintln!("xtask: QEMU or OVMF missing; running `{install}`");
     let ok = Command::new("sh")
@@ -32,7 +37,10 @@ pub fn ensure_qemu(need_ovmf: bool) -> Result<(), String> {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        return Err(format!("installing {} failed; see /tmp/xtask-apt.log", PACKAGES.join(" ")));
+        return Err(format!(
+            "installing {} failed; see /tmp/xtask-apt.log",
+            PACKAGES.join(" ")
+        ));
     }
     find_qemu().map(|_| ()).map_err(|e| e.to_string())
 }

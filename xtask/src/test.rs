@@ -36,7 +36,9 @@ fn parse_result_line(line: &str) -> Option<Counts> {
     let mut counts = Counts::default();
     for part in rest.split(['.', ';']) {
         let mut words = part.split_whitespace();
-        let (Some(n), Some(what)) = (words.next(), words.next()) else { continue };
+        let (Some(n), Some(what)) = (words.next(), words.next()) else {
+            continue;
+        };
         let Ok(n) = n.parse::<u64>() else { continue };
         match what {
             "passed" => counts.passed = n,
@@ -60,7 +62,8 @@ struct Step {
 fn cargo_test(name: &'static str, cmd: &mut Command) -> Result<Step, String> {
     let started = Instant::now();
     eprintln!("xtask: {name}: {cmd:?}");
-    cmd.current_dir(build::workspace_root()).stdout(Stdio::piped());
+    cmd.current_dir(build::workspace_root())
+        .stdout(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot run cargo: {e}"))?;
     let mut counts = Counts::default();
     let stdout = child.stdout.take().expect("piped");
@@ -73,8 +76,15 @@ fn cargo_test(name: &'static str, cmd: &mut Command) -> Result<Step, String> {
         let _ = writeln!(out, "{line}");
     }
     drop(out);
-    let status = child.wait().map_err(|e| format!("waiting for cargo: {e}"))?;
-    Ok(Step { name, ok: status.success(), counts, secs: started.elapsed().as_secs_f64() })
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for cargo: {e}"))?;
+    Ok(Step {
+        name,
+        ok: status.success(),
+        counts,
+        secs: started.elapsed().as_secs_f64(),
+    })
 }
 
 fn cargo() -> Command {
@@ -102,7 +112,14 @@ pub fn test(args: &TestArgs) -> Result<i32, String> {
 
     if !args.integration_only {
         let mut cmd = cargo();
-        cmd.args(["test", "--workspace", "--exclude", INTEGRATION, "--exclude", KERNEL]);
+        cmd.args([
+            "test",
+            "--workspace",
+            "--exclude",
+            INTEGRATION,
+            "--exclude",
+            KERNEL,
+        ]);
         if args.no_fail_fast {
             cmd.arg("--no-fail-fast");
         }
@@ -145,10 +162,17 @@ pub fn test(args: &TestArgs) -> Result<i32, String> {
         );
     }
     let ok = steps.iter().all(|s| s.ok) && !steps.is_empty();
-    eprintln!("xtask: test {} in {:.1} s", if ok { "ok" } else { "FAILED" }, started.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask: test {} in {:.1} s",
+        if ok { "ok" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    );
     // A failed build has no `test result:` line; still count it.
     let failed = total.failed.max(u64::from(!ok));
-    println!("summary: {} passed, {} failed, {} skipped", total.passed, failed, total.ignored);
+    println!(
+        "summary: {} passed, {} failed, {} skipped",
+        total.passed, failed, total.ignored
+    );
     Ok(if ok { 0 } else { 1 })
 }
 

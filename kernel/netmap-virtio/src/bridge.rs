@@ -59,7 +59,11 @@ fn dist(a: u32, b: u32, n: u32) -> u32 {
 impl Bridge {
     /// Attach native port `hw` (one tx and one rx kring) to `switch` as
     /// `name` (e.g. `vale0:virtio0`).
-    pub fn attach(switch: &Arc<Switch>, hw: Arc<dyn Port>, name: &str) -> Result<Arc<Bridge>, OpenError> {
+    pub fn attach(
+        switch: &Arc<Switch>,
+        hw: Arc<dyn Port>,
+        name: &str,
+    ) -> Result<Arc<Bridge>, OpenError> {
         if hw.krings(Dir::Tx).is_empty() || hw.krings(Dir::Rx).is_empty() {
             return Err(OpenError::Unsupported);
         }
@@ -153,7 +157,16 @@ impl Bridge {
                 if pending == 0 {
                     break;
                 }
-                match self.switch.forward(self.attachment, 0, &k.slots, k.rhead, pending, self.hw.max_frame(), &mut stats, &mut sc) {
+                match self.switch.forward(
+                    self.attachment,
+                    0,
+                    &k.slots,
+                    k.rhead,
+                    pending,
+                    self.hw.max_frame(),
+                    &mut stats,
+                    &mut sc,
+                ) {
                     Ok(f) if f.consumed > 0 => {
                         wake.merge(&f.wakeups);
                         k.rhead = add(k.rhead, f.consumed, n);
@@ -290,6 +303,9 @@ impl Port for Bridge {
 
 impl core::fmt::Debug for Bridge {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Bridge").field("name", &self.name).field("hw", &self.hw.name()).finish_non_exhaustive()
+        f.debug_struct("Bridge")
+            .field("name", &self.name)
+            .field("hw", &self.hw.name())
+            .finish_non_exhaustive()
     }
 }

@@ -22,7 +22,10 @@ impl BufMap {
     /// pool (never posted: the slot is dropped instead).
     #[inline]
     pub fn phys(&self, idx: u32) -> Option<u64> {
-        self.pool.buf_offset(idx).ok().map(|off| self.base_phys + off as u64)
+        self.pool
+            .buf_offset(idx)
+            .ok()
+            .map(|off| self.base_phys + off as u64)
     }
 
     /// Bytes per buffer.

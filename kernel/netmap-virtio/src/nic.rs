@@ -223,6 +223,8 @@ impl Port for VirtioNic {
 
 impl core::fmt::Debug for VirtioNic {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("VirtioNic").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("VirtioNic")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }

@@ -29,8 +29,18 @@ impl<'a> RxQueue<'a> {
     /// [`HDR_STRIDE`] bytes the device writes headers into. Call
     /// [`post`](Self::post) to hand the free slots to the device.
     pub fn new(vq: Virtqueue<'a>, slots: u32, hdr_phys: u64) -> Self {
-        assert_eq!(u32::from(vq.size()), crate::queue_size_for(slots), "queue/kring size mismatch");
-        let q = Self { vq, n: slots, hdr_phys, posted_end: 0, stats: NicStats::default() };
+        assert_eq!(
+            u32::from(vq.size()),
+            crate::queue_size_for(slots),
+            "queue/kring size mismatch"
+        );
+        let q = Self {
+            vq,
+            n: slots,
+            hdr_phys,
+            posted_end: 0,
+            stats: NicStats::default(),
+        };
         q.write_static_descs();
         q
     }
@@ -39,7 +49,13 @@ impl<'a> RxQueue<'a> {
         for i in 0..self.n {
             let head = head_of(i);
             let hdr = self.hdr_phys + HDR_STRIDE * u64::from(i);
-            self.vq.set_desc(head, hdr, NET_HDR_LEN, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, head + 1);
+            self.vq.set_desc(
+                head,
+                hdr,
+                NET_HDR_LEN,
+                VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
+                head + 1,
+            );
             self.vq.set_desc(head + 1, 0, 0, VIRTQ_DESC_F_WRITE, 0);
         }
     }
@@ -56,7 +72,11 @@ impl<'a> RxQueue<'a> {
     /// Counters, including the queue's kick counts.
     pub fn stats(&self) -> NicStats {
         let q = self.vq.stats();
-        NicStats { kicks: q.kicks, kicks_suppressed: q.kicks_suppressed, ..self.stats }
+        NicStats {
+            kicks: q.kicks,
+            kicks_suppressed: q.kicks_suppressed,
+            ..self.stats
+        }
     }
 
     /// Whether EVENT_IDX governs notifications on this queue.
@@ -78,7 +98,11 @@ impl<'a> RxQueue<'a> {
     /// buffer it holds now (the application may have swapped it).
     /// Returns whether to kick.
     pub fn post(&mut self, k: &KringState, bufs: &BufMap) -> bool {
-        let last = if k.nr_hwcur == 0 { self.n - 1 } else { k.nr_hwcur - 1 };
+        let last = if k.nr_hwcur == 0 {
+            self.n - 1
+        } else {
+            k.nr_hwcur - 1
+        };
         let size = bufs.buf_size();
         while self.posted_end != last {
             let i = self.posted_end;
@@ -86,7 +110,9 @@ impl<'a> RxQueue<'a> {
             // Slot arrays hold only pool buffers, so phys() succeeds; were
             // it ever not to, stop posting rather than point the device at
             // an arbitrary address (the slot is retried next sync).
-            let Some(phys) = bufs.phys(k.slots.buf_idx(i as usize)) else { break };
+            let Some(phys) = bufs.phys(k.slots.buf_idx(i as usize)) else {
+                break;
+            };
             self.vq.set_desc_buf(head + 1, phys, size);
             if self.vq.push(head).is_err() {
                 break;
@@ -108,7 +134,10 @@ impl<'a> RxQueue<'a> {
 
     /// Turn used elements into frames at `nr_hwtail`.
     pub fn receive(&mut self, k: &mut KringState, bufs: &BufMap) -> Result<u32, DeviceError> {
-        let pending = self.vq.poll_used().map_err(|_| self.device_error(DeviceError::UsedIndexJump))?;
+        let pending = self
+            .vq
+            .poll_used()
+            .map_err(|_| self.device_error(DeviceError::UsedIndexJump))?;
         let max = NET_HDR_LEN + bufs.buf_size();
         let mut got = 0;
         for _ in 0..pending {
@@ -118,7 +147,10 @@ impl<'a> RxQueue<'a> {
                 let err = if e.id % 2 != 0 || e.id / 2 >= self.n {
                     DeviceError::BadUsedId(e.id)
                 } else {
-                    DeviceError::OutOfOrder { expected, got: e.id }
+                    DeviceError::OutOfOrder {
+                        expected,
+                        got: e.id,
+                    }
                 };
                 return Err(self.device_error(err));
             }

@@ -28,7 +28,11 @@ fn rig(slots: u32) -> Rig {
     let layout = QueueLayout::new(queue_size_for(slots)).unwrap();
     let words: &'static [AtomicU64] = alloc::boxed::Box::leak(words_for(layout).into_boxed_slice());
     let mem = QueueMem::from_words(words, layout).unwrap();
-    Rig { bufs: BufMap::new(pool.clone(), BASE), pool, mem }
+    Rig {
+        bufs: BufMap::new(pool.clone(), BASE),
+        pool,
+        mem,
+    }
 }
 
 /// A tx kring of `n` slots on a fresh queue, and the device on its memory.
@@ -88,7 +92,10 @@ fn tx_posts_a_batch_with_one_kick_and_points_at_the_slot_buffers() {
         let head = dev.pop_avail().unwrap();
         assert_eq!(u32::from(head), 2 * slot);
         let (hdr, hlen, hflags, hnext) = dev.desc(head);
-        assert_eq!((hdr, hlen, hnext), (HDRS + 16 * u64::from(slot), NET_HDR_LEN, head + 1));
+        assert_eq!(
+            (hdr, hlen, hnext),
+            (HDRS + 16 * u64::from(slot), NET_HDR_LEN, head + 1)
+        );
         assert_eq!(hflags, virtq::VIRTQ_DESC_F_NEXT);
         let (addr, blen, bflags, _) = dev.desc(head + 1);
         assert_eq!((addr, blen, bflags), (r.phys_of(&k, slot), len, 0));
@@ -195,7 +202,11 @@ fn tx_keeps_flowing_for_many_ring_wraps() {
     tx.reclaim(&mut k).unwrap();
     assert!(sent > 20 * n, "sent only {sent}");
     assert_eq!(tx.in_flight(), 0);
-    assert_eq!(next(k.nr_hwtail, n), k.nr_hwcur, "idle ring offers all but one slot");
+    assert_eq!(
+        next(k.nr_hwtail, n),
+        k.nr_hwcur,
+        "idle ring offers all but one slot"
+    );
 }
 
 // ---- RX ----
@@ -214,7 +225,10 @@ fn rx_posts_all_but_one_slot_with_their_buffers() {
         assert_eq!(hlen, NET_HDR_LEN);
         assert_eq!(hflags, virtq::VIRTQ_DESC_F_WRITE | virtq::VIRTQ_DESC_F_NEXT);
         let (addr, len, flags, _) = dev.desc(head + 1);
-        assert_eq!((addr, len, flags), (r.phys_of(&k, slot), 2048, virtq::VIRTQ_DESC_F_WRITE));
+        assert_eq!(
+            (addr, len, flags),
+            (r.phys_of(&k, slot), 2048, virtq::VIRTQ_DESC_F_WRITE)
+        );
     }
     assert!(dev.pop_avail().is_none());
 }
@@ -232,7 +246,10 @@ fn rx_delivers_frames_in_order_with_their_lengths() {
     dev.publish_used();
     assert_eq!(rx.receive(&mut k, &r.bufs), Ok(3));
     assert_eq!(k.nr_hwtail, 3);
-    assert_eq!([k.slots.get(0).len, k.slots.get(1).len, k.slots.get(2).len], [60, 1514, 14]);
+    assert_eq!(
+        [k.slots.get(0).len, k.slots.get(1).len, k.slots.get(2).len],
+        [60, 1514, 14]
+    );
     assert_eq!((k.stats.packets, k.stats.bytes), (3, 60 + 1514 + 14));
 }
 
@@ -242,9 +259,20 @@ fn rx_rejects_bad_ids_order_and_lengths() {
         (1, 72, DeviceError::BadUsedId(1)),
         (2 * 8, 72, DeviceError::BadUsedId(16)),
         (u32::MAX, 72, DeviceError::BadUsedId(u32::MAX)),
-        (2, 72, DeviceError::OutOfOrder { expected: 0, got: 2 }),
+        (
+            2,
+            72,
+            DeviceError::OutOfOrder {
+                expected: 0,
+                got: 2,
+            },
+        ),
         (0, 11, DeviceError::BadUsedLen(11)),
-        (0, NET_HDR_LEN + 2049, DeviceError::BadUsedLen(NET_HDR_LEN + 2049)),
+        (
+            0,
+            NET_HDR_LEN + 2049,
+            DeviceError::BadUsedLen(NET_HDR_LEN + 2049),
+        ),
     ];
     for (id, len, want) in cases {
         let n = 8;
@@ -293,7 +321,11 @@ fn rx_reposts_a_buffer_the_application_swapped_in() {
     k.rhead = 2;
     rx.rxsync(&mut k, &r.bufs).unwrap();
     assert_eq!(dev.pop_avail(), Some(4), "slot 2, posted at start");
-    assert_eq!(dev.pop_avail(), Some(6), "slot 3, free once slot 0 was released");
+    assert_eq!(
+        dev.pop_avail(),
+        Some(6),
+        "slot 3, free once slot 0 was released"
+    );
     assert_eq!(dev.pop_avail(), Some(0), "slot 0, with its new buffer");
     assert_eq!(dev.pop_avail(), None, "slot 1 is now the empty one");
     assert_eq!(dev.desc(1).0, r.bufs.phys(swapped_in).unwrap());

@@ -46,8 +46,25 @@ fn nic(pool: &Arc<BufferPool>, name: &str, mac: [u8; 6]) -> Nic {
     let bell = Arc::new(Bell::default());
     let rxq = RxQueue::new(Virtqueue::new(rm, true), RX_SLOTS, 0x100);
     let txq = TxQueue::new(Virtqueue::new(tm, true), TX_SLOTS, 0x200);
-    let port = Arc::new(VirtioNic::new(name, mac, bufs, rxq, RX_SLOTS, txq, TX_SLOTS, Box::new(bell.clone())).unwrap());
-    Nic { port, rx_dev: SimDevice::new(rm, true), tx_dev: SimDevice::new(tm, true), bell }
+    let port = Arc::new(
+        VirtioNic::new(
+            name,
+            mac,
+            bufs,
+            rxq,
+            RX_SLOTS,
+            txq,
+            TX_SLOTS,
+            Box::new(bell.clone()),
+        )
+        .unwrap(),
+    );
+    Nic {
+        port,
+        rx_dev: SimDevice::new(rm, true),
+        tx_dev: SimDevice::new(tm, true),
+        bell,
+    }
 }
 
 fn frame(dst: [u8; 6], src: [u8; 6], seq: u8, len: usize) -> Vec<u8> {
@@ -69,7 +86,8 @@ impl Nic {
         let slot = u32::from(head) / 2;
         let kring = &self.port.krings(Dir::Rx)[0];
         kring.lock().slots.buf_mut(slot as usize).unwrap()[..f.len()].copy_from_slice(f);
-        self.rx_dev.push_used(u32::from(head), NET_HDR_LEN + f.len() as u32);
+        self.rx_dev
+            .push_used(u32::from(head), NET_HDR_LEN + f.len() as u32);
         self.rx_dev.publish_used();
     }
 
@@ -77,12 +95,19 @@ impl Nic {
     /// slot each descriptor points at; the device completes them.
     fn drain_wire(&mut self) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        let bufs = BufMap::new(self.port.krings(Dir::Tx)[0].lock().slots.pool().clone(), 0x1000_0000);
+        let bufs = BufMap::new(
+            self.port.krings(Dir::Tx)[0].lock().slots.pool().clone(),
+            0x1000_0000,
+        );
         while let Some(head) = self.tx_dev.pop_avail() {
             let slot = u32::from(head) / 2;
             let (addr, len, _, _) = self.tx_dev.desc(head + 1);
             let k = self.port.krings(Dir::Tx)[0].lock();
-            assert_eq!(Some(addr), bufs.phys(k.slots.buf_idx(slot as usize)), "descriptor points at the slot's buffer");
+            assert_eq!(
+                Some(addr),
+                bufs.phys(k.slots.buf_idx(slot as usize)),
+                "descriptor points at the slot's buffer"
+            );
             out.push(k.slots.buf(slot as usize).unwrap()[..len as usize].to_vec());
             drop(k);
             self.tx_dev.push_used(u32::from(head), 0);
@@ -99,7 +124,10 @@ const BCAST: [u8; 6] = [0xff; 6];
 fn two_nics() -> (Arc<Switch>, Nic, Nic, Arc<Bridge>, Arc<Bridge>) {
     let pool = BufferPool::on_heap(4096, 2048).unwrap();
     let sw = Switch::new("vale0");
-    let (a, b) = (nic(&pool, "virtio0", [2, 0, 0, 0, 0, 1]), nic(&pool, "virtio1", [2, 0, 0, 0, 0, 2]));
+    let (a, b) = (
+        nic(&pool, "virtio0", [2, 0, 0, 0, 0, 1]),
+        nic(&pool, "virtio1", [2, 0, 0, 0, 0, 2]),
+    );
     let ba = Bridge::attach(&sw, a.port.clone(), "vale0:virtio0").unwrap();
     let bb = Bridge::attach(&sw, b.port.clone(), "vale0:virtio1").unwrap();
     (sw, a, b, ba, bb)
@@ -108,13 +136,18 @@ fn two_nics() -> (Arc<Switch>, Nic, Nic, Arc<Bridge>, Arc<Bridge>) {
 #[test]
 fn frames_cross_the_switch_byte_for_byte() {
     let (_sw, mut a, mut b, ba, _bb) = two_nics();
-    let sent: Vec<Vec<u8>> = (0..5).map(|i| frame(BCAST, A, i, 60 + 300 * i as usize)).collect();
+    let sent: Vec<Vec<u8>> = (0..5)
+        .map(|i| frame(BCAST, A, i, 60 + 300 * i as usize))
+        .collect();
     for f in &sent {
         a.inject(f);
     }
     assert_eq!(ba.poll().unwrap(), 5);
     assert_eq!(b.drain_wire(), sent);
-    assert!(b.bell.1.load(Ordering::Relaxed) >= 1, "the tx queue was kicked");
+    assert!(
+        b.bell.1.load(Ordering::Relaxed) >= 1,
+        "the tx queue was kicked"
+    );
     assert!(a.drain_wire().is_empty(), "nothing reflected to the source");
 }
 
@@ -122,7 +155,10 @@ fn frames_cross_the_switch_byte_for_byte() {
 fn frames_received_before_attach_are_dropped_not_forwarded() {
     let pool = BufferPool::on_heap(4096, 2048).unwrap();
     let sw = Switch::new("vale0");
-    let (mut a, mut b) = (nic(&pool, "virtio0", [2, 0, 0, 0, 0, 1]), nic(&pool, "virtio1", [2, 0, 0, 0, 0, 2]));
+    let (mut a, mut b) = (
+        nic(&pool, "virtio0", [2, 0, 0, 0, 0, 1]),
+        nic(&pool, "virtio1", [2, 0, 0, 0, 0, 2]),
+    );
     let bb = Bridge::attach(&sw, b.port.clone(), "vale0:virtio1").unwrap();
     // virtio0 receives while it belongs to nobody.
     for i in 0..3 {
@@ -135,7 +171,9 @@ fn frames_received_before_attach_are_dropped_not_forwarded() {
     assert_eq!(ba.counters().tx.drop_detached, 3, "counted");
     assert_eq!(ba.counters().tx.packets, 0);
     // Their buffers went back to the device: it can fill the whole ring again.
-    let fresh: Vec<Vec<u8>> = (0..RX_SLOTS as u8 - 1).map(|i| frame(BCAST, A, 10 + i, 60)).collect();
+    let fresh: Vec<Vec<u8>> = (0..RX_SLOTS as u8 - 1)
+        .map(|i| frame(BCAST, A, 10 + i, 60))
+        .collect();
     for f in &fresh {
         a.inject(f);
     }
@@ -147,8 +185,13 @@ fn frames_received_before_attach_are_dropped_not_forwarded() {
 fn learning_turns_floods_into_unicast() {
     let pool = BufferPool::on_heap(4096, 2048).unwrap();
     let sw = Switch::new("vale0");
-    let mut n: Vec<Nic> = (0..3).map(|i| nic(&pool, "v", [2, 0, 0, 0, 0, i])).collect();
-    let br: Vec<Arc<Bridge>> = n.iter().map(|x| Bridge::attach(&sw, x.port.clone(), "vale0:v").unwrap()).collect();
+    let mut n: Vec<Nic> = (0..3)
+        .map(|i| nic(&pool, "v", [2, 0, 0, 0, 0, i]))
+        .collect();
+    let br: Vec<Arc<Bridge>> = n
+        .iter()
+        .map(|x| Bridge::attach(&sw, x.port.clone(), "vale0:v").unwrap())
+        .collect();
     // B speaks first: the switch learns B behind port 1.
     n[1].inject(&frame(BCAST, B, 0, 60));
     br[1].poll().unwrap();
@@ -158,7 +201,10 @@ fn learning_turns_floods_into_unicast() {
     n[0].inject(&frame(B, A, 1, 60));
     br[0].poll().unwrap();
     assert_eq!(n[1].drain_wire().len(), 1);
-    assert!(n[2].drain_wire().is_empty(), "learned destination: no flood");
+    assert!(
+        n[2].drain_wire().is_empty(),
+        "learned destination: no flood"
+    );
 }
 
 #[test]
@@ -192,7 +238,10 @@ fn a_full_nic_queues_in_the_bridge_then_drops_and_counts() {
     assert_eq!(posted, TX_SLOTS - 1, "the NIC holds a full ring");
     assert_eq!(bb.queued(), BRIDGE_SLOTS - 1, "the bridge holds the rest");
     let dropped = bb.counters().rx.drop_ring_full;
-    assert_eq!(dropped as usize, total - (TX_SLOTS - 1 + BRIDGE_SLOTS - 1) as usize);
+    assert_eq!(
+        dropped as usize,
+        total - (TX_SLOTS - 1 + BRIDGE_SLOTS - 1) as usize
+    );
     // The wire drains: queued frames flow again, none lost.
     let mut got = b.drain_wire().len();
     for _ in 0..400 {
@@ -214,7 +263,12 @@ fn a_lying_device_is_flagged_and_reset_without_losing_buffers() {
     assert!(ba.poll().is_err());
     assert!(a.port.needs_reset());
     let stopped = AtomicUsize::new(0);
-    a.port.reset(|| { stopped.fetch_add(1, Ordering::Relaxed); }, || {});
+    a.port.reset(
+        || {
+            stopped.fetch_add(1, Ordering::Relaxed);
+        },
+        || {},
+    );
     assert_eq!(stopped.load(Ordering::Relaxed), 1);
     assert!(!a.port.needs_reset());
     assert_eq!(a.port.nic_stats().device_errors, 1);
@@ -265,8 +319,15 @@ fn registry_attaches_a_nic_through_its_bridge_and_accounts_every_buffer() {
         .unwrap();
         bridges.push(made.unwrap());
     }
-    assert_eq!(reg.open("virtio0").unwrap_err(), netmap::OpenError::Busy, "a bridged NIC has one user");
-    assert_eq!(reg.attach("vale1", "virtio0").unwrap_err(), netmap::OpenError::Busy);
+    assert_eq!(
+        reg.open("virtio0").unwrap_err(),
+        netmap::OpenError::Busy,
+        "a bridged NIC has one user"
+    );
+    assert_eq!(
+        reg.attach("vale1", "virtio0").unwrap_err(),
+        netmap::OpenError::Busy
+    );
     // Traffic in flight everywhere: NIC rings, bridge queue, device.
     for i in 0..10 {
         a.inject(&frame(BCAST, A, i, 60));
@@ -303,7 +364,9 @@ fn copy_monitors_see_a_bridged_nic_both_ways() {
     }
     let mut wire_in = reg.open("virtio0/r").unwrap();
     let mut wire_out = reg.open("virtio1/t").unwrap();
-    let sent: Vec<Vec<u8>> = (0..3).map(|i| frame(BCAST, A, i, 60 + 100 * i as usize)).collect();
+    let sent: Vec<Vec<u8>> = (0..3)
+        .map(|i| frame(BCAST, A, i, 60 + 100 * i as usize))
+        .collect();
     for f in &sent {
         a.inject(f);
     }
@@ -318,7 +381,10 @@ fn copy_monitors_see_a_bridged_nic_both_ways() {
             seen.push(ring.frame(i).unwrap().to_vec());
             i = ring.next(i);
         }
-        assert_eq!(seen, sent, "the monitor saw every frame, in order, byte for byte");
+        assert_eq!(
+            seen, sent,
+            "the monitor saw every frame, in order, byte for byte"
+        );
     }
     drop((wire_in, wire_out));
     reg.audit(&[]).expect("monitors gave their buffers back");

@@ -7,8 +7,8 @@
 //! A slot the driver refuses to send (runt, fragment) is marked done at
 //! once, so it is reclaimed in order with the others.
 
-use alloc::vec;
 use alloc::boxed::Box;
+use alloc::vec;
 
 use netmap::kring::KringState;
 use netmap::slot::{ETH_HLEN, NS_MOREFRAG};
@@ -34,7 +34,11 @@ impl<'a> TxQueue<'a> {
     /// [`HDR_STRIDE`] zeroed bytes: the per-slot headers, never written
     /// again (no offloads).
     pub fn new(vq: Virtqueue<'a>, slots: u32, hdr_phys: u64) -> Self {
-        assert_eq!(u32::from(vq.size()), crate::queue_size_for(slots), "queue/kring size mismatch");
+        assert_eq!(
+            u32::from(vq.size()),
+            crate::queue_size_for(slots),
+            "queue/kring size mismatch"
+        );
         let mut q = Self {
             vq,
             n: slots,
@@ -53,7 +57,13 @@ impl<'a> TxQueue<'a> {
     fn write_static_descs(&self) {
         for i in 0..self.n {
             let head = head_of(i);
-            self.vq.set_desc(head, self.hdr_phys + HDR_STRIDE * u64::from(i), NET_HDR_LEN, VIRTQ_DESC_F_NEXT, head + 1);
+            self.vq.set_desc(
+                head,
+                self.hdr_phys + HDR_STRIDE * u64::from(i),
+                NET_HDR_LEN,
+                VIRTQ_DESC_F_NEXT,
+                head + 1,
+            );
             self.vq.set_desc(head + 1, 0, 0, 0, 0);
         }
     }
@@ -61,7 +71,11 @@ impl<'a> TxQueue<'a> {
     /// Counters, including the queue's kick counts.
     pub fn stats(&self) -> NicStats {
         let q = self.vq.stats();
-        NicStats { kicks: q.kicks, kicks_suppressed: q.kicks_suppressed, ..self.stats }
+        NicStats {
+            kicks: q.kicks,
+            kicks_suppressed: q.kicks_suppressed,
+            ..self.stats
+        }
     }
 
     /// Whether EVENT_IDX governs notifications on this queue.
@@ -122,7 +136,10 @@ impl<'a> TxQueue<'a> {
 
     /// Take back what the device finished and move `nr_hwtail`.
     pub fn reclaim(&mut self, k: &mut KringState) -> Result<(), DeviceError> {
-        let pending = self.vq.poll_used().map_err(|_| self.device_error(DeviceError::UsedIndexJump))?;
+        let pending = self
+            .vq
+            .poll_used()
+            .map_err(|_| self.device_error(DeviceError::UsedIndexJump))?;
         for _ in 0..pending {
             let Some(e) = self.vq.pop_used() else { break };
             let slot = e.id / 2;
@@ -137,7 +154,11 @@ impl<'a> TxQueue<'a> {
 
     fn advance_hwtail(&mut self, k: &mut KringState) {
         loop {
-            let next = if k.nr_hwtail + 1 == self.n { 0 } else { k.nr_hwtail + 1 };
+            let next = if k.nr_hwtail + 1 == self.n {
+                0
+            } else {
+                k.nr_hwtail + 1
+            };
             if next == k.nr_hwcur || self.held[next as usize] {
                 break;
             }

@@ -59,9 +59,9 @@ impl core::fmt::Display for StartError {
             StartError::NoNetwork => f.write_str("networking is not initialised"),
             StartError::NoSuchNic(n) => write!(f, "no NIC {n}"),
             StartError::Running(n) => write!(f, "already reflecting on {n} ('reflect stop' first)"),
-            StartError::Open(OpenError::Busy) => {
-                f.write_str("NIC busy: attached to a switch or open elsewhere ('vale-ctl -d' it first)")
-            }
+            StartError::Open(OpenError::Busy) => f.write_str(
+                "NIC busy: attached to a switch or open elsewhere ('vale-ctl -d' it first)",
+            ),
             StartError::Open(e) => f.write_str(&net::describe(*e)),
         }
     }
@@ -70,7 +70,11 @@ impl core::fmt::Display for StartError {
 /// Open NIC `ifname` in native mode and reflect everything it receives.
 pub fn start(ifname: &str) -> Result<(), StartError> {
     let netw = net::get().ok_or(StartError::NoNetwork)?;
-    if !netw.nics.iter().any(|n| netmap::port::Port::name(&*n.port) == ifname) {
+    if !netw
+        .nics
+        .iter()
+        .any(|n| netmap::port::Port::name(&*n.port) == ifname)
+    {
         return Err(StartError::NoSuchNic(ifname.to_string()));
     }
     let mut active = ACTIVE.lock();
@@ -78,7 +82,13 @@ pub fn start(ifname: &str) -> Result<(), StartError> {
         return Err(StartError::Running(r.stats.ifname.clone()));
     }
     let handle = netw.registry.open(ifname).map_err(StartError::Open)?;
-    let mut r = Reflector { handle, stats: Stats { ifname: ifname.to_string(), ..Stats::default() } };
+    let mut r = Reflector {
+        handle,
+        stats: Stats {
+            ifname: ifname.to_string(),
+            ..Stats::default()
+        },
+    };
     r.stats.stale = r.discard_pending();
     *active = Some(r);
     drop(active);
@@ -100,7 +110,9 @@ pub fn status() -> Option<Stats> {
 /// The idle loop's hook.
 fn poll() -> bool {
     // Never spin on the control plane's lock from the datapath.
-    let Some(mut active) = ACTIVE.try_lock() else { return false };
+    let Some(mut active) = ACTIVE.try_lock() else {
+        return false;
+    };
     match active.as_mut() {
         Some(r) => r.reflect() > 0,
         None => false,
@@ -129,7 +141,9 @@ impl Reflector {
         // reset the loop does; either way the next pass starts clean.
         let _ = h.rxsync(0);
         let (tx, rx) = h.rings_mut();
-        let (Some(t), Some(r)) = (tx.get_mut(0), rx.get_mut(0)) else { return 0 };
+        let (Some(t), Some(r)) = (tx.get_mut(0), rx.get_mut(0)) else {
+            return 0;
+        };
         let n = r.space().min(t.space());
         if n == 0 {
             // Nothing to send, or no room: reclaim what QEMU has sent.

@@ -69,7 +69,6 @@ pub fn unregister_poller(f: Poller) {
     POLLERS.write().retain(|&g| !core::ptr::fn_addr_eq(g, f));
 }
 
-/// The networking state (after [`init`]).
 /// Frames the datapath moved (bridges count both directions; pollers add
 /// theirs with [`count_frames`]): the `stats` command's denominator.
 pub static FRAMES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -79,6 +78,7 @@ pub fn count_frames(n: u64) {
     FRAMES.fetch_add(n, core::sync::atomic::Ordering::Relaxed);
 }
 
+/// The networking state (after [`init`]).
 pub fn get() -> Option<&'static Net> {
     NET.get()
 }
@@ -137,8 +137,8 @@ pub fn poll() -> bool {
         // above, on the next pass.
         moved += bridge.poll().unwrap_or(0);
     }
-    let mut worked = moved > 0;
     FRAMES.fetch_add(u64::from(moved), core::sync::atomic::Ordering::Relaxed);
+    let mut worked = moved > 0;
     for poller in POLLERS.read().iter() {
         worked |= poller();
     }

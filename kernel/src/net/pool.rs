@@ -31,6 +31,11 @@ pub fn create() -> (Arc<BufferPool>, u64) {
     let bytes: &'static mut [u8] = unsafe { core::slice::from_raw_parts_mut(virt.as_ptr(), len) };
     let pool = BufferPool::new(Region::from_static(bytes), DEFAULT_BUF_SIZE)
         .unwrap_or_else(|e| panic!("cannot build the buffer pool: {e}"));
-    log::info!("buffer pool: {} buffers of {} bytes at {:#x}", pool.nbufs(), DEFAULT_BUF_SIZE, phys.as_u64());
+    log::info!(
+        "buffer pool: {} buffers of {} bytes at {:#x}",
+        pool.nbufs(),
+        DEFAULT_BUF_SIZE,
+        phys.as_u64()
+    );
     (Arc::new(pool), phys.as_u64())
 }

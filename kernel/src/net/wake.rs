@@ -38,7 +38,10 @@ fn lines() -> &'static [u32] {
 /// Route each distinct line once (level-triggered, active high: QEMU's
 /// PCI interrupt links on both `pc` and `q35`).
 pub fn route(gsis: impl Iterator<Item = u32>) {
-    let mut l = Lines { gsi: [0; MAX_LINES], len: 0 };
+    let mut l = Lines {
+        gsi: [0; MAX_LINES],
+        len: 0,
+    };
     for gsi in gsis {
         if l.gsi[..l.len].contains(&gsi) || l.len == MAX_LINES {
             continue;

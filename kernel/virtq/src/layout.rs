@@ -45,7 +45,13 @@ impl QueueLayout {
         let avail_end = avail + 6 + 2 * n;
         let used = avail_end.next_multiple_of(USED_ALIGN);
         let total = used + 6 + 8 * n;
-        Ok(Self { size: size as u16, desc, avail, used, total })
+        Ok(Self {
+            size: size as u16,
+            desc,
+            avail,
+            used,
+            total,
+        })
     }
 }
 

@@ -42,9 +42,9 @@ extern crate alloc;
 pub mod event;
 pub mod layout;
 pub mod mem;
+pub mod queue;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
-pub mod queue;
 
 pub use layout::QueueLayout;
 pub use mem::QueueMem;

@@ -147,7 +147,9 @@ impl<'a> QueueMem<'a> {
 /// Atomic words enough for a queue of `layout` (host-side helper).
 #[cfg(any(test, feature = "sim"))]
 pub fn words_for(layout: QueueLayout) -> alloc::vec::Vec<AtomicU64> {
-    (0..layout.total.div_ceil(8)).map(|_| AtomicU64::new(0)).collect()
+    (0..layout.total.div_ceil(8))
+        .map(|_| AtomicU64::new(0))
+        .collect()
 }
 
 #[cfg(test)]
@@ -158,7 +160,10 @@ mod tests {
     fn refuses_a_short_region() {
         let layout = QueueLayout::new(8).unwrap();
         let words: [AtomicU64; 4] = Default::default();
-        assert_eq!(QueueMem::from_words(&words, layout).unwrap_err(), MemError::TooSmall);
+        assert_eq!(
+            QueueMem::from_words(&words, layout).unwrap_err(),
+            MemError::TooSmall
+        );
     }
 
     #[test]

@@ -137,7 +137,9 @@ impl<'a> Virtqueue<'a> {
         if self.in_flight() >= self.size() {
             return Err(QueueFull);
         }
-        self.mem.avail_ring(self.avail_shadow).store(head, Ordering::Relaxed);
+        self.mem
+            .avail_ring(self.avail_shadow)
+            .store(head, Ordering::Relaxed);
         self.avail_shadow = self.avail_shadow.wrapping_add(1);
         Ok(())
     }
@@ -149,7 +151,9 @@ impl<'a> Virtqueue<'a> {
             return false;
         }
         // Ring entries (and the descriptors they name) before the index.
-        self.mem.avail_idx().store(self.avail_shadow, Ordering::Release);
+        self.mem
+            .avail_idx()
+            .store(self.avail_shadow, Ordering::Release);
         self.published = self.avail_shadow;
         // The index store must be visible before we read whether the device
         // wants a notification, or both sides could decide to sleep (2.7.13).
@@ -157,7 +161,11 @@ impl<'a> Virtqueue<'a> {
         let old = self.last_kick_check;
         self.last_kick_check = self.published;
         let kick = if self.event_idx {
-            need_event(self.mem.avail_event().load(Ordering::Relaxed), self.published, old)
+            need_event(
+                self.mem.avail_event().load(Ordering::Relaxed),
+                self.published,
+                old,
+            )
         } else {
             self.mem.used_flags().load(Ordering::Relaxed) & VIRTQ_USED_F_NO_NOTIFY == 0
         };
@@ -197,7 +205,9 @@ impl<'a> Virtqueue<'a> {
         if !self.irq_on && self.event_idx {
             // Keep the event point just behind us so the device never
             // crosses it while we poll (see disable_interrupts).
-            self.mem.used_event().store(self.last_used.wrapping_sub(1), Ordering::Relaxed);
+            self.mem
+                .used_event()
+                .store(self.last_used.wrapping_sub(1), Ordering::Relaxed);
         }
         Some(elem)
     }
@@ -232,9 +242,13 @@ impl<'a> Virtqueue<'a> {
     pub fn disable_interrupts(&mut self) {
         self.irq_on = false;
         if self.event_idx {
-            self.mem.used_event().store(self.last_used.wrapping_sub(1), Ordering::Relaxed);
+            self.mem
+                .used_event()
+                .store(self.last_used.wrapping_sub(1), Ordering::Relaxed);
         } else {
-            self.mem.avail_flags().store(VIRTQ_AVAIL_F_NO_INTERRUPT, Ordering::Relaxed);
+            self.mem
+                .avail_flags()
+                .store(VIRTQ_AVAIL_F_NO_INTERRUPT, Ordering::Relaxed);
         }
     }
 
@@ -300,7 +314,13 @@ mod tests {
         q.push(0).unwrap();
         q.publish();
         dev.force_used_idx(3);
-        assert_eq!(q.poll_used(), Err(UsedError::IndexJump { pending: 3, in_flight: 1 }));
+        assert_eq!(
+            q.poll_used(),
+            Err(UsedError::IndexJump {
+                pending: 3,
+                in_flight: 1
+            })
+        );
         assert_eq!(q.pop_used(), None);
         assert_eq!(q.in_flight(), 1);
     }
@@ -324,7 +344,13 @@ mod tests {
             q.push(i).unwrap();
         }
         assert!(q.publish(), "7 crossed 5");
-        assert_eq!(q.stats(), QueueStats { kicks: 2, kicks_suppressed: 1 });
+        assert_eq!(
+            q.stats(),
+            QueueStats {
+                kicks: 2,
+                kicks_suppressed: 1
+            }
+        );
     }
 
     #[test]
@@ -369,7 +395,13 @@ mod tests {
             dev.push_used(u32::from(head), round);
             dev.publish_used();
             assert_eq!(q.poll_used(), Ok(1));
-            assert_eq!(q.pop_used(), Some(UsedElem { id: u32::from(id), len: round }));
+            assert_eq!(
+                q.pop_used(),
+                Some(UsedElem {
+                    id: u32::from(id),
+                    len: round
+                })
+            );
         }
         assert_eq!(q.in_flight(), 0);
     }

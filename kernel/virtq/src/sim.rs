@@ -25,7 +25,14 @@ pub struct SimDevice<'a> {
 impl<'a> SimDevice<'a> {
     /// A device on the same memory as the driver's queue.
     pub fn new(mem: QueueMem<'a>, event_idx: bool) -> Self {
-        Self { mem, event_idx, last_avail: 0, used_shadow: 0, used_published: 0, interrupts: 0 }
+        Self {
+            mem,
+            event_idx,
+            last_avail: 0,
+            used_shadow: 0,
+            used_published: 0,
+            interrupts: 0,
+        }
     }
 
     /// The queue memory this device model works on.
@@ -35,7 +42,10 @@ impl<'a> SimDevice<'a> {
 
     /// Chains published by the driver and not yet taken.
     pub fn avail_pending(&self) -> u16 {
-        self.mem.avail_idx().load(Ordering::Acquire).wrapping_sub(self.last_avail)
+        self.mem
+            .avail_idx()
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.last_avail)
     }
 
     /// Take the next available chain head.

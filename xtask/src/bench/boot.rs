@@ -30,11 +30,15 @@ fn boot_once(options: &VmOptions) -> Result<Boot, String> {
     let kernel_ms = vm.wait_ready().map_err(|e| e.to_string())? as f64;
     let host_ms = vm.started().elapsed().as_secs_f64() * 1000.0;
     // A clean shutdown proves the boot was a whole one.
-    vm.expect(PROMPT, scaled(COMMAND)).map_err(|e| e.to_string())?;
+    vm.expect(PROMPT, scaled(COMMAND))
+        .map_err(|e| e.to_string())?;
     vm.send_line("shutdown 0").map_err(|e| e.to_string())?;
     match vm.wait_exit(scaled(EXIT)).map_err(|e| e.to_string())? {
         KernelExit::Code(0) => Ok(Boot { host_ms, kernel_ms }),
-        other => Err(format!("boot bench: the guest ended with {}", other.describe())),
+        other => Err(format!(
+            "boot bench: the guest ended with {}",
+            other.describe()
+        )),
     }
 }
 
@@ -109,7 +113,11 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
     ]];
     let mut results = Vec::new();
     for fw in firmwares {
-        let options = VmOptions { firmware: fw, ..base.clone() }.name(format!("bench-boot-{}", fw.name()));
+        let options = VmOptions {
+            firmware: fw,
+            ..base.clone()
+        }
+        .name(format!("bench-boot-{}", fw.name()));
         let mut boots = Vec::new();
         for i in 0..args.boots {
             let b = boot_once(&options)?;
@@ -151,7 +159,10 @@ pub fn run(args: &BootBenchArgs) -> Result<(), String> {
         packed.map_or("?".to_string(), |p| p.to_string()),
         size.loaded
     );
-    println!("idle guest at the prompt: {idle:.1} % of one host core ({:.0} s sample)", args.idle_secs);
+    println!(
+        "idle guest at the prompt: {idle:.1} % of one host core ({:.0} s sample)",
+        args.idle_secs
+    );
     let load_after = report::load_average();
     let show = |l: Option<f64>| l.map_or("?".to_string(), |l| format!("{l:.1}"));
     println!(

@@ -17,7 +17,8 @@ pub fn run(args: &DatapathBenchArgs) -> Result<i32, String> {
         ));
     }
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(&root).args(["bench", "--package", "netmap", "--bench", "datapath", "--"]);
+    cmd.current_dir(&root)
+        .args(["bench", "--package", "netmap", "--bench", "datapath", "--"]);
     if let Some(json) = &args.json {
         // Relative to where the user typed the command, not the workspace.
         let json = std::path::absolute(json).map_err(|e| format!("bad --json path: {e}"))?;

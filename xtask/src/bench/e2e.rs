@@ -47,12 +47,20 @@ struct QemuCpu {
 
 fn qemu_cpu(pid: u32) -> QemuCpu {
     let mut c = QemuCpu::default();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return c };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return c;
+    };
     for t in tasks.flatten() {
         let sched = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        let f: Vec<u64> = sched.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-        let (run, wait) = (f.first().copied().unwrap_or(0), f.get(1).copied().unwrap_or(0));
+        let f: Vec<u64> = sched
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let (run, wait) = (
+            f.first().copied().unwrap_or(0),
+            f.get(1).copied().unwrap_or(0),
+        );
         if comm.starts_with("CPU ") {
             c.vcpu_run += run;
             c.vcpu_wait += wait;
@@ -85,7 +93,10 @@ fn guest_stats(vm: &mut Vm) -> Result<GuestStats, String> {
     // `passes P busy B halts H frames F`, then
     // `ticks total T busy X idle-poll Y halted Z other O tsc-hz N`.
     let value = |prefix: &str, key: &str| -> Result<u64, String> {
-        let line = lines.iter().find(|l| l.starts_with(prefix)).ok_or_else(|| format!("no `{prefix}` line in stats: {lines:?}"))?;
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .ok_or_else(|| format!("no `{prefix}` line in stats: {lines:?}"))?;
         let words: Vec<&str> = line.split_whitespace().collect();
         words
             .windows(2)
@@ -215,7 +226,11 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     fn config(&self, case: &Case) -> Config {
-        let mode = if case.kind == "txrx" { Mode::TxRx } else { Mode::Ping };
+        let mode = if case.kind == "txrx" {
+            Mode::TxRx
+        } else {
+            Mode::Ping
+        };
         let mut c = Config::new(mode);
         c.tx = Some(self.wires.spec(0));
         if case.path == "switch" {
@@ -236,8 +251,14 @@ impl Bench<'_> {
         let cfg = self.config(case);
         let nics = self.wires.len();
         let k0 = kicks(&mut self.vm, nics)?;
-        let d0 = if case.path == "switch" { drops(&mut self.vm)? } else { 0 };
-        self.vm.command_ok("stats reset", COMMAND).map_err(|e| e.to_string())?;
+        let d0 = if case.path == "switch" {
+            drops(&mut self.vm)?
+        } else {
+            0
+        };
+        self.vm
+            .command_ok("stats reset", COMMAND)
+            .map_err(|e| e.to_string())?;
         let pid = self.vm.pid();
         let (c0, t0) = (qemu_cpu(pid), Instant::now());
         let report = pktgen::run(&cfg).map_err(|e| format!("pktgen {}: {e}", case.key()))?;
@@ -248,7 +269,11 @@ impl Bench<'_> {
             let mut dump = Vec::new();
             for c in ["ifconfig", "vale-ctl", "stats", "reflect"] {
                 dump.push(format!("nm> {c}"));
-                dump.extend(self.vm.command(c, COMMAND).unwrap_or_else(|e| vec![e.to_string()]));
+                dump.extend(
+                    self.vm
+                        .command(c, COMMAND)
+                        .unwrap_or_else(|e| vec![e.to_string()]),
+                );
             }
             return Err(format!(
                 "{}: nothing came back ({} sent); the guest says:\n{}\n(serial log: {})",
@@ -260,7 +285,11 @@ impl Bench<'_> {
         }
         let guest = guest_stats(&mut self.vm)?;
         let k1 = kicks(&mut self.vm, nics)?;
-        let d1 = if case.path == "switch" { drops(&mut self.vm)? } else { 0 };
+        let d1 = if case.path == "switch" {
+            drops(&mut self.vm)?
+        } else {
+            0
+        };
         let frames = (report.sent + report.received).max(1) as f64;
         let share = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / 1e9 / wall;
         Ok(Sample {
@@ -277,7 +306,10 @@ impl Bench<'_> {
     }
 
     fn cmd(&mut self, c: &str) -> Result<(), String> {
-        self.vm.command_ok(c, COMMAND).map(|_| ()).map_err(|e| e.to_string())
+        self.vm
+            .command_ok(c, COMMAND)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -305,13 +337,24 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             if !netns::is_root() {
                 return Err("--qlen needs root (a network namespace for QEMU)".into());
             }
-            let ns = NetNs::create(&format!("nmbench{}", std::process::id())).map_err(|e| e.to_string())?;
+            let ns = NetNs::create(&format!("nmbench{}", std::process::id()))
+                .map_err(|e| e.to_string())?;
             let ok = std::process::Command::new("ip")
-                .args(["netns", "exec", ns.name(), "sysctl", "-qw", &format!("net.unix.max_dgram_qlen={qlen}")])
+                .args([
+                    "netns",
+                    "exec",
+                    ns.name(),
+                    "sysctl",
+                    "-qw",
+                    &format!("net.unix.max_dgram_qlen={qlen}"),
+                ])
                 .status()
                 .map_err(|e| format!("sysctl: {e}"))?;
             if !ok.success() {
-                return Err(format!("cannot set net.unix.max_dgram_qlen={qlen} in {}", ns.name()));
+                return Err(format!(
+                    "cannot set net.unix.max_dgram_qlen={qlen} in {}",
+                    ns.name()
+                ));
             }
             options = options.netns(ns.name());
             Some(ns)
@@ -319,20 +362,41 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         None => None,
     };
     let qlen = args.qlen.unwrap_or_else(|| {
-        std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen").unwrap_or_default().trim().parse().unwrap_or(0)
+        std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0)
     });
     let vm = Vm::boot_to_prompt(options).map_err(|e| e.to_string())?;
-    let mut b = Bench { vm, wires, args, _netns: netns };
+    let mut b = Bench {
+        vm,
+        wires,
+        args,
+        _netns: netns,
+    };
 
     let mut cases = Vec::new();
     for path in ["switch", "reflector"] {
         for &size in &args.sizes {
             if path == "switch" {
-                cases.push(Case { path, kind: "txrx", size });
+                cases.push(Case {
+                    path,
+                    kind: "txrx",
+                    size,
+                });
             }
-            cases.push(Case { path, kind: "ping-rate", size });
+            cases.push(Case {
+                path,
+                kind: "ping-rate",
+                size,
+            });
         }
-        cases.push(Case { path, kind: "ping", size: 60 });
+        cases.push(Case {
+            path,
+            kind: "ping",
+            size: 60,
+        });
     }
     let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     for round in 0..args.runs {
@@ -378,9 +442,13 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     ]];
     let mut out = Vec::new();
     for case in &cases {
-        let Some(v) = samples.get(&case.key()) else { continue };
+        let Some(v) = samples.get(&case.key()) else {
+            continue;
+        };
         let med = |f: &dyn Fn(&Sample) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
-        let rtt = |f: &dyn Fn(&pktgen::Rtt) -> f64| med(&|s| s.report.rtt_us.as_ref().map_or(f64::NAN, f));
+        let rtt = |f: &dyn Fn(&pktgen::Rtt) -> f64| {
+            med(&|s| s.report.rtt_us.as_ref().map_or(f64::NAN, f))
+        };
         let sent = med(&|s| s.report.tx_pps);
         let recv = med(&|s| s.report.rx_pps);
         let loss = med(&|s| s.report.loss_pct());
@@ -395,9 +463,17 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             format_pps(sent),
             format_pps(recv),
             format!("{loss:.1} %"),
-            if case.kind == "ping" { format!("{:.0}/{:.0} us", rtt(&|t| t.p50), rtt(&|t| t.p99)) } else { "-".into() },
+            if case.kind == "ping" {
+                format!("{:.0}/{:.0} us", rtt(&|t| t.p50), rtt(&|t| t.p99))
+            } else {
+                "-".into()
+            },
             format!("{}/{}", pct(med(&|s| s.vcpu)), pct(med(&|s| s.vcpu_wait))),
-            format!("{}/{}", pct(med(&|s| s.qemu_main)), pct(med(&|s| s.qemu_main_wait))),
+            format!(
+                "{}/{}",
+                pct(med(&|s| s.qemu_main)),
+                pct(med(&|s| s.qemu_main_wait))
+            ),
             pct(med(&|s| s.pktgen)),
             format!(
                 "{:.1}+{:.1}+{:.1}",
@@ -421,12 +497,30 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     // The switch against QEMU's own limit, round by round.
     for &size in &args.sizes {
         let (Some(sw), Some(rf)) = (
-            samples.get(&Case { path: "switch", kind: "ping-rate", size }.key()),
-            samples.get(&Case { path: "reflector", kind: "ping-rate", size }.key()),
+            samples.get(
+                &Case {
+                    path: "switch",
+                    kind: "ping-rate",
+                    size,
+                }
+                .key(),
+            ),
+            samples.get(
+                &Case {
+                    path: "reflector",
+                    kind: "ping-rate",
+                    size,
+                }
+                .key(),
+            ),
         ) else {
             continue;
         };
-        let ratios: Vec<f64> = sw.iter().zip(rf).map(|(a, b)| a.report.rx_pps / b.report.rx_pps).collect();
+        let ratios: Vec<f64> = sw
+            .iter()
+            .zip(rf)
+            .map(|(a, b)| a.report.rx_pps / b.report.rx_pps)
+            .collect();
         println!(
             "{size} B: switch (two NICs) / reflector (one NIC), closed loop, per round: {} (median {:.2})",
             ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" "),
@@ -458,7 +552,9 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
 
 fn progress(round: usize, runs: usize, case: &Case, s: &Sample) {
     let r = &s.report;
-    let rtt = r.rtt_us.as_ref().map_or(String::new(), |t| format!(", rtt p50 {:.0} us p99 {:.0} us", t.p50, t.p99));
+    let rtt = r.rtt_us.as_ref().map_or(String::new(), |t| {
+        format!(", rtt p50 {:.0} us p99 {:.0} us", t.p50, t.p99)
+    });
     eprintln!(
         "bench e2e: round {}/{runs} {}: sent {}, received {} ({:.1} % lost){rtt}; vCPU {:.0} % (waited {:.0} %), QEMU io {:.0} % (waited {:.0} %), pktgen {:.0} %, guest {:.0} ns/frame busy, halted {:.0} %, {:.2} kicks/frame, {} switch drops",
         round + 1,

@@ -32,7 +32,10 @@ pub fn size(path: &Path) -> Result<ElfSize, String> {
         .filter(|&ph| u32_at(ph) == PT_LOAD)
         .map(|ph| u64_at(ph + 0x28)) // p_memsz
         .sum();
-    Ok(ElfSize { file: bytes.len() as u64, loaded })
+    Ok(ElfSize {
+        file: bytes.len() as u64,
+        loaded,
+    })
 }
 
 #[cfg(test)]

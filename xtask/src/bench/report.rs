@@ -8,11 +8,19 @@ use serde_json::{json, Value};
 /// Print rows as aligned columns (the first row is the header).
 pub fn table(rows: &[Vec<String>]) {
     let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
-        .map(|c| rows.iter().map(|r| r.get(c).map_or(0, String::len)).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for row in rows {
-        let cells: Vec<String> =
-            row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
         println!("{}", cells.join("  ").trim_end());
     }
 }
@@ -54,9 +62,13 @@ pub fn machine() -> Value {
             .find_map(|l| l.strip_prefix("MemTotal:"))
             .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
     });
-    let qemu = boot::qemu::find_qemu()
-        .ok()
-        .and_then(|q| first_line_of(&q.to_string_lossy(), &["--version"], "QEMU emulator version"));
+    let qemu = boot::qemu::find_qemu().ok().and_then(|q| {
+        first_line_of(
+            &q.to_string_lossy(),
+            &["--version"],
+            "QEMU emulator version",
+        )
+    });
     json!({
         "cpu": cpu,
         "cpus": cpus,
@@ -68,13 +80,19 @@ pub fn machine() -> Value {
 /// The host's 1-minute load average: on a shared machine, how much the
 /// figures next to it were disturbed.
 pub fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Write `value` as pretty JSON.
 pub fn write_json(path: &Path, value: &Value) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
-    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())
 }

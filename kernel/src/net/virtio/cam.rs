@@ -29,5 +29,9 @@ fn address(df: DeviceFunction) -> PciAddress {
 
 /// The `virtio-drivers` name of a function.
 pub fn device_function(a: PciAddress) -> DeviceFunction {
-    DeviceFunction { bus: a.bus, device: a.device, function: a.function }
+    DeviceFunction {
+        bus: a.bus,
+        device: a.device,
+        function: a.function,
+    }
 }

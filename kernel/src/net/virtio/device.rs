@@ -7,7 +7,9 @@ use alloc::string::String;
 use alloc::sync::Arc;
 
 use netmap::BufferPool;
-use netmap_virtio::{queue_size_for, slots_for, BufMap, Doorbell, RxQueue, TxQueue, VirtioNic, HDR_STRIDE};
+use netmap_virtio::{
+    queue_size_for, slots_for, BufMap, Doorbell, RxQueue, TxQueue, VirtioNic, HDR_STRIDE,
+};
 use spin::Mutex;
 use virtio_drivers::transport::pci::bus::PciRoot;
 use virtio_drivers::transport::pci::PciTransport;
@@ -45,7 +47,9 @@ impl core::fmt::Display for ProbeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             ProbeError::Transport(e) => write!(f, "virtio PCI transport: {e}"),
-            ProbeError::Features(missing) => write!(f, "device lacks required features {missing:#x}"),
+            ProbeError::Features(missing) => {
+                write!(f, "device lacks required features {missing:#x}")
+            }
             ProbeError::FeaturesRejected => f.write_str("device refused our feature set"),
             ProbeError::Queue(q, max) => write!(f, "queue {q} unusable (max size {max})"),
             ProbeError::Memory => f.write_str("out of DMA memory or buffers"),
@@ -82,7 +86,11 @@ impl QueueArea {
         // nothing else in the kernel will ever reference it: only these
         // views and the device touch it, for the rest of the kernel's life.
         let mem = unsafe { QueueMem::new(virt, layout) }.map_err(|_| ProbeError::Memory)?;
-        Ok(Self { layout, phys: phys.as_u64(), mem })
+        Ok(Self {
+            layout,
+            phys: phys.as_u64(),
+            mem,
+        })
     }
 
     fn program(&self, t: &mut PciTransport, queue: u16) {
@@ -99,7 +107,8 @@ impl QueueArea {
 
 /// Zeroed per-slot header memory, kept forever.
 fn header_area(slots: u32) -> Result<u64, ProbeError> {
-    let region = dma::alloc(slots as usize * HDR_STRIDE as usize).map_err(|_| ProbeError::Memory)?;
+    let region =
+        dma::alloc(slots as usize * HDR_STRIDE as usize).map_err(|_| ProbeError::Memory)?;
     let (phys, _virt, _len) = region.into_raw();
     Ok(phys.as_u64())
 }
@@ -119,7 +128,12 @@ pub struct NicDevice {
 impl NicDevice {
     /// Initialise the virtio-net function `func` as port `name`, its
     /// buffers from `pool` (device address `pool_phys`).
-    pub fn probe(func: &PciFunction, name: &str, pool: &Arc<BufferPool>, pool_phys: u64) -> Result<Self, ProbeError> {
+    pub fn probe(
+        func: &PciFunction,
+        name: &str,
+        pool: &Arc<BufferPool>,
+        pool_phys: u64,
+    ) -> Result<Self, ProbeError> {
         pci::enable(func.address, true);
         let mut root = PciRoot::new(KernelCam);
         let mut t = PciTransport::new::<KernelHal, _>(&mut root, device_function(func.address))
@@ -129,7 +143,10 @@ impl NicDevice {
         let rx_size = queue_size(&mut t, RX_QUEUE, WANT_RX_QUEUE)?;
         let tx_size = queue_size(&mut t, TX_QUEUE, WANT_TX_QUEUE)?;
         let (rx_area, tx_area) = (QueueArea::new(rx_size)?, QueueArea::new(tx_size)?);
-        let (rx_slots, tx_slots) = (slots_for(rx_area.layout.size), slots_for(tx_area.layout.size));
+        let (rx_slots, tx_slots) = (
+            slots_for(rx_area.layout.size),
+            slots_for(tx_area.layout.size),
+        );
         let (rx_hdrs, tx_hdrs) = (header_area(rx_slots)?, header_area(tx_slots)?);
         let event_idx = features & features::VIRTIO_F_RING_EVENT_IDX != 0;
         let rxq = RxQueue::new(Virtqueue::new(rx_area.mem, event_idx), rx_slots, rx_hdrs);
@@ -153,7 +170,15 @@ impl NicDevice {
             .map_err(|_| ProbeError::Memory)?;
         port.set_link_up(link_up);
         let gsi = func.interrupt_line.map(u32::from);
-        Ok(Self { pci: func.address, gsi, features, port: Arc::new(port), transport, rx_area, tx_area })
+        Ok(Self {
+            pci: func.address,
+            gsi,
+            features,
+            port: Arc::new(port),
+            transport,
+            rx_area,
+            tx_area,
+        })
     }
 
     /// Read the ISR (acknowledging, and de-asserting INTx); true if the
@@ -162,7 +187,8 @@ impl NicDevice {
     pub fn ack_interrupt(&self) -> bool {
         let mut t = self.transport.lock();
         let isr = t.ack_interrupt();
-        if isr.contains(virtio_drivers::transport::InterruptStatus::DEVICE_CONFIGURATION_INTERRUPT) {
+        if isr.contains(virtio_drivers::transport::InterruptStatus::DEVICE_CONFIGURATION_INTERRUPT)
+        {
             self.port.set_link_up(read_link(&t, self.features));
         }
         !isr.is_empty()
@@ -171,7 +197,10 @@ impl NicDevice {
     /// Reset the device after it broke the queue protocol, and bring it
     /// back with the same queues (see `VirtioNic::reset`).
     pub fn reset(&self) {
-        log::warn!("{}: device broke the queue protocol; resetting it", self.port_name());
+        log::warn!(
+            "{}: device broke the queue protocol; resetting it",
+            self.port_name()
+        );
         let stop = || self.transport.lock().set_status(DeviceStatus::empty());
         let start = || {
             let mut t = self.transport.lock();
@@ -241,6 +270,6 @@ fn read_link(t: &PciTransport, features: u64) -> bool {
     if features & features::VIRTIO_NET_F_STATUS == 0 {
         return true; // 5.1.4: without STATUS the link is assumed up
     }
-    t.read_config_space::<u16>(config::STATUS).map_or(true, |s| s & config::STATUS_LINK_UP != 0)
+    t.read_config_space::<u16>(config::STATUS)
+        .map_or(true, |s| s & config::STATUS_LINK_UP != 0)
 }
-

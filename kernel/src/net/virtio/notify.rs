@@ -51,7 +51,11 @@ fn find_cap(address: PciAddress, cfg_type: u8) -> Option<CapRegion> {
                 bar: cfg.read8(address, ptr + 4),
                 offset: cfg.read32(address, ptr + 8),
                 length: cfg.read32(address, ptr + 12),
-                multiplier: if cfg_type == VIRTIO_PCI_CAP_NOTIFY_CFG { cfg.read32(address, ptr + 16) } else { 0 },
+                multiplier: if cfg_type == VIRTIO_PCI_CAP_NOTIFY_CFG {
+                    cfg.read32(address, ptr + 16)
+                } else {
+                    0
+                },
             });
         }
         ptr = u16::from(next & !3);
@@ -61,12 +65,18 @@ fn find_cap(address: PciAddress, cfg_type: u8) -> Option<CapRegion> {
 
 fn map(func: &PciFunction, cap: CapRegion) -> Option<Mmio> {
     let bar = func.bars.get(usize::from(cap.bar))?.as_ref()?;
-    let pci::Bar::Memory { address, size, .. } = *bar else { return None };
+    let pci::Bar::Memory { address, size, .. } = *bar else {
+        return None;
+    };
     let end = u64::from(cap.offset).checked_add(u64::from(cap.length))?;
     if end > size || cap.length == 0 {
         return None;
     }
-    Mmio::map(x86_64::PhysAddr::new(address + u64::from(cap.offset)), u64::from(cap.length)).ok()
+    Mmio::map(
+        x86_64::PhysAddr::new(address + u64::from(cap.offset)),
+        u64::from(cap.length),
+    )
+    .ok()
 }
 
 /// The notify registers of a device's queues.

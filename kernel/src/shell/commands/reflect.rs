@@ -18,7 +18,13 @@ pub const COMMANDS: &[Command] = &[Command {
 }];
 
 fn summary(s: &Stats) -> alloc::string::String {
-    alloc::format!("{}: {} frames {} bytes in {} batches", s.ifname, s.frames, s.bytes, s.batches)
+    alloc::format!(
+        "{}: {} frames {} bytes in {} batches",
+        s.ifname,
+        s.frames,
+        s.bytes,
+        s.batches
+    )
 }
 
 fn reflect(args: &[&str]) -> CommandResult {
@@ -38,7 +44,9 @@ fn reflect(args: &[&str]) -> CommandResult {
         Some(ifname) => {
             reflector::start(ifname).map_err(|e| CommandError::failed(alloc::format!("{e}")))?;
             match reflector::status() {
-                Some(s) if s.stale > 0 => println!("reflecting on {ifname}, dropped {} stale frames", s.stale),
+                Some(s) if s.stale > 0 => {
+                    println!("reflecting on {ifname}, dropped {} stale frames", s.stale)
+                }
                 _ => println!("reflecting on {ifname}"),
             }
             Ok(())

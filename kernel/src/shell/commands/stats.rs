@@ -36,16 +36,26 @@ fn stats(args: &[&str]) -> CommandResult {
         Some(_) => Err(CommandError::Usage),
         None => {
             let s = &STATS;
-            let (passes, busy, halts) = (s.passes.load(Relaxed), s.busy_passes.load(Relaxed), s.halts.load(Relaxed));
+            let (passes, busy, halts) = (
+                s.passes.load(Relaxed),
+                s.busy_passes.load(Relaxed),
+                s.halts.load(Relaxed),
+            );
             let frames = net::FRAMES.load(Relaxed);
             let total = cpu::rdtsc().wrapping_sub(s.since.load(Relaxed));
-            let (bt, it, ht) = (s.busy_ticks.load(Relaxed), s.idle_ticks.load(Relaxed), s.halted_ticks.load(Relaxed));
+            let (bt, it, ht) = (
+                s.busy_ticks.load(Relaxed),
+                s.idle_ticks.load(Relaxed),
+                s.halted_ticks.load(Relaxed),
+            );
             let other = total.saturating_sub(bt + it + ht);
             let hz = time::tsc_hz();
             println!("passes {passes} busy {busy} halts {halts} frames {frames}");
             println!("ticks total {total} busy {bt} idle-poll {it} halted {ht} other {other} tsc-hz {hz}");
             let per_frame = bt.checked_div(frames).unwrap_or(0);
-            let ns = (u128::from(per_frame) * 1_000_000_000).checked_div(u128::from(hz)).unwrap_or(0);
+            let ns = (u128::from(per_frame) * 1_000_000_000)
+                .checked_div(u128::from(hz))
+                .unwrap_or(0);
             let per_pass = frames.checked_div(busy).unwrap_or(0);
             println!("per-frame {per_frame} ticks, {ns} ns; per-busy-pass {per_pass} frames");
             Ok(())

@@ -43,7 +43,10 @@ fn vale_ctl(args: &[&str]) -> CommandResult {
         ["-h", target] => {
             let (sw, port) = split(target)?;
             if let Some(on) = net::host::switch() {
-                return Err(CommandError::failed(format!("{} is already on {on}", net::host::NAME)));
+                return Err(CommandError::failed(format!(
+                    "{} is already on {on}",
+                    net::host::NAME
+                )));
             }
             net::attach(sw, port).map_err(fail)?;
             if let Err(e) = net::host::attach(sw) {
@@ -66,7 +69,9 @@ fn vale_ctl(args: &[&str]) -> CommandResult {
         }
         ["-n", target] => {
             split(target)?;
-            net.registry.create_persistent(target, PortConfig::default()).map_err(fail)?;
+            net.registry
+                .create_persistent(target, PortConfig::default())
+                .map_err(fail)?;
             println!("created {target}");
             Ok(())
         }
@@ -77,11 +82,17 @@ fn vale_ctl(args: &[&str]) -> CommandResult {
             Ok(())
         }
         ["-m", switch] => {
-            let sw = net.registry.switch(switch).ok_or_else(|| CommandError::failed(format!("no switch {switch}")))?;
+            let sw = net
+                .registry
+                .switch(switch)
+                .ok_or_else(|| CommandError::failed(format!("no switch {switch}")))?;
             let ports = sw.ports();
             println!("# mac port name age-ms");
             for e in sw.mac_table() {
-                let name = ports.iter().find(|(id, _)| *id == e.port).map_or("?", |(_, p)| p.name());
+                let name = ports
+                    .iter()
+                    .find(|(id, _)| *id == e.port)
+                    .map_or("?", |(_, p)| p.name());
                 println!("{} {} {} {}", mac(e.mac), e.port, name, e.age);
             }
             Ok(())
@@ -93,8 +104,12 @@ fn vale_ctl(args: &[&str]) -> CommandResult {
 /// `valeN:IF` -> (`valeN`, `IF`).
 fn split(target: &str) -> Result<(&str, &str), CommandError> {
     match target.split_once(':') {
-        Some((sw, port)) if sw.starts_with("vale") && !sw.is_empty() && !port.is_empty() => Ok((sw, port)),
-        _ => Err(CommandError::failed(format!("'{target}' is not valeN:PORT"))),
+        Some((sw, port)) if sw.starts_with("vale") && !sw.is_empty() && !port.is_empty() => {
+            Ok((sw, port))
+        }
+        _ => Err(CommandError::failed(format!(
+            "'{target}' is not valeN:PORT"
+        ))),
     }
 }
 
@@ -103,7 +118,10 @@ fn fail(e: netmap::OpenError) -> CommandError {
 }
 
 pub fn mac(m: [u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 fn list(net: &net::Net) {
@@ -113,9 +131,15 @@ fn list(net: &net::Net) {
         println!("no switches");
     }
     for name in switches {
-        let Some(sw) = net.registry.switch(&name) else { continue };
+        let Some(sw) = net.registry.switch(&name) else {
+            continue;
+        };
         let ports = sw.ports();
-        println!("{name}: {} port(s), lookup {}", ports.len(), sw.lookup_name());
+        println!(
+            "{name}: {} port(s), lookup {}",
+            ports.len(),
+            sw.lookup_name()
+        );
         for (id, p) in ports {
             println!("  {id} {} {}", p.name(), counters(&p.counters()));
         }
@@ -133,4 +157,3 @@ pub fn counters(c: &PortCounters) -> String {
         d.drop_short, d.drop_oversize, d.drop_frag_chain, d.drop_no_dest, d.drop_ring_full, d.drop_detached
     )
 }
-

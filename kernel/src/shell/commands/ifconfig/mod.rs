@@ -35,10 +35,26 @@ struct Kind {
 }
 
 const KINDS: &[Kind] = &[
-    Kind { prefix: nic::PREFIX, list: nic::list, run: nic::run },
-    Kind { prefix: host::PREFIX, list: host::list, run: host::run },
-    Kind { prefix: tap::PREFIX, list: tap::list, run: tap::run },
-    Kind { prefix: tun::PREFIX, list: tun::list, run: tun::run },
+    Kind {
+        prefix: nic::PREFIX,
+        list: nic::list,
+        run: nic::run,
+    },
+    Kind {
+        prefix: host::PREFIX,
+        list: host::list,
+        run: host::run,
+    },
+    Kind {
+        prefix: tap::PREFIX,
+        list: tap::list,
+        run: tap::run,
+    },
+    Kind {
+        prefix: tun::PREFIX,
+        list: tun::list,
+        run: tun::run,
+    },
 ];
 
 fn ifconfig(args: &[&str]) -> CommandResult {

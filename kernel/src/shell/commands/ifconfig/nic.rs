@@ -22,7 +22,9 @@ pub fn run(name: &str, args: &[&str]) -> CommandResult {
         .find(|n| n.port.name() == name)
         .ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
     if !args.is_empty() {
-        return Err(CommandError::failed("a NIC takes no settings: its MAC and link come from the device"));
+        return Err(CommandError::failed(
+            "a NIC takes no settings: its MAC and link come from the device",
+        ));
     }
     show(nic);
     Ok(())
@@ -30,14 +32,20 @@ pub fn run(name: &str, args: &[&str]) -> CommandResult {
 
 fn show(nic: &NicDevice) {
     let p = &nic.port;
-    let (rx, tx) = (p.krings(netmap::Dir::Rx)[0].num_slots(), p.krings(netmap::Dir::Tx)[0].num_slots());
+    let (rx, tx) = (
+        p.krings(netmap::Dir::Rx)[0].num_slots(),
+        p.krings(netmap::Dir::Tx)[0].num_slots(),
+    );
     println!(
         "{}: mac {} link {} pci {} irq {} rx-slots {rx} tx-slots {tx}",
         p.name(),
         super::super::vale::mac(p.mac()),
         if p.link_up() { "up" } else { "down" },
         nic.pci,
-        nic.gsi.map_or(alloc::string::String::from("none"), |g| alloc::format!("{g}")),
+        nic.gsi
+            .map_or(alloc::string::String::from("none"), |g| alloc::format!(
+                "{g}"
+            )),
     );
     println!("  {}", super::super::vale::counters(&p.counters()));
     let features: alloc::vec::Vec<&str> = net::virtio::features::names(nic.features).collect();
