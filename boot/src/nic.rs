@@ -114,8 +114,11 @@ impl Nic {
         };
         // romfile= keeps SeaBIOS from loading iPXE: no network boot wanted,
         // and it saves boot time under TCG.
+        // id=nicN names the device in QEMU's object tree
+        // (/machine/peripheral/nicN/virtio-backend), so the monitor's
+        // `info virtio-queue-status` can find it.
         let mut device = format!(
-            "virtio-net-pci,netdev={id},mac={},disable-legacy=on,disable-modern=off,romfile=",
+            "virtio-net-pci,id=nic{index},netdev={id},mac={},disable-legacy=on,disable-modern=off,romfile=",
             format_mac(self.mac_at(index))
         );
         if let Some(n) = self.rx_queue_size {
@@ -221,5 +224,6 @@ mod tests {
         let args = Nic::dgram("/l", "/r").qemu_args(1);
         assert!(args[1].contains("local.path=/l") && args[1].contains("remote.path=/r"));
         assert!(args[3].contains("mac=52:54:00:00:00:02") && args[3].contains("disable-legacy=on"));
+        assert!(args[3].contains("id=nic1,"));
     }
 }

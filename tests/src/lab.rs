@@ -16,7 +16,7 @@
 //! ```
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -115,6 +115,11 @@ impl DgramWires {
         self.n
     }
 
+    /// The directory the sockets live in (removed with `self`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
@@ -210,6 +215,9 @@ pub struct NicInfo {
     pub suppressed: u64,
     pub device_errors: u64,
     pub resets: u64,
+    pub lost_in_reset: u64,
+    /// Doorbells rung by the driver's watchdog for a lost notification.
+    pub watchdog_kicks: u64,
 }
 
 /// One entry of `vale-ctl -m`.
@@ -289,6 +297,7 @@ pub fn nic_info(console: &mut Console, name: &str, timeout: Duration) -> Result<
             let n = |i: usize| c[i].parse::<u64>().unwrap_or(0);
             (info.kicks, info.suppressed, info.device_errors, info.resets) =
                 (n(1), n(2), n(3), n(4));
+            (info.lost_in_reset, info.watchdog_kicks) = (n(5), n(6));
             got_kicks = true;
         }
     }

@@ -20,6 +20,7 @@ pub mod artifacts;
 pub mod console;
 pub mod contract;
 pub mod error;
+pub mod hmp;
 pub mod lab;
 pub mod names;
 pub mod paths;

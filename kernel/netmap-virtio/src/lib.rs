@@ -50,7 +50,7 @@ mod tx;
 
 pub use bridge::{Bridge, BRIDGE_SLOTS};
 pub use bufmap::BufMap;
-pub use nic::{Doorbell, VirtioNic, RX_QUEUE, TX_QUEUE};
+pub use nic::{Doorbell, RingState, VirtioNic, RX_QUEUE, TX_QUEUE};
 pub use rx::RxQueue;
 pub use stats::NicStats;
 pub use tx::TxQueue;

@@ -29,6 +29,20 @@ pub trait Doorbell: Send + Sync {
     fn kick(&self, queue: u16);
 }
 
+/// One direction of a NIC: its kring's positions and its virtqueue's
+/// indices, read together under the locks a sync takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingState {
+    /// The kring's `nr_hwcur`.
+    pub hwcur: u32,
+    /// The kring's `nr_hwtail`.
+    pub hwtail: u32,
+    /// The kring's `rhead` (what the last sync was asked to process).
+    pub head: u32,
+    /// The virtqueue under it.
+    pub queue: virtq::QueueState,
+}
+
 /// A virtio-net NIC as a netmap port (`virtioN`).
 pub struct VirtioNic {
     name: String,
@@ -102,12 +116,38 @@ impl VirtioNic {
         NicStats {
             kicks: t.kicks + r.kicks,
             kicks_suppressed: t.kicks_suppressed + r.kicks_suppressed,
+            watchdog_kicks: t.watchdog_kicks + r.watchdog_kicks,
             tx_drop_short: t.tx_drop_short,
             tx_drop_frag: t.tx_drop_frag,
             device_errors: t.device_errors + r.device_errors,
             resets: t.resets.max(r.resets),
             lost_in_reset: t.lost_in_reset + r.lost_in_reset,
         }
+    }
+
+    /// Where the rx and tx rings stand, `(rx, tx)`.
+    pub fn ring_states(&self) -> (RingState, RingState) {
+        let rx = {
+            let k = self.rx[0].lock();
+            let q = self.rxq.lock().queue_state();
+            RingState {
+                hwcur: k.nr_hwcur,
+                hwtail: k.nr_hwtail,
+                head: k.rhead,
+                queue: q,
+            }
+        };
+        let tx = {
+            let k = self.tx[0].lock();
+            let q = self.txq.lock().queue_state();
+            RingState {
+                hwcur: k.nr_hwcur,
+                hwtail: k.nr_hwtail,
+                head: k.rhead,
+                queue: q,
+            }
+        };
+        (rx, tx)
     }
 
     /// Whether the device broke the protocol and must be reset.
@@ -141,6 +181,31 @@ impl VirtioNic {
         start();
         self.needs_reset.store(false, Ordering::Release);
         self.doorbell.kick(RX_QUEUE);
+    }
+
+    /// Liveness check for a periodic timer (every few milliseconds, also
+    /// while the CPU sleeps): kick a queue whose device stopped with work
+    /// it was never told about. Returns the number of doorbells rung.
+    pub fn watchdog(&self) -> u32 {
+        let rx = self.rxq.lock().watchdog();
+        let tx = self.txq.lock().watchdog();
+        if rx {
+            self.doorbell.kick(RX_QUEUE);
+        }
+        if tx {
+            self.doorbell.kick(TX_QUEUE);
+        }
+        u32::from(rx) + u32::from(tx)
+    }
+
+    /// Fault injection: lose the next `n` notifications the `dir` queue
+    /// owes its device, as the race [`watchdog`](Self::watchdog) recovers
+    /// from would. For tests of that recovery.
+    pub fn lose_kicks(&self, dir: Dir, n: u32) {
+        match dir {
+            Dir::Rx => self.rxq.lock().lose_kicks(n),
+            Dir::Tx => self.txq.lock().lose_kicks(n),
+        }
     }
 
     /// Reclaim sent frames without posting new ones (from the idle loop).

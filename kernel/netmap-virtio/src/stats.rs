@@ -7,6 +7,9 @@ pub struct NicStats {
     pub kicks: u64,
     /// Publishes that needed no doorbell (EVENT_IDX said the device polls).
     pub kicks_suppressed: u64,
+    /// Doorbells the watchdog rang for a notification that was lost
+    /// (`virtq::Virtqueue::watchdog`); included in `kicks`.
+    pub watchdog_kicks: u64,
     /// TX slots not sent: empty or shorter than an Ethernet header.
     pub tx_drop_short: u64,
     /// TX slots not sent: part of a MOREFRAG chain (one buffer per frame).

@@ -72,10 +72,28 @@ impl<'a> TxQueue<'a> {
     pub fn stats(&self) -> NicStats {
         let q = self.vq.stats();
         NicStats {
-            kicks: q.kicks,
+            kicks: q.kicks + q.watchdog_kicks,
             kicks_suppressed: q.kicks_suppressed,
+            watchdog_kicks: q.watchdog_kicks,
             ..self.stats
         }
+    }
+
+    /// Periodic liveness check: whether the device must be kicked because
+    /// a notification was lost (see `virtq::Virtqueue::watchdog`).
+    pub fn watchdog(&mut self) -> bool {
+        self.vq.watchdog()
+    }
+
+    /// Fault injection: lose the next `n` notifications this queue owes
+    /// its device (see `virtq::Virtqueue::lose_kicks`).
+    pub fn lose_kicks(&mut self, n: u32) {
+        self.vq.lose_kicks(n);
+    }
+
+    /// The virtqueue's indices, read now.
+    pub fn queue_state(&self) -> virtq::QueueState {
+        self.vq.state()
     }
 
     /// Whether EVENT_IDX governs notifications on this queue.

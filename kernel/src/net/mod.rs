@@ -21,6 +21,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use netmap::port::Port;
 use netmap::registry::Registry;
@@ -71,11 +72,11 @@ pub fn unregister_poller(f: Poller) {
 
 /// Frames the datapath moved (bridges count both directions; pollers add
 /// theirs with [`count_frames`]): the `stats` command's denominator.
-pub static FRAMES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+pub static FRAMES: AtomicU64 = AtomicU64::new(0);
 
 /// For pollers: `n` frames moved.
 pub fn count_frames(n: u64) {
-    FRAMES.fetch_add(n, core::sync::atomic::Ordering::Relaxed);
+    FRAMES.fetch_add(n, Ordering::Relaxed);
 }
 
 /// The networking state (after [`init`]).
@@ -113,6 +114,13 @@ pub fn init() {
     });
 }
 
+/// How often every NIC queue is checked for a lost notification
+/// (`VirtioNic::watchdog`). The check is a few loads; a queue is kicked
+/// only after two looks without progress, so a lost notification costs at
+/// most two periods (two timer ticks while the CPU sleeps).
+const WATCHDOG_PERIOD_MS: u64 = 5;
+static LAST_WATCHDOG: AtomicU64 = AtomicU64::new(0);
+
 /// One pass of the datapath: acknowledge device interrupts, reset broken
 /// devices, move frames through every bridged NIC. Returns whether any
 /// frame moved (the idle loop keeps polling while it does).
@@ -130,6 +138,12 @@ pub fn poll() -> bool {
         }
     }
     let now = crate::time::since_boot().as_millis() as u64;
+    if now.wrapping_sub(LAST_WATCHDOG.load(Ordering::Relaxed)) >= WATCHDOG_PERIOD_MS {
+        LAST_WATCHDOG.store(now, Ordering::Relaxed);
+        for nic in &net.nics {
+            nic.port.watchdog();
+        }
+    }
     let mut moved = 0;
     for bridge in net.polled.read().iter() {
         bridge.switch().set_clock(now);
@@ -137,7 +151,7 @@ pub fn poll() -> bool {
         // above, on the next pass.
         moved += bridge.poll().unwrap_or(0);
     }
-    FRAMES.fetch_add(u64::from(moved), core::sync::atomic::Ordering::Relaxed);
+    FRAMES.fetch_add(u64::from(moved), Ordering::Relaxed);
     let mut worked = moved > 0;
     for poller in POLLERS.read().iter() {
         worked |= poller();

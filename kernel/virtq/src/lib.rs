@@ -48,7 +48,7 @@ pub mod sim;
 
 pub use layout::QueueLayout;
 pub use mem::QueueMem;
-pub use queue::{UsedElem, UsedError, Virtqueue};
+pub use queue::{QueueState, UsedElem, UsedError, Virtqueue};
 
 /// Descriptor flag: the buffer continues in the descriptor named by `next`.
 pub const VIRTQ_DESC_F_NEXT: u16 = 1;

@@ -47,6 +47,33 @@ pub struct QueueStats {
     pub kicks: u64,
     /// Publishes that needed no notification (device already polling).
     pub kicks_suppressed: u64,
+    /// Notifications the watchdog sent because one was lost (see
+    /// [`Virtqueue::watchdog`]).
+    pub watchdog_kicks: u64,
+}
+
+/// Where both sides of a queue stand, as the driver sees it now (for
+/// `ifconfig` and for diagnosing a queue that stopped moving).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueState {
+    /// The avail ring's `idx`: chains shown to the device.
+    pub avail_idx: u16,
+    /// The used ring's `idx` as the device wrote it (read now, unchecked).
+    pub used_idx: u16,
+    /// Used elements the driver has consumed.
+    pub last_used: u16,
+    /// The device's `avail_event`: with EVENT_IDX it wants a kick when
+    /// `avail_idx` passes this.
+    pub avail_event: u16,
+    /// The driver's `used_event`: with EVENT_IDX it wants an interrupt when
+    /// `used_idx` passes this.
+    pub used_event: u16,
+    /// The avail index the last kick decision was made at.
+    pub last_kick_check: u16,
+    /// Chains the device holds.
+    pub in_flight: u16,
+    /// Whether the driver asked for interrupts.
+    pub irq_on: bool,
 }
 
 /// Driver state of one split virtqueue.
@@ -61,6 +88,16 @@ pub struct Virtqueue<'a> {
     /// Used index as last read from the device (validated).
     used_seen: u16,
     irq_on: bool,
+    /// The avail index the device was last notified at (what the last
+    /// kick told it about).
+    kicked_at: u16,
+    /// Used index at the previous watchdog call.
+    wd_used: u16,
+    /// The watchdog already kicked for this stuck state.
+    wd_kicked: bool,
+    /// Fault injection: notifications still to lose (see
+    /// [`lose_kicks`](Self::lose_kicks)).
+    lose: u32,
     stats: QueueStats,
 }
 
@@ -84,6 +121,10 @@ impl<'a> Virtqueue<'a> {
             last_used: 0,
             used_seen: 0,
             irq_on: true,
+            kicked_at: 0,
+            wd_used: 0,
+            wd_kicked: false,
+            lose: 0,
             stats: QueueStats::default(),
         }
     }
@@ -106,6 +147,20 @@ impl<'a> Virtqueue<'a> {
     /// Whether `VIRTIO_F_EVENT_IDX` governs notifications.
     pub fn event_idx(&self) -> bool {
         self.event_idx
+    }
+
+    /// Both sides' indices, read now.
+    pub fn state(&self) -> QueueState {
+        QueueState {
+            avail_idx: self.published,
+            used_idx: self.mem.used_idx().load(Ordering::Acquire),
+            last_used: self.last_used,
+            avail_event: self.mem.avail_event().load(Ordering::Relaxed),
+            used_event: self.mem.used_event().load(Ordering::Relaxed),
+            last_kick_check: self.last_kick_check,
+            in_flight: self.in_flight(),
+            irq_on: self.irq_on,
+        }
     }
 
     /// Write descriptor `i`. Only for descriptors the device does not hold.
@@ -169,12 +224,81 @@ impl<'a> Virtqueue<'a> {
         } else {
             self.mem.used_flags().load(Ordering::Relaxed) & VIRTQ_USED_F_NO_NOTIFY == 0
         };
+        let kick = if kick && self.lose > 0 {
+            self.lose -= 1;
+            false
+        } else {
+            kick
+        };
         if kick {
+            self.kicked_at = self.published;
             self.stats.kicks += 1;
         } else {
             self.stats.kicks_suppressed += 1;
         }
         kick
+    }
+
+    /// Fault injection: the next `n` notifications [`publish`](Self::publish)
+    /// owes the device are decided away, as when it reads a stale event
+    /// point in the race [`watchdog`](Self::watchdog) recovers from. For
+    /// tests of that recovery on a real device.
+    pub fn lose_kicks(&mut self, n: u32) {
+        self.lose = n;
+    }
+
+    /// Liveness check, for a periodic timer (every few milliseconds).
+    /// Returns `true` if the device must be notified now: it holds chains,
+    /// used none since the previous call, and its suppression fields say it
+    /// is waiting for a notification about chains already published
+    /// (with EVENT_IDX: `avail_event` lies in the published range it has
+    /// not used; without: `NO_NOTIFY` is clear). Once per stuck state.
+    ///
+    /// Why a driver needs this: [`publish`](Self::publish) and the device
+    /// decide to notify / sleep with a store-fence-load handshake on each
+    /// side (2.7.13). If either side's fence is not a real one, both can
+    /// read the other's old value and the device sleeps on work it was
+    /// never told about. QEMU's TCG with a single vCPU is such a case: it
+    /// translates the guest's `mfence` to nothing (no other vCPU could
+    /// tell), but the device model runs concurrently in QEMU's main loop
+    /// thread. Seen as a transmit queue that never moved again.
+    pub fn watchdog(&mut self) -> bool {
+        let used = self.mem.used_idx().load(Ordering::Acquire);
+        let progressed = used != self.wd_used;
+        self.wd_used = used;
+        // Chains shown to the device that it has not used.
+        let held = self.published.wrapping_sub(used);
+        if progressed || held == 0 || held > self.size() {
+            // Moving, idle, or an index the next sync will reject.
+            self.wd_kicked = false;
+            return false;
+        }
+        if self.wd_kicked {
+            return false;
+        }
+        let waiting = if self.event_idx {
+            // The device wants to hear when the avail index passes its
+            // event point. Waiting on us: we did pass it (the point lies in
+            // the published range it has not used; a point behind that is
+            // stale, e.g. a receive queue the device stopped watching
+            // because it has buffers), and no kick has told it so (the
+            // last kick was not past the point).
+            let e = self.mem.avail_event().load(Ordering::Relaxed);
+            let past_event = self.published.wrapping_sub(e);
+            let kick_past_event = self.kicked_at.wrapping_sub(e);
+            (1..=held).contains(&past_event) && !(1..=past_event).contains(&kick_past_event)
+        } else {
+            // The device wants every notification, and we published since
+            // the last one.
+            self.mem.used_flags().load(Ordering::Relaxed) & VIRTQ_USED_F_NO_NOTIFY == 0
+                && self.kicked_at != self.published
+        };
+        if waiting {
+            self.wd_kicked = true;
+            self.kicked_at = self.published;
+            self.stats.watchdog_kicks += 1;
+        }
+        waiting
     }
 
     /// Read the device's used index and return how many elements are new.
@@ -348,7 +472,8 @@ mod tests {
             q.stats(),
             QueueStats {
                 kicks: 2,
-                kicks_suppressed: 1
+                kicks_suppressed: 1,
+                watchdog_kicks: 0,
             }
         );
     }
@@ -377,6 +502,132 @@ mod tests {
         let head = dev.pop_avail().unwrap();
         dev.push_used(u32::from(head), 61);
         assert!(dev.publish_used());
+    }
+
+    /// The lost-notification race (2.7.13's handshake without a real fence
+    /// on one side): the driver publishes while the device's new event
+    /// point is not yet visible, so it does not kick; the device then
+    /// sleeps on a chain it never saw. The watchdog notices on its second
+    /// look and kicks, once.
+    #[test]
+    fn watchdog_kicks_once_after_a_lost_notification() {
+        let layout = QueueLayout::new(8).unwrap();
+        let words = setup(8);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, true);
+        let mut dev = SimDevice::new(mem, true);
+        for i in 0..2 {
+            q.push(i).unwrap();
+        }
+        assert!(q.publish(), "event 0 crossed");
+        while let Some(h) = dev.pop_avail() {
+            dev.push_used(u32::from(h), 0);
+        }
+        dev.publish_used();
+        assert!(!q.watchdog(), "the device moved since the last look");
+        // The race: the driver reads the event point before the device's
+        // store of 2 lands, so publishing 2 -> 3 sends nothing.
+        q.push(2).unwrap();
+        assert!(!q.publish(), "old event point 0 is behind this batch");
+        dev.set_avail_event(2);
+        // The device is idle, waiting for a kick past 2.
+        assert!(
+            q.watchdog(),
+            "stuck with a chain the device was never told of"
+        );
+        assert!(!q.watchdog(), "one kick per stuck state");
+        assert_eq!(q.stats().watchdog_kicks, 1);
+        // The kick: the device takes the chain and moves again.
+        let h = dev.pop_avail().unwrap();
+        dev.push_used(u32::from(h), 0);
+        dev.publish_used();
+        assert!(!q.watchdog());
+        assert!(!q.watchdog(), "nothing held: idle, no kick");
+    }
+
+    /// A receive queue whose device stopped watching the avail index
+    /// (it has buffers, so its event point is stale, behind what it has
+    /// used) is idle, not stuck: no kick however long it stays so.
+    #[test]
+    fn watchdog_leaves_a_stale_event_point_alone() {
+        let layout = QueueLayout::new(8).unwrap();
+        let words = setup(8);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, true);
+        let mut dev = SimDevice::new(mem, true);
+        for i in 0..8 {
+            q.push(i).unwrap();
+        }
+        q.publish();
+        dev.set_avail_event(1);
+        for _ in 0..3 {
+            let h = dev.pop_avail().unwrap();
+            dev.push_used(u32::from(h), 60);
+        }
+        dev.publish_used();
+        for _ in 0..5 {
+            assert!(!q.watchdog());
+        }
+        assert_eq!(q.stats().watchdog_kicks, 0);
+    }
+
+    /// Injected losses behave like the race: no kick, and the watchdog
+    /// makes up for it.
+    #[test]
+    fn lost_kicks_are_injected_and_recovered() {
+        let layout = QueueLayout::new(8).unwrap();
+        let words = setup(8);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, true);
+        q.lose_kicks(1);
+        q.push(0).unwrap();
+        assert!(!q.publish(), "owed, lost");
+        assert_eq!(q.stats().kicks_suppressed, 1);
+        assert!(q.watchdog(), "the device never heard of chain 0");
+        q.push(1).unwrap();
+        assert!(
+            !q.publish(),
+            "event 0 is behind this batch: the rest rides on the watchdog's kick"
+        );
+    }
+
+    /// A queue the device was told about and simply has nothing to do
+    /// with (a receive queue before the first frame: event point 0, never
+    /// moved) is idle, not stuck.
+    #[test]
+    fn watchdog_leaves_a_notified_idle_queue_alone() {
+        let layout = QueueLayout::new(8).unwrap();
+        let words = setup(8);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, true);
+        for i in 0..8 {
+            q.push(i).unwrap();
+        }
+        assert!(q.publish(), "event 0 crossed: kicked");
+        for _ in 0..5 {
+            assert!(!q.watchdog());
+        }
+    }
+
+    /// Without EVENT_IDX the device's NO_NOTIFY flag is what can be read
+    /// stale: clear and no progress means it waits for a kick.
+    #[test]
+    fn watchdog_without_event_idx_follows_no_notify() {
+        let layout = QueueLayout::new(8).unwrap();
+        let words = setup(8);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, false);
+        let dev = SimDevice::new(mem, false);
+        dev.set_no_notify(true);
+        q.push(0).unwrap();
+        assert!(!q.publish(), "the device polls");
+        assert!(!q.watchdog(), "device says it polls");
+        dev.set_no_notify(false);
+        assert!(
+            q.watchdog(),
+            "device stopped polling without taking the chain"
+        );
+        assert!(!q.watchdog());
     }
 
     #[test]

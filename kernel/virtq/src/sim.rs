@@ -103,6 +103,12 @@ impl<'a> SimDevice<'a> {
         self.mem.avail_event().store(idx, Ordering::Relaxed);
     }
 
+    /// Ask for no notifications, or for all (without EVENT_IDX).
+    pub fn set_no_notify(&self, on: bool) {
+        let flags = if on { crate::VIRTQ_USED_F_NO_NOTIFY } else { 0 };
+        self.mem.used_flags().store(flags, Ordering::Relaxed);
+    }
+
     /// Misbehave: store any used index.
     pub fn force_used_idx(&mut self, idx: u16) {
         self.mem.used_idx().store(idx, Ordering::Release);

@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use integration::hmp::Hmp;
 use integration::lab::{self, DgramWires};
 use integration::pktgen::{self, format_pps, Config, Mode, Report};
 use integration::timeouts::COMMAND;
@@ -218,6 +219,8 @@ impl Case {
 
 struct Bench<'a> {
     vm: Vm,
+    /// QEMU's monitor: its view of the virtqueues when the guest is stuck.
+    hmp: Hmp,
     /// QEMU's namespace (--qlen), deleted after the VM is gone.
     _netns: Option<NetNs>,
     wires: DgramWires,
@@ -275,6 +278,18 @@ impl Bench<'_> {
                         .unwrap_or_else(|e| vec![e.to_string()]),
                 );
             }
+            // QEMU's side of each queue (rx 0, tx 1): where its avail and
+            // used indices stand, to tell a lost kick from a stuck backend.
+            for nic in 0..nics {
+                for q in [0u16, 1] {
+                    dump.push(format!("(qemu) virtio-queue-status nic{nic} queue {q}"));
+                    dump.push(
+                        self.hmp
+                            .virtio_queue(nic, q, COMMAND)
+                            .unwrap_or_else(|e| format!("monitor: {e}")),
+                    );
+                }
+            }
             return Err(format!(
                 "{}: nothing came back ({} sent); the guest says:\n{}\n(serial log: {})",
                 case.key(),
@@ -327,6 +342,8 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     // Named threads (`CPU 0/TCG`, ...), so their CPU time can be told apart.
     let mut options = wires.options(VmOptions::default().kernel(&elf).name("bench-e2e"));
     options = options.arg("-name").arg("bench-e2e,debug-threads=on");
+    let hmp = Hmp::new(wires.dir().join("mon"));
+    options = options.arg("-monitor").arg(hmp.arg());
     // The host -> QEMU direction: QEMU's dgram socket is not connected, so
     // what a sender may queue in it is `net.unix.max_dgram_qlen` frames
     // (often 10), a setting of the socket's network namespace. With
@@ -371,6 +388,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     let vm = Vm::boot_to_prompt(options).map_err(|e| e.to_string())?;
     let mut b = Bench {
         vm,
+        hmp,
         wires,
         args,
         _netns: netns,
@@ -418,6 +436,14 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         b.cmd("reflect stop")?;
     }
     let load_after = report::load_average();
+    // Notifications the guest's watchdog had to resend (lost in the
+    // EVENT_IDX handshake; see virtq's Virtqueue::watchdog).
+    let mut watchdog = Vec::new();
+    for i in 0..b.wires.len() {
+        let n =
+            lab::nic_info(&mut b.vm, &format!("virtio{i}"), COMMAND).map_err(|e| e.to_string())?;
+        watchdog.push(n.watchdog_kicks);
+    }
 
     println!(
         "end to end: pktgen -> QEMU dgram NIC -> guest -> NIC -> pktgen (TCG, 1 vCPU, QEMU's socket queue {qlen} frames); medians of {} rounds of {:.0} s",
@@ -527,6 +553,15 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             median(&ratios)
         );
     }
+    println!(
+        "lost notifications recovered by the driver's watchdog, per NIC: {}",
+        watchdog
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("virtio{i} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let show = |l: Option<f64>| l.map_or("?".to_string(), |l| format!("{l:.1}"));
     println!(
         "host load average (1 min) {} before, {} after, on {} CPUs",
@@ -543,6 +578,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
                         "one_thread": args.one_thread, "kernel": elf,
                         "qemu_dgram_qlen": qlen },
             "cases": out,
+            "watchdog_kicks": watchdog,
             "load_average": { "before": load_before, "after": load_after },
         });
         report::write_json(path, &value)?;

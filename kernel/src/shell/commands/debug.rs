@@ -1,7 +1,11 @@
-//! panic and fault: exercise the kernel's failure paths.
+//! panic, fault and inject: exercise the kernel's failure and recovery
+//! paths.
+
+use netmap::port::Port;
 
 use super::{optional_arg, Command, CommandError, CommandResult};
 use crate::arch::faults;
+use crate::net;
 
 pub const COMMANDS: &[Command] = &[
     Command {
@@ -17,7 +21,58 @@ pub const COMMANDS: &[Command] = &[
             "raise a page fault, general protection, invalid opcode or divide error (exit code 102)",
         run: fault,
     },
+    Command {
+        name: "inject",
+        usage: "lost-kick <virtioN> <rx|tx> [count]",
+        help: "lose the next notifications (default 1) a NIC queue owes its device, as a lost EVENT_IDX handshake would; the driver's watchdog must recover",
+        run: inject,
+    },
 ];
+
+/// Most notifications one `inject` may lose: enough for any test, and a
+/// typo cannot silence a queue for good (the watchdog recovers each one).
+const MAX_LOST_KICKS: u32 = 1000;
+
+fn inject(args: &[&str]) -> CommandResult {
+    let (name, dir, count) = match args {
+        ["lost-kick", name, dir] => (*name, *dir, 1),
+        ["lost-kick", name, dir, count] => {
+            let n: u32 = count.parse().map_err(|_| {
+                CommandError::failed(alloc::format!(
+                    "bad count '{count}': a number 1..={MAX_LOST_KICKS}"
+                ))
+            })?;
+            if !(1..=MAX_LOST_KICKS).contains(&n) {
+                return Err(CommandError::failed(alloc::format!(
+                    "bad count '{count}': a number 1..={MAX_LOST_KICKS}"
+                )));
+            }
+            (*name, *dir, n)
+        }
+        _ => return Err(CommandError::Usage),
+    };
+    let dir = match dir {
+        "rx" => netmap::Dir::Rx,
+        "tx" => netmap::Dir::Tx,
+        _ => {
+            return Err(CommandError::failed(alloc::format!(
+                "bad queue '{dir}': rx or tx"
+            )))
+        }
+    };
+    let net = net::get().ok_or_else(|| CommandError::failed("networking is not initialised"))?;
+    let nic = net
+        .nics
+        .iter()
+        .find(|n| n.port.name() == name)
+        .ok_or_else(|| CommandError::failed(alloc::format!("no NIC {name}")))?;
+    nic.port.lose_kicks(dir, count);
+    crate::println!(
+        "{name}: the next {count} notification(s) of its {} queue will be lost",
+        if dir == netmap::Dir::Rx { "rx" } else { "tx" }
+    );
+    Ok(())
+}
 
 fn panic(args: &[&str]) -> CommandResult {
     super::no_args(args)?;

@@ -52,7 +52,31 @@ fn show(nic: &NicDevice) {
     println!("  features {}", features.join(" "));
     let s = p.nic_stats();
     println!(
-        "  kicks {} suppressed {} device-errors {} resets {} lost-in-reset {}",
-        s.kicks, s.kicks_suppressed, s.device_errors, s.resets, s.lost_in_reset
+        "  kicks {} suppressed {} device-errors {} resets {} lost-in-reset {} watchdog-kicks {}",
+        s.kicks, s.kicks_suppressed, s.device_errors, s.resets, s.lost_in_reset, s.watchdog_kicks
+    );
+    let (rx, tx) = p.ring_states();
+    ring("rx", &rx);
+    ring("tx", &tx);
+}
+
+/// One ring's positions: the kring's and, under it, the virtqueue's (the
+/// device's side read now). Enough to tell a lost kick from a device that
+/// stopped.
+fn ring(dir: &str, r: &netmap_virtio::RingState) {
+    let q = &r.queue;
+    println!(
+        "  {dir} kring hwcur {} hwtail {} head {} | vq avail {} used {} consumed {} in-flight {} avail-event {} used-event {} kick-check {} irq {}",
+        r.hwcur,
+        r.hwtail,
+        r.head,
+        q.avail_idx,
+        q.used_idx,
+        q.last_used,
+        q.in_flight,
+        q.avail_event,
+        q.used_event,
+        q.last_kick_check,
+        if q.irq_on { "on" } else { "off" },
     );
 }
