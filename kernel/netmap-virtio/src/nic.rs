@@ -127,26 +127,16 @@ impl VirtioNic {
 
     /// Where the rx and tx rings stand, `(rx, tx)`.
     pub fn ring_states(&self) -> (RingState, RingState) {
-        let rx = {
-            let k = self.rx[0].lock();
-            let q = self.rxq.lock().queue_state();
+        fn read(k: &KringState, vq: &mut Virtqueue<'_>) -> RingState {
             RingState {
                 hwcur: k.nr_hwcur,
                 hwtail: k.nr_hwtail,
                 head: k.rhead,
-                queue: q,
+                queue: vq.state(),
             }
-        };
-        let tx = {
-            let k = self.tx[0].lock();
-            let q = self.txq.lock().queue_state();
-            RingState {
-                hwcur: k.nr_hwcur,
-                hwtail: k.nr_hwtail,
-                head: k.rhead,
-                queue: q,
-            }
-        };
+        }
+        let rx = read(&self.rx[0].lock(), self.rxq.lock().vq());
+        let tx = read(&self.tx[0].lock(), self.txq.lock().vq());
         (rx, tx)
     }
 
@@ -187,8 +177,8 @@ impl VirtioNic {
     /// while the CPU sleeps): kick a queue whose device stopped with work
     /// it was never told about. Returns the number of doorbells rung.
     pub fn watchdog(&self) -> u32 {
-        let rx = self.rxq.lock().watchdog();
-        let tx = self.txq.lock().watchdog();
+        let rx = self.rxq.lock().vq().watchdog();
+        let tx = self.txq.lock().vq().watchdog();
         if rx {
             self.doorbell.kick(RX_QUEUE);
         }
@@ -203,8 +193,8 @@ impl VirtioNic {
     /// from would. For tests of that recovery.
     pub fn lose_kicks(&self, dir: Dir, n: u32) {
         match dir {
-            Dir::Rx => self.rxq.lock().lose_kicks(n),
-            Dir::Tx => self.txq.lock().lose_kicks(n),
+            Dir::Rx => self.rxq.lock().vq().lose_kicks(n),
+            Dir::Tx => self.txq.lock().vq().lose_kicks(n),
         }
     }
 

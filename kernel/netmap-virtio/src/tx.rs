@@ -79,21 +79,10 @@ impl<'a> TxQueue<'a> {
         }
     }
 
-    /// Periodic liveness check: whether the device must be kicked because
-    /// a notification was lost (see `virtq::Virtqueue::watchdog`).
-    pub fn watchdog(&mut self) -> bool {
-        self.vq.watchdog()
-    }
-
-    /// Fault injection: lose the next `n` notifications this queue owes
-    /// its device (see `virtq::Virtqueue::lose_kicks`).
-    pub fn lose_kicks(&mut self, n: u32) {
-        self.vq.lose_kicks(n);
-    }
-
-    /// The virtqueue's indices, read now.
-    pub fn queue_state(&self) -> virtq::QueueState {
-        self.vq.state()
+    /// The virtqueue, for what the NIC does on it besides syncs (its
+    /// watchdog, fault injection, reading its state).
+    pub(crate) fn vq(&mut self) -> &mut Virtqueue<'a> {
+        &mut self.vq
     }
 
     /// Whether EVENT_IDX governs notifications on this queue.
