@@ -51,7 +51,7 @@ pub fn parse_hex(words: &[&str]) -> Result<Vec<u8>, CommandError> {
         .chars()
         .filter(|c| *c != ':' && *c != '-')
         .collect();
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(CommandError::failed("bad hex bytes"));
     }
     Ok((0..s.len())
