@@ -186,6 +186,10 @@ pub struct E2eBenchArgs {
     /// Measure this kernel ELF instead of building the release kernel.
     #[arg(long, value_name = "ELF")]
     pub kernel: Option<PathBuf>,
+    /// Extra QEMU argument (repeatable), e.g. `--qemu-arg=-smp
+    /// --qemu-arg=1,maxcpus=2`: compare QEMU configurations.
+    #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub qemu_args: Vec<String>,
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

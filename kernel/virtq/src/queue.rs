@@ -93,8 +93,6 @@ pub struct Virtqueue<'a> {
     kicked_at: u16,
     /// Used index at the previous watchdog call.
     wd_used: u16,
-    /// The watchdog already kicked for this stuck state.
-    wd_kicked: bool,
     /// Fault injection: notifications still to lose (see
     /// [`lose_kicks`](Self::lose_kicks)).
     lose: u32,
@@ -123,7 +121,6 @@ impl<'a> Virtqueue<'a> {
             irq_on: true,
             kicked_at: 0,
             wd_used: 0,
-            wd_kicked: false,
             lose: 0,
             stats: QueueStats::default(),
         }
@@ -250,9 +247,11 @@ impl<'a> Virtqueue<'a> {
     /// Liveness check, for a periodic timer (every few milliseconds).
     /// Returns `true` if the device must be notified now: it holds chains,
     /// used none since the previous call, and its suppression fields say it
-    /// is waiting for a notification about chains already published
-    /// (with EVENT_IDX: `avail_event` lies in the published range it has
-    /// not used; without: `NO_NOTIFY` is clear). Once per stuck state.
+    /// is waiting for a notification about chains already published that
+    /// no kick gave it (with EVENT_IDX: `avail_event` lies in the published
+    /// range it has not used, and the last kick was not past it; without:
+    /// `NO_NOTIFY` is clear and we published since the last kick). Once
+    /// per stuck state; counted in [`QueueStats::watchdog_kicks`].
     ///
     /// Why a driver needs this: [`publish`](Self::publish) and the device
     /// decide to notify / sleep with a store-fence-load handshake on each
@@ -270,10 +269,6 @@ impl<'a> Virtqueue<'a> {
         let held = self.published.wrapping_sub(used);
         if progressed || held == 0 || held > self.size() {
             // Moving, idle, or an index the next sync will reject.
-            self.wd_kicked = false;
-            return false;
-        }
-        if self.wd_kicked {
             return false;
         }
         let waiting = if self.event_idx {
@@ -294,7 +289,9 @@ impl<'a> Virtqueue<'a> {
                 && self.kicked_at != self.published
         };
         if waiting {
-            self.wd_kicked = true;
+            // Told now: the next look finds this kick past the event point,
+            // so a device that stays put (its backend is blocked) is kicked
+            // once, not every period.
             self.kicked_at = self.published;
             self.stats.watchdog_kicks += 1;
         }

@@ -342,6 +342,9 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     // Named threads (`CPU 0/TCG`, ...), so their CPU time can be told apart.
     let mut options = wires.options(VmOptions::default().kernel(&elf).name("bench-e2e"));
     options = options.arg("-name").arg("bench-e2e,debug-threads=on");
+    for a in &args.qemu_args {
+        options = options.arg(a);
+    }
     let hmp = Hmp::new(wires.dir().join("mon"));
     options = options.arg("-monitor").arg(hmp.arg());
     // The host -> QEMU direction: QEMU's dgram socket is not connected, so
@@ -575,7 +578,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             "machine": report::machine(),
             "config": { "accel": "tcg", "machine": "pc", "nics": "2 x dgram", "rounds": args.runs,
                         "duration_s": args.duration, "warmup_s": args.warmup, "inflight": args.inflight,
-                        "one_thread": args.one_thread, "kernel": elf,
+                        "one_thread": args.one_thread, "kernel": elf, "qemu_args": args.qemu_args,
                         "qemu_dgram_qlen": qlen },
             "cases": out,
             "watchdog_kicks": watchdog,
