@@ -247,11 +247,11 @@ impl<'a> Virtqueue<'a> {
     /// Liveness check, for a periodic timer (every few milliseconds).
     /// Returns `true` if the device must be notified now: it holds chains,
     /// used none since the previous call, and its suppression fields say it
-    /// is waiting for a notification about chains already published that
-    /// no kick gave it (with EVENT_IDX: `avail_event` lies in the published
-    /// range it has not used, and the last kick was not past it; without:
-    /// `NO_NOTIFY` is clear and we published since the last kick). Once
-    /// per stuck state; counted in [`QueueStats::watchdog_kicks`].
+    /// is asleep waiting for a notification about chains already published
+    /// that no kick gave it (with EVENT_IDX: `avail_event` equals the used
+    /// index, and the last kick was not past it; without: `NO_NOTIFY` is
+    /// clear and we published since the last kick). Once per stuck state;
+    /// counted in [`QueueStats::watchdog_kicks`].
     ///
     /// Why a driver needs this: [`publish`](Self::publish) and the device
     /// decide to notify / sleep with a store-fence-load handshake on each
@@ -272,16 +272,19 @@ impl<'a> Virtqueue<'a> {
             return false;
         }
         let waiting = if self.event_idx {
-            // The device wants to hear when the avail index passes its
-            // event point. Waiting on us: we did pass it (the point lies in
-            // the published range it has not used; a point behind that is
-            // stale, e.g. a receive queue the device stopped watching
-            // because it has buffers), and no kick has told it so (the
-            // last kick was not past the point).
+            // A device that sleeps waiting for new chains has finished
+            // everything it took and put its event point right there: it
+            // wants to hear when the avail index passes the used index.
+            // Waiting on us: that is where it stands, we did publish past
+            // it, and no kick has told it so (the last kick was not past
+            // the point). Anything else is a device at work, or blocked on
+            // its backend holding a chain (point past the used index), or
+            // a stale point (behind the used index: e.g. a receive queue
+            // the device stopped watching because it has buffers): a kick
+            // would not help.
             let e = self.mem.avail_event().load(Ordering::Relaxed);
-            let past_event = self.published.wrapping_sub(e);
             let kick_past_event = self.kicked_at.wrapping_sub(e);
-            (1..=held).contains(&past_event) && !(1..=past_event).contains(&kick_past_event)
+            e == used && !(1..=held).contains(&kick_past_event)
         } else {
             // The device wants every notification, and we published since
             // the last one.
@@ -562,6 +565,37 @@ mod tests {
             dev.push_used(u32::from(h), 60);
         }
         dev.publish_used();
+        for _ in 0..5 {
+            assert!(!q.watchdog());
+        }
+        assert_eq!(q.stats().watchdog_kicks, 0);
+    }
+
+    /// A device blocked on its backend (QEMU when the socket is full: it
+    /// took a chain, could not send it, and its event point is past what
+    /// it used) is not waiting for us: no kick, however long it sits.
+    #[test]
+    fn watchdog_leaves_a_device_blocked_on_its_backend_alone() {
+        let layout = QueueLayout::new(8).unwrap();
+        let words = setup(8);
+        let mem = QueueMem::from_words(&words, layout).unwrap();
+        let mut q = Virtqueue::new(mem, true);
+        let mut dev = SimDevice::new(mem, true);
+        for i in 0..2 {
+            q.push(i).unwrap();
+        }
+        assert!(q.publish());
+        let h = dev.pop_avail().unwrap();
+        dev.push_used(u32::from(h), 0);
+        dev.publish_used();
+        // More published while the device is at work (event point 0).
+        for i in 2..5 {
+            q.push(i).unwrap();
+        }
+        assert!(!q.publish());
+        // Chain 1 taken, not sent; the event point follows the pops.
+        dev.pop_avail().unwrap();
+        dev.set_avail_event(2);
         for _ in 0..5 {
             assert!(!q.watchdog());
         }
