@@ -37,16 +37,15 @@ fn inject(args: &[&str]) -> CommandResult {
     let (name, dir, count) = match args {
         ["lost-kick", name, dir] => (*name, *dir, 1),
         ["lost-kick", name, dir, count] => {
-            let n: u32 = count.parse().map_err(|_| {
-                CommandError::failed(alloc::format!(
-                    "bad count '{count}': a number 1..={MAX_LOST_KICKS}"
-                ))
-            })?;
-            if !(1..=MAX_LOST_KICKS).contains(&n) {
-                return Err(CommandError::failed(alloc::format!(
-                    "bad count '{count}': a number 1..={MAX_LOST_KICKS}"
-                )));
-            }
+            let n = count
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LOST_KICKS).contains(n))
+                .ok_or_else(|| {
+                    CommandError::failed(alloc::format!(
+                        "bad count '{count}': a number 1..={MAX_LOST_KICKS}"
+                    ))
+                })?;
             (*name, *dir, n)
         }
         _ => return Err(CommandError::Usage),
