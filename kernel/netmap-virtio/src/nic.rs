@@ -159,14 +159,14 @@ impl VirtioNic {
         {
             let mut k = self.tx[0].lock();
             let mut q = self.txq.lock();
-            let (event_idx, mem) = (q.event_idx(), q.mem());
-            q.reset(Virtqueue::new(mem, event_idx), &mut k);
+            let vq = q.vq().fresh();
+            q.reset(vq, &mut k);
         }
         {
             let mut k = self.rx[0].lock();
             let mut q = self.rxq.lock();
-            let (event_idx, mem) = (q.event_idx(), q.mem());
-            q.reset(Virtqueue::new(mem, event_idx), &mut k, &self.bufs);
+            let vq = q.vq().fresh();
+            q.reset(vq, &mut k, &self.bufs);
         }
         start();
         self.needs_reset.store(false, Ordering::Release);

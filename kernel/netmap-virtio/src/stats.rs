@@ -21,3 +21,16 @@ pub struct NicStats {
     /// Frames in flight lost to a reset.
     pub lost_in_reset: u64,
 }
+
+impl NicStats {
+    /// These counters with a virtqueue's kick counts filled in (watchdog
+    /// kicks are doorbells too).
+    pub(crate) fn with_queue(self, q: virtq::queue::QueueStats) -> Self {
+        NicStats {
+            kicks: q.kicks + q.watchdog_kicks,
+            kicks_suppressed: q.kicks_suppressed,
+            watchdog_kicks: q.watchdog_kicks,
+            ..self
+        }
+    }
+}

@@ -70,29 +70,14 @@ impl<'a> TxQueue<'a> {
 
     /// Counters, including the queue's kick counts.
     pub fn stats(&self) -> NicStats {
-        let q = self.vq.stats();
-        NicStats {
-            kicks: q.kicks + q.watchdog_kicks,
-            kicks_suppressed: q.kicks_suppressed,
-            watchdog_kicks: q.watchdog_kicks,
-            ..self.stats
-        }
+        self.stats.with_queue(self.vq.stats())
     }
 
     /// The virtqueue, for what the NIC does on it besides syncs (its
-    /// watchdog, fault injection, reading its state).
+    /// watchdog, fault injection, reading its state, a fresh queue on the
+    /// same memory after a device reset).
     pub(crate) fn vq(&mut self) -> &mut Virtqueue<'a> {
         &mut self.vq
-    }
-
-    /// Whether EVENT_IDX governs notifications on this queue.
-    pub fn event_idx(&self) -> bool {
-        self.vq.event_idx()
-    }
-
-    /// The queue's memory (to start over after a device reset).
-    pub fn mem(&self) -> virtq::QueueMem<'a> {
-        self.vq.mem()
     }
 
     /// Slots the device holds.

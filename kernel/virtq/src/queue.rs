@@ -126,6 +126,12 @@ impl<'a> Virtqueue<'a> {
         }
     }
 
+    /// A queue started afresh on the same memory, with the same features
+    /// (after the device was reset: it no longer uses the old state).
+    pub fn fresh(&self) -> Self {
+        Self::new(self.mem, self.event_idx)
+    }
+
     /// Number of descriptors.
     pub fn size(&self) -> u16 {
         self.mem.layout.size
