@@ -396,17 +396,21 @@ mod tests {
     use crate::sim::SimDevice;
     use crate::VIRTQ_DESC_F_WRITE;
 
-    fn setup(n: u32) -> alloc::vec::Vec<core::sync::atomic::AtomicU64> {
-        words_for(QueueLayout::new(n).unwrap())
+    /// A queue of `n` descriptors and the device model on its memory
+    /// (leaked: both borrow it for the test's life).
+    fn pair(n: u32, event_idx: bool) -> (Virtqueue<'static>, SimDevice<'static>) {
+        let layout = QueueLayout::new(n).unwrap();
+        let words = alloc::boxed::Box::leak(words_for(layout).into_boxed_slice());
+        let mem = QueueMem::from_words(words, layout).unwrap();
+        (
+            Virtqueue::new(mem, event_idx),
+            SimDevice::new(mem, event_idx),
+        )
     }
 
     #[test]
     fn publish_batches_and_the_device_sees_it_in_order() {
-        let layout = QueueLayout::new(8).unwrap();
-        let words = setup(8);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, false);
-        let mut dev = SimDevice::new(mem, false);
+        let (mut q, mut dev) = pair(8, false);
         for i in 0..5 {
             q.set_desc(i, 0x1000 * u64::from(i), 64, VIRTQ_DESC_F_WRITE, 0);
             q.push(i).unwrap();
@@ -424,9 +428,7 @@ mod tests {
 
     #[test]
     fn full_queue_refuses_more() {
-        let layout = QueueLayout::new(4).unwrap();
-        let words = setup(4);
-        let mut q = Virtqueue::new(QueueMem::from_words(&words, layout).unwrap(), false);
+        let (mut q, _) = pair(4, false);
         for i in 0..4 {
             q.push(i).unwrap();
         }
@@ -436,11 +438,7 @@ mod tests {
 
     #[test]
     fn used_index_jump_is_an_error_and_changes_nothing() {
-        let layout = QueueLayout::new(8).unwrap();
-        let words = setup(8);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, false);
-        let mut dev = SimDevice::new(mem, false);
+        let (mut q, mut dev) = pair(8, false);
         q.push(0).unwrap();
         q.publish();
         dev.force_used_idx(3);
@@ -457,11 +455,7 @@ mod tests {
 
     #[test]
     fn event_idx_suppresses_kicks_until_the_device_asks() {
-        let layout = QueueLayout::new(8).unwrap();
-        let words = setup(8);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, true);
-        let dev = SimDevice::new(mem, true);
+        let (mut q, dev) = pair(8, true);
         // Device asks to be told when avail idx passes 0 (first entry).
         dev.set_avail_event(0);
         q.push(0).unwrap();
@@ -486,11 +480,7 @@ mod tests {
 
     #[test]
     fn interrupt_rearm_reports_work_that_raced_in() {
-        let layout = QueueLayout::new(8).unwrap();
-        let words = setup(8);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, true);
-        let mut dev = SimDevice::new(mem, true);
+        let (mut q, mut dev) = pair(8, true);
         q.disable_interrupts();
         q.push(0).unwrap();
         q.publish();
@@ -517,11 +507,7 @@ mod tests {
     /// look and kicks, once.
     #[test]
     fn watchdog_kicks_once_after_a_lost_notification() {
-        let layout = QueueLayout::new(8).unwrap();
-        let words = setup(8);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, true);
-        let mut dev = SimDevice::new(mem, true);
+        let (mut q, mut dev) = pair(8, true);
         for i in 0..2 {
             q.push(i).unwrap();
         }
@@ -556,11 +542,7 @@ mod tests {
     /// used) is idle, not stuck: no kick however long it stays so.
     #[test]
     fn watchdog_leaves_a_stale_event_point_alone() {
-        let layout = QueueLayout::new(8).unwrap();
-        let words = setup(8);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, true);
-        let mut dev = SimDevice::new(mem, true);
+        let (mut q, mut dev) = pair(8, true);
         for i in 0..8 {
             q.push(i).unwrap();
         }
@@ -582,11 +564,7 @@ mod tests {
     /// it used) is not waiting for us: no kick, however long it sits.
     #[test]
     fn watchdog_leaves_a_device_blocked_on_its_backend_alone() {
-        let layout = QueueLayout::new(8).unwrap();
-        let words = setup(8);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, true);
-        let mut dev = SimDevice::new(mem, true);
+        let (mut q, mut dev) = pair(8, true);
         for i in 0..2 {
             q.push(i).unwrap();
         }
@@ -612,10 +590,7 @@ mod tests {
     /// makes up for it.
     #[test]
     fn lost_kicks_are_injected_and_recovered() {
-        let layout = QueueLayout::new(8).unwrap();
-        let words = setup(8);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, true);
+        let (mut q, _) = pair(8, true);
         q.lose_kicks(1);
         q.push(0).unwrap();
         assert!(!q.publish(), "owed, lost");
@@ -633,10 +608,7 @@ mod tests {
     /// moved) is idle, not stuck.
     #[test]
     fn watchdog_leaves_a_notified_idle_queue_alone() {
-        let layout = QueueLayout::new(8).unwrap();
-        let words = setup(8);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, true);
+        let (mut q, _) = pair(8, true);
         for i in 0..8 {
             q.push(i).unwrap();
         }
@@ -650,11 +622,7 @@ mod tests {
     /// stale: clear and no progress means it waits for a kick.
     #[test]
     fn watchdog_without_event_idx_follows_no_notify() {
-        let layout = QueueLayout::new(8).unwrap();
-        let words = setup(8);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, false);
-        let dev = SimDevice::new(mem, false);
+        let (mut q, dev) = pair(8, false);
         dev.set_no_notify(true);
         q.push(0).unwrap();
         assert!(!q.publish(), "the device polls");
@@ -669,11 +637,7 @@ mod tests {
 
     #[test]
     fn indices_wrap_past_u16() {
-        let layout = QueueLayout::new(4).unwrap();
-        let words = setup(4);
-        let mem = QueueMem::from_words(&words, layout).unwrap();
-        let mut q = Virtqueue::new(mem, true);
-        let mut dev = SimDevice::new(mem, true);
+        let (mut q, mut dev) = pair(4, true);
         for round in 0u32..70_000 {
             let id = (round % 4) as u16;
             q.push(id).unwrap();
