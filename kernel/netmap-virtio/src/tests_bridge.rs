@@ -299,13 +299,12 @@ fn rx_keeps_up_for_many_ring_wraps() {
     assert_eq!(got as u32, 30 * RX_SLOTS);
 }
 
-#[test]
-fn registry_attaches_a_nic_through_its_bridge_and_accounts_every_buffer() {
-    use netmap::registry::Registry;
+/// virtio0 and virtio1 registered in a registry and attached to vale0
+/// through it, as `vale-ctl -a` does: (registry, NICs, their bridges).
+fn registered_pair() -> (netmap::registry::Registry, Nic, Nic, Vec<Arc<Bridge>>) {
     let pool = BufferPool::on_heap(4096, 2048).unwrap();
-    let reg = Registry::new(pool.clone());
-    let mut a = nic(&pool, "virtio0", A);
-    let mut b = nic(&pool, "virtio1", B);
+    let reg = netmap::registry::Registry::new(pool.clone());
+    let (a, b) = (nic(&pool, "virtio0", A), nic(&pool, "virtio1", B));
     reg.register(a.port.clone()).unwrap();
     reg.register(b.port.clone()).unwrap();
     let mut bridges = Vec::new();
@@ -319,6 +318,12 @@ fn registry_attaches_a_nic_through_its_bridge_and_accounts_every_buffer() {
         .unwrap();
         bridges.push(made.unwrap());
     }
+    (reg, a, b, bridges)
+}
+
+#[test]
+fn registry_attaches_a_nic_through_its_bridge_and_accounts_every_buffer() {
+    let (reg, mut a, mut b, mut bridges) = registered_pair();
     assert_eq!(
         reg.open("virtio0").unwrap_err(),
         netmap::OpenError::Busy,
@@ -344,24 +349,7 @@ fn registry_attaches_a_nic_through_its_bridge_and_accounts_every_buffer() {
 
 #[test]
 fn copy_monitors_see_a_bridged_nic_both_ways() {
-    use netmap::registry::Registry;
-    let pool = BufferPool::on_heap(4096, 2048).unwrap();
-    let reg = Registry::new(pool.clone());
-    let mut a = nic(&pool, "virtio0", A);
-    let mut b = nic(&pool, "virtio1", B);
-    reg.register(a.port.clone()).unwrap();
-    reg.register(b.port.clone()).unwrap();
-    let mut bridges = Vec::new();
-    for name in ["virtio0", "virtio1"] {
-        let mut made = None;
-        reg.attach_with("vale0", name, |sw, hw| {
-            let br = Bridge::attach(sw, hw, &alloc::format!("vale0:{name}"))?;
-            made = Some(br.clone());
-            Ok((br.attachment(), br as Arc<dyn Port>))
-        })
-        .unwrap();
-        bridges.push(made.unwrap());
-    }
+    let (reg, mut a, mut b, bridges) = registered_pair();
     let mut wire_in = reg.open("virtio0/r").unwrap();
     let mut wire_out = reg.open("virtio1/t").unwrap();
     let sent: Vec<Vec<u8>> = (0..3)
