@@ -20,6 +20,18 @@ pub enum NicBackend {
     Dgram { local: PathBuf, remote: PathBuf },
     /// A unix stream socket QEMU connects to (the peer listens).
     Stream { path: PathBuf },
+    /// A vhost-user backend listening on a unix socket; QEMU is the
+    /// client. The guest's RAM must be shared with the backend, so a
+    /// [`crate::QemuConfig`] with such a NIC backs its RAM with a shared
+    /// memfd (see [`crate::qemu`]). [`crate::vhost_probe`] checks that a
+    /// backend answers before QEMU starts.
+    VhostUser { path: PathBuf },
+}
+
+impl NicBackend {
+    pub fn is_vhost_user(&self) -> bool {
+        matches!(self, NicBackend::VhostUser { .. })
+    }
 }
 
 /// One NIC: a backend plus the device options.
@@ -30,7 +42,8 @@ pub struct Nic {
     pub mac: Option<[u8; 6]>,
     /// virtio RX queue size (QEMU accepts 256..=1024, power of two).
     pub rx_queue_size: Option<u16>,
-    /// virtio TX queue size (QEMU caps it at 256 for these backends).
+    /// virtio TX queue size (QEMU caps it at 256 for the socket, tap and
+    /// user backends; vhost-user allows 1024).
     pub tx_queue_size: Option<u16>,
 }
 
@@ -83,14 +96,25 @@ impl Nic {
         Self::new(NicBackend::Stream { path: path.into() })
     }
 
+    /// A vhost-user NIC: both queues at 1024 (QEMU's TX cap of 256 is for
+    /// the backends it runs itself; a vhost-user backend takes 1024).
+    pub fn vhost_user(path: impl Into<PathBuf>) -> Self {
+        Self {
+            tx_queue_size: Some(1024),
+            ..Self::new(NicBackend::VhostUser { path: path.into() })
+        }
+    }
+
     /// The MAC this NIC has as NIC number `index`.
     pub fn mac_at(&self, index: usize) -> [u8; 6] {
         self.mac.unwrap_or_else(|| default_mac(index))
     }
 
-    /// `-netdev` and `-device` arguments for NIC number `index`.
+    /// `-netdev` and `-device` arguments for NIC number `index` (and, for
+    /// vhost-user, the `-chardev` socket `vu<index>` before them).
     pub fn qemu_args(&self, index: usize) -> Vec<String> {
         let id = format!("net{index}");
+        let mut args = Vec::new();
         let netdev = match &self.backend {
             NicBackend::User { hostfwd } => {
                 let mut s = format!("user,id={id}");
@@ -111,6 +135,13 @@ impl Nic {
                 "stream,id={id},server=off,addr.type=unix,addr.path={}",
                 path.display()
             ),
+            NicBackend::VhostUser { path } => {
+                // QEMU connects (no server=on); the backend listens.
+                let chardev = format!("vu{index}");
+                args.push("-chardev".into());
+                args.push(format!("socket,id={chardev},path={}", path.display()));
+                format!("vhost-user,id={id},chardev={chardev}")
+            }
         };
         // romfile= keeps SeaBIOS from loading iPXE: no network boot wanted,
         // and it saves boot time under TCG.
@@ -127,7 +158,8 @@ impl Nic {
         if let Some(n) = self.tx_queue_size {
             device.push_str(&format!(",tx_queue_size={n}"));
         }
-        vec!["-netdev".into(), netdev, "-device".into(), device]
+        args.extend(["-netdev".into(), netdev, "-device".into(), device]);
+        args
     }
 }
 
@@ -146,11 +178,12 @@ impl std::error::Error for NicSpecError {}
 impl FromStr for Nic {
     type Err = NicSpecError;
 
-    /// `user`, `tap:IFNAME`, `dgram:LOCAL:REMOTE`, `stream:PATH`.
+    /// `user`, `tap:IFNAME`, `dgram:LOCAL:REMOTE`, `stream:PATH`,
+    /// `vhost-user:PATH`.
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let err = |why: &str| {
             NicSpecError(format!(
-                "bad NIC spec '{spec}': {why} (expected user, tap:IFNAME, dgram:LOCAL:REMOTE or stream:PATH)"
+                "bad NIC spec '{spec}': {why} (expected user, tap:IFNAME, dgram:LOCAL:REMOTE, stream:PATH or vhost-user:PATH)"
             ))
         };
         let (kind, rest) = match spec.split_once(':') {
@@ -171,6 +204,8 @@ impl FromStr for Nic {
             },
             ("stream", Some(path)) if !path.is_empty() => Ok(Nic::stream(path)),
             ("stream", _) => Err(err("stream needs a socket path")),
+            ("vhost-user", Some(path)) if !path.is_empty() => Ok(Nic::vhost_user(path)),
+            ("vhost-user", _) => Err(err("vhost-user needs a socket path")),
             _ => Err(err("unknown backend")),
         }
     }
@@ -196,6 +231,49 @@ mod tests {
             Nic::dgram("/a", "/b")
         );
         assert_eq!("stream:/s".parse::<Nic>().unwrap(), Nic::stream("/s"));
+        assert_eq!(
+            "vhost-user:/p".parse::<Nic>().unwrap(),
+            Nic::vhost_user("/p")
+        );
+    }
+
+    #[test]
+    fn parses_vhost_user_with_1024_queues() {
+        let nic = "vhost-user:/tmp/vu.sock".parse::<Nic>().unwrap();
+        assert_eq!(
+            nic.backend,
+            NicBackend::VhostUser {
+                path: "/tmp/vu.sock".into()
+            }
+        );
+        assert!(nic.backend.is_vhost_user());
+        assert_eq!(
+            (nic.rx_queue_size, nic.tx_queue_size),
+            (Some(1024), Some(1024))
+        );
+        let e = "vhost-user:".parse::<Nic>().unwrap_err();
+        assert!(e.0.contains("vhost-user needs a socket path"), "{e}");
+        assert!("vhost-user".parse::<Nic>().is_err());
+    }
+
+    #[test]
+    fn vhost_user_args_are_chardev_netdev_device() {
+        let args = Nic::vhost_user("/tmp/vu.sock").qemu_args(2);
+        assert_eq!(
+            args,
+            [
+                "-chardev",
+                "socket,id=vu2,path=/tmp/vu.sock",
+                "-netdev",
+                "vhost-user,id=net2,chardev=vu2",
+                "-device",
+                "virtio-net-pci,id=nic2,netdev=net2,mac=52:54:00:00:00:03,disable-legacy=on,disable-modern=off,romfile=,rx_queue_size=1024,tx_queue_size=1024",
+            ]
+        );
+        // The other backends keep TX at QEMU's cap and have no chardev.
+        let args = Nic::stream("/s").qemu_args(0);
+        assert_eq!(args.len(), 4);
+        assert!(args[3].ends_with("tx_queue_size=256"));
     }
 
     #[test]
@@ -210,6 +288,9 @@ mod tests {
             "dgram::/b",
             "dgram:/a:/b:/c",
             "stream:",
+            "vhost-user:",
+            "vhost-user",
+            "vhostuser:/p",
             "user:x",
             "tap:a,b",
         ] {

@@ -6,6 +6,11 @@
 //! virtio-net NICs, the `isa-debug-exit` device for exit codes (see
 //! [`crate::exit`]) and `-no-reboot` so a triple fault ends QEMU instead of
 //! looping.
+//!
+//! With a vhost-user NIC the backend process reads and writes guest RAM
+//! itself, so the RAM becomes a shared memfd of `mem_mb` MiB
+//! (`-object memory-backend-memfd,...,share=on` and the machine's
+//! `memory-backend=`); no caller has to ask for it.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,8 @@ use crate::nic::Nic;
 pub const EXIT_DEVICE: &str = "isa-debug-exit,iobase=0xf4,iosize=0x04";
 /// TCP port of QEMU's gdb stub with `--gdb`.
 pub const GDB_PORT: u16 = 1234;
+/// QEMU object id of the shared guest RAM (vhost-user NICs only).
+pub const SHARED_MEM_ID: &str = "mem";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Machine {
@@ -81,6 +88,11 @@ impl QemuConfig {
         }
     }
 
+    /// Whether a NIC is vhost-user (then guest RAM is a shared memfd).
+    pub fn has_vhost_user(&self) -> bool {
+        self.nics.iter().any(|n| n.backend.is_vhost_user())
+    }
+
     /// The arguments after the program name.
     pub fn args(&self) -> Result<Vec<OsString>, ImageError> {
         let mut a: Vec<OsString> = Vec::new();
@@ -89,8 +101,18 @@ impl QemuConfig {
             Machine::Pc => "pc",
             Machine::Q35 => "q35",
         };
+        let shared_mem = self.has_vhost_user();
         push("-machine");
-        push(machine);
+        if shared_mem {
+            push(&format!("{machine},memory-backend={SHARED_MEM_ID}"));
+            push("-object");
+            push(&format!(
+                "memory-backend-memfd,id={SHARED_MEM_ID},size={}M,share=on",
+                self.mem_mb
+            ));
+        } else {
+            push(machine);
+        }
         match self.accel {
             Accel::Tcg => {
                 push("-accel");
@@ -260,5 +282,43 @@ mod tests {
         assert!(joined.contains("netdev=net0") && joined.contains("netdev=net1"));
         assert!(joined.contains("-gdb tcp::1234 -S"));
         assert_eq!(&a[a.len() - 2..], ["-d", "int"]);
+        assert!(!joined.contains("memory-backend"), "{joined}");
+        assert!(!joined.contains("-object"), "{joined}");
+    }
+
+    #[test]
+    fn vhost_user_nic_makes_ram_a_shared_memfd_of_mem_mb() {
+        for (machine, name) in [(Machine::Pc, "pc"), (Machine::Q35, "q35")] {
+            let mut c = QemuConfig::new("/k.img");
+            c.machine = machine;
+            c.mem_mb = 768;
+            c.nics = vec![Nic::user(), Nic::vhost_user("/tmp/vu.sock")];
+            assert!(c.has_vhost_user());
+            let a = args(&c);
+            let joined = a.join(" ");
+            assert!(
+                joined.contains(&format!("-machine {name},memory-backend=mem ")),
+                "{joined}"
+            );
+            assert!(
+                joined.contains("-object memory-backend-memfd,id=mem,size=768M,share=on"),
+                "{joined}"
+            );
+            assert!(joined.contains("-m 768 "), "{joined}");
+            assert_eq!(a.iter().filter(|s| *s == "-object").count(), 1);
+            // NIC 1 is the vhost-user one; NIC 0 is still user.
+            assert!(joined.contains("-netdev user,id=net0"), "{joined}");
+            assert!(joined.contains(
+                "-chardev socket,id=vu1,path=/tmp/vu.sock -netdev vhost-user,id=net1,chardev=vu1 -device virtio-net-pci,id=nic1,netdev=net1,"
+            ), "{joined}");
+        }
+        let mut c = QemuConfig::new("/k.img");
+        c.nics = vec![Nic::user(), Nic::stream("/s"), Nic::dgram("/a", "/b")];
+        assert!(!c.has_vhost_user());
+        let joined = args(&c).join(" ");
+        assert!(
+            !joined.contains("memory-backend") && !joined.contains("-chardev"),
+            "{joined}"
+        );
     }
 }
