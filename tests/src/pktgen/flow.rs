@@ -228,11 +228,11 @@ pub fn one_thread(
             break Ok(());
         }
         if !moved {
-            let mut ready = vec![(&*rx, libc::POLLIN)];
+            let mut ready = vec![(&mut *rx, libc::POLLIN)];
             if wait_write {
-                ready.push((&*tx, libc::POLLOUT));
+                ready.push((&mut *tx, libc::POLLOUT));
             }
-            if let Err(e) = wire::wait_any(&ready, wait) {
+            if let Err(e) = wire::wait_any(&mut ready, wait) {
                 break Err(e);
             }
         }

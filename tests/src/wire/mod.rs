@@ -23,6 +23,7 @@ mod spec;
 mod stream;
 pub mod sys;
 pub mod tap;
+pub mod vhost;
 
 use std::collections::VecDeque;
 use std::io;
@@ -50,6 +51,8 @@ pub struct Options {
     /// sleep/wake-up per batch when frames come steadily, at the price of a
     /// busy CPU. Zero: sleep at once.
     pub busy_poll: Duration,
+    /// How a vhost-user port behaves as a device (other wires ignore it).
+    pub vhost: vhost::BackendOptions,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             batch: 64,
             slot: MAX_FRAME,
             busy_poll: Duration::ZERO,
+            vhost: vhost::BackendOptions::default(),
         }
     }
 }
@@ -66,6 +70,7 @@ enum Wire {
     Dgram(Dgram),
     Packet(Packet),
     Stream(Stream),
+    Vhost(Box<vhost::VhostPort>),
 }
 
 /// Counters of frames the endpoint did not hand out as received.
@@ -114,15 +119,24 @@ impl Endpoint {
             Spec::Tap { ifname } => Wire::Packet(Packet::open(ifname)?),
             Spec::Dgram { bind, peer } => Wire::Dgram(Dgram::open(bind, peer)?),
             Spec::Stream { path } => Wire::Stream(Stream::listen(path)?),
+            // A vhost-user port polls a little before it sleeps on a kick
+            // even when asked not to busy-poll: a wake-up through the
+            // protocol thread costs more than the few microseconds a guest
+            // takes to make the next buffers available.
+            Spec::VhostUser { path } => Wire::Vhost(Box::new(vhost::VhostPort::listen(
+                path,
+                opts.vhost,
+                opts.batch,
+                opts.slot,
+                opts.busy_poll.max(Duration::from_micros(50)),
+            )?)),
         };
         let names = matches!(wire, Wire::Packet(_));
-        // Stream endpoints frame their own buffer; a one-slot scratch will do.
-        let rx_batch = if matches!(wire, Wire::Stream(_)) {
-            1
-        } else {
-            opts.batch
-        };
-        let rx_slot = if matches!(wire, Wire::Stream(_)) {
+        // Stream and vhost endpoints frame their own buffer; a one-slot
+        // scratch will do.
+        let own_buffer = matches!(wire, Wire::Stream(_) | Wire::Vhost(_));
+        let rx_batch = if own_buffer { 1 } else { opts.batch };
+        let rx_slot = if own_buffer {
             1
         } else {
             opts.slot.max(14)
@@ -169,10 +183,33 @@ impl Endpoint {
         self.stats
     }
 
-    /// For a stream wire, wait until QEMU has connected; other wires are
-    /// always ready.
+    /// The vhost-user backend's counters, for a vhost-user wire.
+    pub fn vhost_stats(&self) -> Option<vhost::VhostStats> {
+        match &self.wire {
+            Wire::Vhost(v) => Some(v.stats()),
+            _ => None,
+        }
+    }
+
+    /// For a stream wire, wait until QEMU has connected, for a vhost-user
+    /// wire until the guest's driver has set up its queues; other wires
+    /// are always ready.
     pub fn wait_connected(&mut self, timeout: Duration) -> io::Result<()> {
         match &mut self.wire {
+            Wire::Vhost(v) => {
+                if v.wait_connected(timeout)? {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "{}: no guest set up the NIC's queues within {:.1} s (is QEMU started with this NIC, and the kernel booted?)",
+                            self.spec,
+                            timeout.as_secs_f64()
+                        ),
+                    ))
+                }
+            }
             Wire::Stream(s) => {
                 if s.accept(timeout)? {
                     Ok(())
@@ -201,6 +238,7 @@ impl Endpoint {
                 Wire::Dgram(d) => d.send_batch(&mut self.tx, chunk)?,
                 Wire::Packet(p) => p.send_batch(&mut self.tx, chunk)?,
                 Wire::Stream(s) => s.send_batch(chunk)?,
+                Wire::Vhost(v) => v.send_batch(chunk)?,
             };
             done += n;
             if n < chunk.len() {
@@ -288,6 +326,7 @@ impl Endpoint {
             Wire::Dgram(d) => d.wait(libc::POLLOUT, timeout),
             Wire::Packet(p) => p.wait(libc::POLLOUT, timeout),
             Wire::Stream(s) => s.wait_writable(timeout),
+            Wire::Vhost(v) => v.wait(vhost::RX_QUEUE, timeout),
         }
     }
 
@@ -305,6 +344,7 @@ impl Endpoint {
         }
         match &mut self.wire {
             Wire::Stream(s) => s.recv_batch(timeout, f),
+            Wire::Vhost(v) => v.recv_batch(timeout, f),
             _ => {
                 let mut got = self.recv_raw()?;
                 if got == 0 && !self.busy_poll.is_zero() && !timeout.is_zero() {
@@ -318,7 +358,7 @@ impl Endpoint {
                     let ready = match &self.wire {
                         Wire::Dgram(d) => d.wait(libc::POLLIN, timeout)?,
                         Wire::Packet(p) => p.wait(libc::POLLIN, timeout)?,
-                        Wire::Stream(_) => unreachable!(),
+                        Wire::Stream(_) | Wire::Vhost(_) => unreachable!(),
                     };
                     if ready {
                         got = self.recv_raw()?;
@@ -345,7 +385,9 @@ impl Endpoint {
         match &mut self.wire {
             Wire::Dgram(d) => d.recv_batch(&mut self.rx),
             Wire::Packet(p) => p.recv_batch(&mut self.rx),
-            Wire::Stream(_) => unreachable!("stream wires frame their own input"),
+            Wire::Stream(_) | Wire::Vhost(_) => {
+                unreachable!("stream and vhost wires frame their own input")
+            }
         }
     }
 
@@ -370,19 +412,31 @@ impl Endpoint {
 /// Sleep until one of the endpoints is ready for its events (`libc::POLLIN`
 /// to receive, `libc::POLLOUT` to send) or `timeout` passes: one thread
 /// serving several ports waits here.
-pub fn wait_any(endpoints: &[(&Endpoint, i16)], timeout: Duration) -> io::Result<()> {
+pub fn wait_any(endpoints: &mut [(&mut Endpoint, i16)], timeout: Duration) -> io::Result<()> {
+    // A vhost-user port sleeps on its kick eventfd, once kicks are re-armed
+    // (and work that raced in is found first).
+    for (ep, events) in endpoints.iter_mut() {
+        if let Wire::Vhost(v) = &mut ep.wire {
+            let rx = *events & libc::POLLIN != 0 && v.arm(vhost::TX_QUEUE);
+            let tx = *events & libc::POLLOUT != 0 && v.arm(vhost::RX_QUEUE);
+            if rx || tx {
+                return Ok(());
+            }
+        }
+    }
     let mut fds = Vec::with_capacity(endpoints.len());
-    for (ep, events) in endpoints {
+    for (ep, events) in endpoints.iter() {
         // Frames a receive already took in count as ready.
         if *events & libc::POLLIN != 0 && !ep.pending.is_empty() {
             return Ok(());
         }
         let fd = match &ep.wire {
-            Wire::Dgram(d) => Some(d.fd()),
-            Wire::Packet(p) => Some(p.fd()),
-            Wire::Stream(s) => s.fd(),
+            Wire::Dgram(d) => Some((d.fd(), *events)),
+            Wire::Packet(p) => Some((p.fd(), *events)),
+            Wire::Stream(s) => s.fd().map(|fd| (fd, *events)),
+            Wire::Vhost(v) => Some((v.wake_fd(), libc::POLLIN)),
         };
-        fds.extend(fd.map(|fd| (fd, *events)));
+        fds.extend(fd);
     }
     sys::wait_any(&fds, timeout)
 }

@@ -21,6 +21,9 @@ pub enum Spec {
     Dgram { bind: PathBuf, peer: PathBuf },
     /// A unix stream socket listening on `path` (QEMU connects).
     Stream { path: PathBuf },
+    /// A vhost-user socket listening on `path`: the generator is the NIC's
+    /// device side (QEMU connects and shares the guest's memory).
+    VhostUser { path: PathBuf },
 }
 
 /// Why a spec was refused (one line).
@@ -47,8 +50,9 @@ impl Spec {
                 peer: local.clone(),
             }),
             NicBackend::Stream { path } => Ok(Spec::Stream { path: path.clone() }),
+            NicBackend::VhostUser { path } => Ok(Spec::VhostUser { path: path.clone() }),
             NicBackend::User { .. } => Err(SpecError(
-                "a user (slirp) NIC has no host-side wire to open; use tap:, dgram: or stream:"
+                "a user (slirp) NIC has no host-side wire to open; use tap:, dgram:, stream: or vhost-user:"
                     .into(),
             )),
         }
@@ -85,6 +89,7 @@ impl fmt::Display for Spec {
             Spec::Tap { ifname } => write!(f, "tap:{ifname}"),
             Spec::Dgram { bind, peer } => write!(f, "dgram:{}:{}", peer.display(), bind.display()),
             Spec::Stream { path } => write!(f, "stream:{}", path.display()),
+            Spec::VhostUser { path } => write!(f, "vhost-user:{}", path.display()),
         }
     }
 }
@@ -131,5 +136,8 @@ mod tests {
             .0
             .contains("no host-side"));
         assert!("dgram:/a".parse::<Spec>().is_err());
+        let v: Spec = "vhost-user:/v.sock".parse().unwrap();
+        assert_eq!(v, Spec::VhostUser { path: "/v.sock".into() });
+        assert_eq!(v.to_string(), "vhost-user:/v.sock");
     }
 }

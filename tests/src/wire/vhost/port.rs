@@ -1,0 +1,494 @@
+//! The datapath: frames into the guest's receive queue, out of its
+//! transmit queue, a batch at a time.
+//!
+//! One thread owns a [`VhostPort`] and polls. Per batch it takes the ring's
+//! lock once (the protocol thread takes it only to set the ring up or stop
+//! it), handles every available chain it can, writes the used elements and
+//! stores the used index once, and notifies the guest only if the guest
+//! asked (EVENT_IDX's `used_event`, or `NO_INTERRUPT`). While it polls it
+//! asks the guest for no kicks; only before sleeping does it re-arm them
+//! and look once more (the re-arm race).
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use vhost_user_backend::{VringRwLock, VringT};
+use virtio_queue::QueueT;
+use vm_memory::GuestAddressSpace;
+
+use super::backend::{BackendOptions, Conn, Shared, RX_QUEUE, TX_QUEUE};
+use super::mem::GuestRam;
+use super::ring::{Chain, ChainError, RingError, RingView};
+use super::server;
+use crate::wire::sys;
+
+/// `struct virtio_net_hdr` with VERSION_1 (virtio 1.2, 5.1.6): 12 bytes,
+/// zero but for `num_buffers` = 1 on receive (no mergeable buffers).
+pub const NET_HDR_LEN: usize = 12;
+
+/// What the backend counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VhostStats {
+    /// Frames written into the guest's receive queue.
+    pub rx_frames: u64,
+    /// Frames read from the guest's transmit queue.
+    pub tx_frames: u64,
+    /// Frames not delivered because the guest's buffer chain was too short.
+    pub rx_too_big: u64,
+    /// Transmit frames cut to the receive buffer.
+    pub tx_truncated: u64,
+    /// Chains handed back unused: malformed (bad next, loop, outside RAM,
+    /// indirect, wrong direction, shorter than the header).
+    pub bad_chains: u64,
+    /// Times a queue was found broken (bad layout, index jump, bad head)
+    /// and left alone until the guest sets it up again.
+    pub broken_queues: u64,
+    /// Interrupts sent to the guest (call eventfd writes).
+    pub interrupts: u64,
+    /// Times the datapath slept for a kick.
+    pub sleeps: u64,
+    /// Kicks the guest sent (from the protocol side).
+    pub kicks: u64,
+    /// Connections accepted so far.
+    pub connections: u64,
+    /// Batches (lock, work, one used-index store).
+    pub batches: u64,
+}
+
+/// The datapath's view of the current connection.
+struct View {
+    generation: u64,
+    conn: Conn,
+    ram: GuestRam,
+}
+
+/// One vhost-user socket served as the device side of a virtio-net NIC.
+pub struct VhostPort {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    server: Option<JoinHandle<()>>,
+    view: Option<View>,
+    /// Per queue: the generation at which it was found broken.
+    broken: [Option<u64>; 2],
+    /// Per queue: kicks are switched off (we are polling).
+    polling: [bool; 2],
+    chain: Box<Chain>,
+    /// Used elements of the batch in hand, written at its end.
+    used: Vec<(u16, u32)>,
+    scratch: Vec<u8>,
+    batch: usize,
+    busy_poll: Duration,
+    stats: VhostStats,
+}
+
+impl VhostPort {
+    /// Listen on `path` (replacing a stale socket file) and serve every
+    /// connection QEMU makes until the port is dropped.
+    pub fn listen(
+        path: &Path,
+        opts: BackendOptions,
+        batch: usize,
+        slot: usize,
+        busy_poll: Duration,
+    ) -> io::Result<Self> {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            use std::os::unix::fs::FileTypeExt;
+            if meta.file_type().is_socket() {
+                std::fs::remove_file(path)?;
+            }
+        }
+        let listener = UnixListener::bind(path).map_err(|e| {
+            io::Error::new(e.kind(), format!("vhost-user:{}: {e}", path.display()))
+        })?;
+        let shared = Shared::new(opts)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("vhost-user".into())
+                .spawn(move || server::serve(listener, shared, stop))?
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            shared,
+            stop,
+            server: Some(server),
+            view: None,
+            broken: [None; 2],
+            polling: [false; 2],
+            chain: Box::default(),
+            used: Vec::with_capacity(super::backend::MAX_QUEUE_SIZE),
+            scratch: vec![0; slot.max(NET_HDR_LEN)],
+            batch,
+            busy_poll,
+            stats: VhostStats::default(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn stats(&self) -> VhostStats {
+        let p = &self.shared.stats;
+        VhostStats {
+            kicks: p.kicks.load(Ordering::Relaxed),
+            connections: p.connections.load(Ordering::Relaxed),
+            ..self.stats
+        }
+    }
+
+    /// The eventfd kicks and connection changes are signalled on.
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the eventfd is owned by `shared`, which this port keeps
+        // alive at least as long as the returned borrow of `self`.
+        unsafe { BorrowedFd::borrow_raw(self.shared.wake.as_raw_fd()) }
+    }
+
+    /// Take a fresh view if the protocol side changed anything.
+    fn refresh(&mut self) -> bool {
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        if self.view.as_ref().map(|v| v.generation) != Some(generation) {
+            self.view = self.shared.conn.lock().unwrap().clone().map(|conn| {
+                let ram = GuestRam::new(conn.mem.memory().into_inner());
+                View {
+                    generation,
+                    conn,
+                    ram,
+                }
+            });
+            self.polling = [false; 2];
+        }
+        self.view.is_some()
+    }
+
+    /// Run `f` on queue `q` under its lock if the queue is live: set up,
+    /// enabled, not broken. `f` gets the ring view and `(next_avail,
+    /// next_used)` and returns the new pair.
+    fn with_ring<R>(
+        &mut self,
+        q: usize,
+        f: impl FnOnce(&mut Self, &RingView<'_>, u16, u16) -> (R, u16, u16),
+    ) -> Option<Result<R, RingError>> {
+        if !self.refresh() {
+            return None;
+        }
+        let view = self.view.take()?;
+        let out = self.with_ring_in(&view, q, f);
+        self.view = Some(view);
+        out
+    }
+
+    fn with_ring_in<R>(
+        &mut self,
+        view: &View,
+        q: usize,
+        f: impl FnOnce(&mut Self, &RingView<'_>, u16, u16) -> (R, u16, u16),
+    ) -> Option<Result<R, RingError>> {
+        if self.broken[q] == Some(view.generation) {
+            return None;
+        }
+        let vring: &VringRwLock = view.conn.vrings.get(q)?;
+        let mut state = vring.get_mut();
+        if !state.is_enabled() || !state.get_queue().ready() {
+            return None;
+        }
+        let queue = state.get_queue();
+        let ring = match RingView::new(
+            &view.ram,
+            queue.size(),
+            queue.desc_table(),
+            queue.avail_ring(),
+            queue.used_ring(),
+            queue.event_idx_enabled(),
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                self.mark_broken(q, view.generation, e);
+                return Some(Err(e));
+            }
+        };
+        let (next_avail, next_used) = (queue.next_avail(), queue.next_used());
+        if !self.polling[q] {
+            ring.want_kicks(false, next_avail);
+            self.polling[q] = true;
+        }
+        let (out, avail, used) = f(self, &ring, next_avail, next_used);
+        let queue = state.get_queue_mut();
+        queue.set_next_avail(avail);
+        queue.set_next_used(used);
+        if used != next_used {
+            self.stats.batches += 1;
+            if ring.publish_used(next_used, used) {
+                if let Some(call) = state.get_call() {
+                    let _ = call.notify();
+                    self.stats.interrupts += 1;
+                }
+            }
+        }
+        Some(Ok(out))
+    }
+
+    fn mark_broken(&mut self, q: usize, generation: u64, e: RingError) {
+        eprintln!(
+            "vhost-user:{}: {} queue broken ({e:?}); left alone until the guest sets it up again",
+            self.path.display(),
+            if q == RX_QUEUE { "receive" } else { "transmit" }
+        );
+        self.broken[q] = Some(generation);
+        self.stats.broken_queues += 1;
+    }
+
+    /// Write the batch's used elements (in reverse in the out-of-order
+    /// test mode) from `next_used` on; returns the new used index.
+    fn put_used(&mut self, ring: &RingView<'_>, next_used: u16) -> u16 {
+        let n = self.used.len();
+        let reverse = self.shared.opts.out_of_order;
+        for i in 0..n {
+            let (id, len) = if reverse { self.used[n - 1 - i] } else { self.used[i] };
+            ring.put_used(next_used.wrapping_add(i as u16), id, len);
+        }
+        self.used.clear();
+        next_used.wrapping_add(n as u16)
+    }
+
+    /// Write as many of `frames` into the guest's receive queue as it has
+    /// buffers for; returns how many were taken from the front (a frame
+    /// too big for the guest's buffer is taken and counted as dropped).
+    /// Never blocks; 0 while no guest is connected.
+    pub fn send_batch<F: AsRef<[u8]>>(&mut self, frames: &[F]) -> io::Result<usize> {
+        let generation = self.view.as_ref().map(|v| v.generation).unwrap_or(0);
+        let r = self.with_ring(RX_QUEUE, |me, ring, next_avail, next_used| {
+            let mut taken = 0;
+            let mut consumed: u16 = 0;
+            let mut err = None;
+            let pending = match ring.pending(next_avail) {
+                Ok(p) => p,
+                Err(e) => return (Err(e), next_avail, next_used),
+            };
+            let mut in_hand = false;
+            while taken < frames.len() {
+                if !in_hand {
+                    if consumed == pending {
+                        break;
+                    }
+                    let head = match ring.avail_head(next_avail.wrapping_add(consumed)) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            err = Some(e);
+                            break;
+                        }
+                    };
+                    consumed += 1;
+                    if let Err(e) = ring.chain(head, true, &mut me.chain) {
+                        me.bad_chain(e);
+                        me.used.push((head, 0));
+                        continue;
+                    }
+                    in_hand = true;
+                }
+                let frame = frames[taken].as_ref();
+                taken += 1;
+                if (NET_HDR_LEN + frame.len()) as u64 > me.chain.total {
+                    me.stats.rx_too_big += 1;
+                    continue;
+                }
+                let mut hdr = [0u8; NET_HDR_LEN];
+                hdr[10] = 1; // num_buffers, little endian
+                me.chain.write_at(0, &hdr);
+                me.chain.write_at(NET_HDR_LEN as u64, frame);
+                me.used.push((me.chain.head, (NET_HDR_LEN + frame.len()) as u32));
+                me.stats.rx_frames += 1;
+                in_hand = false;
+            }
+            if in_hand {
+                // The last frames were too big: the chain goes back unused.
+                consumed -= 1;
+            }
+            let used = me.put_used(ring, next_used);
+            (err.map_or(Ok(taken), Err), next_avail.wrapping_add(consumed), used)
+        });
+        self.finish(RX_QUEUE, generation, r)
+    }
+
+    /// Hand every frame the guest transmitted (up to a batch) to `f`, from
+    /// what is queued now, or what comes within `timeout`. Returns how
+    /// many frames `f` saw.
+    pub fn recv_batch(&mut self, timeout: Duration, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
+        let n = self.recv_now(f)?;
+        if n > 0 || timeout.is_zero() {
+            return Ok(n);
+        }
+        if self.wait(TX_QUEUE, timeout)? {
+            return self.recv_now(f);
+        }
+        Ok(0)
+    }
+
+    fn recv_now(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
+        let generation = self.view.as_ref().map(|v| v.generation).unwrap_or(0);
+        let batch = self.batch;
+        let r = self.with_ring(TX_QUEUE, |me, ring, next_avail, next_used| {
+            let pending = match ring.pending(next_avail) {
+                Ok(p) => p,
+                Err(e) => return (Err(e), next_avail, next_used),
+            };
+            let mut seen = 0;
+            let mut consumed: u16 = 0;
+            let mut err = None;
+            while consumed < pending && seen < batch {
+                let head = match ring.avail_head(next_avail.wrapping_add(consumed)) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                };
+                consumed += 1;
+                me.used.push((head, 0));
+                if let Err(e) = ring.chain(head, false, &mut me.chain) {
+                    me.bad_chain(e);
+                    continue;
+                }
+                if me.chain.total < NET_HDR_LEN as u64 {
+                    me.stats.bad_chains += 1;
+                    continue;
+                }
+                let len = me.chain.total - NET_HDR_LEN as u64;
+                if len > me.scratch.len() as u64 {
+                    me.stats.tx_truncated += 1;
+                }
+                let n = len.min(me.scratch.len() as u64) as usize;
+                let mut scratch = std::mem::take(&mut me.scratch);
+                let got = me.chain.read_from(NET_HDR_LEN as u64, &mut scratch[..n]);
+                f(&scratch[..got]);
+                me.scratch = scratch;
+                me.stats.tx_frames += 1;
+                seen += 1;
+            }
+            let used = me.put_used(ring, next_used);
+            (err.map_or(Ok(seen), Err), next_avail.wrapping_add(consumed), used)
+        });
+        self.finish(TX_QUEUE, generation, r)
+    }
+
+    fn bad_chain(&mut self, e: ChainError) {
+        if self.stats.bad_chains < 8 {
+            eprintln!("vhost-user:{}: bad chain from the guest: {e:?}", self.path.display());
+        }
+        self.stats.bad_chains += 1;
+    }
+
+    /// A queue error found inside a batch: what was done is published
+    /// already; mark the queue broken and report no error to the caller
+    /// (the guest's fault, counted).
+    fn finish(
+        &mut self,
+        q: usize,
+        _generation: u64,
+        r: Option<Result<Result<usize, RingError>, RingError>>,
+    ) -> io::Result<usize> {
+        match r {
+            None | Some(Err(_)) => Ok(0),
+            Some(Ok(Ok(n))) => Ok(n),
+            Some(Ok(Err(e))) => {
+                if let Some(g) = self.view.as_ref().map(|v| v.generation) {
+                    self.mark_broken(q, g, e);
+                }
+                Ok(0)
+            }
+        }
+    }
+
+    /// Whether queue `q` has available entries now.
+    fn has_work(&mut self, q: usize) -> bool {
+        matches!(
+            self.with_ring(q, |_, ring, a, u| (ring.pending(a).unwrap_or(1) > 0, a, u)),
+            Some(Ok(true))
+        )
+    }
+
+    /// Re-arm kicks on `q`; returns whether work raced in (then don't sleep).
+    pub fn arm(&mut self, q: usize) -> bool {
+        let r = self.with_ring(q, |me, ring, a, u| {
+            ring.want_kicks(true, a);
+            me.polling[q] = false;
+            (ring.pending(a).unwrap_or(1) > 0, a, u)
+        });
+        // The next batch switches kicks off again.
+        if let Some(Ok(true)) = r {
+            return true;
+        }
+        self.polling[q] = false;
+        false
+    }
+
+    /// Wait up to `timeout` for queue `q` to have available entries:
+    /// poll for the busy-poll time, then sleep on the kick. Returns whether
+    /// it has.
+    pub fn wait(&mut self, q: usize, timeout: Duration) -> io::Result<bool> {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let spin_until = start + self.busy_poll.min(timeout);
+        loop {
+            if self.has_work(q) {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            if now < spin_until {
+                std::hint::spin_loop();
+                continue;
+            }
+            if self.arm(q) {
+                return Ok(true);
+            }
+            self.stats.sleeps += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if sys::wait(self.wake_fd(), libc::POLLIN, left.min(Duration::from_millis(10)))? {
+                let _ = self.shared.wake.read();
+            }
+        }
+    }
+
+    /// Wait until a guest has set up both queues, up to `timeout`.
+    pub fn wait_connected(&mut self, timeout: Duration) -> io::Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let live = |me: &mut Self, q| me.with_ring(q, |_, _, a, u| ((), a, u)).is_some();
+            if live(self, RX_QUEUE) && live(self, TX_QUEUE) {
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            if sys::wait(self.wake_fd(), libc::POLLIN, left.min(Duration::from_millis(20)))? {
+                let _ = self.shared.wake.read();
+            }
+        }
+    }
+
+}
+
+impl Drop for VhostPort {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.shared.shutdown.lock().unwrap().take() {
+            h.shutdown();
+        }
+        if let Some(t) = self.server.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
