@@ -2,32 +2,43 @@
 //!
 //! # The mapping
 //!
-//! A kring of `n` slots sits on a split virtqueue of `2n` descriptors.
-//! Slot `i` owns descriptor chain `2i -> 2i + 1`:
+//! A kring of `n` slots sits on a split virtqueue of `2n` descriptors,
+//! that is `n` descriptor chains: chain `c` is `2c -> 2c + 1`:
 //!
 //! ```text
-//!   desc 2i      the 12-byte virtio_net_hdr of slot i   (fixed at set-up)
-//!   desc 2i + 1  the buffer slot i holds, frame length  (rewritten per sync)
+//!   desc 2c      the 12-byte virtio_net_hdr of chain c     (fixed at set-up)
+//!   desc 2c + 1  the buffer of the slot the chain carries  (rewritten per post)
 //! ```
 //!
-//! so txsync and rxsync write one address and one length per slot and
-//! never touch payload. The header has its own descriptor rather than
-//! headroom in the buffer, because netmap buffers start with the frame
-//! (applications, pipes and the switch all assume it) and a 12-byte
-//! header in front would need an offset in every slot. The cost is half
-//! the descriptors: QEMU allows 1024-entry RX queues (512 slots) and
-//! 256-entry TX queues (128 slots). Headers are zero on TX (no offloads
+//! Slots are posted in ring order on chains taken in ring order, so in
+//! steady state chain `i` carries slot `i`; a TX slot the driver refuses
+//! to send takes no chain, and a device reset starts again from chain 0,
+//! so each chain records which slot it carries. Either way txsync and
+//! rxsync write one address and one length per slot and never touch
+//! payload. The header has its own descriptor rather than headroom in the
+//! buffer, because netmap buffers start with the frame (applications,
+//! pipes and the switch all assume it) and a 12-byte header in front would
+//! need an offset in every slot. The cost is half the descriptors: a
+//! 1024-entry queue carries 512 slots, QEMU's 256-entry TX queues (its cap
+//! with tap and socket backends) 128. Headers are zero on TX (no offloads
 //! negotiated) and ignored on RX.
 //!
 //! # What the device is trusted with
 //!
 //! Nothing it writes. Every used element is checked: the chain id must be
-//! a slot the device holds (and, on RX, the next one in ring order, since
-//! the kring delivers frames in order), and the length must fit the
-//! buffer. A violation is counted and returned as [`DeviceError`]; the
-//! driver then resets the device and re-posts the rings
-//! ([`TxQueue::reset`], [`RxQueue::reset`]): slots keep their buffers, so
-//! nothing is lost but the frames in flight, which are counted.
+//! one the device holds (posted, and not already used), and on RX the
+//! length must fit the buffer. The order is the device's to choose
+//! (virtio 1.2, 2.7.8: buffers need not be used in the order they were
+//! made available): a used element marks its slot done (on RX with its
+//! length) and the kring moves over the contiguous done prefix, so the
+//! application still sees frames, and gets TX slots back, in ring order.
+//! Completions that overtook an older chain are counted
+//! ([`NicStats::ooo_completions`]), not punished. A violation (an index
+//! past what the device holds, an id never posted or used twice, a bad
+//! length) is counted and returned as [`DeviceError`]; the driver then
+//! resets the device and re-posts the rings ([`TxQueue::reset`],
+//! [`RxQueue::reset`]): slots keep their buffers, so nothing is lost but
+//! the frames in flight, which are counted.
 //!
 //! # Batching
 //!
@@ -43,6 +54,7 @@ extern crate alloc;
 
 mod bridge;
 mod bufmap;
+mod chains;
 mod nic;
 mod rx;
 mod stats;
@@ -65,15 +77,9 @@ pub const HDR_STRIDE: u64 = 16;
 pub enum DeviceError {
     /// The used index ran ahead of what the device held.
     UsedIndexJump,
-    /// A used element named a chain the device does not hold.
+    /// A used element named a chain the device does not hold: never
+    /// posted, or already used (a completion given twice).
     BadUsedId(u32),
-    /// An RX used element came out of ring order (expected, got).
-    OutOfOrder {
-        /// Chain id the kring expected next.
-        expected: u32,
-        /// Chain id the device returned.
-        got: u32,
-    },
     /// An RX length shorter than the header or longer than the buffer.
     BadUsedLen(u32),
 }
@@ -86,12 +92,6 @@ pub const fn queue_size_for(slots: u32) -> u32 {
 /// Slots a queue of `queue_size` descriptors carries.
 pub const fn slots_for(queue_size: u16) -> u32 {
     queue_size as u32 / 2
-}
-
-/// The head descriptor of slot `i`'s chain.
-#[inline]
-pub(crate) fn head_of(slot: u32) -> u16 {
-    (slot * 2) as u16
 }
 
 #[cfg(test)]

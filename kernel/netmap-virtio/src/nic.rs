@@ -122,6 +122,7 @@ impl VirtioNic {
             device_errors: t.device_errors + r.device_errors,
             resets: t.resets.max(r.resets),
             lost_in_reset: t.lost_in_reset + r.lost_in_reset,
+            ooo_completions: t.ooo_completions + r.ooo_completions,
         }
     }
 

@@ -2,22 +2,31 @@
 //! re-posts those buffers, and turns used elements into frames at
 //! `nr_hwtail`.
 //!
-//! Kring positions on RX: the device holds `[nr_hwtail, posted_end)`;
-//! `[posted_end, nr_hwcur - 1)` are free slots not yet posted (the
-//! application just released them); slot `nr_hwcur - 1` stays empty, as in
-//! every netmap rx ring. The avail ring is filled in slot order, and
-//! frames must come back in that order.
+//! Kring positions on RX: `[nr_hwtail, posted_end)` are posted, each
+//! either still the device's or already filled (a device may use buffers
+//! in any order); `[posted_end, nr_hwcur - 1)` are free slots not yet
+//! posted (the application just released them); slot `nr_hwcur - 1` stays
+//! empty, as in every netmap rx ring. The avail ring is filled in slot
+//! order; a filled slot gets its length at once, and `nr_hwtail` moves
+//! over the filled prefix, so the application sees frames in ring order.
+
+use alloc::boxed::Box;
+use alloc::vec;
 
 use netmap::kring::KringState;
 use virtq::{Virtqueue, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
 
-use crate::{head_of, BufMap, DeviceError, NicStats, HDR_STRIDE, NET_HDR_LEN};
+use crate::chains::Chains;
+use crate::{BufMap, DeviceError, NicStats, HDR_STRIDE, NET_HDR_LEN};
 
 /// The receive side of one queue pair.
 pub struct RxQueue<'a> {
     vq: Virtqueue<'a>,
     n: u32,
     hdr_phys: u64,
+    chains: Chains,
+    /// `filling[i]`: the device holds slot `i`'s buffer (posted, not used).
+    filling: Box<[bool]>,
     /// One past the last slot posted to the device.
     posted_end: u32,
     stats: NicStats,
@@ -38,6 +47,8 @@ impl<'a> RxQueue<'a> {
             vq,
             n: slots,
             hdr_phys,
+            chains: Chains::new(slots),
+            filling: vec![false; slots as usize].into_boxed_slice(),
             posted_end: 0,
             stats: NicStats::default(),
         };
@@ -45,10 +56,12 @@ impl<'a> RxQueue<'a> {
         q
     }
 
+    /// Chain `c`: its header descriptor (header `c`), chained to its buffer
+    /// descriptor (filled in when a slot is posted on it).
     fn write_static_descs(&self) {
-        for i in 0..self.n {
-            let head = head_of(i);
-            let hdr = self.hdr_phys + HDR_STRIDE * u64::from(i);
+        for c in 0..self.n {
+            let head = Chains::head(c);
+            let hdr = self.hdr_phys + HDR_STRIDE * u64::from(c);
             self.vq.set_desc(
                 head,
                 hdr,
@@ -71,7 +84,10 @@ impl<'a> RxQueue<'a> {
 
     /// Counters, including the queue's kick counts.
     pub fn stats(&self) -> NicStats {
-        self.stats.with_queue(self.vq.stats())
+        NicStats {
+            ooo_completions: self.chains.out_of_order(),
+            ..self.stats.with_queue(self.vq.stats())
+        }
     }
 
     /// The virtqueue, for what the NIC does on it besides syncs (its
@@ -81,7 +97,8 @@ impl<'a> RxQueue<'a> {
         &mut self.vq
     }
 
-    /// Slots the device holds.
+    /// Slots posted and not yet delivered (`[nr_hwtail, posted_end)`):
+    /// the device's, or filled and waiting behind an older one.
     pub fn posted(&self, k: &KringState) -> u32 {
         (self.posted_end + self.n - k.nr_hwtail) % self.n
     }
@@ -98,17 +115,21 @@ impl<'a> RxQueue<'a> {
         let size = bufs.buf_size();
         while self.posted_end != last {
             let i = self.posted_end;
-            let head = head_of(i);
             // Slot arrays hold only pool buffers, so phys() succeeds; were
             // it ever not to, stop posting rather than point the device at
             // an arbitrary address (the slot is retried next sync).
             let Some(phys) = bufs.phys(k.slots.buf_idx(i as usize)) else {
                 break;
             };
+            let Some(head) = self.chains.take(i) else {
+                break;
+            };
             self.vq.set_desc_buf(head + 1, phys, size);
             if self.vq.push(head).is_err() {
+                self.chains.untake();
                 break;
             }
+            self.filling[i as usize] = true;
             self.posted_end = self.next(i);
         }
         self.vq.publish()
@@ -124,43 +145,41 @@ impl<'a> RxQueue<'a> {
         Ok(kick)
     }
 
-    /// Turn used elements into frames at `nr_hwtail`.
+    /// Take what the device filled (in any order: each used element marks
+    /// its slot filled, with its length) and deliver the filled prefix by
+    /// moving `nr_hwtail`. Returns the frames delivered.
     pub fn receive(&mut self, k: &mut KringState, bufs: &BufMap) -> Result<u32, DeviceError> {
-        let pending = self
-            .vq
-            .poll_used()
-            .map_err(|_| self.device_error(DeviceError::UsedIndexJump))?;
         let max = NET_HDR_LEN + bufs.buf_size();
-        let mut got = 0;
-        for _ in 0..pending {
-            let Some(e) = self.vq.pop_used() else { break };
-            let expected = u32::from(head_of(k.nr_hwtail));
-            if e.id != expected {
-                let err = if e.id % 2 != 0 || e.id / 2 >= self.n {
-                    DeviceError::BadUsedId(e.id)
-                } else {
-                    DeviceError::OutOfOrder {
-                        expected,
-                        got: e.id,
-                    }
-                };
-                return Err(self.device_error(err));
+        let filling = &mut self.filling;
+        let reaped = self.chains.reap(&mut self.vq, |slot, len| {
+            if !(NET_HDR_LEN..=max).contains(&len) {
+                return Err(DeviceError::BadUsedLen(len));
             }
-            if e.len < NET_HDR_LEN || e.len > max {
-                return Err(self.device_error(DeviceError::BadUsedLen(e.len)));
-            }
-            let len = e.len - NET_HDR_LEN;
-            let i = k.nr_hwtail as usize;
-            // len <= buf_size <= u16::MAX was checked above.
-            let _ = k.slots.set_len(i, len as u16);
+            let i = slot as usize;
+            // len - NET_HDR_LEN <= buf_size <= u16::MAX, checked above.
+            let _ = k.slots.set_len(i, (len - NET_HDR_LEN) as u16);
             k.slots.set_flags(i, 0);
+            filling[i] = false;
+            Ok(())
+        });
+        // Frames filled before a bad element are good: deliver them.
+        let got = self.deliver(k);
+        reaped.map_err(|e| self.device_error(e))?;
+        Ok(got)
+    }
+
+    /// Move `nr_hwtail` over the filled prefix of `[nr_hwtail, posted_end)`.
+    fn deliver(&mut self, k: &mut KringState) -> u32 {
+        let mut got = 0;
+        while k.nr_hwtail != self.posted_end && !self.filling[k.nr_hwtail as usize] {
+            let len = k.slots.get(k.nr_hwtail as usize).len;
             k.stats.packets += 1;
             k.stats.bytes += u64::from(len);
             k.nr_hwtail = self.next(k.nr_hwtail);
             got += 1;
         }
         k.nkr_hwlease = k.nr_hwtail;
-        Ok(got)
+        got
     }
 
     fn device_error(&mut self, e: DeviceError) -> DeviceError {
@@ -179,14 +198,17 @@ impl<'a> RxQueue<'a> {
         self.vq.disable_interrupts();
     }
 
-    /// After the device was reset: start `vq` afresh and re-post. Frames
-    /// the device held are lost (counted); the slots keep their buffers.
-    /// Returns whether to kick.
+    /// After the device was reset: start `vq` afresh and re-post from
+    /// `nr_hwtail` on chain 0. Frames the device held, and frames filled
+    /// but waiting behind one it held, are lost (counted); the slots keep
+    /// their buffers. Returns whether to kick.
     pub fn reset(&mut self, vq: Virtqueue<'a>, k: &mut KringState, bufs: &BufMap) -> bool {
         self.stats.lost_in_reset += u64::from(self.posted(k));
         self.stats.resets += 1;
         self.vq = vq;
         self.write_static_descs();
+        self.chains.reset();
+        self.filling.iter_mut().for_each(|f| *f = false);
         self.posted_end = k.nr_hwtail;
         self.post(k, bufs)
     }

@@ -20,6 +20,10 @@ pub struct NicStats {
     pub resets: u64,
     /// Frames in flight lost to a reset.
     pub lost_in_reset: u64,
+    /// Used elements that came back before an older chain of the same
+    /// queue (accepted: virtio 1.2, 2.7.8 lets a device use buffers in any
+    /// order; the kring still delivers and reclaims in ring order).
+    pub ooo_completions: u64,
 }
 
 impl NicStats {

@@ -2,10 +2,11 @@
 //! what it has sent.
 //!
 //! Kring positions on TX: the device holds the slots `[nr_hwtail + 1,
-//! nr_hwcur)` (some may already be done); reclaiming moves `nr_hwtail`
-//! over the done prefix, which gives those slots back to the application.
-//! A slot the driver refuses to send (runt, fragment) is marked done at
-//! once, so it is reclaimed in order with the others.
+//! nr_hwcur)` (some may already be done: a device may use buffers in any
+//! order); reclaiming moves `nr_hwtail` over the done prefix, which gives
+//! those slots back to the application. A slot the driver refuses to send
+//! (runt, fragment) is marked done at once and takes no chain, so it is
+//! reclaimed in order with the others.
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -14,14 +15,16 @@ use netmap::kring::KringState;
 use netmap::slot::{ETH_HLEN, NS_MOREFRAG};
 use virtq::{Virtqueue, VIRTQ_DESC_F_NEXT};
 
-use crate::{head_of, BufMap, DeviceError, NicStats, HDR_STRIDE, NET_HDR_LEN};
+use crate::chains::Chains;
+use crate::{BufMap, DeviceError, NicStats, HDR_STRIDE, NET_HDR_LEN};
 
 /// The transmit side of one queue pair.
 pub struct TxQueue<'a> {
     vq: Virtqueue<'a>,
     n: u32,
     hdr_phys: u64,
-    /// `held[i]`: the device holds slot `i`'s chain.
+    chains: Chains,
+    /// `held[i]`: the device holds slot `i`'s frame (sent, not yet used).
     held: Box<[bool]>,
     /// Dropping the rest of a MOREFRAG chain.
     in_frag_chain: bool,
@@ -43,6 +46,7 @@ impl<'a> TxQueue<'a> {
             vq,
             n: slots,
             hdr_phys,
+            chains: Chains::new(slots),
             held: vec![false; slots as usize].into_boxed_slice(),
             in_frag_chain: false,
             stats: NicStats::default(),
@@ -54,12 +58,14 @@ impl<'a> TxQueue<'a> {
         q
     }
 
+    /// Chain `c`: its header descriptor (header `c`, zero), chained to its
+    /// buffer descriptor (filled in when a slot is sent on it).
     fn write_static_descs(&self) {
-        for i in 0..self.n {
-            let head = head_of(i);
+        for c in 0..self.n {
+            let head = Chains::head(c);
             self.vq.set_desc(
                 head,
-                self.hdr_phys + HDR_STRIDE * u64::from(i),
+                self.hdr_phys + HDR_STRIDE * u64::from(c),
                 NET_HDR_LEN,
                 VIRTQ_DESC_F_NEXT,
                 head + 1,
@@ -70,7 +76,10 @@ impl<'a> TxQueue<'a> {
 
     /// Counters, including the queue's kick counts.
     pub fn stats(&self) -> NicStats {
-        self.stats.with_queue(self.vq.stats())
+        NicStats {
+            ooo_completions: self.chains.out_of_order(),
+            ..self.stats.with_queue(self.vq.stats())
+        }
     }
 
     /// The virtqueue, for what the NIC does on it besides syncs (its
@@ -82,7 +91,7 @@ impl<'a> TxQueue<'a> {
 
     /// Slots the device holds.
     pub fn in_flight(&self) -> u32 {
-        self.held.iter().filter(|&&h| h).count() as u32
+        self.chains.held()
     }
 
     /// The port's txsync body (kring locked, prologue done): reclaim what
@@ -108,13 +117,17 @@ impl<'a> TxQueue<'a> {
                 self.stats.tx_drop_short += 1;
                 k.stats.drop_short += 1;
             } else if let Some(phys) = phys {
-                let head = head_of(i);
-                self.vq.set_desc_buf(head + 1, phys, len);
-                // Cannot be full: each slot has its own chain.
-                if self.vq.push(head).is_ok() {
-                    self.held[i as usize] = true;
-                    k.stats.packets += 1;
-                    k.stats.bytes += u64::from(len);
+                // Neither can fail: at most n - 1 slots are in flight, so
+                // the next chain is free and the avail ring has room.
+                if let Some(head) = self.chains.take(i) {
+                    self.vq.set_desc_buf(head + 1, phys, len);
+                    if self.vq.push(head).is_ok() {
+                        self.held[i as usize] = true;
+                        k.stats.packets += 1;
+                        k.stats.bytes += u64::from(len);
+                    } else {
+                        self.chains.untake();
+                    }
                 }
             }
             i = if i + 1 == self.n { 0 } else { i + 1 };
@@ -126,21 +139,17 @@ impl<'a> TxQueue<'a> {
         Ok(kick)
     }
 
-    /// Take back what the device finished and move `nr_hwtail`.
+    /// Take back what the device finished (in any order) and move
+    /// `nr_hwtail` over the done prefix.
     pub fn reclaim(&mut self, k: &mut KringState) -> Result<(), DeviceError> {
-        let pending = self
-            .vq
-            .poll_used()
-            .map_err(|_| self.device_error(DeviceError::UsedIndexJump))?;
-        for _ in 0..pending {
-            let Some(e) = self.vq.pop_used() else { break };
-            let slot = e.id / 2;
-            if e.id % 2 != 0 || slot >= self.n || !self.held[slot as usize] {
-                return Err(self.device_error(DeviceError::BadUsedId(e.id)));
-            }
-            self.held[slot as usize] = false;
-        }
+        let held = &mut self.held;
+        let reaped = self.chains.reap(&mut self.vq, |slot, _len| {
+            held[slot as usize] = false;
+            Ok(())
+        });
+        // What was finished before a bad element is really sent.
         self.advance_hwtail(k);
+        reaped.map_err(|e| self.device_error(e))?;
         Ok(())
     }
 
@@ -179,8 +188,9 @@ impl<'a> TxQueue<'a> {
         self.vq.disable_interrupts();
     }
 
-    /// After the device was reset: start `vq` afresh; frames in flight are
-    /// lost (counted) and their slots handed back.
+    /// After the device was reset: start `vq` afresh (the next frame on
+    /// chain 0); frames in flight are lost (counted) and their slots
+    /// handed back.
     pub fn reset(&mut self, vq: Virtqueue<'a>, k: &mut KringState) {
         self.vq = vq;
         self.write_static_descs();
@@ -188,6 +198,7 @@ impl<'a> TxQueue<'a> {
         let lost = self.in_flight();
         self.stats.lost_in_reset += u64::from(lost);
         self.stats.resets += 1;
+        self.chains.reset();
         self.held.iter_mut().for_each(|h| *h = false);
         self.in_frag_chain = false;
         self.advance_hwtail(k);

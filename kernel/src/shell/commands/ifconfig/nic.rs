@@ -55,6 +55,8 @@ fn show(nic: &NicDevice) {
         "  kicks {} suppressed {} device-errors {} resets {} lost-in-reset {} watchdog-kicks {}",
         s.kicks, s.kicks_suppressed, s.device_errors, s.resets, s.lost_in_reset, s.watchdog_kicks
     );
+    // A line of its own: the one above is parsed whole by the tests.
+    println!("  ooo-completions {}", s.ooo_completions);
     let (rx, tx) = p.ring_states();
     ring("rx", &rx);
     ring("tx", &tx);
