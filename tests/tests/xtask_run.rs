@@ -47,3 +47,35 @@ fn headless_exec_panic_exits_101_with_the_location() {
         out.stderr
     );
 }
+
+#[test]
+fn vhost_user_nic_without_a_backend_is_one_error_line_not_a_qemu_failure() {
+    let sock = std::env::temp_dir().join(format!(
+        "xtask-run-no-vhost-backend-{}.sock",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&sock);
+    let mut cmd = Command::new(xtask_bin().unwrap());
+    cmd.args(["run", "--headless", "--exec", "shutdown 0", "--nic"])
+        .arg(format!("vhost-user:{}", sock.display()))
+        .arg("--kernel")
+        .arg(kernel_elf().unwrap());
+    let start = std::time::Instant::now();
+    let out = run_with_timeout(cmd, Duration::from_secs(30)).unwrap();
+    let took = start.elapsed();
+    assert_ne!(out.status.code(), Some(0), "stderr: {}", out.stderr);
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "stderr: {}", out.stderr);
+    assert!(
+        errors[0].contains(&sock.display().to_string()) && errors[0].contains("vhost-user NIC 0"),
+        "{}",
+        errors[0]
+    );
+    // xtask stopped before QEMU: no serial output.
+    assert!(out.stdout.is_empty(), "stdout: {}", out.stdout);
+}

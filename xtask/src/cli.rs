@@ -48,8 +48,10 @@ impl ProfileArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// A virtio-net NIC: user | tap:IFNAME | dgram:LOCAL:REMOTE | stream:PATH.
-    /// Repeatable; NIC i is virtio<i> in the guest. Default: one `user` NIC.
+    /// A virtio-net NIC: user | tap:IFNAME | dgram:LOCAL:REMOTE | stream:PATH
+    /// | vhost-user:PATH. Repeatable; NIC i is virtio<i> in the guest.
+    /// Default: one `user` NIC. With a vhost-user NIC, guest RAM is a shared
+    /// memfd and a backend must already listen on PATH (checked first).
     #[arg(long = "nic", value_name = "SPEC")]
     pub nics: Vec<Nic>,
     /// Give QEMU no NIC at all.

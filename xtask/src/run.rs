@@ -95,6 +95,13 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     if !args.headless {
         eprintln!("xtask: serial console below; Ctrl-A X quits QEMU, `shutdown` ends the kernel");
     }
+    // A vhost-user backend must be listening and answering before QEMU
+    // starts: otherwise QEMU fails with a multi-line error (no socket) or
+    // waits for ever (a silent one). One `error:` line instead.
+    if let Err(why) = boot::probe_vhost_nics(&config.nics, boot::VHOST_PROBE_TIMEOUT) {
+        eprintln!("error: {why}");
+        return Ok(1);
+    }
     let mut cmd = config.command().map_err(|e| e.to_string())?;
     // QEMU goes when xtask goes, even if xtask is killed (a test timeout).
     integration::process::die_with_parent(&mut cmd);
