@@ -128,16 +128,48 @@ impl Chains {
     /// error it returns stops the walk). A used index past what the device
     /// holds, or an id that is not a chain the device holds (never posted,
     /// or already used), is a [`DeviceError`]. Returns the chains taken.
+    ///
+    /// Under `VIRTIO_F_IN_ORDER` (virtio 1.2, 2.7.9) an element may stand
+    /// for a batch: the device used every chain from the oldest one out up
+    /// to the one it names, in order, wrote this one element at the
+    /// batch's first used position and moved the used index by the batch's
+    /// size. Chains are made available in ring order, so the batch is
+    /// `oldest..=named`; the chains before the named one were "used
+    /// completely" and get `full_len`. A batch longer than the used index
+    /// moved is a [`DeviceError::BadUsedId`].
     pub fn reap(
         &mut self,
         vq: &mut Virtqueue<'_>,
+        full_len: u32,
         mut done: impl FnMut(u32, u32) -> Result<(), DeviceError>,
     ) -> Result<u32, DeviceError> {
         let pending = vq.poll_used().map_err(|_| DeviceError::UsedIndexJump)?;
+        let in_order = vq.in_order();
+        let mut left = pending;
         let mut taken = 0;
-        for _ in 0..pending {
+        while left > 0 {
             let Some(e) = vq.pop_used() else { break };
+            left -= 1;
             let c = self.chain_of(e.id).ok_or(DeviceError::BadUsedId(e.id))?;
+            if in_order && c != self.oldest {
+                // Held chains are exactly [oldest, next) here (each
+                // element frees the whole prefix up to its chain), and c
+                // is one of them.
+                let implied = (c + self.n() - self.oldest) % self.n();
+                let skip = u16::try_from(implied)
+                    .ok()
+                    .filter(|&k| k <= left)
+                    .ok_or(DeviceError::BadUsedId(e.id))?;
+                vq.skip_used(skip)
+                    .map_err(|_| DeviceError::BadUsedId(e.id))?;
+                left -= skip;
+                for _ in 0..implied {
+                    let k = self.oldest;
+                    done(self.slot_of[k as usize], full_len)?;
+                    self.release(k);
+                    taken += 1;
+                }
+            }
             done(self.slot_of[c as usize], e.len)?;
             if c != self.oldest {
                 self.out_of_order += 1;

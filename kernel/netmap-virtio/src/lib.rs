@@ -33,7 +33,14 @@
 //! length) and the kring moves over the contiguous done prefix, so the
 //! application still sees frames, and gets TX slots back, in ring order.
 //! Completions that overtook an older chain are counted
-//! ([`NicStats::ooo_completions`]), not punished. A violation (an index
+//! ([`NicStats::ooo_completions`]), not punished. Under
+//! `VIRTIO_F_IN_ORDER` (2.7.9; see [`virtq::Virtqueue::with_in_order`])
+//! the chains are what the feature asks of the driver (made available in
+//! ring order from descriptor 0, with no hole for an unsent TX slot, and
+//! from descriptor 0 again after a reset), and a used element naming a
+//! chain past the oldest one out stands for the whole batch up to it: the
+//! chains before it were used completely (on RX: full-buffer frames). A
+//! batch longer than the used index moved is a violation. A violation (an index
 //! past what the device holds, an id never posted or used twice, a bad
 //! length) is counted and returned as [`DeviceError`]; the driver then
 //! resets the device and re-posts the rings ([`TxQueue::reset`],

@@ -151,7 +151,9 @@ impl<'a> RxQueue<'a> {
     pub fn receive(&mut self, k: &mut KringState, bufs: &BufMap) -> Result<u32, DeviceError> {
         let max = NET_HDR_LEN + bufs.buf_size();
         let filling = &mut self.filling;
-        let reaped = self.chains.reap(&mut self.vq, |slot, len| {
+        // A buffer used completely (an IN_ORDER batch says so of all but
+        // its last): header and a full buffer.
+        let reaped = self.chains.reap(&mut self.vq, max, |slot, len| {
             if !(NET_HDR_LEN..=max).contains(&len) {
                 return Err(DeviceError::BadUsedLen(len));
             }

@@ -46,11 +46,26 @@ fn tx_rig(n: u32, event_idx: bool) -> (Rig, Kring, TxQueue<'static>, SimDevice<'
 
 /// An rx kring of `n` slots on a fresh queue, and the device on its memory.
 fn rx_rig(n: u32) -> (Rig, Kring, RxQueue<'static>, SimDevice<'static>) {
+    rx_rig_with(n, false)
+}
+
+/// Same, with VIRTIO_F_IN_ORDER negotiated or not.
+fn rx_rig_with(n: u32, in_order: bool) -> (Rig, Kring, RxQueue<'static>, SimDevice<'static>) {
     let r = rig(n);
     let kring = Kring::new(&r.pool, Dir::Rx, 0, n).unwrap();
-    let rx = RxQueue::new(Virtqueue::new(r.mem, true), n, HDRS);
+    let vq = Virtqueue::new(r.mem, true).with_in_order(in_order);
+    let rx = RxQueue::new(vq, n, HDRS);
     let dev = SimDevice::new(r.mem, true);
     (r, kring, rx, dev)
+}
+
+/// A tx rig with VIRTIO_F_IN_ORDER negotiated.
+fn tx_rig_in_order(n: u32) -> (Rig, Kring, TxQueue<'static>, SimDevice<'static>) {
+    let r = rig(n);
+    let kring = Kring::new(&r.pool, Dir::Tx, 0, n).unwrap();
+    let tx = TxQueue::new(Virtqueue::new(r.mem, true).with_in_order(true), n, HDRS);
+    let dev = SimDevice::new(r.mem, true);
+    (r, kring, tx, dev)
 }
 
 impl Rig {
@@ -499,7 +514,13 @@ fn tx_accepts_completions_in_any_order_and_reclaims_the_done_prefix() {
     tx.txsync(&mut k, &r.bufs).unwrap();
     let heads: Vec<u16> = (0..6).map(|_| dev.pop_avail().unwrap()).collect();
     let mut expect_tail = n - 1;
-    for (s, tail_after) in [(3usize, None), (5, None), (0, Some(0)), (2, None), (1, Some(3))] {
+    for (s, tail_after) in [
+        (3usize, None),
+        (5, None),
+        (0, Some(0)),
+        (2, None),
+        (1, Some(3)),
+    ] {
         dev.push_used(u32::from(heads[s]), 0);
         dev.publish_used();
         tx.reclaim(&mut k).unwrap();
@@ -572,4 +593,153 @@ fn tx_out_of_order_for_many_ring_wraps_never_loses_a_slot() {
     assert_eq!(next(k.nr_hwtail, n), k.nr_hwcur, "every slot is back");
     assert_eq!(k.stats.packets, u64::from(sent));
     assert!(tx.stats().ooo_completions > 0);
+}
+
+// ---- VIRTIO_F_IN_ORDER (virtio 1.2, 2.7.9) ----
+
+#[test]
+fn rx_in_order_batch_delivers_every_frame_of_the_batch() {
+    let n = 8;
+    let (r, kring, mut rx, mut dev) = rx_rig_with(n, true);
+    let mut k = kring.lock();
+    rx.post(&k, &r.bufs);
+    let heads: Vec<u16> = (0..5).map(|_| dev.pop_avail().unwrap()).collect();
+    // One element for chains 0..=3: the last one's id and length; the
+    // three before it are "used completely" (a full buffer each).
+    dev.push_used_batch(u32::from(heads[3]), NET_HDR_LEN + 100, 4);
+    dev.push_used(u32::from(heads[4]), NET_HDR_LEN + 60);
+    dev.publish_used();
+    assert_eq!(rx.receive(&mut k, &r.bufs), Ok(5));
+    assert_eq!(k.nr_hwtail, 5);
+    let lens: Vec<u16> = (0..5).map(|i| k.slots.get(i).len).collect();
+    assert_eq!(lens, [2048, 2048, 2048, 100, 60]);
+    let st = rx.stats();
+    assert_eq!((st.device_errors, st.ooo_completions), (0, 0));
+    // And again past the ring's end: release all, batch across the wrap.
+    k.rhead = k.nr_hwtail;
+    rx.rxsync(&mut k, &r.bufs).unwrap();
+    let heads: Vec<u16> = core::iter::from_fn(|| dev.pop_avail()).collect();
+    assert_eq!(
+        heads,
+        [10, 12, 14, 0, 2, 4, 6],
+        "chains 5..=7, 0..=3: ring order"
+    );
+    // Slots 5, 6, 7, 0 implied, slot 1 named.
+    dev.push_used_batch(u32::from(heads[4]), NET_HDR_LEN + 70, 5);
+    dev.publish_used();
+    assert_eq!(rx.receive(&mut k, &r.bufs), Ok(5));
+    assert_eq!(k.nr_hwtail, 2);
+    assert_eq!(k.slots.get(1).len, 70);
+    assert_eq!(k.stats.packets, 10);
+}
+
+#[test]
+fn tx_in_order_batch_reclaims_the_whole_batch() {
+    let n = 8;
+    let (r, kring, mut tx, mut dev) = tx_rig_in_order(n);
+    let mut k = kring.lock();
+    app_send(&mut k, n, &[60; 5]);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    let heads: Vec<u16> = (0..5).map(|_| dev.pop_avail().unwrap()).collect();
+    dev.push_used_batch(u32::from(heads[2]), 0, 3);
+    dev.publish_used();
+    tx.reclaim(&mut k).unwrap();
+    assert_eq!(k.nr_hwtail, 2, "slots 0..=2 back");
+    assert_eq!(tx.in_flight(), 2);
+    dev.push_used(u32::from(heads[3]), 0);
+    dev.push_used(u32::from(heads[4]), 0);
+    dev.publish_used();
+    tx.reclaim(&mut k).unwrap();
+    assert_eq!(k.nr_hwtail, 4);
+    assert_eq!(tx.in_flight(), 0);
+    let st = tx.stats();
+    assert_eq!((st.device_errors, st.ooo_completions), (0, 0));
+}
+
+#[test]
+fn an_in_order_batch_longer_than_the_used_index_is_a_device_error() {
+    let n = 8;
+    let (r, kring, mut tx, mut dev) = tx_rig_in_order(n);
+    let mut k = kring.lock();
+    app_send(&mut k, n, &[60; 5]);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    let heads: Vec<u16> = (0..5).map(|_| dev.pop_avail().unwrap()).collect();
+    // Names chain 3 (a batch of four) but moves the index by two.
+    dev.push_used_batch(u32::from(heads[3]), 0, 2);
+    dev.publish_used();
+    assert_eq!(
+        tx.reclaim(&mut k),
+        Err(DeviceError::BadUsedId(u32::from(heads[3])))
+    );
+    assert_eq!(k.nr_hwtail, n - 1, "nothing reclaimed on a lie");
+    assert_eq!(tx.stats().device_errors, 1);
+}
+
+/// Under IN_ORDER the driver must make descriptors available in ring
+/// order from descriptor 0 (2.7.5): a TX slot it refuses to send must not
+/// leave a hole, and after a reset it starts over from descriptor 0.
+#[test]
+fn in_order_chains_are_used_in_ring_order_across_drops_and_a_reset() {
+    let n = 8;
+    let (r, kring, mut tx, mut dev) = tx_rig_in_order(n);
+    let mut k = kring.lock();
+    app_send(&mut k, n, &[60, 0, 60, 13, 60]);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    let heads: Vec<u16> = core::iter::from_fn(|| dev.pop_avail()).collect();
+    assert_eq!(heads, [0, 2, 4], "slots 0, 2, 4 on chains 0, 1, 2");
+    for (c, slot) in [(0u16, 0u32), (1, 2), (2, 4)] {
+        let (addr, len, flags, _) = dev.desc(2 * c + 1);
+        assert_eq!((addr, len, flags), (r.phys_of(&k, slot), 60, 0));
+        let (_, _, hflags, hnext) = dev.desc(2 * c);
+        assert_eq!((hflags, hnext), (virtq::VIRTQ_DESC_F_NEXT, 2 * c + 1));
+    }
+    dev.push_used_batch(4, 0, 3);
+    dev.publish_used();
+    tx.reclaim(&mut k).unwrap();
+    assert_eq!(k.nr_hwtail, 4);
+    // A reset: the device starts over, and so do the chains.
+    app_send(&mut k, n, &[60, 60]);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    let vq = Virtqueue::new(r.mem(), true).with_in_order(true);
+    tx.reset(vq, &mut k);
+    let mut dev = SimDevice::new(r.mem(), true);
+    app_send(&mut k, n, &[60, 60]);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    let heads: Vec<u16> = core::iter::from_fn(|| dev.pop_avail()).collect();
+    assert_eq!(heads, [0, 2]);
+    assert_eq!(dev.desc(1).0, r.phys_of(&k, 7));
+    assert_eq!(dev.desc(3).0, r.phys_of(&k, 0));
+}
+
+#[test]
+fn rx_in_order_for_many_ring_wraps_with_random_batches() {
+    let n = 16;
+    let (r, kring, mut rx, mut dev) = rx_rig_with(n, true);
+    let mut k = kring.lock();
+    rx.post(&k, &r.bufs);
+    let mut rng = Lcg(3);
+    let mut held: alloc::collections::VecDeque<u16> = alloc::collections::VecDeque::new();
+    let mut got = 0u32;
+    for _ in 0..300 {
+        while let Some(h) = dev.pop_avail() {
+            held.push_back(h);
+        }
+        // The device uses a prefix of what it holds, in order, reported
+        // as batches of random sizes (a batch of one is a plain element).
+        let mut used = rng.next(held.len() + 1);
+        while used > 0 {
+            let batch = 1 + rng.next(used);
+            let last = held[batch - 1];
+            dev.push_used_batch(u32::from(last), NET_HDR_LEN + 60, batch as u16);
+            held.drain(..batch);
+            used -= batch;
+        }
+        dev.publish_used();
+        got += rx.receive(&mut k, &r.bufs).unwrap();
+        k.rhead = k.nr_hwtail;
+        rx.rxsync(&mut k, &r.bufs).unwrap();
+        assert_eq!(rx.posted(&k), n - 1, "everything released is re-posted");
+    }
+    assert!(got > 10 * n, "received only {got}");
+    assert_eq!(rx.stats().device_errors, 0);
 }

@@ -143,7 +143,8 @@ impl<'a> TxQueue<'a> {
     /// `nr_hwtail` over the done prefix.
     pub fn reclaim(&mut self, k: &mut KringState) -> Result<(), DeviceError> {
         let held = &mut self.held;
-        let reaped = self.chains.reap(&mut self.vq, |slot, _len| {
+        // The device only reads TX chains: lengths mean nothing here.
+        let reaped = self.chains.reap(&mut self.vq, 0, |slot, _len| {
             held[slot as usize] = false;
             Ok(())
         });

@@ -34,6 +34,14 @@ pub enum UsedError {
         /// Chains it actually held.
         in_flight: u16,
     },
+    /// A batch (VIRTIO_F_IN_ORDER, 2.7.9) claims more used positions than
+    /// the used index published: `skip` asked, only `left` there.
+    BatchPastIndex {
+        /// Positions the batch would skip.
+        skip: u16,
+        /// Published positions not yet consumed.
+        left: u16,
+    },
 }
 
 /// The avail ring has no room: the device holds every descriptor chain.
@@ -81,6 +89,7 @@ pub struct QueueState {
 pub struct Virtqueue<'a> {
     mem: QueueMem<'a>,
     event_idx: bool,
+    in_order: bool,
     avail_shadow: u16,
     published: u16,
     last_kick_check: u16,
@@ -113,6 +122,7 @@ impl<'a> Virtqueue<'a> {
         Self {
             mem,
             event_idx,
+            in_order: false,
             avail_shadow: 0,
             published: 0,
             last_kick_check: 0,
@@ -129,7 +139,24 @@ impl<'a> Virtqueue<'a> {
     /// A queue started afresh on the same memory, with the same features
     /// (after the device was reset: it no longer uses the old state).
     pub fn fresh(&self) -> Self {
-        Self::new(self.mem, self.event_idx)
+        Self::new(self.mem, self.event_idx).with_in_order(self.in_order)
+    }
+
+    /// Record whether `VIRTIO_F_IN_ORDER` was negotiated (2.7.9). This
+    /// queue does not allocate descriptors, so it cannot keep the promise
+    /// itself: the caller must make chains available in ring order
+    /// (descriptor 0 first, wrapping at the end of the table, `next` of a
+    /// chained descriptor `x` set to `x + 1`), and read a used element as
+    /// the last of a batch whose other positions it then
+    /// [skips](Self::skip_used).
+    pub fn with_in_order(mut self, on: bool) -> Self {
+        self.in_order = on;
+        self
+    }
+
+    /// Whether `VIRTIO_F_IN_ORDER` governs this queue.
+    pub fn in_order(&self) -> bool {
+        self.in_order
     }
 
     /// Number of descriptors.
@@ -340,6 +367,28 @@ impl<'a> Virtqueue<'a> {
                 .store(self.last_used.wrapping_sub(1), Ordering::Relaxed);
         }
         Some(elem)
+    }
+
+    /// Consume `k` more used positions without reading them: under
+    /// `VIRTIO_F_IN_ORDER` (2.7.9) the device may write one used element
+    /// for a batch of chains (the id of the last one, at the position of
+    /// the first) and advance the used index by the batch's size; the
+    /// caller, which knows the order it made chains available in, works
+    /// out the size from the id and skips the rest. More than the last
+    /// [`poll_used`](Self::poll_used) counted is an error and changes
+    /// nothing.
+    pub fn skip_used(&mut self, k: u16) -> Result<(), UsedError> {
+        let left = self.used_seen.wrapping_sub(self.last_used);
+        if k > left {
+            return Err(UsedError::BatchPastIndex { skip: k, left });
+        }
+        self.last_used = self.last_used.wrapping_add(k);
+        if !self.irq_on && self.event_idx {
+            self.mem
+                .used_event()
+                .store(self.last_used.wrapping_sub(1), Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Ask for an interrupt when the next element is used. Returns `true`
@@ -633,6 +682,36 @@ mod tests {
             "device stopped polling without taking the chain"
         );
         assert!(!q.watchdog());
+    }
+
+    /// IN_ORDER (2.7.9): one element for a batch of three, at the batch's
+    /// first position; the driver skips the other two and the next
+    /// element is where the device writes it.
+    #[test]
+    fn an_in_order_batch_is_skipped_over() {
+        let (q, mut dev) = pair(8, true);
+        let mut q = q.with_in_order(true);
+        assert!(q.in_order());
+        assert!(q.fresh().in_order(), "a fresh queue keeps the feature");
+        for i in 0..4 {
+            q.push(i).unwrap();
+        }
+        q.publish();
+        let heads: [u16; 4] = core::array::from_fn(|_| dev.pop_avail().unwrap());
+        dev.push_used_batch(u32::from(heads[2]), 7, 3);
+        dev.push_used(u32::from(heads[3]), 9);
+        dev.publish_used();
+        assert_eq!(q.poll_used(), Ok(4));
+        assert_eq!(q.pop_used(), Some(UsedElem { id: 2, len: 7 }));
+        assert_eq!(
+            q.skip_used(4),
+            Err(UsedError::BatchPastIndex { skip: 4, left: 3 }),
+            "past the index: refused, nothing changed"
+        );
+        assert_eq!(q.skip_used(2), Ok(()));
+        assert_eq!(q.pop_used(), Some(UsedElem { id: 3, len: 9 }));
+        assert_eq!(q.pop_used(), None);
+        assert_eq!(q.in_flight(), 0);
     }
 
     #[test]

@@ -149,8 +149,10 @@ impl NicDevice {
         );
         let (rx_hdrs, tx_hdrs) = (header_area(rx_slots)?, header_area(tx_slots)?);
         let event_idx = features & features::VIRTIO_F_RING_EVENT_IDX != 0;
-        let rxq = RxQueue::new(Virtqueue::new(rx_area.mem, event_idx), rx_slots, rx_hdrs);
-        let txq = TxQueue::new(Virtqueue::new(tx_area.mem, event_idx), tx_slots, tx_hdrs);
+        let in_order = features & features::VIRTIO_F_IN_ORDER != 0;
+        let queue = |mem| Virtqueue::new(mem, event_idx).with_in_order(in_order);
+        let rxq = RxQueue::new(queue(rx_area.mem), rx_slots, rx_hdrs);
+        let txq = TxQueue::new(queue(tx_area.mem), tx_slots, tx_hdrs);
         rx_area.program(&mut t, RX_QUEUE);
         tx_area.program(&mut t, TX_QUEUE);
         t.finish_init();

@@ -13,10 +13,22 @@ pub const VIRTIO_NET_F_STATUS: u64 = 1 << 16;
 pub const VIRTIO_F_RING_EVENT_IDX: u64 = 1 << 29;
 /// 6: modern device; mandatory for us (12-byte header, little-endian rings).
 pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
+/// 6, bit 35: the device uses buffers in the order they were made
+/// available (2.7.9). In exchange the driver makes descriptors available
+/// in ring order from descriptor 0, chained descriptor `x` pointing at
+/// `x + 1` (2.7.5), which netmap-virtio's chains do (also after a reset
+/// and when a TX slot is not sent), and the device may report a batch with
+/// one used element naming its last chain, which netmap-virtio expands
+/// (`Virtqueue::with_in_order`). Without it, completions in any order are
+/// accepted.
+pub const VIRTIO_F_IN_ORDER: u64 = 1 << 35;
 
 /// What we ask for.
-pub const SUPPORTED: u64 =
-    VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_F_RING_EVENT_IDX | VIRTIO_F_VERSION_1;
+pub const SUPPORTED: u64 = VIRTIO_NET_F_MAC
+    | VIRTIO_NET_F_STATUS
+    | VIRTIO_F_RING_EVENT_IDX
+    | VIRTIO_F_VERSION_1
+    | VIRTIO_F_IN_ORDER;
 /// What we cannot work without.
 pub const REQUIRED: u64 = VIRTIO_F_VERSION_1;
 
@@ -42,6 +54,7 @@ pub fn names(bits: u64) -> impl Iterator<Item = &'static str> {
         (VIRTIO_NET_F_STATUS, "STATUS"),
         (VIRTIO_F_RING_EVENT_IDX, "EVENT_IDX"),
         (VIRTIO_F_VERSION_1, "VERSION_1"),
+        (VIRTIO_F_IN_ORDER, "IN_ORDER"),
     ]
     .into_iter()
     .filter(move |(bit, _)| bits & bit != 0)
