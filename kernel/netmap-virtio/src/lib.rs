@@ -101,6 +101,19 @@ pub const fn slots_for(queue_size: u16) -> u32 {
     queue_size as u32 / 2
 }
 
+/// The size to give a queue whose device allows at most `device_max`
+/// entries (the `queue_size` it reports, which the driver may lower: virtio
+/// 1.2, 4.1.4.3) when `want` would do: the largest power of two (2.7) not
+/// above either, so the kring gets as many slots as the device allows up
+/// to `want / 2`. `None` below 4 entries (a ring of one usable slot).
+pub fn queue_size(want: u32, device_max: u32) -> Option<u16> {
+    let size = want.min(device_max).min(u32::from(virtq::MAX_QUEUE_SIZE));
+    if size < 4 {
+        return None;
+    }
+    u16::try_from(1u32 << (31 - size.leading_zeros())).ok()
+}
+
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

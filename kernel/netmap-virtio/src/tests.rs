@@ -743,3 +743,78 @@ fn rx_in_order_for_many_ring_wraps_with_random_batches() {
     assert!(got > 10 * n, "received only {got}");
     assert_eq!(rx.stats().device_errors, 0);
 }
+
+// ---- Queue sizes ----
+
+#[test]
+fn queue_size_takes_what_the_device_allows() {
+    // vhost-user allows 1024-entry TX queues; QEMU's tap and socket
+    // backends cap TX at 256.
+    assert_eq!(queue_size(1024, 1024), Some(1024));
+    assert_eq!(queue_size(1024, 256), Some(256));
+    assert_eq!(queue_size(1024, 32768), Some(1024));
+    assert_eq!(queue_size(1024, 1000), Some(512), "a power of two");
+    assert_eq!(queue_size(1024, 2), None, "too small for two slots");
+    assert_eq!(queue_size(1024, 0), None, "no such queue");
+    assert_eq!(slots_for(1024), 512);
+    assert_eq!(slots_for(256), 128);
+}
+
+struct NoBell;
+impl Doorbell for NoBell {
+    fn kick(&self, _queue: u16) {}
+}
+
+/// A NIC on a 1024-entry TX queue has a 512-slot tx kring, and all 511
+/// slots an application may fill go out in one sync and come back in any
+/// order.
+#[test]
+fn a_1024_entry_tx_queue_gives_a_512_slot_kring() {
+    let tx_size = queue_size(1024, 1024).unwrap();
+    let tx_slots = slots_for(tx_size);
+    let rx_slots = 8;
+    let pool = BufferPool::on_heap(2 * tx_slots + 4 * rx_slots + 16, 2048).unwrap();
+    let leak = |slots: u32| {
+        let layout = QueueLayout::new(queue_size_for(slots)).unwrap();
+        let words: &'static [AtomicU64] =
+            alloc::boxed::Box::leak(words_for(layout).into_boxed_slice());
+        QueueMem::from_words(words, layout).unwrap()
+    };
+    let (rm, tm) = (leak(rx_slots), leak(tx_slots));
+    let (rq, tq) = (Virtqueue::new(rm, true), Virtqueue::new(tm, true));
+    assert_eq!(tq.size(), 1024);
+    let nic = VirtioNic::new(
+        "virtio9",
+        [2, 0, 0, 0, 0, 9],
+        BufMap::new(pool.clone(), BASE),
+        RxQueue::new(rq, rx_slots, HDRS),
+        rx_slots,
+        TxQueue::new(tq, tx_slots, HDRS),
+        tx_slots,
+        alloc::boxed::Box::new(NoBell),
+    )
+    .unwrap();
+    use netmap::port::Port;
+    let kring = &nic.krings(Dir::Tx)[0];
+    assert_eq!(kring.num_slots(), 512);
+    {
+        let mut k = kring.lock();
+        app_send(&mut k, 512, &alloc::vec![60; 511]);
+    }
+    nic.txsync(0).unwrap();
+    let mut dev = SimDevice::new(tm, true);
+    let mut heads: Vec<u16> = core::iter::from_fn(|| dev.pop_avail()).collect();
+    assert_eq!(heads.len(), 511, "a full ring in flight");
+    Lcg(5).shuffle(&mut heads);
+    for h in heads {
+        dev.push_used(u32::from(h), 0);
+    }
+    dev.publish_used();
+    nic.tx_reclaim().unwrap();
+    let k = kring.lock();
+    assert_eq!(next(k.nr_hwtail, 512), k.nr_hwcur, "every slot is back");
+    assert_eq!(k.stats.packets, 511);
+    drop(k);
+    let st = nic.nic_stats();
+    assert_eq!((st.device_errors, st.resets), (0, 0));
+}

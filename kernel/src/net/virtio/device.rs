@@ -7,9 +7,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 
 use netmap::BufferPool;
-use netmap_virtio::{
-    queue_size_for, slots_for, BufMap, Doorbell, RxQueue, TxQueue, VirtioNic, HDR_STRIDE,
-};
+use netmap_virtio::{slots_for, BufMap, Doorbell, RxQueue, TxQueue, VirtioNic, HDR_STRIDE};
 use spin::Mutex;
 use virtio_drivers::transport::pci::bus::PciRoot;
 use virtio_drivers::transport::pci::PciTransport;
@@ -23,10 +21,12 @@ use super::notify::Notifier;
 use crate::mem::dma;
 use crate::pci::{self, PciAddress, PciFunction};
 
-/// Queue sizes we ask for: QEMU allows RX up to 1024 entries and caps TX
-/// at 256 with its tap/socket backends. Two descriptors per slot.
+/// Queue sizes we ask for, two descriptors per slot; each queue gets what
+/// its device allows up to this (`netmap_virtio::queue_size`). QEMU allows
+/// RX up to 1024 entries, and TX too with vhost-user backends (512 tx
+/// slots), but caps TX at 256 with its tap and socket backends (128).
 const WANT_RX_QUEUE: u32 = 1024;
-const WANT_TX_QUEUE: u32 = 256;
+const WANT_TX_QUEUE: u32 = 1024;
 
 /// Why a device could not be brought up.
 #[derive(Debug)]
@@ -246,13 +246,9 @@ fn negotiate(t: &mut PciTransport) -> Result<u64, ProbeError> {
 /// The largest power of two not above `want` or the device's maximum.
 fn queue_size(t: &mut PciTransport, queue: u16, want: u32) -> Result<u32, ProbeError> {
     let max = t.max_queue_size(queue);
-    let size = want.min(max);
-    if size < 4 {
-        return Err(ProbeError::Queue(queue, max));
-    }
-    let size = 1 << (31 - size.leading_zeros());
-    debug_assert_eq!(queue_size_for(slots_for(size as u16)), size);
-    Ok(size)
+    netmap_virtio::queue_size(want, max)
+        .map(u32::from)
+        .ok_or(ProbeError::Queue(queue, max))
 }
 
 fn read_mac(t: &PciTransport, features: u64, pci: PciAddress) -> [u8; 6] {
