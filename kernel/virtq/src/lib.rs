@@ -9,9 +9,11 @@
 //! Why not `virtio-drivers`' own `VirtQueue`: it allocates descriptor
 //! indices itself, kicks once per buffer and cannot suppress interrupts
 //! under `VIRTIO_F_EVENT_IDX`. A netmap NIC port needs the opposite: the
-//! descriptors are fixed (descriptor chain `i` is ring slot `i`), the
-//! driver publishes a whole batch and kicks once, and interrupts are off
-//! while the datapath is busy.
+//! descriptor chains are fixed and handed out in ring order by the caller
+//! (each carries one ring slot's buffer; the same order is what
+//! `VIRTIO_F_IN_ORDER` asks of a driver), the driver publishes a whole
+//! batch and kicks once, and interrupts are off while the datapath is
+//! busy.
 //!
 //! # Trust
 //!

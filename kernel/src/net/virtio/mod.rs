@@ -2,11 +2,14 @@
 //!
 //! `virtio-drivers`' [`PciTransport`](virtio_drivers::transport::pci::PciTransport)
 //! finds the device's capabilities, negotiates features and programs the
-//! queue addresses; the queues themselves are ours (`virtq`), laid out so
-//! that descriptor chain *i* is kring slot *i* (`netmap-virtio`). The 12-byte
-//! virtio-net header travels in its own descriptor, fixed per slot, so
-//! netmap buffers hold the frame from byte 0 and nothing is ever copied
-//! between the ring and the device.
+//! queue addresses; the queues themselves are ours (`virtq`), laid out as
+//! fixed two-descriptor chains, each carrying one kring slot's buffer and
+//! handed out in ring order (`netmap-virtio`). The 12-byte virtio-net
+//! header travels in its own descriptor, fixed per chain, so netmap
+//! buffers hold the frame from byte 0 and nothing is ever copied between
+//! the ring and the device. Used elements may come back in any order
+//! (and, with `VIRTIO_F_IN_ORDER`, in batches); the krings still move in
+//! ring order.
 //!
 //! Interrupts (INTx, level-triggered, through the I/O APIC) only wake the
 //! idle loop: the handler masks the line and records the wake-up; the loop
