@@ -17,6 +17,7 @@ use virtio_bindings::virtio_config::{VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1};
 use virtio_bindings::virtio_ring::VIRTIO_RING_F_EVENT_IDX;
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
+use vmm_sys_util::event::{new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 /// Queue 0 is the guest's receive queue (the backend writes frames into
@@ -94,8 +95,9 @@ pub struct Shared {
     /// on it when there is nothing to do.
     pub wake: EventFd,
     pub stats: ProtoStats,
-    /// Lets the owner end a connection at once.
-    pub shutdown: Mutex<Option<vhost_user_backend::ShutdownHandle>>,
+    /// QEMU's end of the live connection: shutting it down ends the
+    /// connection at once (the owner does when the port goes away).
+    pub shutdown: Mutex<Option<std::os::unix::net::UnixStream>>,
 }
 
 impl Shared {
@@ -154,9 +156,10 @@ impl VhostUserBackend for NetBackend {
     }
 
     fn protocol_features(&self) -> VhostUserProtocolFeatures {
-        // MQ: QEMU asks how many queues there are; REPLY_ACK: it learns of
-        // a refused message at once instead of at the next read.
-        VhostUserProtocolFeatures::MQ | VhostUserProtocolFeatures::REPLY_ACK
+        // MQ: QEMU asks how many queues there are. No REPLY_ACK: the relay
+        // (proxy.rs) holds early SET_VRING_ENABLEs back, which it could not
+        // do for a message QEMU waits on.
+        VhostUserProtocolFeatures::MQ
     }
 
     fn set_event_idx(&self, _enabled: bool) {
@@ -183,6 +186,12 @@ impl VhostUserBackend for NetBackend {
         self.shared.stats.ring_stops.fetch_add(1, Ordering::Relaxed);
         self.shared.changed();
         Ok(())
+    }
+
+    fn exit_event(&self, _thread_index: usize) -> Option<(EventConsumer, EventNotifier)> {
+        // Without one the daemon's worker never leaves its epoll loop, and
+        // dropping the daemon after a disconnect waits for it forever.
+        new_event_consumer_and_notifier(EventFlag::NONBLOCK | EventFlag::CLOEXEC).ok()
     }
 
     fn handle_event(

@@ -9,6 +9,8 @@
 //!   (features offered, how the rings reach the datapath);
 //! - [`server`]: the listening socket, one daemon per connection, so the
 //!   backend outlives a guest reboot or a QEMU exit;
+//! - [`proxy`]: a relay in front of the daemon for QEMU's early
+//!   `SET_VRING_ENABLE`;
 //! - [`mem`]: guest RAM and the bounds check for every guest address;
 //! - [`ring`]: the split virtqueue read and written in place, validated;
 //! - [`port`]: the batched datapath an [`Endpoint`](super::Endpoint) uses.
@@ -16,6 +18,7 @@
 pub mod backend;
 pub mod mem;
 mod port;
+mod proxy;
 pub mod ring;
 mod server;
 

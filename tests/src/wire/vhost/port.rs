@@ -483,8 +483,8 @@ impl VhostPort {
 impl Drop for VhostPort {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.shared.shutdown.lock().unwrap().take() {
-            h.shutdown();
+        if let Some(s) = self.shared.shutdown.lock().unwrap().take() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
         }
         if let Some(t) = self.server.take() {
             let _ = t.join();

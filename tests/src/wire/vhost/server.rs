@@ -10,8 +10,9 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::net::UnixListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::backend::{Conn, NetBackend, Shared, HELLO_EVENT};
+use super::proxy;
 use crate::wire::sys;
 
 /// Serve connections on `listener` until `stop` is set.
@@ -46,6 +48,8 @@ pub fn serve(listener: UnixListener, shared: Arc<Shared>, stop: Arc<AtomicBool>)
 
 fn one_connection(listener: &UnixListener, shared: &Arc<Shared>, stop: &AtomicBool) -> io::Result<()> {
     let err = |what: &str, e: &dyn std::fmt::Display| io::Error::other(format!("{what}: {e}"));
+    let (qemu, _) = listener.accept()?;
+    qemu.set_nonblocking(false)?;
     let backend = Arc::new(NetBackend::new(shared.clone()));
     let mem = GuestMemoryAtomic::new(GuestMemoryMmap::<()>::new());
     let mut daemon = VhostUserDaemon::new("vhost-user-net".into(), backend.clone(), mem.clone())
@@ -73,21 +77,34 @@ fn one_connection(listener: &UnixListener, shared: &Arc<Shared>, stop: &AtomicBo
         HELLO_EVENT as u64,
     );
 
+    // The daemon talks to the relay (see proxy.rs) over a private socket
+    // pair made through an abstract-namespace listener: no file to clean up.
+    let name = format!(
+        "netmap-vhost-{}-{}",
+        std::process::id(),
+        NEXT_INNER.fetch_add(1, Ordering::Relaxed)
+    );
+    let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
+    let inner = UnixListener::bind_addr(&addr)?;
+    let daemon_side = UnixStream::connect_addr(&addr)?;
+    daemon
+        .start(&mut Listener::from(inner))
+        .map_err(|e| err("accept", &e))?;
+
     shared.install(Some(Conn { vrings, mem }));
-    let mut l = Listener::from(listener.try_clone()?);
-    let started = daemon.start(&mut l);
-    if let Err(e) = started {
-        shared.install(None);
-        return Err(err("accept", &e));
-    }
     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-    *shared.shutdown.lock().unwrap() = daemon.shutdown_handle();
+    *shared.shutdown.lock().unwrap() = Some(qemu.try_clone()?);
     if stop.load(Ordering::Acquire) {
-        // The owner went away while we accepted: it may have missed the handle.
-        daemon.request_shutdown();
+        // The owner went away while we accepted: it may have missed the stream.
+        let _ = qemu.shutdown(std::net::Shutdown::Both);
     }
+    let relayed = proxy::relay(qemu, daemon_side);
+    daemon.request_shutdown();
     let ended = daemon.wait();
     *shared.shutdown.lock().unwrap() = None;
     shared.install(None);
+    relayed?;
     ended.map_err(|e| err("protocol", &e))
 }
+
+static NEXT_INNER: AtomicU64 = AtomicU64::new(0);
