@@ -18,11 +18,14 @@ pub enum ModeArg {
     Txrx,
     /// Round-trip latency from --tx back to --rx (or to --tx: a reflector).
     Ping,
+    /// Send back on --port every frame that comes out of it.
+    Reflect,
 }
 
 /// Ports are spelled as for `cargo xtask run --nic`: tap:IFNAME,
 /// dgram:LOCAL:REMOTE (QEMU binds LOCAL; pktgen binds REMOTE and sends to
-/// LOCAL), stream:PATH (pktgen listens, QEMU connects).
+/// LOCAL), stream:PATH (pktgen listens, QEMU connects), vhost-user:PATH
+/// (pktgen is the NIC's vhost-user backend: start it before QEMU).
 #[derive(Args, Debug)]
 pub struct PktgenArgs {
     /// What to do.
@@ -95,6 +98,14 @@ pub struct PktgenArgs {
     /// (fewer wake-ups, one busy CPU).
     #[arg(long, default_value_t = 0, value_name = "USECS")]
     pub busy_poll: u64,
+    /// vhost-user ports: complete each batch's used elements in reverse
+    /// order (a test mode; a device may complete in any order).
+    #[arg(long)]
+    pub vhost_out_of_order: bool,
+    /// vhost-user ports: don't offer VIRTIO_RING_F_EVENT_IDX (flags-based
+    /// notification suppression instead).
+    #[arg(long)]
+    pub vhost_no_event_idx: bool,
     /// Also write the report as a JSON object to FILE ('-': stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -116,6 +127,7 @@ fn config(a: &PktgenArgs) -> Config {
         ModeArg::Rx => Mode::Rx,
         ModeArg::Txrx => Mode::TxRx,
         ModeArg::Ping => Mode::Ping,
+        ModeArg::Reflect => Mode::Reflect,
     };
     let mut c = Config::new(mode);
     c.tx = a.tx.clone().or_else(|| a.port.clone());
@@ -139,6 +151,8 @@ fn config(a: &PktgenArgs) -> Config {
     c.one_thread = a.one_thread;
     c.busy_poll = Duration::from_micros(a.busy_poll);
     c.progress = !a.quiet;
+    c.vhost.out_of_order = a.vhost_out_of_order;
+    c.vhost.event_idx = !a.vhost_no_event_idx;
     c
 }
 

@@ -18,6 +18,8 @@ pub enum Mode {
     TxRx,
     /// Round trips from `tx` back to `rx` (the same port for a reflector).
     Ping,
+    /// Send back on `tx` every frame that comes out of it.
+    Reflect,
 }
 
 impl Mode {
@@ -27,6 +29,7 @@ impl Mode {
             Mode::Rx => "rx",
             Mode::TxRx => "txrx",
             Mode::Ping => "ping",
+            Mode::Reflect => "reflect",
         }
     }
 }
@@ -45,7 +48,8 @@ impl FromStr for Mode {
             "rx" => Ok(Mode::Rx),
             "txrx" => Ok(Mode::TxRx),
             "ping" => Ok(Mode::Ping),
-            _ => Err(format!("unknown mode '{s}' (tx, rx, txrx or ping)")),
+            "reflect" => Ok(Mode::Reflect),
+            _ => Err(format!("unknown mode '{s}' (tx, rx, txrx, ping or reflect)")),
         }
     }
 }
@@ -100,6 +104,8 @@ pub struct Config {
     pub busy_poll: Duration,
     /// Print a line per second on stderr.
     pub progress: bool,
+    /// How vhost-user ports behave as devices (test modes).
+    pub vhost: crate::wire::vhost::BackendOptions,
 }
 
 impl Config {
@@ -127,6 +133,7 @@ impl Config {
             one_thread: false,
             busy_poll: Duration::ZERO,
             progress: false,
+            vhost: Default::default(),
         }
     }
 
@@ -143,6 +150,9 @@ impl Config {
                 return Err(
                     "txrx needs two different ports (for a reflector on one port use ping)".into(),
                 )
+            }
+            Mode::Reflect if self.tx.is_none() => {
+                return Err("reflect mode needs --port PORT (or --tx PORT)".into())
             }
             Mode::Ping if self.tx.is_none() => {
                 return Err("ping mode needs --tx PORT (and --rx PORT unless it reflects)".into())

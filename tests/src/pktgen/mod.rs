@@ -8,7 +8,12 @@
 //! - `txrx`: send into one NIC, count what the switch forwards out of the
 //!   other: forwarding rate, loss, reordering, duplicates;
 //! - `ping`: round trips (one frame or `inflight` frames out at once),
-//!   latency percentiles.
+//!   latency percentiles;
+//! - `reflect`: send back every frame that comes out of a port.
+//!
+//! Ports are unix sockets, taps, or vhost-user sockets ([`crate::wire::vhost`]),
+//! where the generator is the NIC's device side and moves frames through
+//! the guest's rings in shared memory.
 //!
 //! ```no_run
 //! use integration::pktgen::{self, Config, Mode};
@@ -33,6 +38,7 @@ pub mod mac;
 mod ping;
 pub mod rate;
 mod receiver;
+mod reflect;
 mod report;
 mod run;
 mod sender;
@@ -53,6 +59,7 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     match cfg.mode {
         Mode::Ping => ping::run(cfg),
+        Mode::Reflect => reflect::run(cfg),
         _ => run::run(cfg),
     }
 }

@@ -158,5 +158,8 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         cpu_s: (thread_cpu_ns() - cpu0) as f64 / 1e9,
         tx_cpu_s: (thread_cpu_ns() - cpu0) as f64 / 1e9,
         rx_cpu_s: 0.0,
+        vhost: crate::wire::vhost::VhostStats::sum(
+            [Some(&ports.tx), ports.rx.as_ref()].into_iter().flatten().filter_map(|e| e.vhost_stats()),
+        ),
     })
 }

@@ -39,6 +39,9 @@ pub struct Report {
     /// counted as the sender).
     pub tx_cpu_s: f64,
     pub rx_cpu_s: f64,
+    /// The vhost-user backend's counters, when a port was vhost-user (the
+    /// tx port's; for txrx the two ports' added up).
+    pub vhost: Option<crate::wire::vhost::VhostStats>,
 }
 
 /// `512.3 kpps`, `1.23 Mpps`, `42 pps`.
@@ -108,6 +111,13 @@ impl Report {
             );
         }
         let _ = write!(s, ", duration {:.2} s", self.duration_s);
+        if let Some(v) = &self.vhost {
+            let _ = write!(
+                s,
+                ", vhost kicks {} interrupts {} sleeps {} batches {} bad-chains {} broken {}",
+                v.kicks, v.interrupts, v.sleeps, v.batches, v.bad_chains, v.broken_queues
+            );
+        }
         s
     }
 
@@ -123,7 +133,7 @@ impl Report {
         format!(
             "{{\"mode\": \"{}\", \"size\": {}, \"sent\": {}, \"received\": {}, \"lost\": {}, \"loss_pct\": {}, \
              \"dup\": {}, \"reorder\": {}, \"other\": {}, \"tx_port_received\": {}, \"tx_pps\": {}, \
-             \"rx_pps\": {}, \"duration_s\": {}, \"cpu_s\": {}, \"tx_cpu_s\": {}, \"rx_cpu_s\": {}, \"rtt_us\": {}}}",
+             \"rx_pps\": {}, \"duration_s\": {}, \"cpu_s\": {}, \"tx_cpu_s\": {}, \"rx_cpu_s\": {}, \"rtt_us\": {}, \"vhost\": {}}}",
             self.mode,
             self.size,
             self.sent,
@@ -140,7 +150,8 @@ impl Report {
             num(self.cpu_s),
             num(self.tx_cpu_s),
             num(self.rx_cpu_s),
-            rtt
+            rtt,
+            self.vhost.as_ref().map_or("null".to_string(), |v| v.to_json())
         )
     }
 }
@@ -164,6 +175,7 @@ mod tests {
             rx_pps: 510_900.0,
             duration_s: 1.95,
             rtt_us: None,
+            vhost: None,
             cpu_s: 1.5,
             tx_cpu_s: 1.0,
             rx_cpu_s: 0.5,

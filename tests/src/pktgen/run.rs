@@ -25,6 +25,7 @@ pub fn open(
     let opts = Options {
         batch: cfg.batch,
         busy_poll: cfg.busy_poll,
+        vhost: cfg.vhost,
         ..Options::default()
     };
     let mut tx = tx.map(|s| Endpoint::open_with(s, &opts)).transpose()?;
@@ -175,6 +176,9 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         cpu_s: 0.0,
         tx_cpu_s: 0.0,
         rx_cpu_s: 0.0,
+        vhost: crate::wire::vhost::VhostStats::sum(
+            [&tx_ep, &rx_ep].into_iter().flatten().filter_map(|e| e.vhost_stats()),
+        ),
     };
     if let Some(tx) = &tx_res {
         r.sent = tx.sent();

@@ -61,6 +61,45 @@ pub struct VhostStats {
     pub batches: u64,
 }
 
+impl VhostStats {
+    /// Several ports' counters added up; `None` when there are none.
+    pub fn sum(all: impl IntoIterator<Item = VhostStats>) -> Option<VhostStats> {
+        all.into_iter().reduce(|a, b| VhostStats {
+            rx_frames: a.rx_frames + b.rx_frames,
+            tx_frames: a.tx_frames + b.tx_frames,
+            rx_too_big: a.rx_too_big + b.rx_too_big,
+            tx_truncated: a.tx_truncated + b.tx_truncated,
+            bad_chains: a.bad_chains + b.bad_chains,
+            broken_queues: a.broken_queues + b.broken_queues,
+            interrupts: a.interrupts + b.interrupts,
+            sleeps: a.sleeps + b.sleeps,
+            kicks: a.kicks + b.kicks,
+            connections: a.connections + b.connections,
+            batches: a.batches + b.batches,
+        })
+    }
+
+    /// The counters as one JSON object.
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"rx_frames\": {}, \"tx_frames\": {}, \"rx_too_big\": {}, \"tx_truncated\": {}, \
+             \"bad_chains\": {}, \"broken_queues\": {}, \"interrupts\": {}, \"sleeps\": {}, \
+             \"kicks\": {}, \"connections\": {}, \"batches\": {}}}",
+            self.rx_frames,
+            self.tx_frames,
+            self.rx_too_big,
+            self.tx_truncated,
+            self.bad_chains,
+            self.broken_queues,
+            self.interrupts,
+            self.sleeps,
+            self.kicks,
+            self.connections,
+            self.batches
+        )
+    }
+}
+
 /// The datapath's view of the current connection.
 struct View {
     generation: u64,
