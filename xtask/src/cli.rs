@@ -192,9 +192,30 @@ pub struct E2eBenchArgs {
     /// --qemu-arg=1,maxcpus=2`: compare QEMU configurations.
     #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
+    /// The NICs' host side: QEMU's unix datagram sockets, or vhost-user
+    /// sockets served by pktgen (guest memory shared, QEMU's main loop out
+    /// of the per-frame path).
+    #[arg(long, value_enum, default_value_t = E2eBackend::Dgram)]
+    pub backend: E2eBackend,
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+}
+
+/// What carries frames between pktgen and the guest in `bench e2e`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum E2eBackend {
+    Dgram,
+    VhostUser,
+}
+
+impl E2eBackend {
+    pub fn name(self) -> &'static str {
+        match self {
+            E2eBackend::Dgram => "dgram",
+            E2eBackend::VhostUser => "vhost-user",
+        }
+    }
 }
 
 #[derive(Args, Debug)]

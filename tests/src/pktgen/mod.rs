@@ -46,12 +46,28 @@ pub mod stats;
 
 use std::io;
 
+use crate::wire::Endpoint;
+
 pub use clock::now_ns;
 pub use config::{Config, Mode};
 pub use frame::{parse, FrameSpec, Stamp, Template, Udp};
 pub use mac::Mac;
 pub use report::{format_pps, Report};
 pub use stats::Rtt;
+
+/// Run `cfg` on ports the caller opened (and keeps: a vhost-user port's
+/// guest stays connected between runs): `tx` for tx, txrx, ping and
+/// reflect, `rx` for rx and txrx, and for ping when it is another port.
+pub fn run_with(cfg: &Config, tx: Option<&mut Endpoint>, rx: Option<&mut Endpoint>) -> io::Result<Report> {
+    cfg.validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let missing = || io::Error::new(io::ErrorKind::InvalidInput, format!("{} needs a tx port", cfg.mode));
+    match cfg.mode {
+        Mode::Ping => ping::run_with(cfg, tx.ok_or_else(missing)?, rx),
+        Mode::Reflect => reflect::run_with(cfg, tx.ok_or_else(missing)?),
+        _ => run::run_with(cfg, tx, rx),
+    }
+}
 
 /// Run `cfg` to the end and report what was measured.
 pub fn run(cfg: &Config) -> io::Result<Report> {

@@ -16,28 +16,33 @@ use super::stats::Rtt;
 use crate::wire::Endpoint;
 
 /// The tx port, and the rx port if it is another one.
-struct Ports {
-    tx: Endpoint,
-    rx: Option<Endpoint>,
+struct Ports<'a> {
+    tx: &'a mut Endpoint,
+    rx: Option<&'a mut Endpoint>,
 }
 
-impl Ports {
+impl Ports<'_> {
     fn rx(&mut self) -> &mut Endpoint {
-        self.rx.as_mut().unwrap_or(&mut self.tx)
+        match &mut self.rx {
+            Some(rx) => rx,
+            None => self.tx,
+        }
     }
 }
 
 pub fn run(cfg: &Config) -> io::Result<Report> {
-    let run = run_id();
-    let (tx, rx) = open(
+    let (mut tx, mut rx) = open(
         cfg.tx.as_ref(),
         cfg.rx.as_ref().filter(|_| cfg.two_ports()),
         cfg,
     )?;
-    let mut ports = Ports {
-        tx: tx.expect("validated: ping has --tx"),
-        rx,
-    };
+    run_with(cfg, tx.as_mut().expect("validated: ping has --tx"), rx.as_mut())
+}
+
+/// Round trips on ports opened already; `rx` is `None` for a reflector on `tx`.
+pub fn run_with(cfg: &Config, tx: &mut Endpoint, rx: Option<&mut Endpoint>) -> io::Result<Report> {
+    let run = run_id();
+    let mut ports = Ports { tx, rx };
     if cfg.learns() {
         learn(ports.rx(), cfg, run)?;
     }
@@ -159,7 +164,10 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         tx_cpu_s: (thread_cpu_ns() - cpu0) as f64 / 1e9,
         rx_cpu_s: 0.0,
         vhost: crate::wire::vhost::VhostStats::sum(
-            [Some(&ports.tx), ports.rx.as_ref()].into_iter().flatten().filter_map(|e| e.vhost_stats()),
+            [Some(&*ports.tx), ports.rx.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.vhost_stats()),
         ),
     })
 }

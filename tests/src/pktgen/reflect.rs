@@ -9,10 +9,15 @@ use super::clock::thread_cpu_ns;
 use super::config::Config;
 use super::report::Report;
 use super::run::open;
+use crate::wire::Endpoint;
 
 pub fn run(cfg: &Config) -> io::Result<Report> {
     let (mut ep, _) = open(cfg.tx.as_ref(), None, cfg)?;
-    let ep = ep.as_mut().expect("reflect has a port");
+    run_with(cfg, ep.as_mut().expect("reflect has a port"))
+}
+
+/// Reflect on a port opened already.
+pub fn run_with(cfg: &Config, ep: &mut Endpoint) -> io::Result<Report> {
     // One batch of buffers, filled by a receive and emptied by the send:
     // no allocation per frame once they have grown to the frames' size.
     let mut bufs: Vec<Vec<u8>> = (0..cfg.batch).map(|_| Vec::with_capacity(2048)).collect();

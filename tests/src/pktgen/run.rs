@@ -111,12 +111,21 @@ fn join<T>(h: thread::ScopedJoinHandle<'_, T>) -> T {
 }
 
 pub fn run(cfg: &Config) -> io::Result<Report> {
-    let run = run_id();
     let (mut tx_ep, mut rx_ep) = open(
         cfg.tx.as_ref().filter(|_| cfg.mode != Mode::Rx),
         cfg.rx.as_ref().filter(|_| cfg.mode != Mode::Tx),
         cfg,
     )?;
+    run_with(cfg, tx_ep.as_mut(), rx_ep.as_mut())
+}
+
+/// tx, rx or txrx on ports opened already (and kept by the caller).
+pub fn run_with(
+    cfg: &Config,
+    mut tx_ep: Option<&mut Endpoint>,
+    mut rx_ep: Option<&mut Endpoint>,
+) -> io::Result<Report> {
+    let run = run_id();
     if cfg.learns() {
         learn(rx_ep.as_mut().expect("two ports"), cfg, run)?;
     }
@@ -177,7 +186,10 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         tx_cpu_s: 0.0,
         rx_cpu_s: 0.0,
         vhost: crate::wire::vhost::VhostStats::sum(
-            [&tx_ep, &rx_ep].into_iter().flatten().filter_map(|e| e.vhost_stats()),
+            [tx_ep.as_deref(), rx_ep.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.vhost_stats()),
         ),
     };
     if let Some(tx) = &tx_res {

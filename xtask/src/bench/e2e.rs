@@ -1,6 +1,9 @@
 //! `cargo xtask bench e2e`: frames through QEMU and the guest, end to end.
 //!
-//! One VM with two dgram NICs (the host ends are pktgen's). Each round:
+//! One VM with two NICs whose host ends are pktgen's: QEMU's unix datagram
+//! sockets (`--backend dgram`), or vhost-user sockets that pktgen serves as
+//! the NICs' device side (`--backend vhost-user`: the guest's rings in
+//! shared memory, QEMU's main loop out of the per-frame path). Each round:
 //!
 //! 1. both NICs on `vale0`: pktgen `txrx` (open loop, as fast as the tx
 //!    socket takes frames) at every size: forwarded frames per second;
@@ -9,7 +12,9 @@
 //! 2. `virtio0` off the switch and the in-kernel reflector on it
 //!    (`reflect virtio0`): the same closed-loop rate and latency on one
 //!    NIC, no switch: what QEMU's virtio-net and the socket backend carry
-//!    at all, the ceiling for (1).
+//!    at all, the ceiling for (1);
+//! 3. with vhost-user, the generator's own ceiling: `tx` into `virtio0`
+//!    alone on `vale0`, whose broadcast frames the switch drops at once.
 //!
 //! Next to every figure it records where the time went: CPU of QEMU's
 //! threads (the TCG vCPU, the main loop that does the socket I/O),
@@ -31,7 +36,8 @@ use serde_json::{json, Value};
 
 use super::report::{self, median};
 use crate::build;
-use crate::cli::E2eBenchArgs;
+use crate::cli::{E2eBackend, E2eBenchArgs};
+use integration::wire::{Endpoint, Options, Spec};
 use crate::setup;
 
 /// Nanoseconds QEMU's threads ran, and waited runnable for a CPU (from
@@ -163,9 +169,15 @@ impl Sample {
         g.busy_ticks as f64 / g.frames as f64 * 1e9 / g.hz as f64
     }
 
-    /// Microseconds of a thread's CPU per frame that made it through.
+    /// Microseconds of a thread's CPU per frame that made it through (per
+    /// frame sent, for the generator's tx-only ceiling).
     fn us_per_frame(&self, share: f64) -> f64 {
-        let frames = self.report.received as f64 / self.report.duration_s.max(1e-9);
+        let moved = if self.report.mode == Mode::Tx {
+            self.report.sent
+        } else {
+            self.report.received
+        };
+        let frames = moved as f64 / self.report.duration_s.max(1e-9);
         share / frames.max(1e-9) * 1e6
     }
 
@@ -197,6 +209,7 @@ impl Sample {
             "halts_per_frame": self.halts_per_frame(),
             "cpu_us_per_frame": { "qemu_vcpu": self.us_per_frame(self.vcpu), "qemu_io": self.us_per_frame(self.qemu_main), "pktgen": self.us_per_frame(self.pktgen) },
             "switch_drops": self.switch_drops,
+            "vhost": r.vhost.as_ref().map(|v| serde_json::from_str::<Value>(&v.to_json()).unwrap_or(Value::Null)),
         })
     }
 }
@@ -206,7 +219,8 @@ impl Sample {
 struct Case {
     /// `switch` or `reflector`.
     path: &'static str,
-    /// `txrx`, `ping-rate` (many in flight) or `ping` (one in flight).
+    /// `txrx`, `ping-rate` (many in flight), `ping` (one in flight), or
+    /// `tx` (the generator's ceiling).
     kind: &'static str,
     size: usize,
 }
@@ -217,32 +231,117 @@ impl Case {
     }
 }
 
+/// vhost-user NICs: pktgen's backends, open for the whole run (QEMU
+/// connects once, at start; the guest stays attached between cases).
+struct VhostWires {
+    dir: std::path::PathBuf,
+    eps: Vec<Endpoint>,
+}
+
+impl VhostWires {
+    fn new(n: usize) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!("nmbench-vu-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let opts = Options {
+            // Keep polling while frames come: the generator's thread is the
+            // device, and a sleep costs a kick through the protocol thread.
+            busy_poll: Duration::from_millis(2),
+            ..Options::default()
+        };
+        let mut eps = Vec::new();
+        for i in 0..n {
+            let spec = Spec::VhostUser {
+                path: dir.join(format!("v{i}.sock")),
+            };
+            eps.push(Endpoint::open_with(&spec, &opts).map_err(|e| e.to_string())?);
+        }
+        Ok(Self { dir, eps })
+    }
+
+    fn nic(&self, i: usize) -> boot::Nic {
+        boot::Nic::vhost_user(self.dir.join(format!("v{i}.sock")))
+    }
+
+    fn spec(&self, i: usize) -> Spec {
+        Spec::VhostUser {
+            path: self.dir.join(format!("v{i}.sock")),
+        }
+    }
+}
+
+impl Drop for VhostWires {
+    fn drop(&mut self) {
+        self.eps.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The NICs' host ends, by backend.
+enum Wires {
+    Dgram(DgramWires),
+    Vhost(VhostWires),
+}
+
+impl Wires {
+    fn len(&self) -> usize {
+        match self {
+            Wires::Dgram(w) => w.len(),
+            Wires::Vhost(w) => w.eps.len(),
+        }
+    }
+
+    fn spec(&self, i: usize) -> Spec {
+        match self {
+            Wires::Dgram(w) => w.spec(i),
+            Wires::Vhost(w) => w.spec(i),
+        }
+    }
+
+    fn dir(&self) -> &std::path::Path {
+        match self {
+            Wires::Dgram(w) => w.dir(),
+            Wires::Vhost(w) => &w.dir,
+        }
+    }
+}
+
 struct Bench<'a> {
     vm: Vm,
     /// QEMU's monitor: its view of the virtqueues when the guest is stuck.
     hmp: Hmp,
     /// QEMU's namespace (--qlen), deleted after the VM is gone.
     _netns: Option<NetNs>,
-    wires: DgramWires,
+    wires: Wires,
     args: &'a E2eBenchArgs,
 }
 
 impl Bench<'_> {
     fn config(&self, case: &Case) -> Config {
-        let mode = if case.kind == "txrx" {
-            Mode::TxRx
-        } else {
-            Mode::Ping
+        let mode = match case.kind {
+            "txrx" => Mode::TxRx,
+            "tx" => Mode::Tx,
+            _ => Mode::Ping,
         };
+        let vhost = matches!(self.wires, Wires::Vhost(_));
         let mut c = Config::new(mode);
         c.tx = Some(self.wires.spec(0));
         if case.path == "switch" {
             c.rx = Some(self.wires.spec(1));
         }
+        if mode == Mode::Tx {
+            c.broadcast = true;
+        }
+        if vhost {
+            c.busy_poll = Duration::from_millis(2);
+        }
         c.size = case.size;
         c.duration = Duration::from_secs_f64(self.args.duration);
         c.warmup = Duration::from_secs_f64(self.args.warmup);
-        c.one_thread = self.args.one_thread && mode == Mode::TxRx;
+        // vhost-user: the generator is one busy thread beside the vCPU's on
+        // a two-core machine (a sender and a receiver thread would fight
+        // the vCPU for a core).
+        c.one_thread = (self.args.one_thread || vhost) && mode == Mode::TxRx;
         if case.kind == "ping-rate" {
             c.inflight = self.args.inflight;
         }
@@ -264,9 +363,22 @@ impl Bench<'_> {
             .map_err(|e| e.to_string())?;
         let pid = self.vm.pid();
         let (c0, t0) = (qemu_cpu(pid), Instant::now());
-        let report = pktgen::run(&cfg).map_err(|e| format!("pktgen {}: {e}", case.key()))?;
+        let report = match &mut self.wires {
+            Wires::Dgram(_) => pktgen::run(&cfg),
+            Wires::Vhost(w) => {
+                let (a, b) = w.eps.split_at_mut(1);
+                let rx = cfg.rx.is_some().then(|| &mut b[0]);
+                pktgen::run_with(&cfg, Some(&mut a[0]), rx)
+            }
+        }
+        .map_err(|e| format!("pktgen {}: {e}", case.key()))?;
         let (c1, wall) = (qemu_cpu(pid), t0.elapsed().as_secs_f64());
-        if report.received == 0 {
+        let moved = if cfg.mode == Mode::Tx {
+            report.sent
+        } else {
+            report.received
+        };
+        if moved == 0 {
             // Something is stuck: show the guest's view, keep its log.
             self.vm.mark_failed();
             let mut dump = Vec::new();
@@ -338,9 +450,22 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         None => build::kernel(true)?,
     };
     let load_before = report::load_average();
-    let wires = DgramWires::new(2).map_err(|e| format!("socket directory: {e}"))?;
+    let vhost = args.backend == E2eBackend::VhostUser;
+    if vhost && args.qlen.is_some() {
+        return Err("--qlen is for the dgram backend (a vhost-user NIC has no socket queue)".into());
+    }
+    // vhost-user backends listen before QEMU starts: QEMU connects at once.
+    let wires = if vhost {
+        Wires::Vhost(VhostWires::new(2)?)
+    } else {
+        Wires::Dgram(DgramWires::new(2).map_err(|e| format!("socket directory: {e}"))?)
+    };
     // Named threads (`CPU 0/TCG`, ...), so their CPU time can be told apart.
-    let mut options = wires.options(VmOptions::default().kernel(&elf).name("bench-e2e"));
+    let mut options = VmOptions::default().kernel(&elf).name("bench-e2e");
+    options = match &wires {
+        Wires::Dgram(w) => w.options(options),
+        Wires::Vhost(w) => (0..w.eps.len()).fold(options, |o, i| o.nic(w.nic(i))),
+    };
     options = options.arg("-name").arg("bench-e2e,debug-threads=on");
     for a in &args.qemu_args {
         options = options.arg(a);
@@ -389,6 +514,13 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             .unwrap_or(0)
     });
     let vm = Vm::boot_to_prompt(options).map_err(|e| e.to_string())?;
+    let mut wires = wires;
+    if let Wires::Vhost(w) = &mut wires {
+        for ep in &mut w.eps {
+            ep.wait_connected(Duration::from_secs(30))
+                .map_err(|e| e.to_string())?;
+        }
+    }
     let mut b = Bench {
         vm,
         hmp,
@@ -419,6 +551,15 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             size: 60,
         });
     }
+    if vhost {
+        for &size in &args.sizes {
+            cases.push(Case {
+                path: "generator",
+                kind: "tx",
+                size,
+            });
+        }
+    }
     let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     for round in 0..args.runs {
         b.cmd("vale-ctl -a vale0:virtio0")?;
@@ -437,6 +578,17 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             samples.entry(case.key()).or_default().push(s);
         }
         b.cmd("reflect stop")?;
+        if vhost {
+            // virtio0 alone on the switch: its broadcast frames go nowhere
+            // and are dropped as they arrive.
+            b.cmd("vale-ctl -a vale0:virtio0")?;
+            for case in cases.iter().filter(|c| c.path == "generator") {
+                let s = b.measure(case)?;
+                progress(round, args.runs, case, &s);
+                samples.entry(case.key()).or_default().push(s);
+            }
+            b.cmd("vale-ctl -d vale0:virtio0")?;
+        }
     }
     let load_after = report::load_average();
     // Notifications the guest's watchdog had to resend (lost in the
@@ -449,8 +601,11 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     }
 
     println!(
-        "end to end: pktgen -> QEMU dgram NIC -> guest -> NIC -> pktgen (TCG, 1 vCPU, QEMU's socket queue {qlen} frames); medians of {} rounds of {:.0} s",
-        args.runs, args.duration
+        "end to end: pktgen -> {} NIC -> guest -> NIC -> pktgen (TCG, 1 vCPU{}); medians of {} rounds of {:.0} s",
+        args.backend.name(),
+        if vhost { String::new() } else { format!(", QEMU's socket queue {qlen} frames") },
+        args.runs,
+        args.duration
     );
     let mut rows = vec![vec![
         "path".to_string(),
@@ -576,10 +731,11 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         let value = json!({
             "bench": "e2e",
             "machine": report::machine(),
-            "config": { "accel": "tcg", "machine": "pc", "nics": "2 x dgram", "rounds": args.runs,
+            "config": { "accel": "tcg", "machine": "pc", "backend": args.backend.name(),
+                        "nics": format!("2 x {}", args.backend.name()), "rounds": args.runs,
                         "duration_s": args.duration, "warmup_s": args.warmup, "inflight": args.inflight,
                         "one_thread": args.one_thread, "kernel": elf, "qemu_args": args.qemu_args,
-                        "qemu_dgram_qlen": qlen },
+                        "qemu_dgram_qlen": if vhost { Value::Null } else { json!(qlen) } },
             "cases": out,
             "watchdog_kicks": watchdog,
             "load_average": { "before": load_before, "after": load_after },
