@@ -27,6 +27,7 @@ pub mod paths;
 pub mod pattern;
 pub mod pktgen;
 pub mod process;
+pub mod skip;
 pub mod text;
 pub mod timeouts;
 pub mod vm;

@@ -1,4 +1,4 @@
-//! Making sure QEMU (and OVMF for UEFI) are there.
+//! Making sure QEMU (and OVMF for UEFI), and the tools the tests use, are there.
 
 use std::process::Command;
 
@@ -43,4 +43,54 @@ pub fn ensure_qemu(need_ovmf: bool) -> Result<(), String> {
         ));
     }
     find_qemu().map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Host tools the integration tests use, with the Debian package of each.
+/// A test whose tool is missing reports itself skipped.
+pub const TEST_TOOLS: [(&str, &str); 4] = [
+    ("ping", "iputils-ping"),
+    ("tcpdump", "tcpdump"),
+    ("ip", "iproute2"),
+    // The vhost-user interoperability test's other backend.
+    ("dpdk-testpmd", "dpdk-dev"),
+];
+
+/// Install the tools the tests use when they are missing and we are root
+/// (as for QEMU); otherwise say which tests will be skipped and how to
+/// install what they need. Never fails: a missing tool skips its tests.
+pub fn ensure_test_tools() {
+    let missing: Vec<(&str, &str)> = TEST_TOOLS
+        .iter()
+        .copied()
+        .filter(|(tool, _)| integration::skip::find_tool(tool).is_none())
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
+    let install = format!(
+        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}",
+        packages.join(" ")
+    );
+    let tools: Vec<&str> = missing.iter().map(|(t, _)| *t).collect();
+    if !is_root() {
+        eprintln!(
+            "xtask: {} not installed and not root: the tests that need them will be skipped; install with `sudo sh -c '{install}'`",
+            tools.join(", ")
+        );
+        return;
+    }
+    eprintln!("xtask: installing what the tests use: `{install}`");
+    let ok = Command::new("sh")
+        .args(["-c", &format!("{install} >/tmp/xtask-apt-tools.log 2>&1")])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!(
+            "xtask: installing {} failed (see /tmp/xtask-apt-tools.log): the tests that need them will be skipped",
+            packages.join(" ")
+        );
+    }
 }

@@ -127,8 +127,13 @@ pub fn test(args: &TestArgs) -> Result<i32, String> {
         steps.push(cargo_test("host unit tests", &mut cmd)?);
     }
 
+    // Tests that find they cannot run (no root, no tool) append a line
+    // here (integration::skip) and are counted as skipped, not passed.
+    let skips_file = std::env::temp_dir().join(format!("netmap-test-skips-{}", std::process::id()));
+    let _ = std::fs::remove_file(&skips_file);
     if !args.unit_only && keep_going(&steps) {
         setup::ensure_qemu(true)?;
+        setup::ensure_test_tools();
         let build_started = Instant::now();
         let elf = build::kernel(true)?;
         let xtask = std::env::current_exe().map_err(|e| format!("where is xtask itself? {e}"))?;
@@ -145,10 +150,14 @@ pub fn test(args: &TestArgs) -> Result<i32, String> {
         cmd.args(libtest_args(args, args.test_threads));
         // The harness boots this kernel and runs this xtask instead of
         // calling cargo under the lock this `cargo test` holds.
-        cmd.env("KERNEL_ELF", &elf).env("XTASK_BIN", &xtask);
+        cmd.env("KERNEL_ELF", &elf)
+            .env("XTASK_BIN", &xtask)
+            .env(integration::skip::SKIPS_ENV, &skips_file);
         steps.push(cargo_test("QEMU integration tests", &mut cmd)?);
     }
 
+    let skipped = integration::skip::parse(&std::fs::read_to_string(&skips_file).unwrap_or_default());
+    let _ = std::fs::remove_file(&skips_file);
     let mut total = Counts::default();
     for step in &steps {
         total.add(step.counts);
@@ -167,12 +176,15 @@ pub fn test(args: &TestArgs) -> Result<i32, String> {
         if ok { "ok" } else { "FAILED" },
         started.elapsed().as_secs_f64()
     );
+    for (test, reason) in &skipped {
+        eprintln!("xtask: skipped {test}: {reason}");
+    }
+    // A skipped test returned early and libtest counted it as passed.
+    let passed = total.passed.saturating_sub(skipped.len() as u64);
+    let skipped_n = total.ignored + skipped.len() as u64;
     // A failed build has no `test result:` line; still count it.
     let failed = total.failed.max(u64::from(!ok));
-    println!(
-        "summary: {} passed, {} failed, {} skipped",
-        total.passed, failed, total.ignored
-    );
+    println!("summary: {passed} passed, {failed} failed, {skipped_n} skipped");
     Ok(if ok { 0 } else { 1 })
 }
 
