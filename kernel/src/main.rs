@@ -15,6 +15,7 @@ extern crate alloc;
 mod apps;
 mod arch;
 mod console;
+mod exits;
 mod firmware;
 mod idle;
 mod irq;
@@ -57,7 +58,7 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
     let platform = firmware::acpi::read(boot_info.rsdp_addr.into_option())
         .unwrap_or_else(|error| panic!("cannot use ACPI tables: {error:?}"));
     irq::init(&platform).unwrap_or_else(|error| panic!("cannot set up interrupts: {error}"));
-    match irq::route_isa(COM1_IRQ, console::input::on_interrupt) {
+    match irq::route_isa(COM1_IRQ, exits::Irq::Other, console::input::on_interrupt) {
         Ok(_) => console::input::enable_interrupt(),
         // The shell still works: it polls the UART on every timer tick.
         Err(error) => log::warn!("serial input interrupt unavailable: {error}"),

@@ -27,6 +27,9 @@ pub fn max_leaf() -> u32 {
 /// wakes the `hlt` instead of being lost: callers check for work with
 /// interrupts disabled and call this only when there is none.
 pub fn wait_for_interrupt() {
+    // A VM exit under KVM: counted (the wake-up interrupt is counted by
+    // its handler).
+    crate::exits::this_cpu().halt();
     interrupts::enable_and_hlt();
     // Back to the caller's invariant: interrupts off while it checks for work.
     interrupts::disable();

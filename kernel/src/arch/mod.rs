@@ -6,4 +6,5 @@ pub mod exceptions;
 pub mod faults;
 pub mod gdt;
 pub mod idt;
+pub mod pio;
 pub mod qemu_exit;

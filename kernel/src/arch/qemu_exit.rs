@@ -5,8 +5,7 @@
 //! status 0 can never be produced; we write `code + 1` and the host decodes
 //! `code = (status - 3) / 2`.
 
-use super::cpu;
-use x86_64::instructions::port::Port;
+use super::{cpu, pio};
 
 const DEBUG_EXIT_PORT: u16 = 0xf4;
 
@@ -22,9 +21,8 @@ pub const EXCEPTION: u8 = 102;
 /// is present the write is ignored and the CPU halts forever instead.
 pub fn exit(code: u8) -> ! {
     let value = u32::from(code.min(MAX_CODE)) + 1;
-    let mut port = Port::<u32>::new(DEBUG_EXIT_PORT);
     // SAFETY: port 0xf4 is either QEMU's debug-exit device, which ends the
     // VM, or unclaimed ISA space, where writes are discarded.
-    unsafe { port.write(value) };
+    unsafe { pio::write::<u32>(DEBUG_EXIT_PORT, value) };
     cpu::halt_forever()
 }

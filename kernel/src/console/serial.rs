@@ -1,6 +1,6 @@
 //! A minimal 16550 UART driver (polled transmit, interrupt-driven receive).
 
-use x86_64::instructions::port::Port;
+use crate::arch::pio;
 
 /// I/O base of the first serial port.
 pub const COM1: u16 = 0x3f8;
@@ -47,13 +47,13 @@ impl Uart {
         // SAFETY: the register lies in the UART's I/O range; reading a 16550
         // register has no effect beyond the device (RBR pops its FIFO,
         // which is what callers of `try_read` want).
-        unsafe { Port::<u8>::new(self.base + reg).read() }
+        unsafe { pio::read::<u8>(self.base + reg) }
     }
 
     fn write(self, reg: u16, value: u8) {
         // SAFETY: the register lies in the UART's I/O range and only
         // programs the UART itself.
-        unsafe { Port::<u8>::new(self.base + reg).write(value) }
+        unsafe { pio::write::<u8>(self.base + reg, value) }
     }
 
     /// Programs 115200 8N1 with FIFOs on; interrupts stay off until

@@ -21,6 +21,7 @@ pub mod lapic;
 mod pic;
 pub mod timer;
 
+use crate::exits::{self, Irq};
 use crate::firmware::acpi::{IsaOverride, Platform};
 use crate::mem::paging::MapError;
 use alloc::vec::Vec;
@@ -80,14 +81,19 @@ impl fmt::Display for Error {
     }
 }
 
-static HANDLERS: [Once<Handler>; DEVICE_VECTORS] = [const { Once::new() }; DEVICE_VECTORS];
+/// Each device vector's handler, and what it counts as in [`exits`].
+static HANDLERS: [Once<(Handler, Irq)>; DEVICE_VECTORS] = [const { Once::new() }; DEVICE_VECTORS];
 static NEXT_VECTOR: AtomicUsize = AtomicUsize::new(0);
 static ISA_OVERRIDES: Once<Vec<IsaOverride>> = Once::new();
 
 /// Runs the handler of device vector slot `index`, then signals EOI.
 fn dispatch(index: usize) {
-    if let Some(handler) = HANDLERS[index].get() {
-        handler();
+    match HANDLERS[index].get() {
+        Some(&(handler, kind)) => {
+            exits::this_cpu().irq(kind);
+            handler();
+        }
+        None => exits::this_cpu().irq(Irq::Other),
     }
     lapic::eoi();
 }
@@ -108,10 +114,14 @@ device_stubs!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 2
 
 /// A masked PIC can still raise its spurious IRQ 7/15; there is nothing
 /// to acknowledge.
-extern "x86-interrupt" fn legacy_spurious(_frame: InterruptStackFrame) {}
+extern "x86-interrupt" fn legacy_spurious(_frame: InterruptStackFrame) {
+    exits::this_cpu().irq(Irq::Other);
+}
 
 /// The local APIC's spurious vector must not be acknowledged.
-extern "x86-interrupt" fn apic_spurious(_frame: InterruptStackFrame) {}
+extern "x86-interrupt" fn apic_spurious(_frame: InterruptStackFrame) {
+    exits::this_cpu().irq(Irq::Other);
+}
 
 /// Fills in the IDT gates for vectors 0x20 and up.
 pub fn install(idt: &mut InterruptDescriptorTable) {
@@ -139,12 +149,12 @@ pub fn init(platform: &Platform) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reserves a device vector that runs `handler` (for MSI, or when routing
-/// by hand).
-pub fn allocate_vector(handler: Handler) -> Result<u8, Error> {
+/// Reserves a device vector that runs `handler`, its interrupts counted
+/// as `kind` (for MSI, or when routing by hand).
+pub fn allocate_vector(kind: Irq, handler: Handler) -> Result<u8, Error> {
     let index = NEXT_VECTOR.fetch_add(1, Ordering::Relaxed);
     let slot = HANDLERS.get(index).ok_or(Error::NoFreeVector)?;
-    slot.call_once(|| handler);
+    slot.call_once(|| (handler, kind));
     Ok(DEVICE_BASE_VECTOR + index as u8)
 }
 
@@ -160,22 +170,24 @@ pub fn isa_to_gsi(irq: u8) -> (u32, Trigger, Polarity) {
 }
 
 /// Routes global system interrupt `gsi` to a new vector running `handler`
-/// on this CPU, and unmasks it. Returns the vector.
+/// on this CPU (its interrupts counted as `kind`), and unmasks it.
+/// Returns the vector.
 pub fn route_gsi(
     gsi: u32,
     trigger: Trigger,
     polarity: Polarity,
+    kind: Irq,
     handler: Handler,
 ) -> Result<u8, Error> {
-    let vector = allocate_vector(handler)?;
+    let vector = allocate_vector(kind, handler)?;
     ioapic::route(gsi, vector, trigger, polarity, lapic::id())?;
     Ok(vector)
 }
 
 /// Routes ISA IRQ `irq` (honouring ACPI overrides) to `handler`.
-pub fn route_isa(irq: u8, handler: Handler) -> Result<u8, Error> {
+pub fn route_isa(irq: u8, kind: Irq, handler: Handler) -> Result<u8, Error> {
     let (gsi, trigger, polarity) = isa_to_gsi(irq);
-    route_gsi(gsi, trigger, polarity, handler)
+    route_gsi(gsi, trigger, polarity, kind, handler)
 }
 
 /// Masks or unmasks a routed GSI.

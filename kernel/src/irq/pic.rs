@@ -1,7 +1,7 @@
 //! The legacy 8259 PIC pair: remapped off the exception vectors, then
 //! fully masked. The I/O APIC takes over their inputs.
 
-use x86_64::instructions::port::Port;
+use crate::arch::pio;
 
 const MASTER_COMMAND: u16 = 0x20;
 const MASTER_DATA: u16 = 0x21;
@@ -18,8 +18,8 @@ fn outb(port: u16, value: u8) {
     // SAFETY: the PIC command/data ports only program the PICs, and
     // port 0x80 (POST codes) is a conventional I/O delay with no effect.
     unsafe {
-        Port::<u8>::new(port).write(value);
-        Port::<u8>::new(0x80).write(0);
+        pio::write::<u8>(port, value);
+        pio::write::<u8>(0x80, 0);
     }
 }
 

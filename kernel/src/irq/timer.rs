@@ -17,6 +17,7 @@ static TICKS: AtomicU64 = AtomicU64::new(0);
 
 pub(super) extern "x86-interrupt" fn on_tick(_frame: InterruptStackFrame) {
     TICKS.fetch_add(1, Ordering::Relaxed);
+    crate::exits::this_cpu().irq(crate::exits::Irq::Timer);
     lapic::eoi();
 }
 

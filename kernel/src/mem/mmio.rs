@@ -1,7 +1,11 @@
 //! Bounds-checked access to a device register block mapped by
 //! [`paging::map_mmio`], so drivers need no `unsafe` for register I/O.
+//!
+//! Every access is counted as `mmio` in [`crate::exits`] (a VM exit under
+//! KVM), except [`Mmio::notify16`], a doorbell, counted as one.
 
 use super::paging::{self, MapError};
+use crate::exits;
 use x86_64::{PhysAddr, VirtAddr};
 
 /// A mapped, uncached register block of `len` bytes.
@@ -39,6 +43,7 @@ impl Mmio {
     /// Reads the 32-bit register at `offset` (4-byte aligned, in bounds).
     pub fn read32(&self, offset: u64) -> u32 {
         let register = self.register(offset, 4).as_ptr::<u32>();
+        exits::this_cpu().mmio(1);
         // SAFETY: `register` is aligned and inside the block map_mmio mapped
         // for this object; device memory aliases no Rust object.
         unsafe { register.read_volatile() }
@@ -47,6 +52,7 @@ impl Mmio {
     /// Writes the 32-bit register at `offset` (4-byte aligned, in bounds).
     pub fn write32(&self, offset: u64, value: u32) {
         let register = self.register(offset, 4).as_mut_ptr::<u32>();
+        exits::this_cpu().mmio(1);
         // SAFETY: as in read32.
         unsafe { register.write_volatile(value) }
     }
@@ -54,12 +60,25 @@ impl Mmio {
     /// Reads the 16-bit register at `offset` (2-byte aligned, in bounds).
     pub fn read16(&self, offset: u64) -> u16 {
         let register = self.register(offset, 2).as_ptr::<u16>();
+        exits::this_cpu().mmio(1);
         // SAFETY: as in read32.
         unsafe { register.read_volatile() }
     }
 
     /// Writes the 16-bit register at `offset` (2-byte aligned, in bounds).
     pub fn write16(&self, offset: u64, value: u16) {
+        exits::this_cpu().mmio(1);
+        self.write16_uncounted(offset, value);
+    }
+
+    /// Writes a virtio queue's 16-bit notify register at `offset`: a
+    /// doorbell, counted as one (not as an MMIO access).
+    pub fn notify16(&self, offset: u64, queue: u16) {
+        exits::this_cpu().doorbell();
+        self.write16_uncounted(offset, queue);
+    }
+
+    fn write16_uncounted(&self, offset: u64, value: u16) {
         let register = self.register(offset, 2).as_mut_ptr::<u16>();
         // SAFETY: as in read32.
         unsafe { register.write_volatile(value) }

@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Once;
 
+use crate::exits::Irq;
 use crate::irq::{self, Polarity, Trigger};
 
 static PENDING: AtomicBool = AtomicBool::new(false);
@@ -46,7 +47,13 @@ pub fn route(gsis: impl Iterator<Item = u32>) {
         if l.gsi[..l.len].contains(&gsi) || l.len == MAX_LINES {
             continue;
         }
-        match irq::route_gsi(gsi, Trigger::Level, Polarity::ActiveHigh, on_interrupt) {
+        match irq::route_gsi(
+            gsi,
+            Trigger::Level,
+            Polarity::ActiveHigh,
+            Irq::Nic,
+            on_interrupt,
+        ) {
             Ok(_) => {
                 l.gsi[l.len] = gsi;
                 l.len += 1;

@@ -3,9 +3,9 @@
 //! function. The only mechanism on QEMU's i440FX `pc` machine.
 
 use super::config::{ConfigAccess, PciAddress};
+use crate::arch::pio;
 use spin::Mutex;
 use x86_64::instructions::interrupts;
-use x86_64::instructions::port::Port;
 
 const CONFIG_ADDRESS: u16 = 0xcf8;
 const CONFIG_DATA: u16 = 0xcfc;
@@ -25,13 +25,9 @@ impl PortCam {
         }
     }
 
-    /// Selects `address`/`offset` and runs `f` on the data port.
-    fn with_data<R>(
-        &self,
-        address: PciAddress,
-        offset: u16,
-        f: impl FnOnce(&mut Port<u32>) -> R,
-    ) -> R {
+    /// Selects `address`/`offset` and runs `f`, which accesses the data
+    /// port, under the lock.
+    fn with_data<R>(&self, address: PciAddress, offset: u16, f: impl FnOnce() -> R) -> R {
         let selector = ENABLE
             | u32::from(address.bus) << 16
             | u32::from(address.device & 0x1f) << 11
@@ -41,8 +37,8 @@ impl PortCam {
             let _guard = self.lock.lock();
             // SAFETY: 0xcf8/0xcfc are the PCI configuration ports; selecting
             // a register has no effect by itself.
-            unsafe { Port::<u32>::new(CONFIG_ADDRESS).write(selector) };
-            f(&mut Port::new(CONFIG_DATA))
+            unsafe { pio::write::<u32>(CONFIG_ADDRESS, selector) };
+            f()
         })
     }
 }
@@ -52,9 +48,9 @@ impl ConfigAccess for PortCam {
         if offset >= LEGACY_SPACE {
             return u32::MAX;
         }
-        self.with_data(address, offset, |data| {
+        self.with_data(address, offset, || {
             // SAFETY: reading configuration data has no memory side effects.
-            unsafe { data.read() }
+            unsafe { pio::read::<u32>(CONFIG_DATA) }
         })
     }
 
@@ -62,11 +58,11 @@ impl ConfigAccess for PortCam {
         if offset >= LEGACY_SPACE {
             return;
         }
-        self.with_data(address, offset, |data| {
+        self.with_data(address, offset, || {
             // SAFETY: configuration writes can move a device's BARs or enable
             // its DMA; the PCI module and drivers are the only writers and
             // never move a BAR onto RAM (sizes are probed with decoding off).
-            unsafe { data.write(value) }
+            unsafe { pio::write::<u32>(CONFIG_DATA, value) }
         })
     }
 

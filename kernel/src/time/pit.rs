@@ -4,8 +4,7 @@
 //! Channel 2 is used because its gate is under software control (port 0x61)
 //! and its output can be read back there, so no interrupt is involved.
 
-use crate::arch::cpu;
-use x86_64::instructions::port::Port;
+use crate::arch::{cpu, pio};
 
 const PIT_HZ: u64 = 1_193_182;
 const CHANNEL2_DATA: u16 = 0x42;
@@ -27,12 +26,12 @@ const WINDOWS: usize = 3;
 fn outb(port: u16, value: u8) {
     // SAFETY: only the PIT command/channel-2 ports and port B are written;
     // they control the timer and the speaker gate, nothing memory-related.
-    unsafe { Port::<u8>::new(port).write(value) }
+    unsafe { pio::write::<u8>(port, value) }
 }
 
 fn inb(port: u16) -> u8 {
     // SAFETY: reading port B has no side effects.
-    unsafe { Port::<u8>::new(port).read() }
+    unsafe { pio::read::<u8>(port) }
 }
 
 /// TSC ticks during one 10 ms PIT window.

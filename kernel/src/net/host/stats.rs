@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! { "uptime_ms": N,
+//!   "exits": { "doorbells": N, "irqs": N, "nic": N, "timer": N, "other": N,
+//!              "halts": N, "ticks": N, "pio": N, "mmio": N },
 //!   "host": { "name": "host0", "mac": "..", "addr": "A/P" | null, "gateway": "G" | null },
 //!   "switches": [ { "name": "vale0", "lookup": "..", "ports": [ { "id": 0, "name": "vale0:virtio0",
 //!                   "tx": COUNTERS, "rx": COUNTERS } ],
@@ -13,6 +15,9 @@
 //! COUNTERS = { "packets", "bytes", "drop_short", "drop_oversize", "drop_frag_chain",
 //!              "drop_no_dest", "drop_ring_full", "drop_monitor", "drop_detached" }
 //! ```
+//!
+//! `exits` are the `stats` command's `exits` line, same names (see
+//! [`crate::exits`]); `irqs` is the sum of `nic`, `timer` and `other`.
 
 use core::fmt::{Result, Write};
 
@@ -72,9 +77,11 @@ fn counters(w: &mut Bounded, s: &KringStats) -> Result {
 pub fn json(w: &mut Bounded, host: &HostView) -> Result {
     write!(
         w,
-        "{{\"uptime_ms\":{},",
+        "{{\"uptime_ms\":{},\"exits\":",
         crate::time::since_boot().as_millis()
     )?;
+    crate::exits::total().write_json(w)?;
+    w.write_char(',')?;
     write!(
         w,
         "\"host\":{{\"name\":\"{}\",\"mac\":\"{}\",\"addr\":",

@@ -64,6 +64,10 @@ struct TransportBell(SharedTransport);
 
 impl Doorbell for TransportBell {
     fn kick(&self, queue: u16) {
+        // `notify` writes queue_select, reads queue_notify_off, then rings.
+        let exits = crate::exits::this_cpu();
+        exits.doorbell();
+        exits.mmio(2);
         self.0.lock().notify(queue);
     }
 }
@@ -188,9 +192,14 @@ impl NicDevice {
     /// the link state.
     pub fn ack_interrupt(&self) -> bool {
         let mut t = self.transport.lock();
+        let exits = crate::exits::this_cpu();
+        exits.mmio(1); // the ISR read
         let isr = t.ack_interrupt();
         if isr.contains(virtio_drivers::transport::InterruptStatus::DEVICE_CONFIGURATION_INTERRUPT)
         {
+            if self.features & features::VIRTIO_NET_F_STATUS != 0 {
+                exits.mmio(1); // read_link's status read
+            }
             self.port.set_link_up(read_link(&t, self.features));
         }
         !isr.is_empty()

@@ -1,4 +1,5 @@
-//! Direct doorbells: one 16-bit MMIO write per kick.
+//! Direct doorbells: one 16-bit MMIO write per kick (counted as a
+//! doorbell in [`crate::exits`]).
 //!
 //! `virtio-drivers`' `PciTransport::notify` selects the queue and reads its
 //! `queue_notify_off` on every kick: three device accesses where the spec
@@ -111,7 +112,7 @@ impl Notifier {
 impl Doorbell for Notifier {
     fn kick(&self, queue: u16) {
         if let Some(&off) = self.offsets.get(usize::from(queue)) {
-            self.region.write16(off, queue);
+            self.region.notify16(off, queue);
         }
     }
 }

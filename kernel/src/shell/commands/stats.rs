@@ -4,15 +4,19 @@
 //! passes P busy B halts H frames F
 //! ticks total T busy X idle-poll Y halted Z other O tsc-hz N
 //! per-frame C ticks, N ns; per-busy-pass F/B frames
+//! exits doorbells=N irqs=N (nic=N timer=N other=N) halts=N ticks=N pio=N mmio=N
 //! ```
 //!
-//! `other` is what no pass measured: the shell, interrupt handlers outside
-//! a halt. `stats reset` zeroes everything (and the frame count).
+//! `other` (on the `ticks` line) is what no pass measured: the shell,
+//! interrupt handlers outside a halt. The `exits` line counts the events
+//! that cost a VM exit under KVM (see [`crate::exits`]). `stats reset`
+//! zeroes everything (and the frame count).
 
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::{optional_arg, Command, CommandError, CommandResult};
 use crate::arch::cpu;
+use crate::exits;
 use crate::idle::STATS;
 use crate::net;
 use crate::println;
@@ -21,7 +25,7 @@ use crate::time;
 pub const COMMANDS: &[Command] = &[Command {
     name: "stats",
     usage: "[reset]",
-    help: "datapath time budget: passes, frames, TSC ticks busy/idle/halted, ticks per frame",
+    help: "datapath time budget: passes, frames, TSC ticks busy/idle/halted, ticks per frame; events that cost a VM exit",
     run: stats,
 }];
 
@@ -29,12 +33,17 @@ fn stats(args: &[&str]) -> CommandResult {
     match optional_arg(args)? {
         Some("reset") => {
             STATS.reset();
+            exits::reset();
             net::FRAMES.store(0, Relaxed);
             println!("stats reset");
             Ok(())
         }
         Some(_) => Err(CommandError::Usage),
         None => {
+            // Taken before this command prints: its own output (each byte
+            // on the UART is two port accesses, an LSR read and a THR
+            // write) shows in `pio` on the next read, not this one.
+            let exits = exits::total();
             let s = &STATS;
             let (passes, busy, halts) = (
                 s.passes.load(Relaxed),
@@ -58,6 +67,7 @@ fn stats(args: &[&str]) -> CommandResult {
                 .unwrap_or(0);
             let per_pass = frames.checked_div(busy).unwrap_or(0);
             println!("per-frame {per_frame} ticks, {ns} ns; per-busy-pass {per_pass} frames");
+            println!("exits {exits}");
             Ok(())
         }
     }
