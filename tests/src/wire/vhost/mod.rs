@@ -13,10 +13,13 @@
 //!   `SET_VRING_ENABLE`;
 //! - [`mem`]: guest RAM and the bounds check for every guest address;
 //! - [`ring`]: the split virtqueue read and written in place, validated;
-//! - [`port`]: the batched datapath an [`Endpoint`](super::Endpoint) uses.
+//! - [`port`]: the batched datapath an [`Endpoint`](super::Endpoint) uses;
+//! - [`model`]: a guest driver model (QEMU's and the guest's side) for host
+//!   tests and the generator's benchmark.
 
 pub mod backend;
 pub mod mem;
+pub mod model;
 mod port;
 mod proxy;
 pub mod ring;
@@ -27,3 +30,5 @@ pub use port::{VhostPort, VhostStats, NET_HDR_LEN};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_protocol;
