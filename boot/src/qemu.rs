@@ -121,8 +121,17 @@ impl QemuConfig {
             Accel::Kvm => {
                 push("-accel");
                 push("kvm");
+                // The host's CPU minus IA32_ARCH_CAPABILITIES (MSR 0x10a):
+                // under nested KVM on an AMD EPYC host, QEMU 7.2's `host`
+                // (and `max`) model sets that MSR to 0x69 at vCPU reset,
+                // the outer hypervisor refuses it, and QEMU aborts ("failed
+                // to set MSR 0x10a"). The MSR only enumerates speculation
+                // mitigations; the kernel never reads it (it needs a TSC, an
+                // xAPIC and an I/O APIC, and calibrates the TSC against the
+                // PIT when CPUID has no frequency leaf), so dropping it
+                // costs nothing on hosts where `host` alone works.
                 push("-cpu");
-                push("host");
+                push("host,-arch-capabilities");
             }
         }
         push("-smp");
@@ -277,7 +286,7 @@ mod tests {
         c.extra_args = vec!["-d".into(), "int".into()];
         let a = args(&c);
         let joined = a.join(" ");
-        assert!(joined.contains("-accel kvm -cpu host"));
+        assert!(joined.contains("-accel kvm -cpu host,-arch-capabilities"));
         assert!(joined.contains("-machine q35"));
         assert!(joined.contains("netdev=net0") && joined.contains("netdev=net1"));
         assert!(joined.contains("-gdb tcp::1234 -S"));
