@@ -440,6 +440,50 @@ impl Bench<'_> {
     }
 }
 
+/// The generator's own ceiling on the vhost-user path: pktgen `tx` into
+/// the in-process guest driver model, whose thread posts every buffer back
+/// as soon as it is used (no QEMU, no guest). Returns the report and the
+/// generator thread's CPU nanoseconds per frame.
+fn generator_ceiling(size: usize, duration: f64) -> Result<(Report, f64), String> {
+    use integration::wire::vhost::model::GuestModel;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let path = std::env::temp_dir().join(format!("nmbench-gen-{}.sock", std::process::id()));
+    let opts = Options {
+        busy_poll: Duration::from_millis(2),
+        ..Options::default()
+    };
+    let spec = Spec::VhostUser { path: path.clone() };
+    let mut ep = Endpoint::open_with(&spec, &opts).map_err(|e| e.to_string())?;
+    let mut guest = GuestModel::connect(&path, 1024).map_err(|e| e.to_string())?;
+    guest.post_rx_all();
+    ep.wait_connected(Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    let mut cfg = Config::new(Mode::Tx);
+    cfg.tx = Some(spec);
+    cfg.size = size;
+    cfg.broadcast = true;
+    cfg.duration = Duration::from_secs_f64(duration);
+    cfg.warmup = Duration::from_millis(200);
+    cfg.busy_poll = opts.busy_poll;
+    cfg.batch = 256;
+    let stop = AtomicBool::new(false);
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                if guest.recycle_rx() == 0 {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let r = pktgen::run_with(&cfg, Some(&mut ep), None);
+        stop.store(true, Ordering::Relaxed);
+        r
+    })
+    .map_err(|e| format!("generator ceiling: {e}"))?;
+    let ns = report.tx_cpu_s * 1e9 / report.sent.max(1) as f64;
+    Ok((report, ns))
+}
+
 pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     if args.runs == 0 || args.duration <= 0.0 {
         return Err("--runs and --duration must be positive".into());
@@ -453,6 +497,23 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     let vhost = args.backend == E2eBackend::VhostUser;
     if vhost && args.qlen.is_some() {
         return Err("--qlen is for the dgram backend (a vhost-user NIC has no socket queue)".into());
+    }
+    let mut ceiling = Vec::new();
+    if vhost {
+        for &size in &args.sizes {
+            let mut runs = Vec::new();
+            for _ in 0..args.runs {
+                runs.push(generator_ceiling(size, args.duration)?);
+            }
+            let pps = median(&runs.iter().map(|(r, _)| r.tx_pps).collect::<Vec<_>>());
+            let ns = median(&runs.iter().map(|(_, ns)| *ns).collect::<Vec<_>>());
+            eprintln!(
+                "bench e2e: generator ceiling {size} B (no guest: a driver thread recycles buffers): {} ({ns:.0} ns of generator CPU per frame)",
+                format_pps(pps)
+            );
+            ceiling.push(json!({ "size": size, "tx_pps": pps, "generator_ns_per_frame": ns,
+                                 "runs": runs.iter().map(|(r, ns)| json!({"tx_pps": r.tx_pps, "sent": r.sent, "ns_per_frame": ns})).collect::<Vec<_>>() }));
+        }
     }
     // vhost-user backends listen before QEMU starts: QEMU connects at once.
     let wires = if vhost {
@@ -738,6 +799,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
                         "qemu_dgram_qlen": if vhost { Value::Null } else { json!(qlen) } },
             "cases": out,
             "watchdog_kicks": watchdog,
+            "generator_ceiling": ceiling,
             "load_average": { "before": load_before, "after": load_after },
         });
         report::write_json(path, &value)?;
