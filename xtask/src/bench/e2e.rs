@@ -181,6 +181,15 @@ impl Sample {
         share / frames.max(1e-9) * 1e6
     }
 
+    /// Interrupts the vhost-user backend sent the guest, per frame moved
+    /// (NaN on the dgram path, where QEMU sends them).
+    fn irqs_per_frame(&self) -> f64 {
+        let r = &self.report;
+        r.vhost.as_ref().map_or(f64::NAN, |v| {
+            v.interrupts as f64 / (r.sent + r.received).max(1) as f64
+        })
+    }
+
     fn halts_per_frame(&self) -> f64 {
         self.guest.halts as f64 / self.report.received.max(1) as f64
     }
@@ -206,6 +215,7 @@ impl Sample {
                 "halted_pct": self.halted_pct(), "idle_poll_ticks": self.guest.idle_ticks,
             },
             "kicks_per_frame": self.kicks_per_frame,
+            "backend_interrupts_per_frame": self.irqs_per_frame(),
             "halts_per_frame": self.halts_per_frame(),
             "cpu_us_per_frame": { "qemu_vcpu": self.us_per_frame(self.vcpu), "qemu_io": self.us_per_frame(self.qemu_main), "pktgen": self.us_per_frame(self.pktgen) },
             "switch_drops": self.switch_drops,
@@ -684,6 +694,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         "halted".into(),
         "halts/frame".into(),
         "kicks/frame".into(),
+        "irqs/frame".into(),
     ]];
     let mut out = Vec::new();
     for case in &cases {
@@ -730,6 +741,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             format!("{:.0} %", med(&|s| s.halted_pct())),
             format!("{:.2}", med(&|s| s.halts_per_frame())),
             format!("{:.3}", med(&|s| s.kicks_per_frame)),
+            format!("{:.3}", med(&|s| s.irqs_per_frame())),
         ]);
         out.push(json!({
             "path": case.path, "test": case.kind, "size": case.size,
