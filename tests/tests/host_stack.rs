@@ -480,6 +480,15 @@ fn http_stats_through_user_networking_hostfwd_match_the_traffic() {
         "balanced: {json}"
     );
     assert!(json.contains(r#""addr":"10.0.2.15/24""#), "{json}");
+    // The VM-exit counters, named as on `stats`' `exits` line (exits.rs).
+    let exits = Regex::new(
+        r#""exits":\{"doorbells":(\d+),"irqs":(\d+),"nic":\d+,"timer":\d+,"other":\d+,"halts":\d+,"ticks":(\d+),"pio":(\d+),"mmio":\d+\}"#,
+    )
+    .unwrap()
+    .captures(&json)
+    .unwrap_or_else(|| panic!("no exits object in {json}"));
+    let n = |i: usize| exits[i].parse::<u64>().unwrap();
+    assert!(n(1) > 0 && n(2) >= n(3) && n(3) > 0 && n(4) > 0, "{json}");
     assert!(json.contains(r#""name":"vale0:host0""#), "{json}");
     assert!(
         json.contains(r#""mac":"02:6e:6d:00:00:01","port":"#),

@@ -1,0 +1,140 @@
+//! The events that cost a VM exit under KVM, as the guest counts them:
+//! the `exits` line of `stats` (the `/stats` JSON object is checked in
+//! host_stack.rs), and the source rule that keeps the port I/O count
+//! complete.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use integration::{timeouts::COMMAND, Vm, VmOptions};
+use regex_lite::Regex;
+
+/// `exits doorbells=N irqs=N (nic=N timer=N other=N) halts=N ticks=N pio=N mmio=N`
+const EXITS_LINE: &str = r"^exits doorbells=(\d+) irqs=(\d+) \(nic=(\d+) timer=(\d+) other=(\d+)\) halts=(\d+) ticks=(\d+) pio=(\d+) mmio=(\d+)$";
+
+#[derive(Debug, Clone, Copy)]
+struct Exits {
+    doorbells: u64,
+    irqs: u64,
+    nic: u64,
+    timer: u64,
+    other: u64,
+    halts: u64,
+    ticks: u64,
+    pio: u64,
+    mmio: u64,
+}
+
+fn parse(line: &str) -> Option<Exits> {
+    let caps = Regex::new(EXITS_LINE).unwrap().captures(line.trim_end())?;
+    let n = |i: usize| caps[i].parse::<u64>().unwrap();
+    Some(Exits {
+        doorbells: n(1),
+        irqs: n(2),
+        nic: n(3),
+        timer: n(4),
+        other: n(5),
+        halts: n(6),
+        ticks: n(7),
+        pio: n(8),
+        mmio: n(9),
+    })
+}
+
+fn exits(vm: &mut Vm) -> Exits {
+    let lines = vm.command_ok("stats", COMMAND).unwrap();
+    let found: Vec<_> = lines.iter().filter(|l| l.starts_with("exits ")).collect();
+    assert_eq!(found.len(), 1, "one exits line in {lines:?}");
+    // The older lines stay first: `bench e2e` and other tests read them.
+    assert!(lines[0].starts_with("passes "), "{lines:?}");
+    let e = parse(found[0]).unwrap_or_else(|| panic!("{:?} !~ {EXITS_LINE}", found[0]));
+    assert_eq!(e.irqs, e.nic + e.timer + e.other, "{e:?}");
+    assert_eq!(e.ticks, e.timer, "a tick is a timer interrupt: {e:?}");
+    e
+}
+
+#[test]
+fn the_parser_reads_the_documented_line() {
+    let e = parse(
+        "exits doorbells=1 irqs=12 (nic=2 timer=9 other=1) halts=7 ticks=9 pio=4225 mmio=298",
+    )
+    .unwrap();
+    assert_eq!(
+        (e.doorbells, e.irqs, e.nic, e.timer, e.other),
+        (1, 12, 2, 9, 1)
+    );
+    assert_eq!((e.halts, e.ticks, e.pio, e.mmio), (7, 9, 4225, 298));
+    assert!(parse("exits doorbells=1 irqs=12").is_none());
+}
+
+#[test]
+fn stats_counts_ticks_port_io_and_halts_between_two_reads() {
+    let mut vm = Vm::boot_to_prompt(VmOptions::default()).unwrap();
+    let first = exits(&mut vm);
+    // Booting scanned PCI through 0xcf8/0xcfc and printed on the UART.
+    assert!(first.pio > 1000, "{first:?}");
+    // 100 Hz: half a second is many ticks even on a slow TCG host.
+    std::thread::sleep(Duration::from_millis(500));
+    let second = exits(&mut vm);
+    assert!(second.ticks > first.ticks, "{first:?} -> {second:?}");
+    // At least the first `stats` output and the prompt: 2 accesses a byte.
+    assert!(second.pio > first.pio + 200, "{first:?} -> {second:?}");
+    // The shell waits for the keystrokes in the idle loop, which halts;
+    // every tick ends with an EOI, an MMIO write.
+    assert!(second.halts > first.halts, "{first:?} -> {second:?}");
+    assert!(second.mmio > first.mmio, "{first:?} -> {second:?}");
+    assert!(second.doorbells >= first.doorbells && second.nic >= first.nic);
+
+    // `stats reset` starts them all again.
+    vm.command_ok("stats reset", COMMAND).unwrap();
+    let reset = exits(&mut vm);
+    assert!(
+        reset.pio < second.pio && reset.ticks < second.ticks && reset.mmio < second.mmio,
+        "{second:?} then reset: {reset:?}"
+    );
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `pio` counts the accesses made through `arch::pio`; one made anywhere
+/// else would be an uncounted exit.
+#[test]
+fn every_port_access_in_the_kernel_goes_through_arch_pio() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    assert!(files.len() > 20, "kernel sources not found at {src:?}");
+    // `in al, dx`, `out dx, eax`, `rep insw`... in an asm string.
+    let asm_io = Regex::new(r#""\s*(rep\s+)?(in|out)s?[bwld]?\s[^"]*\bdx\b"#).unwrap();
+    let mut offenders = Vec::new();
+    for path in files {
+        if path.ends_with("arch/pio.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("instructions::port")
+                || code.contains("PortRead")
+                || code.contains("PortWrite")
+                || asm_io.is_match(code)
+            {
+                offenders.push(format!("{}:{}: {line}", path.display(), i + 1));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "port I/O outside kernel/src/arch/pio.rs:\n{}",
+        offenders.join("\n")
+    );
+}
