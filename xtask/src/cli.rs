@@ -159,6 +159,22 @@ pub enum Bench {
     /// End to end through QEMU: two dgram NICs on vale0 (pktgen txrx, ping),
     /// then the in-kernel reflector on one NIC (QEMU's own limit).
     E2e(E2eBenchArgs),
+    /// Draw an SVG chart of forwarding rate by frame size from one or more
+    /// `bench e2e --json` files.
+    Plot(PlotBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PlotBenchArgs {
+    /// A `bench e2e --json` result file (repeatable: one set of lines each).
+    #[arg(long, required = true, value_name = "FILE")]
+    pub json: Vec<PathBuf>,
+    /// The SVG file to write.
+    #[arg(long, value_name = "FILE.svg")]
+    pub out: PathBuf,
+    /// The chart's title.
+    #[arg(long)]
+    pub title: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -9,6 +9,7 @@ mod boot;
 mod datapath;
 mod e2e;
 mod elf;
+mod plot;
 mod report;
 
 use crate::cli::{Bench, BenchArgs};
@@ -18,5 +19,6 @@ pub fn bench(args: &BenchArgs) -> Result<i32, String> {
         Bench::Boot(a) => boot::run(a).map(|()| 0),
         Bench::Datapath(a) => datapath::run(a),
         Bench::E2e(a) => e2e::run(a).map(|()| 0),
+        Bench::Plot(a) => plot::run(a).map(|()| 0),
     }
 }
