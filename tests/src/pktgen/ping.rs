@@ -47,7 +47,8 @@ pub fn run_with(cfg: &Config, tx: &mut Endpoint, rx: Option<&mut Endpoint>) -> i
         learn(ports.rx(), cfg, run)?;
     }
     let t = template(cfg, run);
-    let mut frame = t.bytes().to_vec();
+    // One batch of frames, stamped in place before each send.
+    let mut batch: Vec<Vec<u8>> = vec![t.bytes().to_vec(); cfg.batch];
     let timeout = cfg.timeout.as_nanos() as u64;
 
     let cpu0 = thread_cpu_ns();
@@ -76,22 +77,29 @@ pub fn run_with(cfg: &Config, tx: &mut Endpoint, rx: Option<&mut Endpoint>) -> i
         if !sending && out.is_empty() {
             break;
         }
-        // Keep `inflight` frames out.
+        // Keep `inflight` frames out, sent a batch at a time.
         while sending && out.len() < cfg.inflight {
-            if cfg
+            let left = cfg
                 .count
-                .is_some_and(|c| warm.is_some_and(|(w, _)| seq - w >= c))
-            {
+                .and_then(|c| warm.map(|(w, _)| c.saturating_sub(seq - w)))
+                .unwrap_or(u64::MAX);
+            let want = (cfg.inflight - out.len()).min(cfg.batch).min(left as usize);
+            if want == 0 {
                 break;
             }
             let ts = now_ns();
-            t.stamp(&mut frame, seq, ts);
-            if !ports.tx.send(&frame)? {
+            for (k, f) in batch[..want].iter_mut().enumerate() {
+                t.stamp(f, seq + k as u64, ts);
+            }
+            let n = ports.tx.send_batch(&batch[..want])?;
+            for _ in 0..n {
+                out.push_back((seq, ts));
+                seq += 1;
+            }
+            if n < want {
                 ports.tx.wait_writable(Duration::from_millis(1))?;
                 break;
             }
-            out.push_back((seq, ts));
-            seq += 1;
         }
         // Wait for replies until the oldest frame out times out.
         let oldest = out.front().map_or(now + timeout, |&(_, ts)| ts + timeout);

@@ -93,6 +93,40 @@ struct GuestStats {
     idle_ticks: u64,
     halted: u64,
     hz: u64,
+    /// Events that cost a VM exit under KVM (`stats`' `exits` line).
+    exits: Exits,
+}
+
+/// `exits doorbells=N irqs=N (nic=N timer=N other=N) halts=N ticks=N pio=N mmio=N`
+#[derive(Clone, Copy, Debug, Default)]
+struct Exits {
+    doorbells: u64,
+    irqs: u64,
+    halts: u64,
+    ticks: u64,
+    pio: u64,
+    mmio: u64,
+}
+
+impl Exits {
+    fn parse(line: &str) -> Option<Exits> {
+        let get = |key: &str| -> Option<u64> {
+            line.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+        };
+        Some(Exits {
+            doorbells: get("doorbells")?,
+            irqs: get("irqs")?,
+            halts: get("halts")?,
+            ticks: get("ticks")?,
+            pio: get("pio")?,
+            mmio: get("mmio")?,
+        })
+    }
+
+    fn total(&self) -> u64 {
+        self.doorbells + self.irqs + self.halts + self.pio + self.mmio
+    }
 }
 
 fn guest_stats(vm: &mut Vm) -> Result<GuestStats, String> {
@@ -121,6 +155,11 @@ fn guest_stats(vm: &mut Vm) -> Result<GuestStats, String> {
         idle_ticks: value("ticks", "idle-poll")?,
         halted: value("ticks", "halted")?,
         hz: value("ticks", "tsc-hz")?,
+        exits: lines
+            .iter()
+            .find(|l| l.starts_with("exits "))
+            .and_then(|l| Exits::parse(l))
+            .ok_or_else(|| format!("no parsable `exits` line in stats: {lines:?}"))?,
     })
 }
 
@@ -181,6 +220,11 @@ impl Sample {
         share / frames.max(1e-9) * 1e6
     }
 
+    /// A guest event count per frame moved (sent + received by pktgen).
+    fn per_frame(&self, n: u64) -> f64 {
+        n as f64 / (self.report.sent + self.report.received).max(1) as f64
+    }
+
     /// Interrupts the vhost-user backend sent the guest, per frame moved
     /// (NaN on the dgram path, where QEMU sends them).
     fn irqs_per_frame(&self) -> f64 {
@@ -216,6 +260,15 @@ impl Sample {
             },
             "kicks_per_frame": self.kicks_per_frame,
             "backend_interrupts_per_frame": self.irqs_per_frame(),
+            "exits_per_frame": {
+                "doorbells": self.per_frame(self.guest.exits.doorbells),
+                "irqs": self.per_frame(self.guest.exits.irqs),
+                "halts": self.per_frame(self.guest.exits.halts),
+                "timer_ticks": self.per_frame(self.guest.exits.ticks),
+                "pio": self.per_frame(self.guest.exits.pio),
+                "mmio": self.per_frame(self.guest.exits.mmio),
+                "total": self.per_frame(self.guest.exits.total()),
+            },
             "halts_per_frame": self.halts_per_frame(),
             "cpu_us_per_frame": { "qemu_vcpu": self.us_per_frame(self.vcpu), "qemu_io": self.us_per_frame(self.qemu_main), "pktgen": self.us_per_frame(self.pktgen) },
             "switch_drops": self.switch_drops,
@@ -695,6 +748,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         "halts/frame".into(),
         "kicks/frame".into(),
         "irqs/frame".into(),
+        "exits/frame".into(),
     ]];
     let mut out = Vec::new();
     for case in &cases {
@@ -742,6 +796,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             format!("{:.2}", med(&|s| s.halts_per_frame())),
             format!("{:.3}", med(&|s| s.kicks_per_frame)),
             format!("{:.3}", med(&|s| s.irqs_per_frame())),
+            format!("{:.4}", med(&|s| s.per_frame(s.guest.exits.total()))),
         ]);
         out.push(json!({
             "path": case.path, "test": case.kind, "size": case.size,
@@ -841,4 +896,18 @@ fn progress(round: usize, runs: usize, case: &Case, s: &Sample) {
         s.kicks_per_frame,
         s.switch_drops,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Exits;
+
+    #[test]
+    fn parses_the_guests_exits_line() {
+        let e = Exits::parse("exits doorbells=3 irqs=12 (nic=2 timer=9 other=1) halts=7 ticks=9 pio=400 mmio=21")
+            .unwrap();
+        assert_eq!((e.doorbells, e.irqs, e.halts, e.ticks, e.pio, e.mmio), (3, 12, 7, 9, 400, 21));
+        assert_eq!(e.total(), 3 + 12 + 7 + 400 + 21);
+        assert!(Exits::parse("exits doorbells=3").is_none());
+    }
 }
