@@ -138,3 +138,46 @@ fn every_port_access_in_the_kernel_goes_through_arch_pio() {
         offenders.join("\n")
     );
 }
+
+/// `passes P busy B halts H frames F` from `stats`.
+fn passes(vm: &mut Vm) -> u64 {
+    let lines = vm.command_ok("stats", COMMAND).unwrap();
+    let words: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(words[0], "passes", "{lines:?}");
+    words[1].parse().unwrap()
+}
+
+/// While frames flow the idle loop makes a datapath pass per batch with
+/// interrupts off; the console must not read the UART (port I/O: a VM
+/// exit under KVM) on every one of them, only now and then.
+#[test]
+fn frames_flowing_cost_no_port_io_per_datapath_pass() {
+    use integration::pktgen::{self, Config, Mode};
+    use integration::wire::{Endpoint, Options, Spec};
+    let dir = std::env::temp_dir().join(format!("nm-exits-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("v0.sock");
+    let spec = Spec::VhostUser { path: sock.clone() };
+    let mut ep = Endpoint::open_with(&spec, &Options::default()).unwrap();
+    let mut vm = Vm::boot_to_prompt(VmOptions::default().nic(boot::Nic::vhost_user(&sock))).unwrap();
+    ep.wait_connected(Duration::from_secs(30)).unwrap();
+    vm.command_ok("reflect virtio0", COMMAND).unwrap();
+    let (e0, p0) = (exits(&mut vm), passes(&mut vm));
+    let mut cfg = Config::new(Mode::Ping);
+    cfg.tx = Some(spec);
+    cfg.count = Some(30_000);
+    cfg.inflight = 8;
+    cfg.batch = 8;
+    let report = pktgen::run_with(&cfg, Some(&mut ep), None).unwrap();
+    assert_eq!(report.received, 30_000, "{}", report.summary());
+    let (p1, e1) = (passes(&mut vm), exits(&mut vm));
+    let (dp, dpio) = (p1 - p0, e1.pio - e0.pio);
+    // A few thousand passes at least (8 frames in flight); the console's
+    // own output of the four stats commands is a few hundred accesses.
+    assert!(dp > 3000, "only {dp} datapath passes for 30000 frames");
+    assert!(dpio * 4 < dp, "{dpio} port accesses in {dp} datapath passes: the console polls the UART per pass");
+    drop(vm);
+    drop(ep);
+    let _ = std::fs::remove_dir_all(&dir);
+}

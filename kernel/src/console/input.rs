@@ -7,7 +7,7 @@
 //! reader re-enables the interrupt once it has made room.
 
 use super::serial::{Uart, COM1};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 use x86_64::instructions::interrupts;
 
@@ -77,11 +77,36 @@ pub fn enable_interrupt() {
     UART.set_rx_interrupt(true);
 }
 
-/// Takes one byte: from the ring, else straight from the UART (which also
-/// covers input that arrived while the interrupt was paused). Call with
-/// interrupts disabled.
+/// How often a second the reader looks at the UART itself while no byte
+/// comes: the receive interrupt cannot fire while the idle loop polls with
+/// interrupts off, which it does for as long as frames flow, and each look
+/// is port I/O, a VM exit under KVM. So once a millisecond, not once per
+/// datapath pass; while bytes keep coming (a pasted line) every pass.
+const UART_POLLS_PER_SEC: u64 = 1000;
+
+/// TSC of the reader's last look at the UART that found nothing.
+static LAST_UART_POLL: AtomicU64 = AtomicU64::new(0);
+
+/// Looks at the UART if a byte came last time or [`UART_POLLS_PER_SEC`]
+/// says so (cheap otherwise: one `rdtsc`).
+fn poll_uart() -> Option<u8> {
+    let now = crate::arch::cpu::rdtsc();
+    let period = crate::time::tsc_hz() / UART_POLLS_PER_SEC;
+    if now.wrapping_sub(LAST_UART_POLL.load(Ordering::Relaxed)) < period {
+        return None;
+    }
+    let byte = UART.try_read();
+    // A byte: look again on the next pass; none: not for a period.
+    LAST_UART_POLL.store(if byte.is_some() { 0 } else { now }, Ordering::Relaxed);
+    byte
+}
+
+/// Takes one byte: from the ring, else straight from the UART (see
+/// [`poll_uart`]; this also covers input that arrived while the interrupt
+/// was paused or could not be taken). Call with interrupts disabled.
 fn take() -> Option<u8> {
-    let byte = RX.lock().pop().or_else(|| UART.try_read());
+    let ring = RX.lock().pop();
+    let byte = ring.or_else(poll_uart);
     if byte.is_some() && PAUSED.swap(false, Ordering::Relaxed) {
         UART.set_rx_interrupt(true);
     }

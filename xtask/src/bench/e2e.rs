@@ -862,7 +862,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             "config": { "accel": "tcg", "machine": "pc", "backend": args.backend.name(),
                         "nics": format!("2 x {}", args.backend.name()), "rounds": args.runs,
                         "duration_s": args.duration, "warmup_s": args.warmup, "inflight": args.inflight,
-                        "one_thread": args.one_thread, "kernel": elf, "qemu_args": args.qemu_args,
+                        "one_thread": args.one_thread || vhost, "kernel": elf, "qemu_args": args.qemu_args,
                         "qemu_dgram_qlen": if vhost { Value::Null } else { json!(qlen) } },
             "cases": out,
             "watchdog_kicks": watchdog,

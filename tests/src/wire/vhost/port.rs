@@ -311,7 +311,6 @@ impl VhostPort {
     /// too big for the guest's buffer is taken and counted as dropped).
     /// Never blocks; 0 while no guest is connected.
     pub fn send_batch<F: AsRef<[u8]>>(&mut self, frames: &[F]) -> io::Result<usize> {
-        let generation = self.view.as_ref().map(|v| v.generation).unwrap_or(0);
         let r = self.with_ring(RX_QUEUE, |me, ring, next_avail, next_used| {
             let mut taken = 0;
             let mut consumed: u16 = 0;
@@ -362,7 +361,7 @@ impl VhostPort {
             let used = me.put_used(ring, next_used);
             (err.map_or(Ok(taken), Err), next_avail.wrapping_add(consumed), used)
         });
-        self.finish(RX_QUEUE, generation, r)
+        self.finish(RX_QUEUE, r)
     }
 
     /// Hand every frame the guest transmitted (up to a batch) to `f`, from
@@ -380,7 +379,6 @@ impl VhostPort {
     }
 
     fn recv_now(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
-        let generation = self.view.as_ref().map(|v| v.generation).unwrap_or(0);
         let batch = self.batch;
         let r = self.with_ring(TX_QUEUE, |me, ring, next_avail, next_used| {
             let pending = match ring.pending(next_avail) {
@@ -423,7 +421,7 @@ impl VhostPort {
             let used = me.put_used(ring, next_used);
             (err.map_or(Ok(seen), Err), next_avail.wrapping_add(consumed), used)
         });
-        self.finish(TX_QUEUE, generation, r)
+        self.finish(TX_QUEUE, r)
     }
 
     fn bad_chain(&mut self, e: ChainError) {
@@ -439,7 +437,6 @@ impl VhostPort {
     fn finish(
         &mut self,
         q: usize,
-        _generation: u64,
         r: Option<Result<Result<usize, RingError>, RingError>>,
     ) -> io::Result<usize> {
         match r {
