@@ -103,10 +103,14 @@ impl VmOptions {
 
     /// How long this boot may take to reach the ready line.
     pub fn boot_timeout(&self) -> Duration {
-        scaled(match self.firmware {
+        let base = match self.firmware {
             Firmware::Bios => BOOT,
             Firmware::Uefi => UEFI_BOOT,
-        })
+        };
+        // Under nested KVM every VM exit is slow: the firmware and the
+        // bootloader take about 90 s on the machines this was built on.
+        let accel = if self.accel == Accel::Kvm { 4 } else { 1 };
+        scaled(base * accel)
     }
 }
 

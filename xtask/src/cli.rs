@@ -213,6 +213,10 @@ pub struct E2eBenchArgs {
     /// of the per-frame path).
     #[arg(long, value_enum, default_value_t = E2eBackend::Dgram)]
     pub backend: E2eBackend,
+    /// Run the guest under KVM instead of TCG (slow VM exits on nested
+    /// hosts: read the exits/frame column).
+    #[arg(long)]
+    pub kvm: bool,
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

@@ -586,6 +586,9 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     };
     // Named threads (`CPU 0/TCG`, ...), so their CPU time can be told apart.
     let mut options = VmOptions::default().kernel(&elf).name("bench-e2e");
+    if args.kvm {
+        options.accel = boot::qemu::Accel::Kvm;
+    }
     options = match &wires {
         Wires::Dgram(w) => w.options(options),
         Wires::Vhost(w) => (0..w.eps.len()).fold(options, |o, i| o.nic(w.nic(i))),
@@ -725,8 +728,9 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     }
 
     println!(
-        "end to end: pktgen -> {} NIC -> guest -> NIC -> pktgen (TCG, 1 vCPU{}); medians of {} rounds of {:.0} s",
+        "end to end: pktgen -> {} NIC -> guest -> NIC -> pktgen ({}, 1 vCPU{}); medians of {} rounds of {:.0} s",
         args.backend.name(),
+        if args.kvm { "KVM" } else { "TCG" },
         if vhost { String::new() } else { format!(", QEMU's socket queue {qlen} frames") },
         args.runs,
         args.duration
@@ -859,7 +863,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         let value = json!({
             "bench": "e2e",
             "machine": report::machine(),
-            "config": { "accel": "tcg", "machine": "pc", "backend": args.backend.name(),
+            "config": { "accel": if args.kvm { "kvm" } else { "tcg" }, "machine": "pc", "backend": args.backend.name(),
                         "nics": format!("2 x {}", args.backend.name()), "rounds": args.runs,
                         "duration_s": args.duration, "warmup_s": args.warmup, "inflight": args.inflight,
                         "one_thread": args.one_thread || vhost, "kernel": elf, "qemu_args": args.qemu_args,
