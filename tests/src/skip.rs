@@ -19,7 +19,11 @@ pub fn skip(test: &str, reason: &str) {
     eprintln!("skipped: {test}: {reason}");
     if let Some(path) = std::env::var_os(SKIPS_ENV) {
         // One short append per line: whole lines even from parallel tests.
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = f.write_all(format!("{test}\t{reason}\n").as_bytes());
         }
     }
@@ -32,7 +36,10 @@ pub fn find_tool(tool: &str) -> Option<std::path::PathBuf> {
         .iter()
         .flat_map(std::env::split_paths)
         .map(|d| d.join(tool))
-        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// Parse the skips file: `(test, reason)` per line.
@@ -53,13 +60,24 @@ mod tests {
         // environment; this test passes the path explicitly instead.
         let write = |t: &str, r: &str| {
             use std::io::Write;
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
-            f.write_all(format!("{t}\t{}\n", r.replace(['\n', '\t'], " ")).as_bytes()).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap();
+            f.write_all(format!("{t}\t{}\n", r.replace(['\n', '\t'], " ")).as_bytes())
+                .unwrap();
         };
         write("a", "no root");
         write("b", "no dpdk-testpmd\ton PATH");
         let got = super::parse(&std::fs::read_to_string(&path).unwrap());
-        assert_eq!(got, vec![("a".into(), "no root".into()), ("b".into(), "no dpdk-testpmd on PATH".into())]);
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), "no root".into()),
+                ("b".into(), "no dpdk-testpmd on PATH".into())
+            ]
+        );
         let _ = std::fs::remove_file(&path);
         assert!(super::find_tool("sh").is_some());
         assert!(super::find_tool("no-such-tool-here").is_none());

@@ -160,7 +160,8 @@ fn frames_flowing_cost_no_port_io_per_datapath_pass() {
     let sock = dir.join("v0.sock");
     let spec = Spec::VhostUser { path: sock.clone() };
     let mut ep = Endpoint::open_with(&spec, &Options::default()).unwrap();
-    let mut vm = Vm::boot_to_prompt(VmOptions::default().nic(boot::Nic::vhost_user(&sock))).unwrap();
+    let mut vm =
+        Vm::boot_to_prompt(VmOptions::default().nic(boot::Nic::vhost_user(&sock))).unwrap();
     ep.wait_connected(Duration::from_secs(30)).unwrap();
     vm.command_ok("reflect virtio0", COMMAND).unwrap();
     let (e0, p0) = (exits(&mut vm), passes(&mut vm));
@@ -176,7 +177,10 @@ fn frames_flowing_cost_no_port_io_per_datapath_pass() {
     // A few thousand passes at least (8 frames in flight); the console's
     // own output of the four stats commands is a few hundred accesses.
     assert!(dp > 3000, "only {dp} datapath passes for 30000 frames");
-    assert!(dpio * 4 < dp, "{dpio} port accesses in {dp} datapath passes: the console polls the UART per pass");
+    assert!(
+        dpio * 4 < dp,
+        "{dpio} port accesses in {dp} datapath passes: the console polls the UART per pass"
+    );
     drop(vm);
     drop(ep);
     let _ = std::fs::remove_dir_all(&dir);

@@ -32,7 +32,10 @@ impl Testpmd {
         // private file prefix so parallel runs don't meet in /var/run/dpdk.
         cmd.args(["-l", "0,1", "--no-huge", "-m", "1024", "--no-pci"])
             .arg(format!("--file-prefix=nmtest{}", std::process::id()))
-            .arg(format!("--vdev=net_vhost0,iface={},queues=1", sock.display()))
+            .arg(format!(
+                "--vdev=net_vhost0,iface={},queues=1",
+                sock.display()
+            ))
             .args([
                 "--",
                 "--forward-mode=macswap",
@@ -50,9 +53,17 @@ impl Testpmd {
         let deadline = Instant::now() + scaled(Duration::from_secs(30));
         while !sock.exists() {
             if let Ok(Some(status)) = t.child.try_wait() {
-                panic!("dpdk-testpmd exited ({status}) before listening:\n{}", t.log());
+                panic!(
+                    "dpdk-testpmd exited ({status}) before listening:\n{}",
+                    t.log()
+                );
             }
-            assert!(Instant::now() < deadline, "dpdk-testpmd never listened on {}:\n{}", sock.display(), t.log());
+            assert!(
+                Instant::now() < deadline,
+                "dpdk-testpmd never listened on {}:\n{}",
+                sock.display(),
+                t.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         t
@@ -84,7 +95,8 @@ fn frames_cross_the_switch_to_dpdk_testpmd_and_back() {
     std::fs::create_dir_all(&dir).unwrap();
     let (ours, theirs) = (dir.join("ours.sock"), dir.join("testpmd.sock"));
     // Both backends listen before QEMU starts: QEMU connects to each at once.
-    let mut ep = Endpoint::open_with(&Spec::VhostUser { path: ours.clone() }, &Options::default()).unwrap();
+    let mut ep =
+        Endpoint::open_with(&Spec::VhostUser { path: ours.clone() }, &Options::default()).unwrap();
     let testpmd = Testpmd::start(&tool, &theirs, &dir);
     let mut vm = Vm::boot_to_prompt(
         VmOptions::default()
@@ -96,7 +108,11 @@ fn frames_cross_the_switch_to_dpdk_testpmd_and_back() {
     vm.command_ok("vale-ctl -a vale0:virtio0", COMMAND).unwrap();
     vm.command_ok("vale-ctl -a vale0:virtio1", COMMAND).unwrap();
     let info = lab::nic_info(&mut vm, "virtio1", COMMAND).unwrap();
-    assert!(info.link_up, "testpmd's NIC is down: {info:?}\n{}", testpmd.log());
+    assert!(
+        info.link_up,
+        "testpmd's NIC is down: {info:?}\n{}",
+        testpmd.log()
+    );
 
     // A station behind testpmd, unknown to the switch at first (flooded to
     // virtio1); its swapped reply teaches the switch where it is.
@@ -124,8 +140,14 @@ fn frames_cross_the_switch_to_dpdk_testpmd_and_back() {
     }
     // After the first reply the station is learnt behind virtio1: unicast.
     let ports = lab::switch_ports(&mut vm, COMMAND).unwrap();
-    let p1 = ports.iter().find(|p| p.name.ends_with("virtio1")).expect("virtio1 on vale0");
-    assert_eq!(p1.counters.tx_pkts, 18, "every frame went to testpmd exactly once: {ports:?}");
+    let p1 = ports
+        .iter()
+        .find(|p| p.name.ends_with("virtio1"))
+        .expect("virtio1 on vale0");
+    assert_eq!(
+        p1.counters.tx_pkts, 18,
+        "every frame went to testpmd exactly once: {ports:?}"
+    );
     drop(vm);
     drop(testpmd);
     let _ = std::fs::remove_dir_all(&dir);

@@ -156,7 +156,8 @@ pub fn test(args: &TestArgs) -> Result<i32, String> {
         steps.push(cargo_test("QEMU integration tests", &mut cmd)?);
     }
 
-    let skipped = integration::skip::parse(&std::fs::read_to_string(&skips_file).unwrap_or_default());
+    let skipped =
+        integration::skip::parse(&std::fs::read_to_string(&skips_file).unwrap_or_default());
     let _ = std::fs::remove_file(&skips_file);
     let mut total = Counts::default();
     for step in &steps {

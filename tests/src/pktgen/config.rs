@@ -49,7 +49,9 @@ impl FromStr for Mode {
             "txrx" => Ok(Mode::TxRx),
             "ping" => Ok(Mode::Ping),
             "reflect" => Ok(Mode::Reflect),
-            _ => Err(format!("unknown mode '{s}' (tx, rx, txrx, ping or reflect)")),
+            _ => Err(format!(
+                "unknown mode '{s}' (tx, rx, txrx, ping or reflect)"
+            )),
         }
     }
 }

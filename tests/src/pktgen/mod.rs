@@ -58,10 +58,19 @@ pub use stats::Rtt;
 /// Run `cfg` on ports the caller opened (and keeps: a vhost-user port's
 /// guest stays connected between runs): `tx` for tx, txrx, ping and
 /// reflect, `rx` for rx and txrx, and for ping when it is another port.
-pub fn run_with(cfg: &Config, tx: Option<&mut Endpoint>, rx: Option<&mut Endpoint>) -> io::Result<Report> {
+pub fn run_with(
+    cfg: &Config,
+    tx: Option<&mut Endpoint>,
+    rx: Option<&mut Endpoint>,
+) -> io::Result<Report> {
     cfg.validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let missing = || io::Error::new(io::ErrorKind::InvalidInput, format!("{} needs a tx port", cfg.mode));
+    let missing = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} needs a tx port", cfg.mode),
+        )
+    };
     match cfg.mode {
         Mode::Ping => ping::run_with(cfg, tx.ok_or_else(missing)?, rx),
         Mode::Reflect => reflect::run_with(cfg, tx.ok_or_else(missing)?),

@@ -36,7 +36,11 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         cfg.rx.as_ref().filter(|_| cfg.two_ports()),
         cfg,
     )?;
-    run_with(cfg, tx.as_mut().expect("validated: ping has --tx"), rx.as_mut())
+    run_with(
+        cfg,
+        tx.as_mut().expect("validated: ping has --tx"),
+        rx.as_mut(),
+    )
 }
 
 /// Round trips on ports opened already; `rx` is `None` for a reflector on `tx`.

@@ -32,18 +32,28 @@ pub fn run_with(cfg: &Config, ep: &mut Endpoint) -> io::Result<Report> {
     loop {
         let now = Instant::now();
         if let Some(t0) = measure_start {
-            if cfg.count.map_or(now - t0 >= cfg.duration, |c| received >= c) {
+            if cfg
+                .count
+                .map_or(now - t0 >= cfg.duration, |c| received >= c)
+            {
                 break;
             }
         } else if now >= warm_until {
             measure_start = Some(now);
             (received, sent, lost) = (0, 0, 0);
         }
-        if cfg.count.is_some() && measure_start.is_some() && now - last_frame > cfg.timeout.max(Duration::from_secs(5)) && received > 0 {
+        if cfg.count.is_some()
+            && measure_start.is_some()
+            && now - last_frame > cfg.timeout.max(Duration::from_secs(5))
+            && received > 0
+        {
             break; // the sender went quiet: what it sent has been seen
         }
         if cfg.progress && now >= next_report {
-            eprintln!("pktgen reflect: {} reflected in the last second (total {sent})", sent - last_sent);
+            eprintln!(
+                "pktgen reflect: {} reflected in the last second (total {sent})",
+                sent - last_sent
+            );
             last_sent = sent;
             next_report += Duration::from_secs(1);
         }
@@ -75,7 +85,9 @@ pub fn run_with(cfg: &Config, ep: &mut Endpoint) -> io::Result<Report> {
         sent += done as u64;
         lost += (n - done) as u64;
     }
-    let secs = measure_start.map_or(0.0, |t| t.elapsed().as_secs_f64()).max(1e-9);
+    let secs = measure_start
+        .map_or(0.0, |t| t.elapsed().as_secs_f64())
+        .max(1e-9);
     let cpu_s = (thread_cpu_ns() - cpu0) as f64 / 1e9;
     Ok(Report {
         mode: cfg.mode,

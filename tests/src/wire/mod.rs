@@ -136,11 +136,7 @@ impl Endpoint {
         // scratch will do.
         let own_buffer = matches!(wire, Wire::Stream(_) | Wire::Vhost(_));
         let rx_batch = if own_buffer { 1 } else { opts.batch };
-        let rx_slot = if own_buffer {
-            1
-        } else {
-            opts.slot.max(14)
-        };
+        let rx_slot = if own_buffer { 1 } else { opts.slot.max(14) };
         Ok(Self {
             wire,
             spec: spec.clone(),

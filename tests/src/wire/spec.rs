@@ -137,7 +137,12 @@ mod tests {
             .contains("no host-side"));
         assert!("dgram:/a".parse::<Spec>().is_err());
         let v: Spec = "vhost-user:/v.sock".parse().unwrap();
-        assert_eq!(v, Spec::VhostUser { path: "/v.sock".into() });
+        assert_eq!(
+            v,
+            Spec::VhostUser {
+                path: "/v.sock".into()
+            }
+        );
         assert_eq!(v.to_string(), "vhost-user:/v.sock");
     }
 }

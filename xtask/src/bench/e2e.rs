@@ -37,8 +37,8 @@ use serde_json::{json, Value};
 use super::report::{self, median};
 use crate::build;
 use crate::cli::{E2eBackend, E2eBenchArgs};
-use integration::wire::{Endpoint, Options, Spec};
 use crate::setup;
+use integration::wire::{Endpoint, Options, Spec};
 
 /// Nanoseconds QEMU's threads ran, and waited runnable for a CPU (from
 /// `/proc/PID/task/*/schedstat`), by kind: the TCG vCPU, the main loop
@@ -559,7 +559,9 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     let load_before = report::load_average();
     let vhost = args.backend == E2eBackend::VhostUser;
     if vhost && args.qlen.is_some() {
-        return Err("--qlen is for the dgram backend (a vhost-user NIC has no socket queue)".into());
+        return Err(
+            "--qlen is for the dgram backend (a vhost-user NIC has no socket queue)".into(),
+        );
     }
     let mut ceiling = Vec::new();
     if vhost {
@@ -908,9 +910,14 @@ mod tests {
 
     #[test]
     fn parses_the_guests_exits_line() {
-        let e = Exits::parse("exits doorbells=3 irqs=12 (nic=2 timer=9 other=1) halts=7 ticks=9 pio=400 mmio=21")
-            .unwrap();
-        assert_eq!((e.doorbells, e.irqs, e.halts, e.ticks, e.pio, e.mmio), (3, 12, 7, 9, 400, 21));
+        let e = Exits::parse(
+            "exits doorbells=3 irqs=12 (nic=2 timer=9 other=1) halts=7 ticks=9 pio=400 mmio=21",
+        )
+        .unwrap();
+        assert_eq!(
+            (e.doorbells, e.irqs, e.halts, e.ticks, e.pio, e.mmio),
+            (3, 12, 7, 9, 400, 21)
+        );
         assert_eq!(e.total(), 3 + 12 + 7 + 400 + 21);
         assert!(Exits::parse("exits doorbells=3").is_none());
     }

@@ -17,7 +17,9 @@ use virtio_bindings::virtio_config::{VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1};
 use virtio_bindings::virtio_ring::VIRTIO_RING_F_EVENT_IDX;
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
-use vmm_sys_util::event::{new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier};
+use vmm_sys_util::event::{
+    new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier,
+};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 /// Queue 0 is the guest's receive queue (the backend writes frames into
@@ -55,7 +57,8 @@ impl BackendOptions {
     /// stay in QEMU; no offloads, no mergeable buffers, no indirect
     /// descriptors (so a guest that uses one is wrong, and is told so).
     pub fn features(&self) -> u64 {
-        let mut f = (1u64 << VIRTIO_F_VERSION_1) | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits();
+        let mut f =
+            (1u64 << VIRTIO_F_VERSION_1) | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits();
         if self.event_idx {
             f |= 1 << VIRTIO_RING_F_EVENT_IDX;
         }
@@ -170,7 +173,10 @@ impl VhostUserBackend for NetBackend {
     fn update_memory(&self, _mem: GuestMemoryAtomic<GuestMemoryMmap<()>>) -> io::Result<()> {
         // The atomic the datapath holds is this one, already updated; make
         // the datapath take a new snapshot of it.
-        self.shared.stats.memory_updates.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .memory_updates
+            .fetch_add(1, Ordering::Relaxed);
         self.shared.changed();
         Ok(())
     }

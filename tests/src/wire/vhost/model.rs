@@ -122,7 +122,10 @@ impl GuestModel {
                 mmap_handle: file.as_raw_fd(),
             }])
             .map_err(err)?;
-        let q = [DriverQueue::new(RX_QUEUE, size)?, DriverQueue::new(TX_QUEUE, size)?];
+        let q = [
+            DriverQueue::new(RX_QUEUE, size)?,
+            DriverQueue::new(TX_QUEUE, size)?,
+        ];
         for (i, dq) in q.iter().enumerate() {
             frontend.set_vring_num(i, dq.size).map_err(err)?;
             frontend
@@ -183,7 +186,10 @@ impl GuestModel {
         std::sync::atomic::fence(Ordering::SeqCst);
         let event: u16 = self
             .mem
-            .load(GuestAddress(dq.used + 4 + 8 * dq.size as u64), Ordering::Relaxed)
+            .load(
+                GuestAddress(dq.used + 4 + 8 * dq.size as u64),
+                Ordering::Relaxed,
+            )
             .unwrap();
         let new = dq.avail_idx;
         if new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old) {
@@ -278,7 +284,10 @@ impl GuestModel {
             let id = id as u16;
             let mut f = vec![0u8; (len as usize).saturating_sub(NET_HDR_LEN)];
             self.mem
-                .read_slice(&mut f, GuestAddress(self.q[RX_QUEUE].buf(id) + NET_HDR_LEN as u64))
+                .read_slice(
+                    &mut f,
+                    GuestAddress(self.q[RX_QUEUE].buf(id) + NET_HDR_LEN as u64),
+                )
                 .unwrap();
             frames.push(f);
             self.push_avail(RX_QUEUE, id);
@@ -304,7 +313,9 @@ impl GuestModel {
             let (h, d) = (2 * k, 2 * k + 1);
             let (hdr, buf) = (self.q[TX_QUEUE].buf(h), self.q[TX_QUEUE].buf(d));
             self.mem.write_slice(f, GuestAddress(buf)).unwrap();
-            self.mem.write_slice(&[0u8; NET_HDR_LEN], GuestAddress(hdr)).unwrap();
+            self.mem
+                .write_slice(&[0u8; NET_HDR_LEN], GuestAddress(hdr))
+                .unwrap();
             self.write_desc(TX_QUEUE, h, hdr, NET_HDR_LEN as u32, DESC_F_NEXT, d);
             self.write_desc(TX_QUEUE, d, buf, f.len() as u32, 0, 0);
             self.push_avail(TX_QUEUE, h);

@@ -151,9 +151,8 @@ impl VhostPort {
                 std::fs::remove_file(path)?;
             }
         }
-        let listener = UnixListener::bind(path).map_err(|e| {
-            io::Error::new(e.kind(), format!("vhost-user:{}: {e}", path.display()))
-        })?;
+        let listener = UnixListener::bind(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("vhost-user:{}: {e}", path.display())))?;
         let shared = Shared::new(opts)?;
         let stop = Arc::new(AtomicBool::new(false));
         let server = {
@@ -299,7 +298,11 @@ impl VhostPort {
         let n = self.used.len();
         let reverse = self.shared.opts.out_of_order;
         for i in 0..n {
-            let (id, len) = if reverse { self.used[n - 1 - i] } else { self.used[i] };
+            let (id, len) = if reverse {
+                self.used[n - 1 - i]
+            } else {
+                self.used[i]
+            };
             ring.put_used(next_used.wrapping_add(i as u16), id, len);
         }
         self.used.clear();
@@ -350,7 +353,8 @@ impl VhostPort {
                 hdr[10] = 1; // num_buffers, little endian
                 me.chain.write_at(0, &hdr);
                 me.chain.write_at(NET_HDR_LEN as u64, frame);
-                me.used.push((me.chain.head, (NET_HDR_LEN + frame.len()) as u32));
+                me.used
+                    .push((me.chain.head, (NET_HDR_LEN + frame.len()) as u32));
                 me.stats.rx_frames += 1;
                 in_hand = false;
             }
@@ -359,7 +363,11 @@ impl VhostPort {
                 consumed -= 1;
             }
             let used = me.put_used(ring, next_used);
-            (err.map_or(Ok(taken), Err), next_avail.wrapping_add(consumed), used)
+            (
+                err.map_or(Ok(taken), Err),
+                next_avail.wrapping_add(consumed),
+                used,
+            )
         });
         self.finish(RX_QUEUE, r)
     }
@@ -419,14 +427,21 @@ impl VhostPort {
                 seen += 1;
             }
             let used = me.put_used(ring, next_used);
-            (err.map_or(Ok(seen), Err), next_avail.wrapping_add(consumed), used)
+            (
+                err.map_or(Ok(seen), Err),
+                next_avail.wrapping_add(consumed),
+                used,
+            )
         });
         self.finish(TX_QUEUE, r)
     }
 
     fn bad_chain(&mut self, e: ChainError) {
         if self.stats.bad_chains < 8 {
-            eprintln!("vhost-user:{}: bad chain from the guest: {e:?}", self.path.display());
+            eprintln!(
+                "vhost-user:{}: bad chain from the guest: {e:?}",
+                self.path.display()
+            );
         }
         self.stats.bad_chains += 1;
     }
@@ -516,12 +531,15 @@ impl VhostPort {
             if left.is_zero() {
                 return Ok(false);
             }
-            if sys::wait(self.wake_fd(), libc::POLLIN, left.min(Duration::from_millis(20)))? {
+            if sys::wait(
+                self.wake_fd(),
+                libc::POLLIN,
+                left.min(Duration::from_millis(20)),
+            )? {
                 let _ = self.shared.wake.read();
             }
         }
     }
-
 }
 
 impl Drop for VhostPort {

@@ -179,13 +179,22 @@ impl<'a> RingView<'a> {
         if size == 0 || !size.is_power_of_two() || size > 32768 {
             return Err(RingError::BadLayout);
         }
-        if desc_gpa % 16 != 0 || avail_gpa % 2 != 0 || used_gpa % 4 != 0 {
+        if !desc_gpa.is_multiple_of(16)
+            || !avail_gpa.is_multiple_of(2)
+            || !used_gpa.is_multiple_of(4)
+        {
             return Err(RingError::BadLayout);
         }
         let n = size as u64;
-        let desc = ram.translate(desc_gpa, 16 * n).ok_or(RingError::BadLayout)?;
-        let avail = ram.translate(avail_gpa, 6 + 2 * n).ok_or(RingError::BadLayout)?;
-        let used = ram.translate(used_gpa, 6 + 8 * n).ok_or(RingError::BadLayout)?;
+        let desc = ram
+            .translate(desc_gpa, 16 * n)
+            .ok_or(RingError::BadLayout)?;
+        let avail = ram
+            .translate(avail_gpa, 6 + 2 * n)
+            .ok_or(RingError::BadLayout)?;
+        let used = ram
+            .translate(used_gpa, 6 + 8 * n)
+            .ok_or(RingError::BadLayout)?;
         Ok(Self {
             ram,
             size,
@@ -250,7 +259,12 @@ impl<'a> RingView<'a> {
             let len = std::ptr::read_volatile(p.add(8) as *const u32);
             let flags = std::ptr::read_volatile(p.add(12) as *const u16);
             let next = std::ptr::read_volatile(p.add(14) as *const u16);
-            (u64::from_le(addr), u32::from_le(len), u16::from_le(flags), u16::from_le(next))
+            (
+                u64::from_le(addr),
+                u32::from_le(len),
+                u16::from_le(flags),
+                u16::from_le(next),
+            )
         }
     }
 
@@ -333,7 +347,11 @@ impl<'a> RingView<'a> {
         } else {
             let flags = Self::u16_at(self.used);
             let f = flags.load(Ordering::Relaxed);
-            let want = if on { f & !USED_F_NO_NOTIFY } else { f | USED_F_NO_NOTIFY };
+            let want = if on {
+                f & !USED_F_NO_NOTIFY
+            } else {
+                f | USED_F_NO_NOTIFY
+            };
             flags.store(want, Ordering::Relaxed);
         }
         if on {

@@ -46,7 +46,11 @@ pub fn serve(listener: UnixListener, shared: Arc<Shared>, stop: Arc<AtomicBool>)
     }
 }
 
-fn one_connection(listener: &UnixListener, shared: &Arc<Shared>, stop: &AtomicBool) -> io::Result<()> {
+fn one_connection(
+    listener: &UnixListener,
+    shared: &Arc<Shared>,
+    stop: &AtomicBool,
+) -> io::Result<()> {
     let err = |what: &str, e: &dyn std::fmt::Display| io::Error::other(format!("{what}: {e}"));
     let (qemu, _) = listener.accept()?;
     qemu.set_nonblocking(false)?;
@@ -58,8 +62,11 @@ fn one_connection(listener: &UnixListener, shared: &Arc<Shared>, stop: &AtomicBo
     // The vrings live in the daemon; its worker hands them to the backend
     // when asked through a custom event (the public way in).
     let hello = EventFd::new(EFD_NONBLOCK)?;
-    daemon.get_epoll_handlers()[0]
-        .register_listener(hello.as_raw_fd(), EventSet::IN, HELLO_EVENT as u64)?;
+    daemon.get_epoll_handlers()[0].register_listener(
+        hello.as_raw_fd(),
+        EventSet::IN,
+        HELLO_EVENT as u64,
+    )?;
     hello.write(1)?;
     let deadline = Instant::now() + Duration::from_secs(2);
     let vrings = loop {

@@ -48,10 +48,15 @@ impl Driver {
     fn avail(&self, base: u16, heads: &[u16]) {
         for (k, h) in heads.iter().enumerate() {
             let slot = (base as usize + k) % SIZE as usize;
-            self.mem.write_obj(*h, GuestAddress(AVAIL + 4 + 2 * slot as u64)).unwrap();
+            self.mem
+                .write_obj(*h, GuestAddress(AVAIL + 4 + 2 * slot as u64))
+                .unwrap();
         }
         self.mem
-            .write_obj(base.wrapping_add(heads.len() as u16), GuestAddress(AVAIL + 2))
+            .write_obj(
+                base.wrapping_add(heads.len() as u16),
+                GuestAddress(AVAIL + 2),
+            )
             .unwrap();
     }
 
@@ -72,7 +77,9 @@ impl Driver {
 fn a_good_two_buffer_chain_is_read_and_written_in_place() {
     let d = Driver::new();
     d.mem.write_slice(&[0xaa; 12], GuestAddress(BUFS)).unwrap();
-    d.mem.write_slice(b"hello, guest", GuestAddress(BUFS + 0x800)).unwrap();
+    d.mem
+        .write_slice(b"hello, guest", GuestAddress(BUFS + 0x800))
+        .unwrap();
     d.desc(3, BUFS, 12, NEXT, 5);
     d.desc(5, BUFS + 0x800, 12, 0, 0);
     d.avail(0, &[3]);
@@ -121,7 +128,10 @@ fn buffers_outside_guest_ram_are_refused() {
     }
     // A length beyond any buffer (4 GiB - 1 from a valid start).
     d.desc(0, BUFS, u32::MAX, 0, 0);
-    assert!(matches!(r.chain(0, false, &mut c), Err(ChainError::OutOfRam { .. })));
+    assert!(matches!(
+        r.chain(0, false, &mut c),
+        Err(ChainError::OutOfRam { .. })
+    ));
 }
 
 #[test]
@@ -138,7 +148,10 @@ fn loops_long_chains_bad_next_and_indirect_are_refused() {
     assert_eq!(r.chain(0, false, &mut c), Err(ChainError::BadNext(SIZE)));
     d.desc(0, BUFS, 64, INDIRECT, 0);
     assert_eq!(r.chain(0, false, &mut c), Err(ChainError::Indirect));
-    assert!(MAX_SEGS >= SIZE as usize, "a loop must be caught by the bound");
+    assert!(
+        MAX_SEGS >= SIZE as usize,
+        "a loop must be caught by the bound"
+    );
 }
 
 #[test]
@@ -167,9 +180,18 @@ fn index_jumps_and_bad_heads_break_the_queue() {
 fn rings_outside_ram_misaligned_or_of_odd_size_are_refused() {
     let d = Driver::new();
     let bad = |size, desc, avail, used| RingView::new(&d.ram, size, desc, avail, used, true).err();
-    assert_eq!(bad(SIZE, RAM as u64, AVAIL, USED), Some(RingError::BadLayout));
-    assert_eq!(bad(SIZE, DESC, RAM as u64 - 4, USED), Some(RingError::BadLayout));
-    assert_eq!(bad(SIZE, DESC, AVAIL, RAM as u64 - 8), Some(RingError::BadLayout));
+    assert_eq!(
+        bad(SIZE, RAM as u64, AVAIL, USED),
+        Some(RingError::BadLayout)
+    );
+    assert_eq!(
+        bad(SIZE, DESC, RAM as u64 - 4, USED),
+        Some(RingError::BadLayout)
+    );
+    assert_eq!(
+        bad(SIZE, DESC, AVAIL, RAM as u64 - 8),
+        Some(RingError::BadLayout)
+    );
     assert_eq!(bad(SIZE, DESC + 8, AVAIL, USED), Some(RingError::BadLayout));
     assert_eq!(bad(SIZE, DESC, AVAIL + 1, USED), Some(RingError::BadLayout));
     assert_eq!(bad(SIZE, DESC, AVAIL, USED + 2), Some(RingError::BadLayout));
@@ -210,5 +232,8 @@ fn kicks_are_switched_off_while_polling_and_rearmed_before_sleep() {
     let r = d.ring(true);
     r.want_kicks(true, 42);
     let avail_event = USED + 4 + 8 * SIZE as u64;
-    assert_eq!(d.mem.read_obj::<u16>(GuestAddress(avail_event)).unwrap(), 42);
+    assert_eq!(
+        d.mem.read_obj::<u16>(GuestAddress(avail_event)).unwrap(),
+        42
+    );
 }
