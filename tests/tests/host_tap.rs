@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use integration::process::run_with_timeout;
+use integration::skip::{find_tool, skip};
 use integration::timeouts::{scaled, COMMAND};
 use integration::wire::netns::{is_root, NetNs};
 use integration::{lab, Nic, Vm, VmOptions};
@@ -14,7 +15,17 @@ use integration::{lab, Nic, Vm, VmOptions};
 #[test]
 fn host_ping_gets_replies_from_host0_through_a_tap() {
     if !is_root() {
-        eprintln!("skipped: host_ping_gets_replies_from_host0_through_a_tap needs root (network namespace and tap)");
+        skip(
+            "host_tap::host_ping_gets_replies_from_host0_through_a_tap",
+            "needs root (network namespace and tap)",
+        );
+        return;
+    }
+    if find_tool("ping").is_none() {
+        skip(
+            "host_tap::host_ping_gets_replies_from_host0_through_a_tap",
+            "ping is not installed (Debian package iputils-ping)",
+        );
         return;
     }
     let tag = std::process::id() % 100_000;

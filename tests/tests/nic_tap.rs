@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use integration::lab;
 use integration::process::run_with_timeout;
+use integration::skip::{find_tool, skip};
 use integration::timeouts::{scaled, COMMAND};
 use integration::wire::netns::{is_root, NetNs};
 use integration::{Nic, Vm, VmOptions};
@@ -60,7 +61,17 @@ fn ping(ns: &NetNs, dst: &str, count: u32) -> String {
 #[test]
 fn ping_between_two_namespaces_through_the_switch() {
     if !is_root() {
-        eprintln!("skipped: ping_between_two_namespaces_through_the_switch needs root (network namespaces and taps)");
+        skip(
+            "nic_tap::ping_between_two_namespaces_through_the_switch",
+            "needs root (network namespaces and taps)",
+        );
+        return;
+    }
+    if find_tool("ping").is_none() {
+        skip(
+            "nic_tap::ping_between_two_namespaces_through_the_switch",
+            "ping is not installed (Debian package iputils-ping)",
+        );
         return;
     }
     // Unique per run: CI and a developer may share the machine.
