@@ -126,9 +126,10 @@ pub struct ImageArgs {
 pub struct TestArgs {
     /// Run only tests whose name contains FILTER (unit and integration).
     pub filter: Option<String>,
-    /// Run every step and test binary even after a failure; report all.
+    /// Stop at the first failing test binary. By default every step and
+    /// binary runs even after a failure, so the summary counts them all.
     #[arg(long)]
-    pub no_fail_fast: bool,
+    pub fail_fast: bool,
     /// Only the host unit tests (no QEMU).
     #[arg(long, conflicts_with = "integration_only")]
     pub unit_only: bool,

@@ -22,7 +22,7 @@ pub fn ensure_qemu(need_ovmf: bool) -> Result<(), String> {
         return Ok(());
     }
     let install = format!(
-        "apt-get update && apt-get install -y {}",
+        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}",
         PACKAGES.join(" ")
     );
     if !is_root() {
@@ -33,6 +33,7 @@ pub fn ensure_qemu(need_ovmf: bool) -> Result<(), String> {
     eprintln!("xtask: QEMU or OVMF missing; running `{install}`");
     let ok = Command::new("sh")
         .args(["-c", &format!("{install} >/tmp/xtask-apt.log 2>&1")])
+        .stdin(std::process::Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false);

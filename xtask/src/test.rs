@@ -108,7 +108,7 @@ fn libtest_args(args: &TestArgs, threads: Option<usize>) -> Vec<String> {
 pub fn test(args: &TestArgs) -> Result<i32, String> {
     let started = Instant::now();
     let mut steps = Vec::new();
-    let keep_going = |steps: &Vec<Step>| args.no_fail_fast || steps.iter().all(|s| s.ok);
+    let keep_going = |steps: &Vec<Step>| !args.fail_fast || steps.iter().all(|s| s.ok);
 
     if !args.integration_only {
         let mut cmd = cargo();
@@ -120,7 +120,7 @@ pub fn test(args: &TestArgs) -> Result<i32, String> {
             "--exclude",
             KERNEL,
         ]);
-        if args.no_fail_fast {
+        if !args.fail_fast {
             cmd.arg("--no-fail-fast");
         }
         cmd.args(libtest_args(args, None));
@@ -144,7 +144,7 @@ pub fn test(args: &TestArgs) -> Result<i32, String> {
         );
         let mut cmd = cargo();
         cmd.args(["test", "--package", INTEGRATION]);
-        if args.no_fail_fast {
+        if !args.fail_fast {
             cmd.arg("--no-fail-fast");
         }
         cmd.args(libtest_args(args, args.test_threads));
