@@ -146,6 +146,13 @@ fn tap_frames_byte_for_byte_both_ways_and_errors() {
         ["wrote 64"]
     );
     assert_eq!(recv_where(&mut end, |x| x[6..12] == TAP_MAC), w);
+    // A full-size frame fits on one shell line (3028 hex digits).
+    let full = frame(host_mac(0), TAP_MAC, 11, 1514);
+    assert_eq!(
+        ok(&mut vm, &format!("tap write tap0 {}", hex(&full))),
+        ["wrote 1514"]
+    );
+    assert_eq!(recv_where(&mut end, |x| x[6..12] == TAP_MAC), full);
     let out = ok(
         &mut vm,
         "tap write tap0 eth ff:ff:ff:ff:ff:ff 02:54:00:00:00:00 88b5 01 02 03 04",
@@ -188,11 +195,15 @@ fn tap_frames_byte_for_byte_both_ways_and_errors() {
         .command_err("ifconfig tap0 create", COMMAND)
         .unwrap()
         .starts_with("error: tap0: "));
-    // Counters: 2 frames read, 2 written, one drop of each kind.
+    // Counters: 2 frames read, 3 written, one drop of each kind.
     let out = ok(&mut vm, "ifconfig tap0");
     assert_eq!(
         out[1],
-        format!("  rx packets 2 bytes {} tx packets 2 bytes 82", 98 + 60)
+        format!(
+            "  rx packets 2 bytes {} tx packets 3 bytes {}",
+            98 + 60,
+            64 + 1514 + 18
+        )
     );
     assert_eq!(
         out[2],

@@ -6,8 +6,13 @@
 //! or `ESC O x`) are swallowed whole. A line longer than [`MAX_LINE`] is
 //! not echoed past the limit and is rejected when submitted.
 
-/// Longest accepted line, in bytes.
-pub const MAX_LINE: usize = 256;
+/// The largest frame a command carries as hex (`tap write IF HEX...`): a
+/// whole buffer of the pool (2 KiB; 1514-byte frames and then some).
+const MAX_FRAME_HEX: usize = 2 * 2048;
+
+/// Longest accepted line, in bytes: the largest frame in hex, and room for
+/// the command and interface name in front of it.
+pub const MAX_LINE: usize = MAX_FRAME_HEX + 64;
 
 const CTRL_C: u8 = 0x03;
 const BACKSPACE: u8 = 0x08;

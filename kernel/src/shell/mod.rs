@@ -23,7 +23,8 @@
 //!
 //! **Prompt.** Then the interactive prompt `nm> ` (no newline) is printed,
 //! and again after every command. Input is echoed; see [`line`] for
-//! editing. Lines are limited to 256 bytes; longer input is rejected.
+//! editing. Lines are limited to [`line::MAX_LINE`] bytes (4160: a whole
+//! 2 KiB buffer in hex, with the command); longer input is rejected.
 //!
 //! **Errors.** An unknown command, bad arguments or a too long line print
 //! exactly one line starting `error: `, then the prompt comes back.
