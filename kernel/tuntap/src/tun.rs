@@ -11,6 +11,13 @@
 //!
 //! The crate has no clock: [`TunPort::poll`] and [`TunPort::write`] take
 //! `now` in milliseconds of the caller's clock (monotonic).
+//!
+//! Ethernet, ARP and IPv4 are parsed and built with `smoltcp::wire`, the
+//! received ones through its checked constructors (`new_checked`): a frame
+//! too short for its headers, an ARP packet that is not Ethernet/IPv4, an
+//! IPv4 packet whose header is not within its total length or whose total
+//! length is past the frame are dropped (`drop_short`, `drop_invalid`),
+//! never read past their end. IPv6 (IFHEAD only) is checked by hand.
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -21,6 +28,10 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use netmap::port::{Port, PortCounters};
 use netmap::vale::Attachment;
 use netmap::{BufferPool, Dir, Kring, OpenError, Switch, SyncError};
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, Ipv4Address, Ipv4Packet, IPV4_HEADER_LEN,
+};
 use spin::Mutex;
 
 use crate::wire::Wire;
@@ -45,10 +56,10 @@ pub const DEFAULT_MTU: u32 = 1500;
 /// Smallest MTU.
 pub const MIN_MTU: u32 = 68;
 
-const ETHERTYPE_IP: u16 = 0x0800;
-const ETHERTYPE_ARP: u16 = 0x0806;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
 const BROADCAST: [u8; 6] = [0xff; 6];
+/// Fixed IPv6 header (parsed by hand: smoltcp's IPv6 support is left out,
+/// its features being shared with the kernel's own stack).
+const IPV6_HLEN: usize = 40;
 
 /// Point-to-point or broadcast (TUNSIFMODE).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,10 +141,6 @@ impl core::fmt::Debug for TunPort {
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
-}
-
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
 }
 
 fn in_subnet(a: [u8; 4], net: [u8; 4], prefix: u8) -> bool {
@@ -336,7 +343,6 @@ impl TunPort {
     pub fn poll(&self, now: u64) -> bool {
         self.last_now.fetch_max(now, Ordering::Relaxed);
         let mut worked = false;
-        let mut frame = [0u8; 64];
         loop {
             let up = self.is_up();
             let r = {
@@ -347,15 +353,15 @@ impl TunPort {
                         st.c.drop_down += 1;
                         return None;
                     }
-                    classify(st, f, self.wire.buf_size, &mut frame)
+                    classify(st, f, self.wire.buf_size)
                 })
             };
             match r {
                 None => break,
                 Some(None) => worked = true,
-                Some(Some(len)) => {
+                Some(Some(arp)) => {
                     worked = true;
-                    self.arp_input(&frame[..len], now);
+                    self.arp_input(arp, now);
                 }
             }
         }
@@ -380,7 +386,11 @@ impl TunPort {
                         last_request: now,
                         ..r
                     });
-                    if self.send_arp(1, mac, src, [0; 6], r.ip, BROADCAST).is_ok() {
+                    let req = ArpOperation::Request;
+                    if self
+                        .send_arp(req, mac, src, [0; 6], r.ip, BROADCAST)
+                        .is_ok()
+                    {
                         st.c.arp_requests += 1;
                     }
                     worked = true;
@@ -392,32 +402,40 @@ impl TunPort {
 
     fn send_arp(
         &self,
-        op: u16,
+        op: ArpOperation,
         mac: [u8; 6],
         spa: [u8; 4],
         tha: [u8; 6],
         tpa: [u8; 4],
         dst: [u8; 6],
     ) -> Result<(), Error> {
+        let arp = ArpRepr::EthernetIpv4 {
+            operation: op,
+            source_hardware_addr: EthernetAddress(mac),
+            source_protocol_addr: Ipv4Address::from(spa),
+            target_hardware_addr: EthernetAddress(tha),
+            target_protocol_addr: Ipv4Address::from(tpa),
+        };
         self.wire.send(|b| {
-            b[0..6].copy_from_slice(&dst);
-            b[6..12].copy_from_slice(&mac);
-            b[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
-            b[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, op as u8]);
-            b[22..28].copy_from_slice(&mac);
-            b[28..32].copy_from_slice(&spa);
-            b[32..38].copy_from_slice(&tha);
-            b[38..42].copy_from_slice(&tpa);
-            42
+            emit_frame(b, dst, mac, EthernetProtocol::Arp, arp.buffer_len(), |p| {
+                arp.emit(&mut ArpPacket::new_unchecked(p))
+            })
         })
     }
 
-    /// An ARP packet (without Ethernet header, 28 bytes, checked).
-    fn arp_input(&self, a: &[u8], now: u64) {
-        let op = be16(&a[6..8]);
-        let sha: [u8; 6] = a[8..14].try_into().unwrap_or_default();
-        let spa: [u8; 4] = a[14..18].try_into().unwrap_or_default();
-        let tpa: [u8; 4] = a[24..28].try_into().unwrap_or_default();
+    /// An Ethernet/IPv4 ARP packet (parsed and checked by [`classify`]).
+    fn arp_input(&self, a: ArpRepr, now: u64) {
+        let ArpRepr::EthernetIpv4 {
+            operation: op,
+            source_hardware_addr: EthernetAddress(sha),
+            source_protocol_addr,
+            target_protocol_addr,
+            ..
+        } = a
+        else {
+            return;
+        };
+        let (spa, tpa) = (source_protocol_addr.octets(), target_protocol_addr.octets());
         let mut st = self.st.lock();
         let Some((ours, _)) = st.cfg.addr else { return };
         let ttl = st.cfg.arp_ttl;
@@ -426,9 +444,12 @@ impl TunPort {
         if known || tpa == ours || resolving {
             update_cache(&mut st, spa, sha, now.saturating_add(ttl));
         }
-        if op == 1 && tpa == ours && spa != [0; 4] {
+        if op == ArpOperation::Request && tpa == ours && spa != [0; 4] {
             let mac = st.cfg.mac;
-            if self.send_arp(2, mac, ours, sha, spa, sha).is_ok() {
+            if self
+                .send_arp(ArpOperation::Reply, mac, ours, sha, spa, sha)
+                .is_ok()
+            {
                 st.c.arp_replies += 1;
             }
         }
@@ -454,7 +475,7 @@ impl TunPort {
             let src = &st.hold[i * bs..i * bs + h.len];
             let res = self.wire.send(|b| {
                 b[..h.len].copy_from_slice(src);
-                b[0..6].copy_from_slice(&mac);
+                EthernetFrame::new_unchecked(&mut b[..h.len]).set_dst_addr(EthernetAddress(mac));
                 h.len
             });
             match res {
@@ -610,13 +631,15 @@ impl TunPort {
             return Err(Error::TooBig);
         }
         let (ethertype, dst_mac) = if version == 4 {
-            if body.len() < 20 {
+            // Only the fixed header is required (as before the switch to
+            // smoltcp): the header checked alone, not its lengths.
+            let Some(hdr) = body.get(..IPV4_HEADER_LEN) else {
                 return Err(Error::Invalid);
-            }
-            let dst: [u8; 4] = body[16..20].try_into().unwrap_or_default();
-            (ETHERTYPE_IP, self.ipv4_dest_mac(st, dst, now)?)
+            };
+            let dst = Ipv4Packet::new_unchecked(hdr).dst_addr().octets();
+            (EthernetProtocol::Ipv4, self.ipv4_dest_mac(st, dst, now)?)
         } else {
-            if body.len() < 40 {
+            if body.len() < IPV6_HLEN {
                 return Err(Error::Invalid);
             }
             if body[24] != 0xff {
@@ -625,7 +648,7 @@ impl TunPort {
                 return Err(Error::HostUnreach);
             }
             (
-                ETHERTYPE_IPV6,
+                EthernetProtocol::Ipv6,
                 Ok([0x33, 0x33, body[36], body[37], body[38], body[39]]),
             )
         };
@@ -633,11 +656,9 @@ impl TunPort {
         match dst_mac {
             Ok(mac) => {
                 self.wire.send(|b| {
-                    b[0..6].copy_from_slice(&mac);
-                    b[6..12].copy_from_slice(&cfg.mac);
-                    b[12..14].copy_from_slice(&ethertype.to_be_bytes());
-                    b[14..len].copy_from_slice(body);
-                    len
+                    emit_frame(b, mac, cfg.mac, ethertype, body.len(), |p| {
+                        p.copy_from_slice(body)
+                    })
                 })?;
                 st.c.tx_packets += 1;
                 st.c.tx_bytes += body.len() as u64;
@@ -665,10 +686,11 @@ impl TunPort {
                     None
                 };
                 let bs = self.wire.buf_size;
-                let b = &mut st.hold[slot * bs..slot * bs + len];
-                b[6..12].copy_from_slice(&cfg.mac);
-                b[12..14].copy_from_slice(&ethertype.to_be_bytes());
-                b[14..len].copy_from_slice(body);
+                // The destination MAC is filled in on release.
+                let b = &mut st.hold[slot * bs..(slot + 1) * bs];
+                emit_frame(b, [0; 6], cfg.mac, ethertype, body.len(), |p| {
+                    p.copy_from_slice(body)
+                });
                 st.seq += 1;
                 st.held[slot] = Some(Held {
                     ip: hop,
@@ -682,7 +704,8 @@ impl TunPort {
                         last_request: now,
                     });
                     let src = cfg.addr.map(|a| a.0).unwrap_or_default();
-                    match self.send_arp(1, cfg.mac, src, [0; 6], hop, BROADCAST) {
+                    let req = ArpOperation::Request;
+                    match self.send_arp(req, cfg.mac, src, [0; 6], hop, BROADCAST) {
                         Ok(()) => st.c.arp_requests += 1,
                         Err(e) => {
                             st.held[slot] = None;
@@ -761,48 +784,81 @@ fn update_cache(st: &mut State, ip: [u8; 4], mac: [u8; 6], expires: u64) {
     st.cache[i] = Some(e);
 }
 
+/// Writes an Ethernet header (`dst`, `src`, `ethertype`) at the front of
+/// `b` and a payload of `payload_len` bytes after it with `payload`;
+/// returns the frame's length. `b` must hold it (a buffer holds the MTU
+/// plus the header).
+fn emit_frame(
+    b: &mut [u8],
+    dst: [u8; 6],
+    src: [u8; 6],
+    ethertype: EthernetProtocol,
+    payload_len: usize,
+    payload: impl FnOnce(&mut [u8]),
+) -> usize {
+    let len = EthernetFrame::<&[u8]>::buffer_len(payload_len);
+    let mut f = EthernetFrame::new_unchecked(&mut b[..len]);
+    EthernetRepr {
+        src_addr: EthernetAddress(src),
+        dst_addr: EthernetAddress(dst),
+        ethertype,
+    }
+    .emit(&mut f);
+    payload(f.payload_mut());
+    len
+}
+
 /// Handles one frame from the switch: IP goes to the read queue (`None`),
-/// ARP is copied into `arp` for [`TunPort::arp_input`] (`Some(28)`); the
-/// rest is dropped and counted (`None`).
-fn classify(st: &mut State, f: &[u8], bs: usize, arp: &mut [u8; 64]) -> Option<usize> {
-    if f.len() < ETH_HLEN {
+/// ARP (Ethernet/IPv4, length checked) is returned for
+/// [`TunPort::arp_input`]; the rest is dropped and counted (`None`).
+fn classify(st: &mut State, f: &[u8], bs: usize) -> Option<ArpRepr> {
+    let Ok(eth) = EthernetFrame::new_checked(f) else {
         st.c.drop_short += 1;
         return None;
-    }
-    let dst = &f[0..6];
-    let ethertype = be16(&f[12..14]);
+    };
+    let EthernetAddress(dst) = eth.dst_addr();
+    let ethertype = eth.ethertype();
     let v6mcast = dst[0] == 0x33 && dst[1] == 0x33;
-    if dst != st.cfg.mac && dst != BROADCAST && !(v6mcast && ethertype == ETHERTYPE_IPV6) {
+    if dst != st.cfg.mac && dst != BROADCAST && !(v6mcast && ethertype == EthernetProtocol::Ipv6) {
         st.c.drop_not_for_us += 1;
         return None;
     }
-    let p = &f[ETH_HLEN..];
+    let p = eth.payload();
     match ethertype {
-        ETHERTYPE_ARP => {
-            if p.len() < 28 || p[0..6] != [0, 1, 8, 0, 6, 4] {
+        EthernetProtocol::Arp => {
+            // Ethernet/IPv4 (hardware 1, protocol 0x0800, lengths 6 and 4)
+            // and at least 28 bytes; any operation.
+            let arp = ArpPacket::new_checked(p).and_then(|a| ArpRepr::parse(&a));
+            let Ok(arp) = arp else {
                 st.c.drop_invalid += 1;
                 return None;
-            }
-            arp[..28].copy_from_slice(&p[..28]);
-            Some(28)
+            };
+            Some(arp)
         }
-        ETHERTYPE_IP => {
-            let ok = p.len() >= 20 && p[0] >> 4 == 4 && (p[0] & 15) >= 5;
-            let total = if ok { be16(&p[2..4]) as usize } else { 0 };
-            if !ok || total < 20 || total > p.len() {
+        EthernetProtocol::Ipv4 => {
+            // Checked: at least 20 bytes, header within the total length,
+            // total length within the frame (the rest is padding).
+            let ip = Ipv4Packet::new_checked(p)
+                .ok()
+                .filter(|ip| ip.version() == 4 && usize::from(ip.header_len()) >= IPV4_HEADER_LEN);
+            let Some(ip) = ip else {
                 st.c.drop_invalid += 1;
                 return None;
-            }
-            enqueue(st, AF_INET, &p[..total], bs);
+            };
+            enqueue(st, AF_INET, &p[..usize::from(ip.total_len())], bs);
             None
         }
-        ETHERTYPE_IPV6 => {
+        EthernetProtocol::Ipv6 => {
             if !st.cfg.ifhead {
                 st.c.drop_af += 1;
                 return None;
             }
-            let ok = p.len() >= 40 && p[0] >> 4 == 6;
-            let total = if ok { 40 + be16(&p[4..6]) as usize } else { 0 };
+            let ok = p.len() >= IPV6_HLEN && p[0] >> 4 == 6;
+            let total = if ok {
+                IPV6_HLEN + usize::from(u16::from_be_bytes([p[4], p[5]]))
+            } else {
+                0
+            };
             if !ok || total > p.len() {
                 st.c.drop_invalid += 1;
                 return None;

@@ -119,6 +119,47 @@ fn frames_for_others_non_ip_and_ipv6_without_ifhead_are_dropped_and_counted() {
 }
 
 #[test]
+fn short_and_malformed_arp_and_ipv4_are_dropped_as_invalid_never_a_panic() {
+    let (_reg, tun, mut h) = setup();
+    let req = arp(1, PEER_MAC, PEER_IP, [0; 6], TUN_IP);
+    // ARP: cut short; protocol length 16 (not Ethernet/IPv4, and longer
+    // than the frame); hardware type 6.
+    send(&mut h, &eth(BCAST, PEER_MAC, 0x0806, &req[..27]));
+    send(&mut h, &eth(BCAST, PEER_MAC, 0x0806, &req[..7]));
+    let mut plen = req.clone();
+    plen[5] = 16;
+    send(&mut h, &eth(BCAST, PEER_MAC, 0x0806, &plen));
+    let mut htype = req.clone();
+    htype[1] = 6;
+    send(&mut h, &eth(BCAST, PEER_MAC, 0x0806, &htype));
+    // IPv4: 19 bytes; header length 4 words; header (60 bytes) longer
+    // than the total length (40: queued before smoltcp's checked parse);
+    // total length past the frame; version 5.
+    let pkt = icmp_echo(PEER_IP, TUN_IP, 12); // 40 bytes
+    send(&mut h, &eth(TUN_MAC, PEER_MAC, 0x0800, &pkt[..19]));
+    for (i, v) in [(0, 0x44), (0, 0x4f), (3, 41), (0, 0x55)] {
+        let mut bad = pkt.clone();
+        bad[i] = v;
+        if i == 0 && v == 0x4f {
+            bad.resize(64, 0);
+        }
+        send(&mut h, &eth(TUN_MAC, PEER_MAC, 0x0800, &bad));
+    }
+    tun.poll(0);
+    assert!(!tun.readable());
+    assert!(recv(&mut h).is_empty(), "no ARP reply");
+    assert_eq!(tun.arp_entries(0).count(), 0);
+    let c = tun.counters();
+    assert_eq!((c.drop_invalid, c.arp_replies, c.rx_packets), (9, 0, 0));
+    // The well-formed ones still pass.
+    send(&mut h, &eth(BCAST, PEER_MAC, 0x0806, &req));
+    send(&mut h, &eth(TUN_MAC, PEER_MAC, 0x0800, &pkt));
+    tun.poll(0);
+    assert_eq!(recv(&mut h).len(), 1, "ARP reply");
+    assert_eq!(tun.next_len(), pkt.len());
+}
+
+#[test]
 fn write_to_unresolved_next_hop_arps_then_sends_once_the_reply_arrives() {
     let (_reg, tun, mut h) = setup();
     let pkt = icmp_echo(TUN_IP, PEER_IP, 16);
