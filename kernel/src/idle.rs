@@ -1,7 +1,9 @@
 //! The idle loop: the one place the CPU waits.
 //!
-//! Whoever waits for something (the shell for a keystroke) waits here, and
-//! while it waits the datapath runs. Policy, as NAPI's:
+//! `kmain` ends in this loop: it runs passes of [`Idle`] and hands the
+//! shell each byte that comes in between them. A command that waits for
+//! something (`ping`, `dhcp`, `tap read`) waits here too ([`wait_for`]),
+//! and while it waits the datapath runs. Policy, as NAPI's:
 //!
 //! 1. poll the datapath; while frames move, keep polling with device
 //!    interrupts off (no interrupt per packet);
@@ -85,15 +87,39 @@ fn busy_poll_ticks() -> u64 {
     }
 }
 
-/// Runs the datapath until `ready` yields a value. Called with interrupts
-/// disabled; returns with interrupts disabled.
-pub fn wait_for<T>(mut ready: impl FnMut() -> Option<T>) -> T {
-    let busy_poll = busy_poll_ticks();
-    let mut last_work = cpu::rdtsc();
-    loop {
-        if let Some(value) = ready() {
-            return value;
+/// The idle loop, one pass at a time: [`Idle::run_once`] is one turn of
+/// the policy above. `kmain` runs it as the kernel's main loop, checking
+/// for shell input between passes; [`wait_for`] runs it for a command that
+/// waits (`ping`, `dhcp`, `tap read` with a timeout).
+pub struct Idle {
+    /// [`BUSY_POLL`] in TSC ticks.
+    busy_poll: u64,
+    /// TSC at the end of the last pass that moved something (or of the last
+    /// halt, or when the caller last had work of its own: [`Idle::restart`]).
+    last_work: u64,
+}
+
+impl Idle {
+    pub fn new() -> Self {
+        Self {
+            busy_poll: busy_poll_ticks(),
+            last_work: cpu::rdtsc(),
         }
+    }
+
+    /// The caller just had work of its own (input, a command): busy poll
+    /// for [`BUSY_POLL`] from now before sleeping.
+    pub fn restart(&mut self) {
+        self.last_work = cpu::rdtsc();
+    }
+
+    /// One pass: poll the datapath; if nothing moved for [`BUSY_POLL`],
+    /// arm interrupts and, if nothing arrived meanwhile, halt until the
+    /// next interrupt. Call with interrupts disabled, after checking for
+    /// the caller's own work (a byte, a reply): an interrupt that comes
+    /// after that check then wakes the halt instead of being slept
+    /// through. Returns with interrupts disabled.
+    pub fn run_once(&mut self) {
         let t0 = cpu::rdtsc();
         let worked = net::poll();
         let t1 = cpu::rdtsc();
@@ -102,22 +128,34 @@ pub fn wait_for<T>(mut ready: impl FnMut() -> Option<T>) -> T {
             STATS.busy_passes.fetch_add(1, Relaxed);
             STATS.busy_ticks.fetch_add(t1.wrapping_sub(t0), Relaxed);
             net::disarm();
-            last_work = t1;
-            continue;
+            self.last_work = t1;
+            return;
         }
         STATS.idle_ticks.fetch_add(t1.wrapping_sub(t0), Relaxed);
-        if t1.wrapping_sub(last_work) < busy_poll {
-            continue;
+        if t1.wrapping_sub(self.last_work) < self.busy_poll {
+            return;
         }
         if net::arm() {
-            continue;
+            return;
         }
         STATS.halts.fetch_add(1, Relaxed);
         cpu::wait_for_interrupt();
         // Woken: poll from the top; the next busy pass disarms.
-        last_work = cpu::rdtsc();
+        self.last_work = cpu::rdtsc();
         STATS
             .halted_ticks
-            .fetch_add(last_work.wrapping_sub(t1), Relaxed);
+            .fetch_add(self.last_work.wrapping_sub(t1), Relaxed);
+    }
+}
+
+/// Runs the datapath until `ready` yields a value. Called with interrupts
+/// disabled; returns with interrupts disabled.
+pub fn wait_for<T>(mut ready: impl FnMut() -> Option<T>) -> T {
+    let mut idle = Idle::new();
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        idle.run_once();
     }
 }

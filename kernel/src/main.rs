@@ -3,8 +3,9 @@
 //!
 //! Boot order (see [`kmain`]): clock mark, serial console, descriptor
 //! tables, clock calibration, logging, memory, ACPI, interrupts, PCI; then
-//! the ready line, the startup script and the shell. The serial protocol is
-//! documented in [`shell`].
+//! the ready line, the startup script, and the main loop: the datapath's
+//! idle loop, feeding the shell the bytes that come in on the serial line.
+//! The serial protocol is documented in [`shell`].
 
 #![no_std]
 #![no_main]
@@ -29,6 +30,7 @@ mod time;
 
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::{entry_point, BootInfo};
+use x86_64::instructions::interrupts;
 
 /// COM1's ISA interrupt line.
 const COM1_IRQ: u8 = 4;
@@ -71,5 +73,25 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
     if let Some(script) = firmware::ramdisk::get(boot_info).and_then(script::from_ramdisk) {
         shell::run_script(script);
     }
-    shell::run()
+
+    // The main loop: the datapath runs here. Each turn hands the shell the
+    // byte that came in on the serial line, if any, or else runs one pass of
+    // the idle loop (poll the NICs and pollers; after a while without work,
+    // arm interrupts and halt until the next one). Interrupts are off from
+    // the input check through the pass, so a byte that arrives after the
+    // check wakes the halt instead of being slept through; the shell runs
+    // its commands with them on.
+    let mut shell = shell::Shell::new();
+    let mut idle = idle::Idle::new();
+    loop {
+        interrupts::disable();
+        match console::input::try_read_byte() {
+            Some(byte) => {
+                interrupts::enable();
+                shell.feed(byte);
+                idle.restart();
+            }
+            None => idle.run_once(),
+        }
+    }
 }

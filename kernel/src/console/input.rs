@@ -1,5 +1,6 @@
-//! Serial input: the COM1 receive interrupt fills a ring buffer and the
-//! shell drains it, halting the CPU while there is nothing to read.
+//! Serial input: the COM1 receive interrupt fills a ring buffer and
+//! `kmain`'s loop drains it into the shell between passes of the idle loop
+//! (which halts the CPU while there is nothing to do).
 //!
 //! Flow control: when the ring is full the interrupt handler leaves the
 //! remaining bytes in the UART and disables its receive interrupt; QEMU then
@@ -9,7 +10,6 @@
 use super::serial::{Uart, COM1};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
-use x86_64::instructions::interrupts;
 
 const CAPACITY: usize = 1024;
 
@@ -101,28 +101,17 @@ fn poll_uart() -> Option<u8> {
     byte
 }
 
-/// Takes one byte: from the ring, else straight from the UART (see
-/// [`poll_uart`]; this also covers input that arrived while the interrupt
-/// was paused or could not be taken). Call with interrupts disabled.
-fn take() -> Option<u8> {
+/// Takes one byte if one came, without waiting: from the ring, else
+/// straight from the UART (see [`poll_uart`]; this also covers input that
+/// arrived while the interrupt was paused or could not be taken). Call with
+/// interrupts disabled (the ring's lock is shared with the interrupt
+/// handler; and `kmain` halts only after this found nothing, with
+/// interrupts still off, so a byte arriving in between wakes the halt).
+pub fn try_read_byte() -> Option<u8> {
     let ring = RX.lock().pop();
     let byte = ring.or_else(poll_uart);
     if byte.is_some() && PAUSED.swap(false, Ordering::Relaxed) {
         UART.set_rx_interrupt(true);
-    }
-    byte
-}
-
-/// Blocks until a byte arrives; meanwhile the idle loop runs the datapath
-/// and halts the CPU when there is nothing to do.
-pub fn read_byte() -> u8 {
-    let were_enabled = interrupts::are_enabled();
-    interrupts::disable();
-    // Nothing pending, interrupts off: the check and the halt cannot race
-    // with the receive interrupt (see `cpu::wait_for_interrupt`).
-    let byte = crate::idle::wait_for(take);
-    if were_enabled {
-        interrupts::enable();
     }
     byte
 }

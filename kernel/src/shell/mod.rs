@@ -102,23 +102,35 @@ pub fn run_script(text: &str) {
     }
 }
 
-/// The interactive loop: prompt, read a line, run it. Never returns
-/// (`shutdown` leaves QEMU).
-pub fn run() -> ! {
-    let mut editor = LineEditor::new();
-    loop {
+/// The interactive shell: a consumer of input bytes. It never waits for
+/// input; `kmain`'s loop feeds it each byte that comes in, between passes
+/// of the idle loop.
+pub struct Shell {
+    editor: LineEditor,
+}
+
+impl Shell {
+    /// Prints the first prompt.
+    pub fn new() -> Self {
         crate::print!("{PROMPT}");
-        let input = loop {
-            let byte = console::input::read_byte();
-            let input = console::with(|out| editor.feed(byte, &mut |bytes| out.write_bytes(bytes)));
-            if input != Input::Pending {
-                break input;
-            }
-        };
-        match input {
-            Input::Line => execute(editor.line()),
-            Input::TooLong => crate::println!("error: line too long (max {MAX_LINE} bytes)"),
-            Input::Cancelled | Input::Pending => {}
+        Self {
+            editor: LineEditor::new(),
         }
+    }
+
+    /// Consumes one input byte: echoes it, and when it ends a line runs the
+    /// line and prints the prompt again. A command may take its time (it
+    /// runs here); one that waits for something waits in the idle loop
+    /// ([`crate::idle::wait_for`]), so the datapath keeps running.
+    pub fn feed(&mut self, byte: u8) {
+        let editor = &mut self.editor;
+        let input = console::with(|out| editor.feed(byte, &mut |bytes| out.write_bytes(bytes)));
+        match input {
+            Input::Pending => return,
+            Input::Line => execute(self.editor.line()),
+            Input::TooLong => crate::println!("error: line too long (max {MAX_LINE} bytes)"),
+            Input::Cancelled => {}
+        }
+        crate::print!("{PROMPT}");
     }
 }

@@ -9,8 +9,9 @@ use super::{Command, CommandError, CommandResult};
 use crate::net::host;
 use crate::{idle, println, time};
 
-/// Waits in the idle loop (the datapath runs meanwhile), as the shell's
-/// own read does: interrupts off around the wait, restored after.
+/// Waits in the idle loop (the datapath runs meanwhile), as `kmain`'s
+/// loop does between input bytes: interrupts off around the wait,
+/// restored after.
 fn wait<T>(ready: impl FnMut() -> Option<T>) -> T {
     let were_enabled = x86_64::instructions::interrupts::are_enabled();
     x86_64::instructions::interrupts::disable();
