@@ -20,6 +20,9 @@ pub mod artifacts;
 pub mod console;
 pub mod contract;
 pub mod error;
+pub mod frames;
+#[cfg(test)]
+mod frames_tests;
 pub mod hmp;
 pub mod lab;
 pub mod names;

@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use integration::frames::{
+    arp, checksum, eth, icmp_echo, ipv4, udp, ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP,
+    ETHERTYPE_IPV4, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_UDP,
+};
 use integration::lab::{host_mac, Counters, DgramWires, BROADCAST};
 use integration::timeouts::{scaled, COMMAND, EXIT};
 use integration::wire::Endpoint;
@@ -27,84 +31,12 @@ fn frame_wait() -> Duration {
 
 // ---- frames -------------------------------------------------------------
 
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for c in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(14 + payload.len());
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&ethertype.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-fn arp(op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
-    let mut p = vec![0, 1, 8, 0, 6, 4];
-    p.extend_from_slice(&op.to_be_bytes());
-    p.extend_from_slice(&sha);
-    p.extend_from_slice(&spa);
-    p.extend_from_slice(&tha);
-    p.extend_from_slice(&tpa);
-    p
-}
-
-fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
-    let len = (20 + payload.len()) as u16;
-    let mut h = vec![0x45, 0];
-    h.extend_from_slice(&len.to_be_bytes());
-    h.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
-    h.extend_from_slice(&src);
-    h.extend_from_slice(&dst);
-    let c = checksum(&h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
-    h.extend_from_slice(payload);
-    h
-}
-
-fn icmp_echo(kind: u8, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    let mut p = vec![kind, 0, 0, 0];
-    p.extend_from_slice(&id.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(data);
-    let c = checksum(&p);
-    p[2..4].copy_from_slice(&c.to_be_bytes());
-    p
-}
-
-fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
-    let len = (8 + data.len()) as u16;
-    let mut u = Vec::new();
-    u.extend_from_slice(&sport.to_be_bytes());
-    u.extend_from_slice(&dport.to_be_bytes());
-    u.extend_from_slice(&len.to_be_bytes());
-    u.extend_from_slice(&[0, 0]);
-    u.extend_from_slice(data);
-    let mut pseudo = Vec::new();
-    pseudo.extend_from_slice(&src);
-    pseudo.extend_from_slice(&dst);
-    pseudo.extend_from_slice(&[0, 17]);
-    pseudo.extend_from_slice(&len.to_be_bytes());
-    pseudo.extend_from_slice(&u);
-    let c = checksum(&pseudo);
-    u[6..8].copy_from_slice(&if c == 0 { 0xffff } else { c }.to_be_bytes());
-    u
-}
-
 fn arp_request_for_guest() -> Vec<u8> {
     eth(
         BROADCAST,
         host_mac(0),
-        0x0806,
-        &arp(1, host_mac(0), TEST_IP, [0; 6], GUEST_IP),
+        ETHERTYPE_ARP,
+        &arp(ARP_REQUEST, host_mac(0), TEST_IP, [0; 6], GUEST_IP),
     )
 }
 
@@ -112,8 +44,13 @@ fn echo_request(seq: u16, data: &[u8]) -> Vec<u8> {
     eth(
         HOST0_MAC,
         host_mac(0),
-        0x0800,
-        &ipv4(1, TEST_IP, GUEST_IP, &icmp_echo(8, 0x4242, seq, data)),
+        ETHERTYPE_IPV4,
+        &ipv4(
+            PROTO_ICMP,
+            TEST_IP,
+            GUEST_IP,
+            &icmp_echo(ICMP_ECHO_REQUEST, 0x4242, seq, data),
+        ),
     )
 }
 
@@ -206,9 +143,9 @@ fn host0_answers_arp_icmp_echo_and_udp_echo() {
     let f = eth(
         HOST0_MAC,
         host_mac(0),
-        0x0800,
+        ETHERTYPE_IPV4,
         &ipv4(
-            17,
+            PROTO_UDP,
             TEST_IP,
             GUEST_IP,
             &udp(TEST_IP, GUEST_IP, 40000, 7, &data),
@@ -243,8 +180,8 @@ fn responder(mut ep: Endpoint, stop: Arc<AtomicBool>) -> std::thread::JoinHandle
                 let reply = eth(
                     sha,
                     host_mac(0),
-                    0x0806,
-                    &arp(2, host_mac(0), TEST_IP, sha, spa),
+                    ETHERTYPE_ARP,
+                    &arp(ARP_REPLY, host_mac(0), TEST_IP, sha, spa),
                 );
                 ep.send_all(&[reply], frame_wait()).unwrap();
             } else if f.len() >= 42
@@ -255,12 +192,12 @@ fn responder(mut ep: Endpoint, stop: Arc<AtomicBool>) -> std::thread::JoinHandle
             {
                 let src: [u8; 6] = f[6..12].try_into().unwrap();
                 let from: [u8; 4] = f[26..30].try_into().unwrap();
-                let mut icmp = f[34..].to_vec();
-                icmp[0] = 0;
-                icmp[2..4].copy_from_slice(&[0, 0]);
-                let c = checksum(&icmp);
-                icmp[2..4].copy_from_slice(&c.to_be_bytes());
-                let reply = eth(src, host_mac(0), 0x0800, &ipv4(1, TEST_IP, from, &icmp));
+                // The request's identifier, sequence number and data.
+                let id = u16::from_be_bytes([f[38], f[39]]);
+                let seq = u16::from_be_bytes([f[40], f[41]]);
+                let icmp = icmp_echo(ICMP_ECHO_REPLY, id, seq, &f[42..]);
+                let ip = ipv4(PROTO_ICMP, TEST_IP, from, &icmp);
+                let reply = eth(src, host_mac(0), ETHERTYPE_IPV4, &ip);
                 ep.send_all(&[reply], frame_wait()).unwrap();
                 answered += 1;
             }

@@ -6,6 +6,10 @@
 
 use std::time::Duration;
 
+use integration::frames::{
+    arp, eth, icmp_echo, ipv4, ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
+    ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, PROTO_ICMP,
+};
 use integration::lab::{frame, host_mac, DgramWires, BROADCAST};
 use integration::timeouts::{scaled, COMMAND};
 use integration::wire::Endpoint;
@@ -52,60 +56,15 @@ fn recv_where(end: &mut Endpoint, pick: impl Fn(&[u8]) -> bool) -> Vec<u8> {
     }
 }
 
-fn eth(dst: [u8; 6], src: [u8; 6], ty: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&ty.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-fn arp(op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
-    let mut p = vec![0, 1, 8, 0, 6, 4];
-    p.extend_from_slice(&op.to_be_bytes());
-    p.extend_from_slice(&sha);
-    p.extend_from_slice(&spa);
-    p.extend_from_slice(&tha);
-    p.extend_from_slice(&tpa);
-    p
-}
-
-fn csum(b: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in b.chunks(2) {
-        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
-/// An ICMP echo (8 request, 0 reply) with 32 payload bytes.
+/// An IPv4 ICMP echo (8 request, 0 reply), identifier 0x4242, with 32
+/// payload bytes.
 fn icmp(ty: u8, src: [u8; 4], dst: [u8; 4], seq: u16) -> Vec<u8> {
     icmp_sized(ty, src, dst, seq, 32)
 }
 
 fn icmp_sized(ty: u8, src: [u8; 4], dst: [u8; 4], seq: u16, payload: usize) -> Vec<u8> {
-    let mut p = vec![0u8; 20 + 8 + payload];
-    let total = p.len() as u16;
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&total.to_be_bytes());
-    p[8] = 64;
-    p[9] = 1;
-    p[12..16].copy_from_slice(&src);
-    p[16..20].copy_from_slice(&dst);
-    let c = csum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p[20] = ty;
-    p[24..28].copy_from_slice(&[0x42, 0x42, (seq >> 8) as u8, seq as u8]);
-    for (i, b) in p[28..].iter_mut().enumerate() {
-        *b = i as u8 ^ 0x5a;
-    }
-    let c = csum(&p[20..]);
-    p[22..24].copy_from_slice(&c.to_be_bytes());
-    p
+    let data: Vec<u8> = (0..payload).map(|i| i as u8 ^ 0x5a).collect();
+    ipv4(PROTO_ICMP, src, dst, &icmp_echo(ty, 0x4242, seq, &data))
 }
 
 #[test]
@@ -238,8 +197,8 @@ fn tun_answers_arp_delivers_ip_and_sends_by_arp() {
         &[eth(
             BROADCAST,
             host,
-            0x0806,
-            &arp(1, host, HOST_IP, [0; 6], TUN_IP),
+            ETHERTYPE_ARP,
+            &arp(ARP_REQUEST, host, HOST_IP, [0; 6], TUN_IP),
         )],
         frame_wait(),
     )
@@ -250,14 +209,14 @@ fn tun_answers_arp_delivers_ip_and_sends_by_arp() {
         eth(
             host,
             TUN_MAC,
-            0x0806,
-            &arp(2, TUN_MAC, TUN_IP, host, HOST_IP)
+            ETHERTYPE_ARP,
+            &arp(ARP_REPLY, TUN_MAC, TUN_IP, host, HOST_IP)
         )
     );
 
     // An echo request to the tun comes up at `tun read` as the IP packet.
-    let req = icmp(8, HOST_IP, TUN_IP, 1);
-    end.send_all(&[eth(TUN_MAC, host, 0x0800, &req)], frame_wait())
+    let req = icmp(ICMP_ECHO_REQUEST, HOST_IP, TUN_IP, 1);
+    end.send_all(&[eth(TUN_MAC, host, ETHERTYPE_IPV4, &req)], frame_wait())
         .unwrap();
     assert_eq!(
         ok(&mut vm, "tun read tun0 2048 10000"),
@@ -265,14 +224,14 @@ fn tun_answers_arp_delivers_ip_and_sends_by_arp() {
     );
 
     // The reply written to the tun reaches the host, to the MAC ARP taught.
-    let rep = icmp(0, TUN_IP, HOST_IP, 1);
+    let rep = icmp(ICMP_ECHO_REPLY, TUN_IP, HOST_IP, 1);
     assert_eq!(
         ok(&mut vm, &format!("tun write tun0 {}", hex(&rep))),
         [format!("wrote {}", rep.len())]
     );
     assert_eq!(
         recv_where(&mut end, |x| x[12..14] == [8, 0]),
-        eth(host, TUN_MAC, 0x0800, &rep)
+        eth(host, TUN_MAC, ETHERTYPE_IPV4, &rep)
     );
 
     // tun1's peer is unknown: its echo request waits for ARP, then goes.
@@ -287,16 +246,16 @@ fn tun_answers_arp_delivers_ip_and_sends_by_arp() {
         eth(
             BROADCAST,
             TUN1_MAC,
-            0x0806,
-            &arp(1, TUN1_MAC, [10, 0, 1, 1], [0; 6], [10, 0, 1, 2])
+            ETHERTYPE_ARP,
+            &arp(ARP_REQUEST, TUN1_MAC, [10, 0, 1, 1], [0; 6], [10, 0, 1, 2])
         )
     );
     end.send_all(
         &[eth(
             TUN1_MAC,
             host,
-            0x0806,
-            &arp(2, host, [10, 0, 1, 2], TUN1_MAC, [10, 0, 1, 1]),
+            ETHERTYPE_ARP,
+            &arp(ARP_REPLY, host, [10, 0, 1, 2], TUN1_MAC, [10, 0, 1, 1]),
         )],
         frame_wait(),
     )
@@ -327,7 +286,7 @@ fn tun_answers_arp_delivers_ip_and_sends_by_arp() {
         "error: tun0: invalid argument (EINVAL)"
     );
     ok(&mut vm, "ifconfig tun0 mtu 68");
-    let big = icmp_sized(0, TUN_IP, HOST_IP, 2, 41); // 69 bytes
+    let big = icmp_sized(ICMP_ECHO_REPLY, TUN_IP, HOST_IP, 2, 41); // 69 bytes
     assert_eq!(
         vm.command_err(&format!("tun write tun0 {}", hex(&big)), COMMAND)
             .unwrap(),

@@ -48,56 +48,20 @@ pub fn recv(h: &mut Handle) -> Vec<Vec<u8>> {
     out
 }
 
-pub fn eth(dst: [u8; 6], src: [u8; 6], ty: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&ty.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
+/// The integration tests' frame builders (smoltcp::wire), compiled here
+/// by path: one copy of eth/arp/ipv4/icmp_echo for both test suites.
+#[path = "../../../../tests/src/frames.rs"]
+pub mod frames;
 
-pub fn arp(op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
-    let mut p = vec![0, 1, 8, 0, 6, 4];
-    p.extend_from_slice(&op.to_be_bytes());
-    p.extend_from_slice(&sha);
-    p.extend_from_slice(&spa);
-    p.extend_from_slice(&tha);
-    p.extend_from_slice(&tpa);
-    p
-}
+#[allow(unused_imports)] // tap.rs uses only eth
+pub use frames::{arp, eth};
 
-/// An IPv4 ICMP echo request (checksums filled in) of `extra` payload bytes.
+/// An IPv4 ICMP echo request (identifier 0x1234, sequence 1, checksums
+/// filled in) of `extra` payload bytes `0, 1, 2, ...`.
 pub fn icmp_echo(src: [u8; 4], dst: [u8; 4], extra: usize) -> Vec<u8> {
-    let total = 20 + 8 + extra;
-    let mut p = vec![0u8; total];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-    p[8] = 64;
-    p[9] = 1;
-    p[12..16].copy_from_slice(&src);
-    p[16..20].copy_from_slice(&dst);
-    let c = csum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p[20] = 8;
-    p[24..28].copy_from_slice(&[0x12, 0x34, 0, 1]);
-    for (i, b) in p[28..].iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    let c = csum(&p[20..]);
-    p[22..24].copy_from_slice(&c.to_be_bytes());
-    p
-}
-
-pub fn csum(b: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in b.chunks(2) {
-        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
+    let data: Vec<u8> = (0..extra).map(|i| i as u8).collect();
+    let icmp = frames::icmp_echo(frames::ICMP_ECHO_REQUEST, 0x1234, 1, &data);
+    frames::ipv4(frames::PROTO_ICMP, src, dst, &icmp)
 }
 
 /// A wait function that checks readiness a few times and gives up.
