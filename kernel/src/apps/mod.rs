@@ -2,4 +2,6 @@
 //! registry, like a userspace netmap program would, and run on the idle
 //! loop as pollers ([`crate::net::register_poller`]).
 
+#![deny(unsafe_code)]
+
 pub mod reflector;

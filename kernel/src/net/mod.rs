@@ -9,11 +9,20 @@
 //! Control (attach, detach, create) goes through [`netmap::registry::Registry`]
 //! under its control-plane lock; the datapath only walks [`Net::polled`],
 //! a list the control plane rebuilds, so the loop never allocates.
+//!
+//! `unsafe` lives in two places here: [`pool`] (the DMA region handed to
+//! the portable crates as the buffer pool) and [`virtio`] (device
+//! registers, queue regions, the `virtio-drivers` HAL). The rest is glue
+//! over safe interfaces.
+
+#![deny(unsafe_code)]
 
 pub mod host;
 pub mod pcap;
+#[allow(unsafe_code, reason = "the pool's DMA region")]
 pub mod pool;
 pub mod tuntap;
+#[allow(unsafe_code, reason = "device registers, queue regions, the virtio-drivers HAL")]
 pub mod virtio;
 mod wake;
 

@@ -62,6 +62,8 @@
 //! Write a file in `commands/` exporting `pub const COMMANDS: &[Command]`
 //! and list it in `commands::GROUPS`.
 
+#![deny(unsafe_code)]
+
 pub mod commands;
 pub mod line;
 
