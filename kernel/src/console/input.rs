@@ -56,7 +56,7 @@ static RX: Mutex<ByteRing> = Mutex::new(ByteRing::new());
 /// The ring filled up and the receive interrupt is off.
 static PAUSED: AtomicBool = AtomicBool::new(false);
 
-const UART: Uart = Uart::new(COM1);
+const UART: Uart = COM1;
 
 /// COM1 receive interrupt: move everything the UART holds into the ring.
 pub fn on_interrupt() {

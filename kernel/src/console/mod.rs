@@ -17,7 +17,7 @@ use x86_64::instructions::interrupts;
 /// interleave. Interrupt handlers never print, so holding it with
 /// interrupts off cannot deadlock.
 static CONSOLE: Mutex<Writer> = Mutex::new(Writer {
-    uart: Uart::new(serial::COM1),
+    uart: serial::COM1,
 });
 
 /// A `fmt::Write` sink on a UART that turns `\n` into `\r\n`.
@@ -69,7 +69,7 @@ pub fn print_fmt(args: fmt::Arguments) {
 /// the report out matters more than a few interleaved bytes.
 pub fn emergency() -> Writer {
     Writer {
-        uart: Uart::new(serial::COM1),
+        uart: serial::COM1,
     }
 }
 

@@ -2,8 +2,16 @@
 
 use crate::arch::pio;
 
-/// I/O base of the first serial port.
-pub const COM1: u16 = 0x3f8;
+/// The first serial port (the console), at its standard PC I/O base.
+// SAFETY: 0x3f8-0x3ff is COM1 on every PC QEMU models (and the I/O range
+// no other device of ours decodes); with no UART there, reads return 0xff
+// and writes go nowhere.
+pub const COM1: Uart = unsafe { Uart::new(0x3f8) };
+
+/// The second serial port (pcap capture), at its standard PC I/O base.
+// SAFETY: 0x2f8-0x2ff is COM2, as for COM1; `--pcap` gives QEMU a second
+// 16550 there, and without one the port decodes nothing.
+pub const COM2: Uart = unsafe { Uart::new(0x2f8) };
 
 // Register offsets from the I/O base (DLAB=0 unless noted).
 const DATA: u16 = 0; // RBR on read, THR on write; divisor low with DLAB=1
@@ -38,21 +46,29 @@ pub struct Uart {
 }
 
 impl Uart {
-    /// A handle to the UART at `base`.
-    pub const fn new(base: u16) -> Self {
+    /// A handle to the UART at `base`. Use [`COM1`] or [`COM2`].
+    ///
+    /// # Safety
+    ///
+    /// `base..base + 8` must be the I/O ports of a 16550-compatible UART
+    /// (or decode nothing): the safe methods read and write those ports,
+    /// which on another device could do anything (reprogram an interrupt
+    /// controller, start DMA).
+    pub const unsafe fn new(base: u16) -> Self {
         Self { base }
     }
 
     fn read(self, reg: u16) -> u8 {
-        // SAFETY: the register lies in the UART's I/O range; reading a 16550
+        // SAFETY: the register lies in the UART's I/O range (`Uart::new`'s
+        // contract: `base` is a 16550's, or nothing's); reading a 16550
         // register has no effect beyond the device (RBR pops its FIFO,
         // which is what callers of `try_read` want).
         unsafe { pio::read::<u8>(self.base + reg) }
     }
 
     fn write(self, reg: u16, value: u8) {
-        // SAFETY: the register lies in the UART's I/O range and only
-        // programs the UART itself.
+        // SAFETY: the register lies in the UART's I/O range (`Uart::new`'s
+        // contract) and only programs the UART itself.
         unsafe { pio::write::<u8>(self.base + reg, value) }
     }
 

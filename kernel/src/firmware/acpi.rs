@@ -25,7 +25,10 @@ impl AcpiHandler for Mapper {
         let virt = if paging::in_window(phys, size as u64) {
             paging::phys_to_virt(phys)
         } else {
-            paging::map_mmio(phys, size as u64).expect("cannot map ACPI table")
+            // SAFETY: outside the window is not RAM the kernel allocates
+            // (the window covers all of it): firmware memory holding the
+            // table the acpi crate asks for, read only.
+            unsafe { paging::map_mmio(phys, size as u64) }.expect("cannot map ACPI table")
         };
         let virt = NonNull::new(virt.as_mut_ptr::<T>()).expect("ACPI table mapped at null");
         // SAFETY: `virt` maps `size` bytes at `address`, which the caller

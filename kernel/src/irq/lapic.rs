@@ -41,7 +41,10 @@ pub fn init(phys: PhysAddr) -> Result<(), MapError> {
             msr.write(base | APIC_BASE_ENABLE);
         }
     }
-    let lapic = LAPIC.try_call_once(|| Mmio::map(phys, 0x1000))?;
+    // SAFETY: `phys` is the local APIC's address from the MADT (the base
+    // IA32_APIC_BASE holds, kept above): its 4 KiB register page (SDM vol.
+    // 3, 11.4.1), device memory the memory map never calls usable.
+    let lapic = LAPIC.try_call_once(|| unsafe { Mmio::map(phys, 0x1000) })?;
     lapic.write32(TASK_PRIORITY, 0);
     lapic.write32(
         SPURIOUS,

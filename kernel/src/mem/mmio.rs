@@ -17,9 +17,19 @@ pub struct Mmio {
 
 impl Mmio {
     /// Maps `len` bytes of registers at `phys`.
-    pub fn map(phys: PhysAddr, len: u64) -> Result<Self, MapError> {
+    ///
+    /// # Safety
+    ///
+    /// `[phys, phys + len)` must be a device's register block (a memory
+    /// BAR, the local or an I/O APIC, the ECAM window) and stay one while
+    /// the `Mmio` (or a copy) is used: its safe accessors read and write
+    /// any aligned offset in it, which is sound only where no Rust object
+    /// lives ([`paging::map_mmio`]'s contract, which this discharges).
+    pub unsafe fn map(phys: PhysAddr, len: u64) -> Result<Self, MapError> {
         Ok(Self {
-            base: paging::map_mmio(phys, len)?,
+            // SAFETY: a register block is device memory (this function's
+            // contract).
+            base: unsafe { paging::map_mmio(phys, len)? },
             len,
         })
     }
@@ -45,7 +55,8 @@ impl Mmio {
         let register = self.register(offset, 4).as_ptr::<u32>();
         exits::this_cpu().mmio(1);
         // SAFETY: `register` is aligned and inside the block map_mmio mapped
-        // for this object; device memory aliases no Rust object.
+        // for this object, which `Mmio::map`'s caller vouched is device
+        // registers: it aliases no Rust object.
         unsafe { register.read_volatile() }
     }
 

@@ -118,7 +118,17 @@ pub fn virt_to_phys(virt: VirtAddr) -> Option<PhysAddr> {
 /// Maps `len` bytes of device memory at `phys` uncached and returns the
 /// virtual address of `phys`. Every call makes a new mapping; 2 MiB pages
 /// are used where alignment allows, so large windows (ECAM) stay cheap.
-pub fn map_mmio(phys: PhysAddr, len: u64) -> Result<VirtAddr, MapError> {
+///
+/// # Safety
+///
+/// `[phys, phys + len)` must be device memory, or firmware memory the
+/// kernel never allocates (ACPI tables): not RAM the frame allocator, the
+/// heap, a DMA region, the kernel image or a page table uses. The mapping
+/// is uncached and aliases whatever lies there, and callers (`Mmio`'s safe
+/// accessors, the `acpi` crate, `virtio-drivers`) read and write through it
+/// as device registers, which on RAM would alias Rust objects and mix
+/// cached and uncached access to one frame.
+pub unsafe fn map_mmio(phys: PhysAddr, len: u64) -> Result<VirtAddr, MapError> {
     let end = phys
         .as_u64()
         .checked_add(len)

@@ -18,10 +18,7 @@ use alloc::string::String;
 use netmap::Handle;
 use spin::Mutex;
 
-use crate::console::serial::Uart;
-
-/// The second serial port.
-const COM2: u16 = 0x2f8;
+use crate::console::serial::COM2;
 
 /// Longest frame recorded (pcap's snaplen).
 const SNAPLEN: u32 = 65535;
@@ -37,7 +34,7 @@ static CAPTURE: Mutex<Option<Capture>> = Mutex::new(None);
 static HEADER_WRITTEN: Mutex<bool> = Mutex::new(false);
 
 fn out(bytes: &[u8]) {
-    let uart = Uart::new(COM2);
+    let uart = COM2;
     for &b in bytes {
         uart.write_byte(b);
     }
@@ -48,7 +45,7 @@ fn header() {
     if *w {
         return;
     }
-    Uart::new(COM2).init();
+    COM2.init();
     let mut h = [0u8; 24];
     h[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     h[4..6].copy_from_slice(&2u16.to_le_bytes());

@@ -22,7 +22,10 @@ impl Ecam {
         let buses = u64::from(region.bus_end.saturating_sub(region.bus_start)) + 1;
         Ok(Self {
             region,
-            regs: Mmio::map(region.base, buses << 20)?,
+            // SAFETY: the MCFG gives the ECAM window, 1 MiB of configuration
+            // registers per bus for the buses it covers (PCI Firmware 3.2,
+            // 4.1.2); the firmware reserves it from RAM.
+            regs: unsafe { Mmio::map(region.base, buses << 20)? },
         })
     }
 

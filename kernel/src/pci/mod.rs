@@ -82,7 +82,10 @@ pub fn find(vendor_id: u16, device_id: u16) -> impl Iterator<Item = &'static Pci
 #[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn map_bar(bar: &Bar) -> Result<Mmio, MapError> {
     match *bar {
-        Bar::Memory { address, size, .. } => Mmio::map(PhysAddr::new(address), size),
+        // SAFETY: a memory BAR as the scan sized it: the function's
+        // registers, where the firmware put them (the kernel never moves a
+        // BAR, so it stays there).
+        Bar::Memory { address, size, .. } => unsafe { Mmio::map(PhysAddr::new(address), size) },
         Bar::Io { .. } => Err(MapError::BadRange),
     }
 }

@@ -42,7 +42,10 @@ unsafe impl Hal for KernelHal {
         // The transport has no way to fail here. BARs were sized and
         // assigned by firmware and the MMIO window is large, so a failure is
         // a kernel configuration bug, not device input.
-        let virt = paging::map_mmio(X86Phys::new(paddr), size as u64)
+        // SAFETY: virtio-drivers passes a region of one of the device's
+        // memory BARs (the transport's capability windows), device memory
+        // as map_mmio requires; that is this method's own contract.
+        let virt = unsafe { paging::map_mmio(X86Phys::new(paddr), size as u64) }
             .unwrap_or_else(|e| panic!("cannot map virtio MMIO {paddr:#x}+{size:#x}: {e:?}"));
         NonNull::new(virt.as_mut_ptr()).expect("MMIO mapped at null")
     }

@@ -73,10 +73,15 @@ fn map(func: &PciFunction, cap: CapRegion) -> Option<Mmio> {
     if end > size || cap.length == 0 {
         return None;
     }
-    Mmio::map(
-        x86_64::PhysAddr::new(address + u64::from(cap.offset)),
-        u64::from(cap.length),
-    )
+    // SAFETY: the notify structure lies inside a memory BAR of the function
+    // (`offset + length` checked against the BAR's size above): device
+    // registers, which the kernel never moves.
+    unsafe {
+        Mmio::map(
+            x86_64::PhysAddr::new(address + u64::from(cap.offset)),
+            u64::from(cap.length),
+        )
+    }
     .ok()
 }
 
