@@ -16,9 +16,7 @@ use x86_64::instructions::interrupts;
 /// Serializes whole `print!` calls so lines from different contexts do not
 /// interleave. Interrupt handlers never print, so holding it with
 /// interrupts off cannot deadlock.
-static CONSOLE: Mutex<Writer> = Mutex::new(Writer {
-    uart: serial::COM1,
-});
+static CONSOLE: Mutex<Writer> = Mutex::new(Writer { uart: serial::COM1 });
 
 /// A `fmt::Write` sink on a UART that turns `\n` into `\r\n`.
 pub struct Writer {
@@ -68,9 +66,7 @@ pub fn print_fmt(args: fmt::Arguments) {
 /// paths only: they may have interrupted a holder of the lock, and getting
 /// the report out matters more than a few interleaved bytes.
 pub fn emergency() -> Writer {
-    Writer {
-        uart: serial::COM1,
-    }
+    Writer { uart: serial::COM1 }
 }
 
 /// Prints to the serial console.

@@ -114,7 +114,6 @@ pub fn route(
 }
 
 /// Masks or unmasks `gsi`, keeping the rest of its entry.
-#[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn set_masked(gsi: u32, masked: bool) -> Result<(), Error> {
     with(|ioapics| {
         let ioapic = ioapics

@@ -191,7 +191,6 @@ pub fn route_isa(irq: u8, kind: Irq, handler: Handler) -> Result<u8, Error> {
 }
 
 /// Masks or unmasks a routed GSI.
-#[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn set_gsi_masked(gsi: u32, masked: bool) -> Result<(), Error> {
     ioapic::set_masked(gsi, masked)
 }

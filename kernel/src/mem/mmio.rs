@@ -35,7 +35,10 @@ impl Mmio {
     }
 
     /// Virtual address of the first register.
-    #[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
+    #[allow(
+        dead_code,
+        reason = "driver API; unused: drivers go through the accessors"
+    )]
     pub fn base(&self) -> VirtAddr {
         self.base
     }

@@ -22,7 +22,10 @@ pub mod pcap;
 #[allow(unsafe_code, reason = "the pool's DMA region")]
 pub mod pool;
 pub mod tuntap;
-#[allow(unsafe_code, reason = "device registers, queue regions, the virtio-drivers HAL")]
+#[allow(
+    unsafe_code,
+    reason = "device registers, queue regions, the virtio-drivers HAL"
+)]
 pub mod virtio;
 mod wake;
 

@@ -30,7 +30,10 @@ pub enum Bar {
 
 impl Bar {
     /// Size of the region in bytes.
-    #[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
+    #[allow(
+        dead_code,
+        reason = "driver API; unused: BARs are sized by the scan and mapped by virtio-drivers"
+    )]
     pub fn size(&self) -> u64 {
         match *self {
             Bar::Io { size, .. } => u64::from(size),

@@ -59,7 +59,6 @@ fn choose_access(ecam_regions: &[EcamRegion]) -> &'static dyn ConfigAccess {
 }
 
 /// The configuration space access mechanism.
-#[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn config() -> &'static dyn ConfigAccess {
     *CONFIG.get().expect("PCI not initialized")
 }
@@ -70,7 +69,10 @@ pub fn functions() -> &'static [PciFunction] {
 }
 
 /// Functions with this vendor and device ID.
-#[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
+#[allow(
+    dead_code,
+    reason = "driver API; unused: virtio-net finds its functions and maps its BARs through virtio-drivers"
+)]
 pub fn find(vendor_id: u16, device_id: u16) -> impl Iterator<Item = &'static PciFunction> {
     functions()
         .iter()
@@ -79,7 +81,10 @@ pub fn find(vendor_id: u16, device_id: u16) -> impl Iterator<Item = &'static Pci
 
 /// Maps a memory BAR uncached (it may lie above the physical memory
 /// window). I/O BARs have nothing to map.
-#[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
+#[allow(
+    dead_code,
+    reason = "driver API; unused: virtio-net finds its functions and maps its BARs through virtio-drivers"
+)]
 pub fn map_bar(bar: &Bar) -> Result<Mmio, MapError> {
     match *bar {
         // SAFETY: a memory BAR as the scan sized it: the function's
@@ -91,7 +96,6 @@ pub fn map_bar(bar: &Bar) -> Result<Mmio, MapError> {
 }
 
 /// Enables I/O and memory decoding, and bus mastering (DMA) if asked.
-#[allow(dead_code, reason = "driver API; first used by the virtio-net driver")]
 pub fn enable(address: PciAddress, bus_master: bool) {
     let cfg = config();
     let mut command = cfg.read16(address, COMMAND) | COMMAND_IO | COMMAND_MEMORY;

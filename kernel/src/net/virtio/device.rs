@@ -7,7 +7,9 @@ use alloc::string::String;
 use alloc::sync::Arc;
 
 use netmap::BufferPool;
-use netmap_virtio::{slots_for, BufMap, Doorbell, RxQueue, TxQueue, VirtioNic, HDR_STRIDE};
+use netmap_virtio::{
+    slots_for, BufMap, Doorbell, RxQueue, TxQueue, VirtioNic, HDR_STRIDE, RX_QUEUE, TX_QUEUE,
+};
 use spin::Mutex;
 use virtio_drivers::transport::pci::bus::PciRoot;
 use virtio_drivers::transport::pci::PciTransport;
@@ -15,7 +17,7 @@ use virtio_drivers::transport::{DeviceStatus, Transport};
 use virtq::{QueueLayout, QueueMem, Virtqueue};
 
 use super::cam::{device_function, KernelCam};
-use super::features::{self, config, REQUIRED, RX_QUEUE, SUPPORTED, TX_QUEUE};
+use super::features::{self, config, REQUIRED, SUPPORTED};
 use super::hal::KernelHal;
 use super::notify::Notifier;
 use crate::mem::dma;

@@ -42,11 +42,6 @@ pub mod config {
     pub const STATUS_LINK_UP: u16 = 1;
 }
 
-/// 5.1.2: virtqueue indices of the first queue pair.
-pub const RX_QUEUE: u16 = 0;
-/// 5.1.2: virtqueue indices of the first queue pair.
-pub const TX_QUEUE: u16 = 1;
-
 /// Names of the bits we may see, for logs and `ifconfig`-like output.
 pub fn names(bits: u64) -> impl Iterator<Item = &'static str> {
     [
