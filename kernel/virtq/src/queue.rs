@@ -345,6 +345,15 @@ impl<'a> Virtqueue<'a> {
             return Err(UsedError::IndexJump { pending, in_flight });
         }
         self.used_seen = idx;
+        if pending > 0 && !self.irq_on && self.event_idx {
+            // Keep the event point behind the device's index so it never
+            // crosses it while we poll (see disable_interrupts): once per
+            // poll, not per element (this is guest memory the device
+            // reads; under TCG every store to it costs).
+            self.mem
+                .used_event()
+                .store(idx.wrapping_sub(1), Ordering::Relaxed);
+        }
         Ok(pending)
     }
 
@@ -359,13 +368,6 @@ impl<'a> Virtqueue<'a> {
             len: slot.len.load(Ordering::Relaxed),
         };
         self.last_used = self.last_used.wrapping_add(1);
-        if !self.irq_on && self.event_idx {
-            // Keep the event point just behind us so the device never
-            // crosses it while we poll (see disable_interrupts).
-            self.mem
-                .used_event()
-                .store(self.last_used.wrapping_sub(1), Ordering::Relaxed);
-        }
         Some(elem)
     }
 
@@ -383,11 +385,6 @@ impl<'a> Virtqueue<'a> {
             return Err(UsedError::BatchPastIndex { skip: k, left });
         }
         self.last_used = self.last_used.wrapping_add(k);
-        if !self.irq_on && self.event_idx {
-            self.mem
-                .used_event()
-                .store(self.last_used.wrapping_sub(1), Ordering::Relaxed);
-        }
         Ok(())
     }
 
@@ -419,6 +416,12 @@ impl<'a> Virtqueue<'a> {
     /// passed; without it, the avail ring's NO_INTERRUPT flag (a hint the
     /// device may ignore: spurious interrupts are harmless).
     pub fn disable_interrupts(&mut self) {
+        if !self.irq_on {
+            // Already off, and `poll_used` keeps the event point behind
+            // the device: nothing to write (the busy loop calls this on
+            // every pass).
+            return;
+        }
         self.irq_on = false;
         if self.event_idx {
             self.mem
