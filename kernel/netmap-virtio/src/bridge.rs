@@ -205,7 +205,7 @@ impl Bridge {
         // room for frames that did not fit the first time.
         let hw_tx = &self.hw.krings(Dir::Tx)[0];
         for _ in 0..2 {
-            let (moved, monitors) = {
+            let (moved, monitors, more) = {
                 let mut b = self.rx[0].lock();
                 let mut h = hw_tx.lock();
                 let (b, h) = (&mut *b, &mut *h);
@@ -213,15 +213,13 @@ impl Bridge {
                 let queued = dist(b.nr_hwcur, b.nr_hwtail, nb);
                 let room = dist(h.rhead, h.nr_hwtail, nh);
                 let m = queued.min(room);
-                let (mut bi, mut hi) = (b.nr_hwcur, h.rhead);
-                for _ in 0..m {
-                    // Same pool, both slots hold a buffer: cannot fail.
-                    let _ = b.slots.swap(bi as usize, &mut h.slots, hi as usize);
-                    let flags = h.slots.get(hi as usize).flags & NS_MOREFRAG;
-                    h.slots.set_flags(hi as usize, flags);
-                    bi = add(bi, 1, nb);
-                    hi = add(hi, 1, nh);
-                }
+                let (bi0, hi0) = (b.nr_hwcur, h.rhead);
+                // One batch swap (pool checked once, plain slice walks).
+                // Same pool, positions in range: cannot fail.
+                let _ = b.slots.swap_slots(bi0, &mut h.slots, hi0, m, |_, to_hw| {
+                    to_hw.flags &= NS_MOREFRAG;
+                });
+                let (bi, hi) = (add(bi0, m, nb), add(hi0, m, nh));
                 b.nr_hwcur = bi;
                 b.rhead = bi;
                 b.rcur = bi;
@@ -231,13 +229,15 @@ impl Bridge {
                 h.rcur = hi;
                 h.rtail = h.nr_hwtail;
                 // What goes to the wire, for the NIC's copy monitors.
-                (m, hw_tx.monitor_copy(h, submitted, hi))
+                (m, hw_tx.monitor_copy(h, submitted, hi), m < queued)
             };
             // Always sync: it also reclaims what the device finished.
             self.hw.txsync(0)?;
             hw_tx.wake_monitors(&monitors);
             total += moved;
-            if moved == 0 {
+            if !more {
+                // Everything queued went out: a second round would only
+                // repeat the reclaim.
                 break;
             }
         }
