@@ -29,9 +29,13 @@
 //!    anybody is woken.
 //! 4. **Ports** ([`port`]). The [`Port`] trait (netmap's adapter):
 //!    krings, txsync, rxsync, notify, counters. The crate ships VALE ports
-//!    ([`vale`]), pipe ends ([`pipe`]) and monitors ([`monitor`]); the
-//!    kernel adds its own (virtio-net, tap, tun, host stack) by
-//!    implementing the trait.
+//!    ([`vale`]), pipe ends ([`pipe`]) and monitors ([`monitor`]); other
+//!    crates add theirs by implementing the trait: the virtio-net NIC and
+//!    the bridge that puts it on a switch (`netmap-virtio`), tap and tun
+//!    ports (`tuntap`). The kernel's IP stack is not a port of its own: it
+//!    is an application holding a [`Handle`] on the VALE port
+//!    `valeN:host0`, which it opens through the [`Registry`] like any
+//!    netmap program.
 //! 5. **Switching** ([`vale`]). A [`Switch`] forwards batches: look up
 //!    every frame, then per destination lease slots under the destination
 //!    ring's lock, copy without it, publish under it, and notify once.
