@@ -1,5 +1,6 @@
-//! What `GET /stats` (JSON) and `GET /` (HTML) show: switches with their
-//! ports, counters and MAC tables, the NICs, the host stack.
+//! What `GET /stats` (JSON) shows: switches with their ports, counters and
+//! MAC tables, the NICs with their rings, the host stack. `GET /` is a
+//! static page (`dashboard.html`) whose script polls `/stats` every second.
 //!
 //! JSON shape:
 //!
@@ -11,17 +12,24 @@
 //!   "switches": [ { "name": "vale0", "lookup": "..", "ports": [ { "id": 0, "name": "vale0:virtio0",
 //!                   "tx": COUNTERS, "rx": COUNTERS } ],
 //!                   "macs": [ { "mac": "..", "port": 0, "age_ms": N } ] } ],
-//!   "nics": [ { "name": "virtio0", "mac": "..", "link": true, "tx": COUNTERS, "rx": COUNTERS } ] }
+//!   "nics": [ { "name": "virtio0", "mac": "..", "link": true, "tx": COUNTERS, "rx": COUNTERS,
+//!               "rings": { "rx": RING, "tx": RING } } ] }
 //! COUNTERS = { "packets", "bytes", "drop_short", "drop_oversize", "drop_frag_chain",
 //!              "drop_no_dest", "drop_ring_full", "drop_monitor", "drop_detached" }
+//! RING = { "slots", "hwcur", "hwtail", "head", "avail", "used", "consumed",
+//!          "in_flight", "irq": bool }
 //! ```
 //!
 //! `exits` are the `stats` command's `exits` line, same names (see
 //! [`crate::exits`]); `irqs` is the sum of `nic`, `timer` and `other`.
+//! `rings` are the numbers of `ifconfig virtioN`'s `kring`/`vq` lines: the
+//! kring's `hwcur`, `hwtail` and `head`, and its virtqueue's `avail` and
+//! `used` indices, the used elements the driver `consumed` and the chains
+//! the device holds (`in_flight`), read now.
 
 use core::fmt::{Result, Write};
 
-use netmap::{KringStats, Port};
+use netmap::{Dir, KringStats, Port};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use super::http::Bounded;
@@ -71,6 +79,16 @@ fn counters(w: &mut Bounded, s: &KringStats) -> Result {
          \"drop_no_dest\":{},\"drop_ring_full\":{},\"drop_monitor\":{},\"drop_detached\":{}}}",
         s.packets, s.bytes, s.drop_short, s.drop_oversize, s.drop_frag_chain, s.drop_no_dest,
         s.drop_ring_full, s.drop_monitor, s.drop_detached
+    )
+}
+
+fn ring(w: &mut Bounded, slots: u32, r: &netmap_virtio::RingState) -> Result {
+    let q = &r.queue;
+    write!(
+        w,
+        "{{\"slots\":{slots},\"hwcur\":{},\"hwtail\":{},\"head\":{},\"avail\":{},\"used\":{},\
+         \"consumed\":{},\"in_flight\":{},\"irq\":{}}}",
+        r.hwcur, r.hwtail, r.head, q.avail_idx, q.used_idx, q.last_used, q.in_flight, q.irq_on
     )
 }
 
@@ -157,106 +175,18 @@ pub fn json(w: &mut Bounded, host: &HostView) -> Result {
         counters(w, &c.tx)?;
         w.write_str(",\"rx\":")?;
         counters(w, &c.rx)?;
-        w.write_char('}')?;
+        let (rx, tx) = p.ring_states();
+        w.write_str(",\"rings\":{\"rx\":")?;
+        ring(w, p.krings(Dir::Rx)[0].num_slots(), &rx)?;
+        w.write_str(",\"tx\":")?;
+        ring(w, p.krings(Dir::Tx)[0].num_slots(), &tx)?;
+        w.write_str("}}")?;
     }
     w.write_str("]}\n")
 }
 
-/// Writes `s` with HTML's special characters escaped.
-fn esc(w: &mut Bounded, s: &str) -> Result {
-    for c in s.chars() {
-        match c {
-            '<' => w.write_str("&lt;")?,
-            '>' => w.write_str("&gt;")?,
-            '&' => w.write_str("&amp;")?,
-            c => w.write_char(c)?,
-        }
-    }
-    Ok(())
-}
-
-fn row(w: &mut Bounded, name: &str, tx: &KringStats, rx: &KringStats) -> Result {
-    let mut d = *tx;
-    d.accumulate(rx);
-    w.write_str("<tr><td>")?;
-    esc(w, name)?;
-    writeln!(
-        w,
-        "</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        tx.packets,
-        tx.bytes,
-        rx.packets,
-        rx.bytes,
-        d.drop_short
-            + d.drop_oversize
-            + d.drop_frag_chain
-            + d.drop_no_dest
-            + d.drop_ring_full
-            + d.drop_detached
-    )
-}
-
-const TABLE_HEAD: &str =
-    "<table><tr><th>port</th><th>tx pkts</th><th>tx bytes</th><th>rx pkts</th><th>rx bytes</th><th>drops</th></tr>\n";
-
-pub fn html(w: &mut Bounded, host: &HostView) -> Result {
-    w.write_str(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>netmap unikernel</title>\
-         <style>body{font-family:sans-serif}td,th{padding:2px 10px;text-align:right}\
-         td:first-child,th:first-child{text-align:left}</style></head><body>\n<h1>netmap unikernel</h1>\n",
-    )?;
-    write!(
-        w,
-        "<p>up {} ms; {} mac {}, ",
-        crate::time::since_boot().as_millis(),
-        super::NAME,
-        mac(super::MAC)
-    )?;
-    match host.addr {
-        Some(a) => write!(w, "inet {a}")?,
-        None => w.write_str("no address")?,
-    }
-    if let Some(g) = host.gateway {
-        write!(w, " gw {g}")?;
-    }
-    w.write_str(". Machine-readable: <a href=\"/stats\">/stats</a>.</p>\n")?;
-    let Some(net) = crate::net::get() else {
-        return w.write_str("</body></html>\n");
-    };
-    let mut names = net.registry.switches();
-    names.sort();
-    for name in &names {
-        let Some(sw) = net.registry.switch(name) else {
-            continue;
-        };
-        w.write_str("<h2>")?;
-        esc(w, name)?;
-        w.write_str(" (")?;
-        esc(w, &sw.lookup_name())?;
-        w.write_str(")</h2>\n")?;
-        w.write_str(TABLE_HEAD)?;
-        let ports = sw.ports();
-        for (_, p) in &ports {
-            let c = p.counters();
-            row(w, p.name(), &c.tx, &c.rx)?;
-        }
-        w.write_str("</table>\n<h3>MAC table</h3>\n<table><tr><th>mac</th><th>port</th><th>age ms</th></tr>\n")?;
-        for e in sw.mac_table() {
-            let pname = ports
-                .iter()
-                .find(|(id, _)| *id == e.port)
-                .map_or("?", |(_, p)| p.name());
-            write!(w, "<tr><td>{}</td><td>", mac(e.mac))?;
-            esc(w, pname)?;
-            writeln!(w, "</td><td>{}</td></tr>", e.age)?;
-        }
-        w.write_str("</table>\n")?;
-    }
-    w.write_str("<h2>NICs</h2>\n")?;
-    w.write_str(TABLE_HEAD)?;
-    for nic in &net.nics {
-        let c = nic.port.counters();
-        row(w, nic.port.name(), &c.tx, &c.rx)?;
-    }
-    w.write_str("</table>\n</body></html>\n")
+/// The page: static, self-contained (inline CSS and script, no external
+/// assets); its script draws everything from `/stats`.
+pub fn html(w: &mut Bounded, _host: &HostView) -> Result {
+    w.write_str(include_str!("dashboard.html"))
 }
