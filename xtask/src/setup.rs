@@ -48,12 +48,14 @@ pub fn ensure_qemu(need_ovmf: bool) -> Result<(), String> {
 
 /// Host tools the integration tests use, with the Debian package of each.
 /// A test whose tool is missing reports itself skipped.
-pub const TEST_TOOLS: [(&str, &str); 4] = [
+pub const TEST_TOOLS: [(&str, &str); 5] = [
     ("ping", "iputils-ping"),
     ("tcpdump", "tcpdump"),
     ("ip", "iproute2"),
     // The vhost-user interoperability test's other backend.
     ("dpdk-testpmd", "dpdk-dev"),
+    // The dashboard test's browser engine.
+    ("chromium", "chromium"),
 ];
 
 /// Install the tools the tests use when they are missing and we are root
