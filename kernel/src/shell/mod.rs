@@ -65,7 +65,7 @@
 #![deny(unsafe_code)]
 
 pub mod commands;
-pub mod line;
+pub use shell_core::line;
 
 use crate::console;
 use commands::CommandError;
