@@ -120,6 +120,16 @@ impl BufferPool {
         self.free.lock().push(idx);
     }
 
+    /// Start of the region (buffer 0) and log2 of the buffer size, for
+    /// batch loops that compute many buffers' addresses ([`buf_ptr`]'s
+    /// arithmetic, with the fields read once).
+    ///
+    /// [`buf_ptr`]: Self::buf_ptr
+    #[inline]
+    pub(super) fn base_and_shift(&self) -> (*mut u8, u32) {
+        (self.region.base().as_ptr(), self.shift)
+    }
+
     /// Start of buffer `idx`. The caller has checked `is_valid(idx)`.
     #[inline]
     pub(super) fn buf_ptr(&self, idx: u32) -> *mut u8 {

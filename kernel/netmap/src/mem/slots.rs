@@ -154,6 +154,26 @@ impl SlotArray {
         Ok(())
     }
 
+    /// [`copy_to`](Self::copy_to) for a batch: the pools' fields are read
+    /// once for all the copies made through the returned [`BatchCopy`]
+    /// (a loop of `copy_to` reloads them per frame: the compiler cannot
+    /// keep them across the calls).
+    #[inline]
+    pub fn batch_copy<'a>(&'a self, dst: &'a mut SlotArray) -> BatchCopy<'a> {
+        let (src_base, src_shift) = self.pool.base_and_shift();
+        let (dst_base, dst_shift) = dst.pool.base_and_shift();
+        BatchCopy {
+            src: &self.slots,
+            src_base,
+            src_shift,
+            src_size: self.pool.buf_size(),
+            dst_base,
+            dst_shift,
+            dst_size: dst.pool.buf_size(),
+            dst: &mut dst.slots,
+        }
+    }
+
     /// Exchanges slot `i` (buffer, length, flags) with slot `j` of `other`.
     /// Zero copy: only indices move.
     #[inline]
@@ -332,6 +352,82 @@ impl SlotArray {
             Some(s) if s.buf_idx == 0 => Err(PoolError::SlotEmpty(i)),
             Some(s) => Ok(s.buf_idx),
         }
+    }
+}
+
+/// Copies from one slot array into another (see [`SlotArray::batch_copy`]):
+/// borrows the source shared and the destination exclusively, as
+/// [`SlotArray::copy_to`] does for one copy.
+pub struct BatchCopy<'a> {
+    src: &'a [Slot],
+    src_base: *mut u8,
+    src_shift: u32,
+    src_size: usize,
+    dst: &'a mut [Slot],
+    dst_base: *mut u8,
+    dst_shift: u32,
+    dst_size: usize,
+}
+
+impl core::fmt::Debug for BatchCopy<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BatchCopy")
+            .field("src_slots", &self.src.len())
+            .field("dst_slots", &self.dst.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchCopy<'_> {
+    /// Slot `i` of the source.
+    #[inline]
+    pub fn src(&self, i: usize) -> Option<Slot> {
+        self.src.get(i).copied()
+    }
+
+    /// As [`SlotArray::copy_to`] (whole 64-byte blocks, `dst[j].len`
+    /// set), and sets `dst[j].flags` to `flags`.
+    #[inline]
+    pub fn copy(&mut self, i: usize, j: usize, len: u16, flags: u16) -> Result<(), PoolError> {
+        let s = self.src.get(i).ok_or(PoolError::SlotOutOfRange(i))?.buf_idx;
+        let d = self.dst.get_mut(j).ok_or(PoolError::SlotOutOfRange(j))?;
+        if s == 0 {
+            return Err(PoolError::SlotEmpty(i));
+        }
+        if d.buf_idx == 0 {
+            return Err(PoolError::SlotEmpty(j));
+        }
+        let n = len as usize;
+        let blocks = n.div_ceil(64);
+        // Buffer sizes are powers of two >= 64: `n` fits a buffer exactly
+        // when its whole blocks do.
+        if blocks * 64 > self.src_size || blocks * 64 > self.dst_size {
+            return Err(PoolError::BadLen(n));
+        }
+        let from = self.src_base.wrapping_add((s as usize) << self.src_shift);
+        let to = self
+            .dst_base
+            .wrapping_add((d.buf_idx as usize) << self.dst_shift);
+        for b in 0..blocks {
+            // SAFETY: as in `SlotArray::buf` and `buf_mut`: both indices are
+            // held (non-zero) by their arrays, so they are valid indices of
+            // their pools and each pointer starts a buffer of `*_size` bytes
+            // inside its region; `b * 64 + 64 <= size` was checked above.
+            // The source array is borrowed shared and the destination
+            // exclusively for the life of `self`, and a buffer has one
+            // holder, so nothing else reads or writes these bytes and the
+            // two buffers do not overlap.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    from.add(b * 64).cast::<[u8; 64]>(),
+                    to.add(b * 64).cast::<[u8; 64]>(),
+                    1,
+                );
+            }
+        }
+        d.len = len;
+        d.flags = flags;
+        Ok(())
     }
 }
 

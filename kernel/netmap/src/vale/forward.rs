@@ -433,18 +433,18 @@ fn deliver(
 fn copy_frames(slots: &SlotArray, ft: &[Ft], sel: &[u16], dst: &mut SlotArray, start: u32) -> u64 {
     let n = slots.len() as u32;
     let m = dst.len() as u32;
+    let mut c = slots.batch_copy(dst);
     let (mut h, mut bytes) = (start, 0u64);
     for &e in sel {
         let e = ft[e as usize];
         let mut s = e.slot;
         for fi in 0..e.frags {
-            let len = slots.get(s as usize).len;
+            let len = c.src(s as usize).map_or(0, |x| x.len);
+            let flags = if fi + 1 < e.frags { NS_MOREFRAG } else { 0 };
             // Cannot fail: same pool, lengths within the buffer size, and
             // the destination positions are free slots reserved for us
             // (a lease, or the direct space under the lock).
-            if slots.copy_to(s as usize, dst, h as usize, len).is_ok() {
-                dst.set_flags(h as usize, if fi + 1 < e.frags { NS_MOREFRAG } else { 0 });
-            }
+            let _ = c.copy(s as usize, h as usize, len, flags);
             h = ring_add(h, 1, m);
             s = ring_add(s, 1, n);
         }
