@@ -1,5 +1,5 @@
 //! A small HTTP/1.0-1.1 server on TCP port 80: `GET /stats` (JSON),
-//! `GET /` (the same as an HTML page). What a request is answered (and
+//! `GET /` (a live dashboard page that polls `/stats`). What a request is answered (and
 //! when it is whole) is [`shell_core::http`]'s; this module keeps the
 //! sockets and the pages' bodies ([`stats`]). One request per connection
 //! (`Connection: close`).
