@@ -1,8 +1,9 @@
 //! The kernel's console and service logic that has no hardware in it, so
 //! that host tests reach it: the serial shell's line editor ([`line`]),
-//! the startup-script parser ([`script`]) and the HTTP server's request
-//! handling ([`http`]). The kernel keeps the I/O (the UART, the ramdisk,
-//! the TCP sockets) and calls in here.
+//! the startup-script parser ([`script`]), the HTTP server's request
+//! handling ([`http`]) and the `/stats` document ([`stats`]). The kernel
+//! keeps the I/O (the UART, the ramdisk, the TCP sockets, reading the
+//! NICs) and calls in here.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -12,3 +13,4 @@ extern crate alloc;
 pub mod http;
 pub mod line;
 pub mod script;
+pub mod stats;
