@@ -15,4 +15,4 @@ mod slots;
 
 pub use pool::{BufferPool, DEFAULT_BUF_SIZE, FIRST_BUF};
 pub use region::{Region, REGION_ALIGN};
-pub use slots::{BatchCopy, SlotArray};
+pub use slots::{BatchCopy, FrameReader, SlotArray};

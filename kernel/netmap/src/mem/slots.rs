@@ -154,6 +154,19 @@ impl SlotArray {
         Ok(())
     }
 
+    /// [`frame`](Self::frame) for a batch: the pool's fields are read once
+    /// for all the frames read through the returned [`FrameReader`].
+    #[inline]
+    pub fn frame_reader(&self) -> FrameReader<'_> {
+        let (base, shift) = self.pool.base_and_shift();
+        FrameReader {
+            slots: &self.slots,
+            base,
+            shift,
+            size: self.pool.buf_size(),
+        }
+    }
+
     /// [`copy_to`](Self::copy_to) for a batch: the pools' fields are read
     /// once for all the copies made through the returned [`BatchCopy`]
     /// (a loop of `copy_to` reloads them per frame: the compiler cannot
@@ -352,6 +365,46 @@ impl SlotArray {
             Some(s) if s.buf_idx == 0 => Err(PoolError::SlotEmpty(i)),
             Some(s) => Ok(s.buf_idx),
         }
+    }
+}
+
+/// Reads the frames of a slot array (see [`SlotArray::frame_reader`]):
+/// borrows it shared, as [`SlotArray::frame`] does.
+#[derive(Clone, Copy)]
+pub struct FrameReader<'a> {
+    slots: &'a [Slot],
+    base: *mut u8,
+    shift: u32,
+    size: usize,
+}
+
+impl core::fmt::Debug for FrameReader<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FrameReader")
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> FrameReader<'a> {
+    /// As [`SlotArray::frame`]: the first `len` bytes of slot `i`'s buffer.
+    #[inline]
+    pub fn frame(&self, i: usize) -> Result<&'a [u8], PoolError> {
+        let s = self.slots.get(i).ok_or(PoolError::SlotOutOfRange(i))?;
+        if s.buf_idx == 0 {
+            return Err(PoolError::SlotEmpty(i));
+        }
+        let len = s.len as usize;
+        if len > self.size {
+            return Err(PoolError::BadLen(len));
+        }
+        let p = self.base.wrapping_add((s.buf_idx as usize) << self.shift);
+        // SAFETY: as in `SlotArray::buf`: the index is held (non-zero), so
+        // it is a valid index of the pool and `p` starts a `size`-byte
+        // buffer inside the region, of which `len <= size` bytes are read.
+        // The array is borrowed shared for `'a` and is the buffer's only
+        // holder, so nobody writes those bytes meanwhile.
+        Ok(unsafe { slice::from_raw_parts(p, len) })
     }
 }
 

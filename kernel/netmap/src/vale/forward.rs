@@ -159,6 +159,7 @@ impl Switch {
         let count = count.min(n);
 
         // Phase 1: walk the batch, validate, look up, build lists.
+        let frames = slots.frame_reader();
         let mut i = first % n.max(1);
         let mut left = count;
         let mut nft = 0usize;
@@ -215,7 +216,7 @@ impl Switch {
                 stats.drop_oversize += 1;
                 continue;
             }
-            let first_frag = match slots.frame(s0 as usize) {
+            let first_frag = match frames.frame(s0 as usize) {
                 Ok(f) if f.len() >= ETH_HLEN => f,
                 Ok(_) => gather_header(slots, s0, frags, &mut sc.hdr),
                 Err(_) => {
