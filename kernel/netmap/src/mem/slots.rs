@@ -461,22 +461,27 @@ impl BatchCopy<'_> {
         let to = self
             .dst_base
             .wrapping_add((d.buf_idx as usize) << self.dst_shift);
-        for b in 0..blocks {
-            // SAFETY: as in `SlotArray::buf` and `buf_mut`: both indices are
-            // held (non-zero) by their arrays, so they are valid indices of
-            // their pools and each pointer starts a buffer of `*_size` bytes
-            // inside its region; `b * 64 + 64 <= size` was checked above.
-            // The source array is borrowed shared and the destination
-            // exclusively for the life of `self`, and a buffer has one
-            // holder, so nothing else reads or writes these bytes and the
-            // two buffers do not overlap.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    from.add(b * 64).cast::<[u8; 64]>(),
-                    to.add(b * 64).cast::<[u8; 64]>(),
-                    1,
-                );
-            }
+        // SAFETY: as in `SlotArray::buf` and `buf_mut`: both indices are
+        // held (non-zero) by their arrays, so they are valid indices of
+        // their pools and each pointer starts a buffer of `*_size` bytes
+        // inside its region; `blocks * 64 <= size` was checked above. The
+        // source array is borrowed shared and the destination exclusively
+        // for the life of `self`, and a buffer has one holder, so nothing
+        // else reads or writes these bytes and the two buffers do not
+        // overlap.
+        let (src, dst) = unsafe {
+            (
+                core::slice::from_raw_parts(from, blocks * 64),
+                core::slice::from_raw_parts_mut(to, blocks * 64),
+            )
+        };
+        // The same loop as `copy_to`: whole 64-byte blocks, which the
+        // compiler turns into one straight copy (a copy call per block was
+        // measured 2x slower on 1514-byte frames under TCG).
+        let (to_blocks, _) = dst.as_chunks_mut::<64>();
+        let (from_blocks, _) = src.as_chunks::<64>();
+        for (t, f) in to_blocks.iter_mut().zip(from_blocks) {
+            *t = *f;
         }
         d.len = len;
         d.flags = flags;
