@@ -29,6 +29,18 @@ use crate::vm::VmOptions;
 use crate::wire::{Endpoint, Spec};
 use boot::Nic;
 
+/// What `cargo xtask run` boots by default: one user (slirp) NIC with
+/// `127.0.0.1:port` forwarded to the guest's HTTP server (port 80), and
+/// `vale-ctl -h vale0:virtio0; dhcp host0` at boot.
+pub fn xtask_run_defaults(port: u16) -> VmOptions {
+    let nic = Nic::new(boot::NicBackend::User {
+        hostfwd: vec![format!("tcp:127.0.0.1:{port}-:80")],
+    });
+    VmOptions::default()
+        .nic(nic)
+        .script("vale-ctl -h vale0:virtio0\ndhcp host0\n")
+}
+
 /// ff:ff:ff:ff:ff:ff
 pub const BROADCAST: [u8; 6] = [0xff; 6];
 /// Ethertype of test frames (IEEE local experimental, as pktgen's).

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use integration::process::run_with_timeout;
 use integration::skip::{find_tool, skip};
 use integration::timeouts::{scaled, COMMAND, EXIT};
-use integration::{KernelExit, Nic, Vm, VmOptions};
+use integration::{lab, KernelExit, Vm};
 use regex_lite::Regex;
 
 fn free_port() -> u16 {
@@ -104,13 +104,7 @@ fn live_page_in_a_browser_shows_nics_switch_rings_and_moving_counters() {
         return;
     };
     let port = free_port();
-    let nic = Nic::new(boot::NicBackend::User {
-        hostfwd: vec![format!("tcp:127.0.0.1:{port}-:80")],
-    });
-    let options = VmOptions::default()
-        .nic(nic)
-        .script("vale-ctl -h vale0:virtio0\ndhcp host0\n");
-    let mut vm = Vm::boot_to_prompt(options).unwrap();
+    let mut vm = Vm::boot_to_prompt(lab::xtask_run_defaults(port)).unwrap();
     assert!(
         vm.output().contains("host0: inet 10.0.2.15/24"),
         "{}",

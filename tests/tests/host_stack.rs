@@ -17,7 +17,7 @@ use integration::frames::{
 use integration::lab::{host_mac, Counters, DgramWires, BROADCAST};
 use integration::timeouts::{scaled, COMMAND, EXIT};
 use integration::wire::Endpoint;
-use integration::{KernelExit, Nic, Vm, VmOptions};
+use integration::{lab, KernelExit, Vm, VmOptions};
 use regex_lite::Regex;
 
 const HOST0_MAC: [u8; 6] = [0x02, 0x6e, 0x6d, 0x00, 0x00, 0x01];
@@ -392,13 +392,7 @@ fn json_counter(json: &str, name: &str, dir: &str) -> u64 {
 #[test]
 fn http_stats_through_user_networking_hostfwd_match_the_traffic() {
     let port = free_port();
-    let nic = Nic::new(boot::NicBackend::User {
-        hostfwd: vec![format!("tcp:127.0.0.1:{port}-:80")],
-    });
-    let options = VmOptions::default()
-        .nic(nic)
-        .script("vale-ctl -h vale0:virtio0\ndhcp host0\n");
-    let mut vm = Vm::boot_to_prompt(options).unwrap();
+    let mut vm = Vm::boot_to_prompt(lab::xtask_run_defaults(port)).unwrap();
     assert!(
         vm.output().contains("host0: inet 10.0.2.15/24 gw 10.0.2.2"),
         "{}",
