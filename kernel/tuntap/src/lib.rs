@@ -36,7 +36,7 @@
 //! | [`Error::TimedOut`] | `ETIMEDOUT` | `read_wait` | the wait function gave up (caller's deadline) |
 //! | [`Error::HostDown`] | `EHOSTDOWN` | `read`, `write` | interface down (writes also counted as `drop_down`) |
 //! | [`Error::NetDown`] | `ENETDOWN` | `write` | port not attached to a switch (`drop_no_link`) |
-//! | [`Error::TooBig`] | `EIO` (as the reference) | `write` | tap: frame over MTU + 14; tun: packet over the MTU. Nothing is sent (`drop_oversize`) |
+//! | [`Error::TooBig`] | `EIO` (as the reference) | `write` | tap: frame over MTU + 14; tun: packet over the MTU. The MTU itself is at most the pool's buffer (and a 16-bit slot length, 65535) minus 14: `set_mtu` refuses more (`EINVAL`), a port on small buffers starts below 1500. Nothing is sent (`drop_oversize`) |
 //! | [`Error::AfNoSupport`] | `EAFNOSUPPORT` | tun `write` | IPv6 without IFHEAD, IFHEAD family neither 2 nor 28 (`drop_af`) |
 //! | [`Error::Busy`] | `EBUSY` | tun `set_mode` | mode change while up |
 //! | [`Error::Invalid`] | `EINVAL` | `write`, `set_mac`, `set_info`, `set_mtu`, `set_addr` | tap frame of 1-13 bytes (`drop_short`); tun: IP version not 4 (or 6 with IFHEAD), version not matching the family, truncated header (`drop_invalid`); multicast/zero MAC; MTU out of range; prefix over 32 |

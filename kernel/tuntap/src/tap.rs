@@ -48,7 +48,10 @@ impl core::fmt::Debug for TapPort {
 impl TapPort {
     /// A tap port called `name` with `mac`, its buffers from `pool`,
     /// queueing at most [`TAP_QUEUE`] frames for its reader. It starts
-    /// down, blocking, MTU 1500.
+    /// down, blocking, MTU 1500 (less if the pool's buffers cannot hold a
+    /// 1514-byte frame: see [`max_mtu`](Self::max_mtu)). A pool whose
+    /// buffers cannot hold a frame of the minimum MTU is
+    /// `OpenError::BadConfig`.
     pub fn new(
         pool: &Arc<BufferPool>,
         name: &str,
@@ -64,15 +67,17 @@ impl TapPort {
         mac: [u8; 6],
         queue: u32,
     ) -> Result<Arc<TapPort>, OpenError> {
+        let wire = Wire::new(pool, queue)?;
+        let mtu = DEFAULT_MTU.min((wire.max_frame - ETH_HLEN) as u32);
         Ok(Arc::new(TapPort {
             name: name.into(),
-            wire: Wire::new(pool, queue)?,
+            wire,
             up: AtomicBool::new(false),
             nonblocking: AtomicBool::new(false),
             st: Mutex::new(State {
                 mac,
                 info: IfInfo {
-                    mtu: DEFAULT_MTU,
+                    mtu,
                     if_type: IFT_ETHER,
                     baudrate: 10_000_000,
                 },
@@ -143,10 +148,17 @@ impl TapPort {
         self.st.lock().info
     }
 
-    /// TAPSIFINFO: MTU (from [`MIN_MTU`] to a buffer minus the Ethernet
-    /// header, else [`Error::Invalid`]), interface type and baud rate.
+    /// The largest MTU the pool allows: a buffer (at most 65535 bytes, a
+    /// slot's length being 16 bits) minus the Ethernet header.
+    pub fn max_mtu(&self) -> u32 {
+        (self.wire.max_frame - ETH_HLEN) as u32
+    }
+
+    /// TAPSIFINFO: MTU (from [`MIN_MTU`] to [`max_mtu`](Self::max_mtu);
+    /// outside that range refused with [`Error::Invalid`], never clamped),
+    /// interface type and baud rate.
     pub fn set_info(&self, info: IfInfo) -> Result<(), Error> {
-        if info.mtu < MIN_MTU || info.mtu as usize + ETH_HLEN > self.wire.buf_size {
+        if info.mtu < MIN_MTU || info.mtu > self.max_mtu() {
             return Err(Error::Invalid);
         }
         self.st.lock().info = info;
@@ -161,9 +173,10 @@ impl TapPort {
     }
 
     /// The largest frame a write may carry: MTU plus the Ethernet header
-    /// (a VLAN tag counts against the MTU).
+    /// (a VLAN tag counts against the MTU), never more than a buffer or a
+    /// 16-bit slot length.
     pub fn max_write(&self) -> usize {
-        self.info().mtu as usize + ETH_HLEN
+        (self.info().mtu as usize + ETH_HLEN).min(self.wire.max_frame)
     }
 
     /// Readiness for reading: a frame is queued.
@@ -312,7 +325,7 @@ impl Port for TapPort {
     }
 
     fn max_frame(&self) -> usize {
-        self.wire.buf_size
+        self.wire.max_frame
     }
 
     /// The handle drives the tx kring itself ([`TapPort::write`]).

@@ -164,16 +164,21 @@ fn subnet_broadcast(net: [u8; 4], prefix: u8) -> [u8; 4] {
 impl TunPort {
     /// A tun port called `name` with `mac`, buffers from `pool` (the
     /// switch-facing queue holds 256 frames). It starts down,
-    /// point-to-point, without IFHEAD, MTU 1500, no address.
+    /// point-to-point, without IFHEAD, MTU 1500 (less if the pool's
+    /// buffers cannot hold 1514 bytes: see [`max_mtu`](Self::max_mtu)), no
+    /// address. A pool whose buffers cannot hold a frame of the minimum
+    /// MTU is `OpenError::BadConfig`.
     pub fn new(
         pool: &Arc<BufferPool>,
         name: &str,
         mac: [u8; 6],
     ) -> Result<Arc<TunPort>, OpenError> {
         let bs = pool.buf_size();
+        let wire = Wire::new(pool, 256)?;
+        let mtu = DEFAULT_MTU.min((wire.max_frame - ETH_HLEN) as u32);
         Ok(Arc::new(TunPort {
             name: name.into(),
-            wire: Wire::new(pool, 256)?,
+            wire,
             up: AtomicBool::new(false),
             nonblocking: AtomicBool::new(false),
             last_now: AtomicU64::new(0),
@@ -185,7 +190,7 @@ impl TunPort {
                     gateway: None,
                     mode: Mode::PointToPoint,
                     ifhead: false,
-                    mtu: DEFAULT_MTU,
+                    mtu,
                     arp_ttl: ARP_TTL_MS,
                 },
                 c: Counters::default(),
@@ -261,9 +266,16 @@ impl TunPort {
         self.st.lock().cfg.ifhead = on;
     }
 
-    /// TUNSIFINFO's MTU: [`MIN_MTU`] to a buffer minus the Ethernet header.
+    /// The largest MTU the pool allows: a buffer (at most 65535 bytes, a
+    /// slot's length being 16 bits) minus the Ethernet header.
+    pub fn max_mtu(&self) -> u32 {
+        (self.wire.max_frame - ETH_HLEN) as u32
+    }
+
+    /// TUNSIFINFO's MTU: [`MIN_MTU`] to [`max_mtu`](Self::max_mtu);
+    /// outside that range refused with [`Error::Invalid`], never clamped.
     pub fn set_mtu(&self, mtu: u32) -> Result<(), Error> {
-        if mtu < MIN_MTU || mtu as usize + ETH_HLEN > self.wire.buf_size {
+        if mtu < MIN_MTU || mtu > self.max_mtu() {
             return Err(Error::Invalid);
         }
         self.st.lock().cfg.mtu = mtu;
@@ -627,7 +639,9 @@ impl TunPort {
             (6, _) if !cfg.ifhead => return Err(Error::AfNoSupport),
             _ => return Err(Error::Invalid),
         }
-        if body.len() > cfg.mtu as usize {
+        // The MTU never exceeds what a buffer (and a 16-bit slot length)
+        // holds after the Ethernet header; checked again here.
+        if body.len() > cfg.mtu as usize || ETH_HLEN + body.len() > self.wire.max_frame {
             return Err(Error::TooBig);
         }
         let (ethertype, dst_mac) = if version == 4 {
@@ -894,7 +908,7 @@ impl Port for TunPort {
     }
 
     fn max_frame(&self) -> usize {
-        self.wire.buf_size
+        self.wire.max_frame
     }
 
     /// The handle drives the tx kring itself.

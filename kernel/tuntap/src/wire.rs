@@ -20,7 +20,14 @@ pub(crate) struct Wire {
     scratch: Mutex<ForwardScratch>,
     link: Mutex<Option<(Arc<Switch>, Attachment)>>,
     pub buf_size: usize,
+    /// The largest frame a slot carries: the pool's buffer size, at most
+    /// `u16::MAX` (a slot's length is 16 bits).
+    pub max_frame: usize,
 }
+
+/// The smallest frame a port's buffers must hold: an Ethernet header and
+/// IPv4's minimum datagram (68 bytes).
+pub(crate) const MIN_FRAME: usize = crate::ETH_HLEN + 68;
 
 pub(crate) fn next(i: u32, n: u32) -> u32 {
     if i + 1 == n {
@@ -32,7 +39,8 @@ pub(crate) fn next(i: u32, n: u32) -> u32 {
 
 impl Wire {
     pub fn new(pool: &Arc<BufferPool>, queue: u32) -> Result<Wire, OpenError> {
-        if !(1..=65535).contains(&queue) {
+        let max_frame = pool.buf_size().min(usize::from(u16::MAX));
+        if !(1..=65535).contains(&queue) || max_frame < MIN_FRAME {
             return Err(OpenError::BadConfig);
         }
         Ok(Wire {
@@ -41,6 +49,7 @@ impl Wire {
             scratch: Mutex::new(ForwardScratch::new(pool)),
             link: Mutex::new(None),
             buf_size: pool.buf_size(),
+            max_frame,
         })
     }
 
@@ -56,8 +65,10 @@ impl Wire {
         self.link.lock().as_ref().map(|(s, _)| s.clone())
     }
 
-    /// Sends one frame (at most a buffer) into the switch. `fill` writes
-    /// the frame into the slot's buffer and returns its length.
+    /// Sends one frame (at most [`max_frame`](Self::max_frame)) into the
+    /// switch. `fill` writes the frame into the slot's buffer (cut to
+    /// `max_frame`) and returns its length; callers check the length
+    /// first (a longer one is refused here as [`Error::TooBig`]).
     pub fn send(&self, fill: impl FnOnce(&mut [u8]) -> usize) -> Result<(), Error> {
         let (sw, a) = self.link.lock().clone().ok_or(Error::NetDown)?;
         let wake = {
@@ -66,9 +77,15 @@ impl Wire {
             let n = k.nkr_num_slots;
             let i = k.rhead;
             let len = match k.slots.buf_mut(i as usize) {
-                Ok(b) => fill(b),
+                Ok(b) => {
+                    let m = b.len().min(self.max_frame);
+                    fill(&mut b[..m])
+                }
                 Err(_) => return Err(Error::Invalid),
             };
+            if len > self.max_frame {
+                return Err(Error::TooBig);
+            }
             let _ = k.slots.set_len(i as usize, len as u16);
             k.slots.set_flags(i as usize, 0);
             k.rhead = next(i, n);
