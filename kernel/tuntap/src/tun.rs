@@ -1,11 +1,13 @@
 //! Tun ports (`tunN`): IP packets between a file-like handle and a layer-2
 //! VALE switch, which the port joins with its own MAC address.
 //!
-//! Receive: frames for the port's MAC (or broadcast; IPv6 multicast too)
-//! carrying IPv4 (or IPv6 in IFHEAD mode) lose their Ethernet header (and
-//! any padding past the IP length) and wait in a bounded read queue. ARP
-//! requests for the port's address are answered; ARP replies fill the
-//! cache. Send: the next hop (point-to-point: the peer; broadcast mode: the
+//! Receive: frames for the port's MAC (or broadcast; IPv4 and IPv6
+//! multicast too) carrying IPv4 (or IPv6 in IFHEAD mode) lose their
+//! Ethernet header (and any padding past the IP length) and wait in a
+//! bounded read queue. ARP requests for the port's address are answered
+//! (probes from 0.0.0.0 too, but never cached); ARP replies fill the
+//! cache. Input and ARP timers run in [`TunPort::poll`] (the idle loop)
+//! and reads; readiness checks (`readable`, `next_len`) change nothing. Send: the next hop (point-to-point: the peer; broadcast mode: the
 //! destination if on-link, else the gateway) is resolved by ARP; while it
 //! is unresolved a few packets per address wait in a hold queue.
 //!
@@ -453,10 +455,13 @@ impl TunPort {
         let ttl = st.cfg.arp_ttl;
         let known = st.cache.iter().any(|e| e.is_some_and(|e| e.ip == spa));
         let resolving = st.resolving.iter().any(|r| r.is_some_and(|r| r.ip == spa));
-        if known || tpa == ours || resolving {
+        // A probe (RFC 5227: sender 0.0.0.0) binds no address: never cached,
+        // but answered if it asks for ours (to the prober's MAC).
+        let probe = spa == [0; 4];
+        if !probe && (known || tpa == ours || resolving) {
             update_cache(&mut st, spa, sha, now.saturating_add(ttl));
         }
-        if op == ArpOperation::Request && tpa == ours && spa != [0; 4] {
+        if op == ArpOperation::Request && tpa == ours {
             let mac = st.cfg.mac;
             if self
                 .send_arp(ArpOperation::Reply, mac, ours, sha, spa, sha)
@@ -465,7 +470,7 @@ impl TunPort {
                 st.c.arp_replies += 1;
             }
         }
-        if resolving {
+        if resolving && !probe {
             self.release_held(&mut st, spa, sha);
         }
     }
@@ -500,9 +505,10 @@ impl TunPort {
         }
     }
 
-    /// Whether an IP packet is queued for reading (after handling input).
+    /// Whether an IP packet is queued for reading. No side effects: the
+    /// frames the switch delivered are handled (ARP answered, IP queued)
+    /// by [`poll`](Self::poll), which the idle loop runs, and by reads.
     pub fn readable(&self) -> bool {
-        self.poll(self.last_now.load(Ordering::Relaxed));
         self.st.lock().rq_len > 0
     }
 
@@ -512,9 +518,9 @@ impl TunPort {
         self.is_up() && self.wire.switch().is_some()
     }
 
-    /// FIONREAD: bytes the next read returns in full (IFHEAD included), or 0.
+    /// FIONREAD: bytes the next read returns in full (IFHEAD included), or
+    /// 0. No side effects, as [`readable`](Self::readable).
     pub fn next_len(&self) -> usize {
-        self.poll(self.last_now.load(Ordering::Relaxed));
         let st = self.st.lock();
         if st.rq_len == 0 {
             return 0;
@@ -578,7 +584,12 @@ impl TunPort {
             Err(Error::WouldBlock) if !self.nonblocking.load(Ordering::Relaxed) => {}
             r => return r,
         }
-        if !wait(&mut || self.readable() || !self.is_up()) {
+        // The blocking read handles input while it waits (as `read` does).
+        let mut ready = || {
+            self.poll(self.last_now.load(Ordering::Relaxed));
+            self.readable() || !self.is_up()
+        };
+        if !wait(&mut ready) {
             return Err(Error::TimedOut);
         }
         self.read(buf)
@@ -833,7 +844,14 @@ fn classify(st: &mut State, f: &[u8], bs: usize) -> Option<ArpRepr> {
     let EthernetAddress(dst) = eth.dst_addr();
     let ethertype = eth.ethertype();
     let v6mcast = dst[0] == 0x33 && dst[1] == 0x33;
-    if dst != st.cfg.mac && dst != BROADCAST && !(v6mcast && ethertype == EthernetProtocol::Ipv6) {
+    // IPv4 multicast MAC (01:00:5e, RFC 1112): the IP destination must
+    // then be a group (224.0.0.0/4), checked below.
+    let v4mcast = dst[..3] == [0x01, 0x00, 0x5e] && dst[3] & 0x80 == 0;
+    if dst != st.cfg.mac
+        && dst != BROADCAST
+        && !(v6mcast && ethertype == EthernetProtocol::Ipv6)
+        && !(v4mcast && ethertype == EthernetProtocol::Ipv4)
+    {
         st.c.drop_not_for_us += 1;
         return None;
     }
@@ -859,6 +877,10 @@ fn classify(st: &mut State, f: &[u8], bs: usize) -> Option<ArpRepr> {
                 st.c.drop_invalid += 1;
                 return None;
             };
+            if v4mcast && ip.dst_addr().octets()[0] & 0xf0 != 0xe0 {
+                st.c.drop_not_for_us += 1;
+                return None;
+            }
             enqueue(st, AF_INET, &p[..usize::from(ip.total_len())], bs);
             None
         }

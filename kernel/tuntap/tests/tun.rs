@@ -77,6 +77,7 @@ fn echo_request_frame_comes_up_as_an_ip_packet_without_padding() {
     let mut payload = pkt.clone();
     payload.resize(46, 0);
     send(&mut h, &eth(TUN_MAC, PEER_MAC, 0x0800, &payload));
+    tun.poll(0); // the idle loop's input pass (readiness has no side effects)
     assert!(tun.readable());
     assert_eq!(tun.next_len(), 28);
     let mut buf = [0u8; 2048];
@@ -359,4 +360,97 @@ fn short_reads_truncate_and_zero_length_reads_peek() {
         tun.read_wait(&mut b, &mut spin_wait(2)),
         Err(Error::TimedOut)
     );
+}
+
+/// Issue 12 #5: IPv4 multicast sent by the tun is received by it too.
+#[test]
+fn received_ipv4_multicast_is_queued_for_the_reader() {
+    let (_reg, tun, mut h) = setup();
+    let group = [224, 0, 0, 251];
+    let pkt = icmp_echo(PEER_IP, group, 8);
+    send(
+        &mut h,
+        &eth([0x01, 0, 0x5e, 0, 0, 251], PEER_MAC, 0x0800, &pkt),
+    );
+    // A multicast MAC carrying a unicast IP destination is not for us.
+    let uni = icmp_echo(PEER_IP, TUN_IP, 8);
+    send(
+        &mut h,
+        &eth([0x01, 0, 0x5e, 0, 0, 251], PEER_MAC, 0x0800, &uni),
+    );
+    tun.poll(0);
+    let mut buf = [0u8; 2048];
+    let r = tun.read(&mut buf).unwrap();
+    assert_eq!(&buf[..r.copied], &pkt[..]);
+    assert_eq!(tun.read(&mut buf), Err(Error::WouldBlock));
+    assert_eq!(tun.counters().drop_not_for_us, 1);
+}
+
+/// Issue 12 #5: an ARP probe (sender 0.0.0.0) is not cached, but one for
+/// our address is answered (RFC 5227), to the prober's MAC.
+#[test]
+fn arp_probe_is_answered_but_not_cached() {
+    let (_reg, tun, mut h) = setup();
+    send(
+        &mut h,
+        &eth(
+            BCAST,
+            PEER_MAC,
+            0x0806,
+            &arp(1, PEER_MAC, [0; 4], [0; 6], TUN_IP),
+        ),
+    );
+    send(
+        &mut h,
+        &eth(
+            BCAST,
+            PEER_MAC,
+            0x0806,
+            &arp(1, PEER_MAC, [0; 4], [0; 6], [10, 0, 0, 9]),
+        ),
+    );
+    tun.poll(0);
+    assert_eq!(tun.arp_entries(0).count(), 0, "probe cached");
+    let got = recv(&mut h);
+    assert_eq!(
+        got,
+        vec![eth(
+            PEER_MAC,
+            TUN_MAC,
+            0x0806,
+            &arp(2, TUN_MAC, TUN_IP, PEER_MAC, [0; 4])
+        )]
+    );
+    assert_eq!(tun.counters().arp_replies, 1);
+}
+
+/// Issue 12 #5: readable() and FIONREAD (next_len) have no side effects:
+/// no ARP reply, no ARP retry; poll (the idle loop) and read do that.
+#[test]
+fn readiness_sends_nothing() {
+    let (_reg, tun, mut h) = setup();
+    let pkt = icmp_echo(TUN_IP, PEER_IP, 8);
+    tun.write(&pkt, 0).unwrap();
+    assert_eq!(recv(&mut h).len(), 1, "first ARP request");
+    tun.write(&pkt, 2_000).unwrap(); // held; the retry is due
+    send(
+        &mut h,
+        &eth(
+            BCAST,
+            PEER_MAC,
+            0x0806,
+            &arp(1, PEER_MAC, PEER_IP, [0; 6], TUN_IP),
+        ),
+    );
+    assert!(!tun.readable());
+    assert_eq!(tun.next_len(), 0);
+    assert!(recv(&mut h).is_empty(), "readiness sent a frame");
+    let c = tun.counters();
+    assert_eq!((c.arp_requests, c.arp_replies), (1, 0));
+    // The idle loop's poll does it (the request resolves the peer, which
+    // releases both held packets).
+    tun.poll(2_000);
+    assert_eq!(recv(&mut h).len(), 3);
+    let c = tun.counters();
+    assert_eq!((c.arp_replies, c.tx_packets), (1, 2));
 }
