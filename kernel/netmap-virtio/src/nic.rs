@@ -209,8 +209,31 @@ impl VirtioNic {
     /// Arm interrupts before the CPU sleeps: on the next frame, and on the
     /// completion of what is in flight. Returns `true` if work is already
     /// waiting, in which case the caller polls again instead of sleeping.
+    ///
+    /// Frames the device used meanwhile are taken into the rx kring here
+    /// (counted as received, left for the application at `nr_hwtail`), so
+    /// they are reported once: on a NIC that nothing polls (not bridged,
+    /// not open), the used index would otherwise stay ahead of the queue
+    /// and every arm would report work, the idle loop never halting.
     pub fn arm(&self) -> bool {
-        let rx = self.rxq.lock().arm();
+        let rx = {
+            let mut k = self.rx[0].lock();
+            let mut q = self.rxq.lock();
+            if q.arm() {
+                match q.receive(&mut k, &self.bufs) {
+                    // New frames: poll again so their owner sees them; the
+                    // next arm finds the used index caught up.
+                    Ok(got) => got > 0 || q.arm(),
+                    Err(e) => {
+                        drop((k, q));
+                        let _ = self.failed(e);
+                        true
+                    }
+                }
+            } else {
+                false
+            }
+        };
         let tx = self.txq.lock().arm();
         rx || tx
     }

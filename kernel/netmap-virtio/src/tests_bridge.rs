@@ -425,3 +425,23 @@ fn a_lost_tx_notification_is_recovered_by_the_watchdog() {
     assert_eq!(wire, rest, "everything, in order, nothing lost");
     assert_eq!(bb.queued(), 0);
 }
+
+/// Issue 12: a NIC nothing polls (not bridged, not open) receives frames.
+/// Arming must not report them as waiting work forever (the idle loop
+/// would spin instead of halting): they are taken into the kring, counted
+/// as received, and left for whoever opens the NIC.
+#[test]
+fn frames_nobody_polls_do_not_keep_arm_reporting_work() {
+    let pool = BufferPool::on_heap(4096, 2048).unwrap();
+    let mut a = nic(&pool, "virtio0", A);
+    for s in 0..3 {
+        a.inject(&frame(BCAST, B, s, 60));
+    }
+    // The idle loop: arm; on work, poll (nothing polls this NIC), arm again.
+    let reports = (0..5).filter(|_| a.port.arm()).count();
+    assert!(reports <= 1, "arm reported work {reports} times in 5 passes");
+    assert_eq!(a.port.counters().rx.packets, 3);
+    // Still waiting in the ring for whoever opens the NIC.
+    let k = a.port.krings(Dir::Rx)[0].lock();
+    assert_eq!((k.nr_hwtail + RX_SLOTS - k.nr_hwcur) % RX_SLOTS, 3);
+}
