@@ -105,6 +105,15 @@ pub struct IfInfo {
 
 /// Per-port counters. `rx` is toward the reader, `tx` toward the switch
 /// (tun: IP bytes, without the Ethernet header).
+///
+/// Which ones move: a tap moves `rx_*`, `tx_*`, `rx_truncated`,
+/// `drop_down`, `drop_oversize`, `drop_short`, `drop_no_link` and
+/// `drop_queue_full` only (it never parses a frame, so never
+/// `drop_invalid` or `drop_af`); a tun moves all but `drop_short` (the
+/// switch drops runts before they reach a port; a tun write has no
+/// Ethernet header to be short). [`TAP_COUNTERS`] and [`TUN_COUNTERS`]
+/// name the drops each prints. A failed send is counted by its cause
+/// ([`Counters::record_send_error`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub rx_packets: u64,
@@ -117,13 +126,13 @@ pub struct Counters {
     pub drop_down: u64,
     /// Writes over the maximum.
     pub drop_oversize: u64,
-    /// Tap writes of 1-13 bytes; runts from the switch.
+    /// Tap writes of 1-13 bytes (tap only).
     pub drop_short: u64,
-    /// Malformed IP or ARP (either way).
+    /// Tun: malformed IP or ARP (either way).
     pub drop_invalid: u64,
-    /// Unsupported address family or ethertype.
+    /// Tun: unsupported address family or ethertype.
     pub drop_af: u64,
-    /// Writes while not attached.
+    /// Sends while not attached (or after the switch went away).
     pub drop_no_link: u64,
     /// Frames that found the read queue full.
     pub drop_queue_full: u64,
@@ -141,7 +150,44 @@ pub struct Counters {
     pub arp_replies: u64,
 }
 
+/// The drops a tap's counter line shows, in order (see [`Counters`]).
+pub const TAP_COUNTERS: &[&str] = &["down", "oversize", "short", "no-link", "queue-full"];
+/// The drops a tun's first drop line shows, in order (see [`Counters`]).
+pub const TUN_COUNTERS: &[&str] = &["down", "oversize", "invalid", "af", "no-link", "queue-full"];
+
 impl Counters {
+    /// Counts a send that failed with `e` under its own cause: not
+    /// attached (`drop_no_link`), over the limit (`drop_oversize`), down
+    /// (`drop_down`), hold queue full (`drop_hold_full`), no route
+    /// (`drop_no_route`), family (`drop_af`); anything else (a slot buffer
+    /// the ring could not hand out, never expected) as `drop_invalid`.
+    pub fn record_send_error(&mut self, e: Error) {
+        match e {
+            Error::NetDown => self.drop_no_link += 1,
+            Error::TooBig => self.drop_oversize += 1,
+            Error::HostDown => self.drop_down += 1,
+            Error::NoBufs => self.drop_hold_full += 1,
+            Error::HostUnreach => self.drop_no_route += 1,
+            Error::AfNoSupport => self.drop_af += 1,
+            _ => self.drop_invalid += 1,
+        }
+    }
+
+    /// The value of the drop counter `name` (one of [`TAP_COUNTERS`] or
+    /// [`TUN_COUNTERS`]), for printing.
+    pub fn drop_named(&self, name: &str) -> Option<u64> {
+        Some(match name {
+            "down" => self.drop_down,
+            "oversize" => self.drop_oversize,
+            "short" => self.drop_short,
+            "invalid" => self.drop_invalid,
+            "af" => self.drop_af,
+            "no-link" => self.drop_no_link,
+            "queue-full" => self.drop_queue_full,
+            _ => return None,
+        })
+    }
+
     /// Every drop, whatever the reason.
     pub fn drops(&self) -> u64 {
         self.drop_down

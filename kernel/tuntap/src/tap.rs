@@ -301,7 +301,7 @@ impl TapPort {
                 Ok(frame.len())
             }
             Err(e) => {
-                self.st.lock().c.drop_no_link += 1;
+                self.st.lock().c.record_send_error(e);
                 Err(e)
             }
         }

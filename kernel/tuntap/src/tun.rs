@@ -18,7 +18,7 @@
 //! received ones through its checked constructors (`new_checked`): a frame
 //! too short for its headers, an ARP packet that is not Ethernet/IPv4, an
 //! IPv4 packet whose header is not within its total length or whose total
-//! length is past the frame are dropped (`drop_short`, `drop_invalid`),
+//! length is past the frame are dropped (`drop_invalid`),
 //! never read past their end. IPv6 (IFHEAD only) is checked by hand.
 
 use alloc::boxed::Box;
@@ -500,7 +500,7 @@ impl TunPort {
                     st.c.tx_packets += 1;
                     st.c.tx_bytes += (h.len - ETH_HLEN) as u64;
                 }
-                Err(_) => st.c.drop_no_link += 1,
+                Err(e) => st.c.record_send_error(e),
             }
         }
     }
@@ -613,16 +613,7 @@ impl TunPort {
         let mut st = self.st.lock();
         let r = self.output(&mut st, pkt, now);
         if let Err(e) = r {
-            let c = &mut st.c;
-            match e {
-                Error::HostDown => c.drop_down += 1,
-                Error::TooBig => c.drop_oversize += 1,
-                Error::AfNoSupport => c.drop_af += 1,
-                Error::HostUnreach => c.drop_no_route += 1,
-                Error::NoBufs => c.drop_hold_full += 1,
-                Error::NetDown => c.drop_no_link += 1,
-                _ => c.drop_invalid += 1,
-            }
+            st.c.record_send_error(e);
         }
         r.map(|_| pkt.len())
     }
@@ -837,8 +828,10 @@ fn emit_frame(
 /// ARP (Ethernet/IPv4, length checked) is returned for
 /// [`TunPort::arp_input`]; the rest is dropped and counted (`None`).
 fn classify(st: &mut State, f: &[u8], bs: usize) -> Option<ArpRepr> {
+    // The switch drops runts before delivery: a frame too short for its
+    // Ethernet header here would be a switch bug, counted as invalid.
     let Ok(eth) = EthernetFrame::new_checked(f) else {
-        st.c.drop_short += 1;
+        st.c.drop_invalid += 1;
         return None;
     };
     let EthernetAddress(dst) = eth.dst_addr();

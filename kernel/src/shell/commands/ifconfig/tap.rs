@@ -75,15 +75,19 @@ pub fn switch_name(sw: Option<alloc::sync::Arc<netmap::Switch>>) -> alloc::strin
     sw.map_or("none".into(), |s| s.name().into())
 }
 
-pub fn counters(c: &Counters) {
+/// The counter lines: traffic, then the drops that can move on this kind
+/// of port (`::tuntap::TAP_COUNTERS` or `TUN_COUNTERS`) and truncated reads.
+pub fn counters(c: &Counters, drops: &[&str]) {
+    use core::fmt::Write;
     println!(
         "  rx packets {} bytes {} tx packets {} bytes {}",
         c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes
     );
-    println!(
-        "  drops down {} oversize {} short {} invalid {} af {} no-link {} queue-full {} truncated {}",
-        c.drop_down, c.drop_oversize, c.drop_short, c.drop_invalid, c.drop_af, c.drop_no_link, c.drop_queue_full, c.rx_truncated
-    );
+    let mut line = alloc::string::String::from("  drops");
+    for name in drops {
+        let _ = write!(line, " {name} {}", c.drop_named(name).unwrap_or(0));
+    }
+    println!("{line} truncated {}", c.rx_truncated);
 }
 
 fn show(t: &TapPort) {
@@ -97,5 +101,5 @@ fn show(t: &TapPort) {
         switch_name(t.switch()),
         t.queued()
     );
-    counters(&t.counters());
+    counters(&t.counters(), ::tuntap::TAP_COUNTERS);
 }

@@ -13,7 +13,7 @@
 //! ```text
 //! tun0: mac 02:54:00:01:00:00 mtu 1500 up inet 10.0.0.1/24 peer 10.0.0.2 gateway none mode p2p ifhead off switch vale0 held N
 //!   rx packets N bytes N tx packets N bytes N
-//!   drops down N oversize N short N invalid N af N no-link N queue-full N truncated N
+//!   drops down N oversize N invalid N af N no-link N queue-full N truncated N
 //!   drops not-for-us N no-route N unresolved N hold-full N arp requests N replies N
 //! ```
 
@@ -107,7 +107,7 @@ fn show(t: &TunPort) {
         t.held()
     );
     let k = t.counters();
-    counters(&k);
+    counters(&k, ::tuntap::TUN_COUNTERS);
     println!(
         "  drops not-for-us {} no-route {} unresolved {} hold-full {} arp requests {} replies {}",
         k.drop_not_for_us,
