@@ -200,18 +200,6 @@ impl Snapshot {
             ("mmio", self.mmio),
         ]
     }
-
-    /// The `/stats` object: `{"doorbells":N,"irqs":N,"nic":N,...}`.
-    pub fn write_json(&self, w: &mut impl fmt::Write) -> fmt::Result {
-        w.write_char('{')?;
-        for (i, (name, value)) in self.fields().iter().enumerate() {
-            if i > 0 {
-                w.write_char(',')?;
-            }
-            write!(w, "\"{name}\":{value}")?;
-        }
-        w.write_char('}')
-    }
 }
 
 /// `doorbells=N irqs=N (nic=N timer=N other=N) halts=N ticks=N pio=N mmio=N`

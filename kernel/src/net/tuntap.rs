@@ -62,10 +62,16 @@ pub fn create_tun(name: &str) -> Result<Arc<TunPort>, OpenError> {
 /// Destroys a tap or tun port (detaching it from its switch).
 pub fn destroy(name: &str) -> Result<(), OpenError> {
     let net = super::get().ok_or(OpenError::NotFound)?;
+    // The control lock, as attach and detach take it: a destroy never
+    // interleaves with a `vale-ctl` on the same port.
+    let _g = net.control.lock();
     if tap(name).is_none() && tun(name).is_none() {
         return Err(OpenError::NotFound);
     }
     net.registry.unregister(name)?;
+    // Off its switch now: the port forgets the switch and its attachment
+    // (a write after this is ENETDOWN, not a send into a dead slot).
+    unlinked(name);
     TAPS.write().retain(|t| t.name() != name);
     TUNS.write().retain(|t| t.name() != name);
     Ok(())
