@@ -56,3 +56,12 @@ fn frames_on_a_nic_nothing_polls_do_not_stop_the_cpu_halting() {
     let nic = lab::nic_info(&mut vm, "virtio0", COMMAND).unwrap();
     assert_eq!(nic.counters.rx_pkts, 5, "{nic:?}");
 }
+
+/// Issue 12: `ifconfig` shows whether a NIC is working or how its
+/// re-initialisation after a reset is failing (retried with backoff).
+#[test]
+fn ifconfig_shows_the_nic_recovery_state() {
+    let (mut vm, _end, _wires) = boot();
+    let out = vm.command_ok("ifconfig virtio0", COMMAND).unwrap();
+    assert!(out.iter().any(|l| l == "  state ok"), "{out:?}");
+}

@@ -15,7 +15,7 @@ use netmap::{Dir, Kring, KringState, SyncError};
 use spin::Mutex;
 use virtq::Virtqueue;
 
-use crate::{BufMap, DeviceError, NicStats, RxQueue, TxQueue};
+use crate::{BufMap, DeviceError, NicStats, Recovery, RecoveryState, RxQueue, TxQueue};
 
 /// Virtqueue index of the first receive queue (virtio 1.2, 5.1.2).
 pub const RX_QUEUE: u16 = 0;
@@ -55,6 +55,11 @@ pub struct VirtioNic {
     doorbell: Box<dyn Doorbell>,
     /// The device broke the protocol; the kernel resets it from its loop.
     needs_reset: AtomicBool,
+    /// The last re-initialisation failed: the queues are not the device's
+    /// (syncs refuse, arming reports nothing) until a retry succeeds.
+    dead: AtomicBool,
+    /// Failed re-initialisations in a row and the backoff.
+    recovery: Mutex<Recovery>,
     link_up: AtomicBool,
 }
 
@@ -83,6 +88,8 @@ impl VirtioNic {
             rxq: Mutex::new(rxq),
             doorbell,
             needs_reset: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
+            recovery: Mutex::new(Recovery::new()),
             link_up: AtomicBool::new(true),
         };
         let kick = {
@@ -151,11 +158,26 @@ impl VirtioNic {
         SyncError::Port
     }
 
+    /// Whether to call [`reset`](Self::reset) at `now_ms`: the device
+    /// broke the protocol, and the backoff after a failed re-initialisation
+    /// (if any) has run out.
+    pub fn reset_due(&self, now_ms: u64) -> bool {
+        self.needs_reset() && self.recovery.lock().due(now_ms)
+    }
+
+    /// Where recovery stands at `now_ms` (for `ifconfig`).
+    pub fn recovery_state(&self, now_ms: u64) -> RecoveryState {
+        self.recovery.lock().state(now_ms)
+    }
+
     /// Reset after a protocol violation. `stop` must reset the device (so
     /// it no longer touches the queues); `start` re-initialises it with the
-    /// same queue memory and sets DRIVER_OK. In between, both queues start
-    /// over: nothing the slots own is lost, frames in flight are counted.
-    pub fn reset(&self, stop: impl FnOnce(), start: impl FnOnce()) {
+    /// same queue memory and sets DRIVER_OK, returning whether it could. In
+    /// between, both queues start over: nothing the slots own is lost,
+    /// frames in flight are counted. If `start` fails the NIC stays flagged
+    /// and dead (syncs refuse) and [`reset_due`](Self::reset_due) says when
+    /// to retry (backoff from `now_ms`). Returns whether the NIC is back.
+    pub fn reset(&self, now_ms: u64, stop: impl FnOnce(), start: impl FnOnce() -> bool) -> bool {
         stop();
         {
             let mut k = self.tx[0].lock();
@@ -169,9 +191,29 @@ impl VirtioNic {
             let vq = q.vq().fresh();
             q.reset(vq, &mut k, &self.bufs);
         }
-        start();
+        if !start() {
+            // Nothing was handed to a device: the next attempt must not
+            // count the ring just posted as frames lost.
+            let k = self.rx[0].lock();
+            self.rxq.lock().abandon(&k);
+            self.recovery.lock().failed(now_ms);
+            self.dead.store(true, Ordering::Release);
+            return false;
+        }
+        self.recovery.lock().succeeded();
+        self.dead.store(false, Ordering::Release);
         self.needs_reset.store(false, Ordering::Release);
         self.doorbell.kick(RX_QUEUE);
+        true
+    }
+
+    /// The last re-initialisation failed (see [`reset`](Self::reset)).
+    fn dead(&self) -> Result<(), SyncError> {
+        if self.dead.load(Ordering::Acquire) {
+            Err(SyncError::Port)
+        } else {
+            Ok(())
+        }
     }
 
     /// Liveness check for a periodic timer (every few milliseconds, also
@@ -201,6 +243,7 @@ impl VirtioNic {
 
     /// Reclaim sent frames without posting new ones (from the idle loop).
     pub fn tx_reclaim(&self) -> Result<(), SyncError> {
+        self.dead()?;
         let mut k = self.tx[0].lock();
         let r = self.txq.lock().reclaim(&mut k);
         r.map_err(|e| self.failed(e))
@@ -216,6 +259,9 @@ impl VirtioNic {
     /// not open), the used index would otherwise stay ahead of the queue
     /// and every arm would report work, the idle loop never halting.
     pub fn arm(&self) -> bool {
+        if self.dead().is_err() {
+            return false;
+        }
         let rx = {
             let mut k = self.rx[0].lock();
             let mut q = self.rxq.lock();
@@ -268,6 +314,7 @@ impl Port for VirtioNic {
 
     fn txsync(&self, ring: usize) -> Result<(), SyncError> {
         let kring = self.tx.get(ring).ok_or(SyncError::NoSuchRing(ring))?;
+        self.dead()?;
         let kick = {
             let mut k = kring.lock();
             let r = self.txq.lock().txsync(&mut k, &self.bufs);
@@ -281,6 +328,7 @@ impl Port for VirtioNic {
 
     fn rxsync(&self, ring: usize) -> Result<(), SyncError> {
         let kring = self.rx.get(ring).ok_or(SyncError::NoSuchRing(ring))?;
+        self.dead()?;
         let kick = {
             let mut k = kring.lock();
             let r = self.rxq.lock().rxsync(&mut k, &self.bufs);

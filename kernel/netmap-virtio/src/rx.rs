@@ -200,6 +200,15 @@ impl<'a> RxQueue<'a> {
         self.vq.disable_interrupts();
     }
 
+    /// After a re-initialisation failed: nothing is the device's, so
+    /// nothing is posted (the next [`reset`](Self::reset) then counts no
+    /// frame lost that was never received).
+    pub fn abandon(&mut self, k: &KringState) {
+        self.chains.reset();
+        self.filling.iter_mut().for_each(|f| *f = false);
+        self.posted_end = k.nr_hwtail;
+    }
+
     /// After the device was reset: start `vq` afresh and re-post from
     /// `nr_hwtail` on chain 0. Frames the device held, and frames filled
     /// but waiting behind one it held, are lost (counted); the slots keep

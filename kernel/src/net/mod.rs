@@ -144,12 +144,13 @@ pub fn poll() -> bool {
         }
         wake::unmask();
     }
+    let now = crate::time::since_boot().as_millis() as u64;
     for nic in &net.nics {
-        if nic.port.needs_reset() {
-            nic.reset();
+        // A failed re-initialisation is retried once its backoff ran out.
+        if nic.port.reset_due(now) {
+            nic.reset(now);
         }
     }
-    let now = crate::time::since_boot().as_millis() as u64;
     if now.wrapping_sub(LAST_WATCHDOG.load(Ordering::Relaxed)) >= WATCHDOG_PERIOD_MS {
         LAST_WATCHDOG.store(now, Ordering::Relaxed);
         for nic in &net.nics {

@@ -208,12 +208,20 @@ impl NicDevice {
     }
 
     /// Reset the device after it broke the queue protocol, and bring it
-    /// back with the same queues (see `VirtioNic::reset`).
-    pub fn reset(&self) {
-        log::warn!(
-            "{}: device broke the queue protocol; resetting it",
-            self.port_name()
-        );
+    /// back with the same queues (see `VirtioNic::reset`). A failed
+    /// re-initialisation is retried later (`VirtioNic::reset_due`, with
+    /// backoff); never blocks.
+    pub fn reset(&self, now_ms: u64) {
+        let failures = match self.port.recovery_state(now_ms) {
+            netmap_virtio::RecoveryState::Ok => 0,
+            netmap_virtio::RecoveryState::Failed { failures, .. } => failures,
+        };
+        if failures == 0 {
+            log::warn!(
+                "{}: device broke the queue protocol; resetting it",
+                self.port_name()
+            );
+        }
         let stop = || self.transport.lock().set_status(DeviceStatus::empty());
         let start = || {
             let mut t = self.transport.lock();
@@ -222,11 +230,22 @@ impl NicDevice {
                     self.rx_area.program(&mut t, RX_QUEUE);
                     self.tx_area.program(&mut t, TX_QUEUE);
                     t.finish_init();
+                    true
                 }
-                Err(e) => log::error!("{}: re-initialisation failed: {e}", self.port_name()),
+                Err(e) => {
+                    log::error!(
+                        "{}: re-initialisation failed (attempt {}): {e}; retrying in {} ms",
+                        self.port_name(),
+                        failures + 1,
+                        netmap_virtio::retry_delay_ms(failures + 1)
+                    );
+                    false
+                }
             }
         };
-        self.port.reset(stop, start);
+        if self.port.reset(now_ms, stop, start) && failures > 0 {
+            log::info!("{}: re-initialised after {failures} failed attempts", self.port_name());
+        }
     }
 
     fn port_name(&self) -> &str {

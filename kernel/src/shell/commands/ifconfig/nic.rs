@@ -57,6 +57,8 @@ fn show(nic: &NicDevice) {
     );
     // A line of its own: the one above is parsed whole by the tests.
     println!("  ooo-completions {}", s.ooo_completions);
+    let now = crate::time::since_boot().as_millis() as u64;
+    println!("  state {}", p.recovery_state(now));
     let (rx, tx) = p.ring_states();
     ring("rx", &rx);
     ring("tx", &tx);
