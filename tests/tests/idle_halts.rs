@@ -2,7 +2,7 @@
 //! that nothing polls, and after a shell command that waited in the idle
 //! loop (`tap read` with a timeout).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use integration::lab::{self, frame, host_mac, DgramWires, BROADCAST};
 use integration::timeouts::{scaled, COMMAND};
@@ -64,4 +64,63 @@ fn ifconfig_shows_the_nic_recovery_state() {
     let (mut vm, _end, _wires) = boot();
     let out = vm.command_ok("ifconfig virtio0", COMMAND).unwrap();
     assert!(out.iter().any(|l| l == "  state ok"), "{out:?}");
+}
+
+/// `irq-on-passes` from `stats`: idle-loop passes entered with interrupts
+/// on (against the loop's contract).
+fn irq_on_passes(vm: &mut Vm) -> u64 {
+    let out = vm.command_ok("stats", COMMAND).unwrap();
+    out.iter()
+        .find_map(|l| l.strip_prefix("irq-on-passes "))
+        .unwrap_or_else(|| panic!("no irq-on-passes line in {out:?}"))
+        .parse()
+        .unwrap()
+}
+
+/// Issue 12: `tap read` waits in the idle loop through `idle::wait_for`,
+/// which must run its passes with interrupts off (the halt's `sti; hlt`
+/// then cannot sleep through a wake-up) and restore them after. A timed
+/// out read answers, the CPU still halts afterwards, and a frame arriving
+/// mid-wait ends the read at once.
+#[test]
+fn tap_read_waits_with_interrupts_off_and_the_cpu_halts_after() {
+    let (mut vm, mut end, _wires) = boot();
+    vm.command_ok("ifconfig tap0 create", COMMAND).unwrap();
+    vm.command_ok("ifconfig tap0 up", COMMAND).unwrap();
+    vm.command_ok("vale-ctl -a vale0:tap0", COMMAND).unwrap();
+    vm.command_ok("vale-ctl -a vale0:virtio0", COMMAND).unwrap();
+    let before = irq_on_passes(&mut vm);
+
+    let t = Instant::now();
+    assert_eq!(
+        vm.command_ok("tap read tap0 2048 2000", COMMAND).unwrap(),
+        ["no frame"]
+    );
+    assert!(t.elapsed() >= Duration::from_millis(2000));
+    assert_halting(&mut vm, "after a timed-out tap read");
+
+    // A frame 500 ms into a 10 s wait: the read ends with it.
+    let f = frame(BROADCAST, host_mac(0), 1, 60);
+    let t = Instant::now();
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(500));
+            end.send_all(&[&f], frame_wait()).unwrap();
+        });
+        vm.command_ok("tap read tap0 2048 10000", COMMAND).unwrap()
+    });
+    let took = t.elapsed();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].starts_with("frame 60: "), "{out:?}");
+    assert!(
+        took < Duration::from_millis(500) + scaled(Duration::from_secs(2)),
+        "the read took {took:?}, the frame came at 500 ms"
+    );
+    assert_halting(&mut vm, "after a tap read that got a frame");
+
+    assert_eq!(
+        irq_on_passes(&mut vm),
+        before,
+        "idle-loop passes ran with interrupts on during tap read"
+    );
 }

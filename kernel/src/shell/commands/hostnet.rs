@@ -10,16 +10,10 @@ use crate::net::host;
 use crate::{idle, println, time};
 
 /// Waits in the idle loop (the datapath runs meanwhile), as `kmain`'s
-/// loop does between input bytes: interrupts off around the wait,
-/// restored after.
+/// loop does between input bytes; `idle::wait_for` keeps interrupts off
+/// around the wait and restores them after.
 fn wait<T>(ready: impl FnMut() -> Option<T>) -> T {
-    let were_enabled = x86_64::instructions::interrupts::are_enabled();
-    x86_64::instructions::interrupts::disable();
-    let v = idle::wait_for(ready);
-    if were_enabled {
-        x86_64::instructions::interrupts::enable();
-    }
-    v
+    idle::wait_for(ready)
 }
 
 pub const COMMANDS: &[Command] = &[

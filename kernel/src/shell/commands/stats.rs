@@ -5,7 +5,11 @@
 //! ticks total T busy X idle-poll Y halted Z other O tsc-hz N
 //! per-frame C ticks, N ns; per-busy-pass F/B frames
 //! exits doorbells=N irqs=N (nic=N timer=N other=N) halts=N ticks=N pio=N mmio=N
+//! irq-on-passes N
 //! ```
+//!
+//! `irq-on-passes` counts idle-loop passes entered with interrupts on,
+//! against the loop's contract (0 unless a caller gets it wrong).
 //!
 //! `other` (on the `ticks` line) is what no pass measured: the shell,
 //! interrupt handlers outside a halt. The `exits` line counts the events
@@ -68,6 +72,7 @@ fn stats(args: &[&str]) -> CommandResult {
             let per_pass = frames.checked_div(busy).unwrap_or(0);
             println!("per-frame {per_frame} ticks, {ns} ns; per-busy-pass {per_pass} frames");
             println!("exits {exits}");
+            println!("irq-on-passes {}", s.irq_on_passes.load(Relaxed));
             Ok(())
         }
     }
