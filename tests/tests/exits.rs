@@ -164,6 +164,11 @@ fn frames_flowing_cost_no_port_io_per_datapath_pass() {
         Vm::boot_to_prompt(VmOptions::default().nic(boot::Nic::vhost_user(&sock))).unwrap();
     ep.wait_connected(Duration::from_secs(30)).unwrap();
     vm.command_ok("reflect virtio0", COMMAND).unwrap();
+    // What printing one `stats` costs in port I/O (two accesses a byte):
+    // the reads below print three of them inside the measured window.
+    let (ea, eb) = (exits(&mut vm), exits(&mut vm));
+    let one_print = eb.pio - ea.pio;
+    let started = std::time::Instant::now();
     let (e0, p0) = (exits(&mut vm), passes(&mut vm));
     let mut cfg = Config::new(Mode::Ping);
     cfg.tx = Some(spec);
@@ -173,13 +178,17 @@ fn frames_flowing_cost_no_port_io_per_datapath_pass() {
     let report = pktgen::run_with(&cfg, Some(&mut ep), None).unwrap();
     assert_eq!(report.received, 30_000, "{}", report.summary());
     let (p1, e1) = (passes(&mut vm), exits(&mut vm));
-    let (dp, dpio) = (p1 - p0, e1.pio - e0.pio);
-    // A few thousand passes at least (8 frames in flight); the console's
-    // own output of the four stats commands is a few hundred accesses.
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let dp = p1 - p0;
+    let dpio = (e1.pio - e0.pio).saturating_sub(3 * one_print);
+    // A few thousand passes at least (8 frames in flight). The console may
+    // look at the UART once a millisecond: bounded by the time, not by the
+    // passes. Reading the UART on every pass was 1.4 accesses per pass.
     assert!(dp > 3000, "only {dp} datapath passes for 30000 frames");
+    let budget = elapsed_ms * 6 / 5 + 100;
     assert!(
-        dpio * 4 < dp,
-        "{dpio} port accesses in {dp} datapath passes: the console polls the UART per pass"
+        dpio < dp / 10 && dpio <= budget,
+        "{dpio} port accesses in {dp} datapath passes over {elapsed_ms} ms (budget {budget}): the console polls the UART per pass"
     );
     drop(vm);
     drop(ep);
