@@ -185,7 +185,7 @@ fn frames_flowing_cost_no_port_io_per_datapath_pass() {
     // look at the UART once a millisecond: bounded by the time, not by the
     // passes. Reading the UART on every pass was 1.4 accesses per pass.
     assert!(dp > 3000, "only {dp} datapath passes for 30000 frames");
-    // Slack for the prints: their length varies with the counters digits.
+    // Slack for the prints: their length varies with the counters' digits.
     let budget = elapsed_ms * 6 / 5 + 500;
     assert!(
         dpio < dp / 10 && dpio <= budget,
