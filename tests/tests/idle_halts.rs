@@ -39,7 +39,10 @@ fn assert_halting(vm: &mut Vm, what: &str) {
     let h1 = halts(vm);
     // A 100 Hz tick wakes the idle CPU ~100 times a second; the shell's own
     // commands add a few. A spinning loop adds none.
-    assert!(h1 > h0 + 20, "{what}: the CPU stopped halting (halts {h0} -> {h1})");
+    assert!(
+        h1 > h0 + 20,
+        "{what}: the CPU stopped halting (halts {h0} -> {h1})"
+    );
 }
 
 #[test]
@@ -47,9 +50,14 @@ fn frames_on_a_nic_nothing_polls_do_not_stop_the_cpu_halting() {
     let (mut vm, mut end, _wires) = boot();
     assert_halting(&mut vm, "at boot");
     // virtio0 is not attached to anything and no reflector runs.
-    let sent: Vec<Vec<u8>> = (0..5).map(|s| frame(BROADCAST, host_mac(0), s, 60)).collect();
+    let sent: Vec<Vec<u8>> = (0..5)
+        .map(|s| frame(BROADCAST, host_mac(0), s, 60))
+        .collect();
     end.send_all(&sent, frame_wait()).unwrap();
-    assert!(lab::wait_taken(&end, frame_wait()).unwrap(), "QEMU does not read the wire");
+    assert!(
+        lab::wait_taken(&end, frame_wait()).unwrap(),
+        "QEMU does not read the wire"
+    );
     std::thread::sleep(Duration::from_millis(200));
     assert_halting(&mut vm, "after frames on an unused NIC");
     // The frames are counted (received, waiting in the ring).

@@ -120,7 +120,10 @@ mod tests {
         assert!(r.due(110));
         assert_eq!(
             r.state(104),
-            RecoveryState::Failed { failures: 1, next_try_in_ms: 6 }
+            RecoveryState::Failed {
+                failures: 1,
+                next_try_in_ms: 6
+            }
         );
         assert_eq!(r.failed(110), 20);
         assert!(!r.due(129) && r.due(130));

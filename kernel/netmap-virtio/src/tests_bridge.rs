@@ -440,7 +440,10 @@ fn frames_nobody_polls_do_not_keep_arm_reporting_work() {
     }
     // The idle loop: arm; on work, poll (nothing polls this NIC), arm again.
     let reports = (0..5).filter(|_| a.port.arm()).count();
-    assert!(reports <= 1, "arm reported work {reports} times in 5 passes");
+    assert!(
+        reports <= 1,
+        "arm reported work {reports} times in 5 passes"
+    );
     assert_eq!(a.port.counters().rx.packets, 3);
     // Still waiting in the ring for whoever opens the NIC.
     let k = a.port.krings(Dir::Rx)[0].lock();
@@ -467,14 +470,20 @@ fn a_failed_reinit_is_retried_with_backoff_until_it_succeeds() {
     assert!(a.port.needs_reset(), "a failed re-init must be retried");
     assert_eq!(
         a.port.recovery_state(4),
-        RecoveryState::Failed { failures: 1, next_try_in_ms: 6 }
+        RecoveryState::Failed {
+            failures: 1,
+            next_try_in_ms: 6
+        }
     );
     // While the device is dead: no sync touches its queues, the idle loop
     // may sleep.
     assert!(ba.poll().is_err());
     assert!(!a.port.arm());
     let mut now = 0;
-    for (k, want) in [10u64, 20, 40, 80, 160, 320, 640, 1000, 1000].iter().enumerate() {
+    for (k, want) in [10u64, 20, 40, 80, 160, 320, 640, 1000, 1000]
+        .iter()
+        .enumerate()
+    {
         assert!(!a.port.reset_due(now + want - 1), "retry {k} too early");
         now += want;
         assert!(a.port.reset_due(now));
@@ -482,8 +491,13 @@ fn a_failed_reinit_is_retried_with_backoff_until_it_succeeds() {
     }
     assert_eq!(
         alloc::format!("{}", a.port.recovery_state(now)),
-        "reset failed 10 times, next try in 1000 ms");
-    assert_eq!(a.port.nic_stats().lost_in_reset, lost, "retries lose nothing more");
+        "reset failed 10 times, next try in 1000 ms"
+    );
+    assert_eq!(
+        a.port.nic_stats().lost_in_reset,
+        lost,
+        "retries lose nothing more"
+    );
     now += 1000;
     assert!(a.port.reset(now, || {}, || true));
     assert!(!a.port.needs_reset());

@@ -254,7 +254,10 @@ mod tests {
             nics,
         };
         json(&mut out, &s).unwrap();
-        assert!(out.ends_with("}\n") && !out[..out.len() - 1].contains('\n'), "one line: {out}");
+        assert!(
+            out.ends_with("}\n") && !out[..out.len() - 1].contains('\n'),
+            "one line: {out}"
+        );
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
     }
 

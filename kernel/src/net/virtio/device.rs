@@ -244,7 +244,10 @@ impl NicDevice {
             }
         };
         if self.port.reset(now_ms, stop, start) && failures > 0 {
-            log::info!("{}: re-initialised after {failures} failed attempts", self.port_name());
+            log::info!(
+                "{}: re-initialised after {failures} failed attempts",
+                self.port_name()
+            );
         }
     }
 
