@@ -41,6 +41,61 @@ pub fn xtask_run_defaults(port: u16) -> VmOptions {
         .script("vale-ctl -h vale0:virtio0\ndhcp host0\n")
 }
 
+/// A TCP port on 127.0.0.1 that is free now (for a QEMU `hostfwd`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// Boots with `n` dgram NICs, the host end of each opened first; the wires
+/// (socket files) must outlive the VM.
+pub fn boot_dgram(n: usize) -> Result<(crate::Vm, Vec<Endpoint>, DgramWires)> {
+    let wires = DgramWires::new(n).map_err(|e| Error::new(format!("socket directory: {e}")))?;
+    let ends = (0..n)
+        .map(|i| wires.open(i))
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|e| Error::new(format!("host end of a dgram NIC: {e}")))?;
+    let vm = crate::Vm::boot_to_prompt(wires.options(VmOptions::default()))?;
+    Ok((vm, ends, wires))
+}
+
+/// The idle loop's counters, `stats`' first line
+/// (`passes P busy B halts H frames F`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdleCounters {
+    pub passes: u64,
+    pub busy: u64,
+    pub halts: u64,
+    pub frames: u64,
+}
+
+/// Runs `stats` and reads its first line.
+pub fn idle_counters(console: &mut Console, timeout: Duration) -> Result<IdleCounters> {
+    let lines = console.command_ok("stats", timeout)?;
+    let words: Vec<&str> = lines
+        .first()
+        .map_or(vec![], |l| l.split_whitespace().collect());
+    let get = |key: &str| {
+        words
+            .windows(2)
+            .find(|w| w[0] == key)
+            .and_then(|w| w[1].parse().ok())
+    };
+    match (get("passes"), get("busy"), get("halts"), get("frames")) {
+        (Some(passes), Some(busy), Some(halts), Some(frames)) if words[0] == "passes" => {
+            Ok(IdleCounters {
+                passes,
+                busy,
+                halts,
+                frames,
+            })
+        }
+        _ => Err(bad(console, "stats", &lines)),
+    }
+}
+
 /// ff:ff:ff:ff:ff:ff
 pub const BROADCAST: [u8; 6] = [0xff; 6];
 /// Ethertype of test frames (IEEE local experimental, as pktgen's).

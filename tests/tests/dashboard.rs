@@ -10,7 +10,7 @@
 //! test` installs it as root: xtask/src/setup.rs).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -20,14 +20,6 @@ use integration::skip::{find_tool, skip};
 use integration::timeouts::{scaled, COMMAND, EXIT};
 use integration::{lab, KernelExit, Vm};
 use regex_lite::Regex;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `GET path`'s body, retried while the forward is not up yet.
 fn get(port: u16, path: &str) -> String {
@@ -103,7 +95,7 @@ fn live_page_in_a_browser_shows_nics_switch_rings_and_moving_counters() {
         );
         return;
     };
-    let port = free_port();
+    let port = lab::free_port();
     let mut vm = Vm::boot_to_prompt(lab::xtask_run_defaults(port)).unwrap();
     assert!(
         vm.output().contains("host0: inet 10.0.2.15/24"),

@@ -139,12 +139,9 @@ fn every_port_access_in_the_kernel_goes_through_arch_pio() {
     );
 }
 
-/// `passes P busy B halts H frames F` from `stats`.
+/// Datapath passes so far (`stats`' first line).
 fn passes(vm: &mut Vm) -> u64 {
-    let lines = vm.command_ok("stats", COMMAND).unwrap();
-    let words: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(words[0], "passes", "{lines:?}");
-    words[1].parse().unwrap()
+    integration::lab::idle_counters(vm, COMMAND).unwrap().passes
 }
 
 /// While frames flow the idle loop makes a datapath pass per batch with

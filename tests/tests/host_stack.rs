@@ -5,7 +5,7 @@
 //! own `ping` through a tap in a network namespace the test makes.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -328,14 +328,6 @@ fn pcap_capture_of_host0_holds_exactly_the_frames_exchanged() {
 
 // ---- HTTP through QEMU's user networking --------------------------------
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn http_get(port: u16, request: &str) -> String {
     let deadline = Instant::now() + frame_wait();
     loop {
@@ -391,7 +383,7 @@ fn json_counter(json: &str, name: &str, dir: &str) -> u64 {
 
 #[test]
 fn http_stats_through_user_networking_hostfwd_match_the_traffic() {
-    let port = free_port();
+    let port = lab::free_port();
     let mut vm = Vm::boot_to_prompt(lab::xtask_run_defaults(port)).unwrap();
     assert!(
         vm.output().contains("host0: inet 10.0.2.15/24 gw 10.0.2.2"),

@@ -7,29 +7,20 @@ use std::time::{Duration, Instant};
 use integration::lab::{self, frame, host_mac, DgramWires, BROADCAST};
 use integration::timeouts::{scaled, COMMAND};
 use integration::wire::Endpoint;
-use integration::{Vm, VmOptions};
+use integration::Vm;
 
 fn frame_wait() -> Duration {
     scaled(Duration::from_secs(15))
 }
 
 fn boot() -> (Vm, Endpoint, DgramWires) {
-    let wires = DgramWires::new(1).unwrap();
-    let end = wires.open(0).unwrap();
-    let vm = Vm::boot_to_prompt(wires.options(VmOptions::default())).unwrap();
-    (vm, end, wires)
+    let (vm, mut ends, wires) = lab::boot_dgram(1).unwrap();
+    (vm, ends.remove(0), wires)
 }
 
-/// `halts` from `stats` (`passes P busy B halts H frames F`).
+/// `halts` from `stats`.
 fn halts(vm: &mut Vm) -> u64 {
-    let out = vm.command_ok("stats", COMMAND).unwrap();
-    let line = out
-        .iter()
-        .find(|l| l.starts_with("passes "))
-        .unwrap_or_else(|| panic!("no passes line in {out:?}"));
-    let w: Vec<&str> = line.split_whitespace().collect();
-    let i = w.iter().position(|x| *x == "halts").unwrap();
-    w[i + 1].parse().unwrap()
+    lab::idle_counters(vm, COMMAND).unwrap().halts
 }
 
 /// Halts go up across a second of an idle guest.

@@ -7,17 +7,14 @@ use std::time::Duration;
 use integration::lab::{self, frame, host_mac, DgramWires, BROADCAST};
 use integration::timeouts::{scaled, COMMAND};
 use integration::wire::Endpoint;
-use integration::{Vm, VmOptions};
+use integration::Vm;
 
 fn frame_wait() -> Duration {
     scaled(Duration::from_secs(15))
 }
 
 fn boot(n: usize) -> (Vm, Vec<Endpoint>, DgramWires) {
-    let wires = DgramWires::new(n).unwrap();
-    let ends = (0..n).map(|i| wires.open(i).unwrap()).collect();
-    let vm = Vm::boot_to_prompt(wires.options(VmOptions::default())).unwrap();
-    (vm, ends, wires)
+    lab::boot_dgram(n).unwrap()
 }
 
 fn expect(ep: &mut Endpoint, want: &[Vec<u8>]) {

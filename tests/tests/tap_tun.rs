@@ -10,10 +10,10 @@ use integration::frames::{
     arp, eth, icmp_echo, ipv4, ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
     ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, PROTO_ICMP,
 };
-use integration::lab::{frame, host_mac, DgramWires, BROADCAST};
+use integration::lab::{self, frame, host_mac, DgramWires, BROADCAST};
 use integration::timeouts::{scaled, COMMAND};
 use integration::wire::Endpoint;
-use integration::{Vm, VmOptions};
+use integration::Vm;
 
 const TAP_MAC: [u8; 6] = [0x02, 0x54, 0, 0, 0, 0];
 const TUN_MAC: [u8; 6] = [0x02, 0x54, 0, 1, 0, 0];
@@ -27,10 +27,8 @@ fn frame_wait() -> Duration {
 
 /// Boots with one dgram NIC; the wires (socket files) must outlive the VM.
 fn boot() -> (Vm, Endpoint, DgramWires) {
-    let wires = DgramWires::new(1).unwrap();
-    let end = wires.open(0).unwrap();
-    let vm = Vm::boot_to_prompt(wires.options(VmOptions::default())).unwrap();
-    (vm, end, wires)
+    let (vm, mut ends, wires) = lab::boot_dgram(1).unwrap();
+    (vm, ends.remove(0), wires)
 }
 
 fn ok(vm: &mut Vm, cmd: &str) -> Vec<String> {
