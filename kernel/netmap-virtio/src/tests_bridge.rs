@@ -121,6 +121,19 @@ const A: [u8; 6] = [0x52, 0x54, 0, 0, 0, 0xa];
 const B: [u8; 6] = [0x52, 0x54, 0, 0, 0, 0xb];
 const BCAST: [u8; 6] = [0xff; 6];
 
+/// NIC `a`'s device returns a chain id it never held: the bridge's poll
+/// fails and the NIC needs a reset. Returns the pool and its free count
+/// before, for the audit after the reset.
+fn lie(a: &mut Nic, ba: &Bridge) -> (Arc<BufferPool>, usize) {
+    let pool = a.port.krings(Dir::Rx)[0].lock().slots.pool().clone();
+    let free_before = pool.free_count();
+    a.rx_dev.pop_avail();
+    a.rx_dev.push_used(999, 60);
+    a.rx_dev.publish_used();
+    assert!(ba.poll().is_err());
+    (pool, free_before)
+}
+
 fn two_nics() -> (Arc<Switch>, Nic, Nic, Arc<Bridge>, Arc<Bridge>) {
     let pool = BufferPool::on_heap(4096, 2048).unwrap();
     let sw = Switch::new("vale0");
@@ -255,12 +268,7 @@ fn a_full_nic_queues_in_the_bridge_then_drops_and_counts() {
 #[test]
 fn a_lying_device_is_flagged_and_reset_without_losing_buffers() {
     let (_sw, mut a, mut b, ba, _bb) = two_nics();
-    let pool = a.port.krings(Dir::Rx)[0].lock().slots.pool().clone();
-    let free_before = pool.free_count();
-    a.rx_dev.pop_avail();
-    a.rx_dev.push_used(999, 60);
-    a.rx_dev.publish_used();
-    assert!(ba.poll().is_err());
+    let (pool, free_before) = lie(&mut a, &ba);
     assert!(a.port.needs_reset());
     let stopped = AtomicUsize::new(0);
     assert!(a.port.reset(
@@ -456,12 +464,7 @@ fn frames_nobody_polls_do_not_keep_arm_reporting_work() {
 #[test]
 fn a_failed_reinit_is_retried_with_backoff_until_it_succeeds() {
     let (_sw, mut a, mut b, ba, _bb) = two_nics();
-    let pool = a.port.krings(Dir::Rx)[0].lock().slots.pool().clone();
-    let free_before = pool.free_count();
-    a.rx_dev.pop_avail();
-    a.rx_dev.push_used(999, 60);
-    a.rx_dev.publish_used();
-    assert!(ba.poll().is_err());
+    let (pool, free_before) = lie(&mut a, &ba);
     assert!(a.port.reset_due(0));
     let lost = {
         assert!(!a.port.reset(0, || {}, || false), "re-init failed");
