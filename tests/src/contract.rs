@@ -15,6 +15,8 @@ pub const HELP_LINE: &str = r"^([a-z][a-z0-9-]*)( .*)? - \S.*$";
 /// `version`: `kernel <version> (<debug|release>)`.
 pub const VERSION: &str = r"^kernel (\d+\.\d+\.\d+\S*) \((debug|release)\)$";
 /// `uptime`: `up <s>.<mmm> s`.
+/// `stats`' VM-exit line (kernel/src/exits.rs).
+pub const STATS_EXITS: &str = r"^exits doorbells=(\d+) irqs=(\d+) \(nic=(\d+) timer=(\d+) other=(\d+)\) halts=(\d+) ticks=(\d+) pio=(\d+) mmio=(\d+)$";
 pub const UPTIME: &str = r"^up (\d+)\.(\d{3}) s$";
 /// `mem`: the three lines, in order; groups 1 and 2 are used and free.
 pub const MEM: [&str; 3] = [

@@ -96,6 +96,47 @@ pub fn idle_counters(console: &mut Console, timeout: Duration) -> Result<IdleCou
     }
 }
 
+/// The events that cost a VM exit under KVM, as `stats`' `exits` line
+/// counts them ([`contract::STATS_EXITS`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Exits {
+    pub doorbells: u64,
+    pub irqs: u64,
+    pub nic: u64,
+    pub timer: u64,
+    pub other: u64,
+    pub halts: u64,
+    pub ticks: u64,
+    pub pio: u64,
+    pub mmio: u64,
+}
+
+impl Exits {
+    /// The `exits ...` line, or `None` if it does not match the contract.
+    pub fn parse(line: &str) -> Option<Exits> {
+        let caps = Regex::new(contract::STATS_EXITS)
+            .unwrap()
+            .captures(line.trim_end())?;
+        let n = |i: usize| caps[i].parse::<u64>().ok();
+        Some(Exits {
+            doorbells: n(1)?,
+            irqs: n(2)?,
+            nic: n(3)?,
+            timer: n(4)?,
+            other: n(5)?,
+            halts: n(6)?,
+            ticks: n(7)?,
+            pio: n(8)?,
+            mmio: n(9)?,
+        })
+    }
+
+    /// Every exit-causing event (ticks are timer interrupts: counted once).
+    pub fn total(&self) -> u64 {
+        self.doorbells + self.irqs + self.halts + self.pio + self.mmio
+    }
+}
+
 /// ff:ff:ff:ff:ff:ff
 pub const BROADCAST: [u8; 6] = [0xff; 6];
 /// Ethertype of test frames (IEEE local experimental, as pktgen's).
@@ -423,6 +464,21 @@ pub fn drain(ep: &mut Endpoint, first: Duration, quiet: Duration) -> io::Result<
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn parses_the_guests_exits_line() {
+        let e = Exits::parse(
+            "exits doorbells=3 irqs=12 (nic=2 timer=9 other=1) halts=7 ticks=9 pio=400 mmio=21",
+        )
+        .unwrap();
+        assert_eq!(
+            (e.doorbells, e.irqs, e.halts, e.ticks, e.pio, e.mmio),
+            (3, 12, 7, 9, 400, 21)
+        );
+        assert_eq!(e.total(), 3 + 12 + 7 + 400 + 21);
+        assert!(Exits::parse("exits doorbells=3").is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -9,37 +9,8 @@ use std::time::Duration;
 use integration::{timeouts::COMMAND, Vm, VmOptions};
 use regex_lite::Regex;
 
-/// `exits doorbells=N irqs=N (nic=N timer=N other=N) halts=N ticks=N pio=N mmio=N`
-const EXITS_LINE: &str = r"^exits doorbells=(\d+) irqs=(\d+) \(nic=(\d+) timer=(\d+) other=(\d+)\) halts=(\d+) ticks=(\d+) pio=(\d+) mmio=(\d+)$";
-
-#[derive(Debug, Clone, Copy)]
-struct Exits {
-    doorbells: u64,
-    irqs: u64,
-    nic: u64,
-    timer: u64,
-    other: u64,
-    halts: u64,
-    ticks: u64,
-    pio: u64,
-    mmio: u64,
-}
-
-fn parse(line: &str) -> Option<Exits> {
-    let caps = Regex::new(EXITS_LINE).unwrap().captures(line.trim_end())?;
-    let n = |i: usize| caps[i].parse::<u64>().unwrap();
-    Some(Exits {
-        doorbells: n(1),
-        irqs: n(2),
-        nic: n(3),
-        timer: n(4),
-        other: n(5),
-        halts: n(6),
-        ticks: n(7),
-        pio: n(8),
-        mmio: n(9),
-    })
-}
+use integration::contract::STATS_EXITS as EXITS_LINE;
+use integration::lab::Exits;
 
 fn exits(vm: &mut Vm) -> Exits {
     let lines = vm.command_ok("stats", COMMAND).unwrap();
@@ -47,7 +18,7 @@ fn exits(vm: &mut Vm) -> Exits {
     assert_eq!(found.len(), 1, "one exits line in {lines:?}");
     // The older lines stay first: `bench e2e` and other tests read them.
     assert!(lines[0].starts_with("passes "), "{lines:?}");
-    let e = parse(found[0]).unwrap_or_else(|| panic!("{:?} !~ {EXITS_LINE}", found[0]));
+    let e = Exits::parse(found[0]).unwrap_or_else(|| panic!("{:?} !~ {EXITS_LINE}", found[0]));
     assert_eq!(e.irqs, e.nic + e.timer + e.other, "{e:?}");
     assert_eq!(e.ticks, e.timer, "a tick is a timer interrupt: {e:?}");
     e
@@ -55,7 +26,7 @@ fn exits(vm: &mut Vm) -> Exits {
 
 #[test]
 fn the_parser_reads_the_documented_line() {
-    let e = parse(
+    let e = Exits::parse(
         "exits doorbells=1 irqs=12 (nic=2 timer=9 other=1) halts=7 ticks=9 pio=4225 mmio=298",
     )
     .unwrap();
@@ -64,7 +35,7 @@ fn the_parser_reads_the_documented_line() {
         (1, 12, 2, 9, 1)
     );
     assert_eq!((e.halts, e.ticks, e.pio, e.mmio), (7, 9, 4225, 298));
-    assert!(parse("exits doorbells=1 irqs=12").is_none());
+    assert!(Exits::parse("exits doorbells=1 irqs=12").is_none());
 }
 
 #[test]

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use integration::hmp::Hmp;
-use integration::lab::{self, DgramWires};
+use integration::lab::{self, DgramWires, Exits};
 use integration::pktgen::{self, format_pps, Config, Mode, Report};
 use integration::timeouts::COMMAND;
 use integration::wire::netns::{self, NetNs};
@@ -95,38 +95,6 @@ struct GuestStats {
     hz: u64,
     /// Events that cost a VM exit under KVM (`stats`' `exits` line).
     exits: Exits,
-}
-
-/// `exits doorbells=N irqs=N (nic=N timer=N other=N) halts=N ticks=N pio=N mmio=N`
-#[derive(Clone, Copy, Debug, Default)]
-struct Exits {
-    doorbells: u64,
-    irqs: u64,
-    halts: u64,
-    ticks: u64,
-    pio: u64,
-    mmio: u64,
-}
-
-impl Exits {
-    fn parse(line: &str) -> Option<Exits> {
-        let get = |key: &str| -> Option<u64> {
-            line.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-                .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
-        };
-        Some(Exits {
-            doorbells: get("doorbells")?,
-            irqs: get("irqs")?,
-            halts: get("halts")?,
-            ticks: get("ticks")?,
-            pio: get("pio")?,
-            mmio: get("mmio")?,
-        })
-    }
-
-    fn total(&self) -> u64 {
-        self.doorbells + self.irqs + self.halts + self.pio + self.mmio
-    }
 }
 
 fn guest_stats(vm: &mut Vm) -> Result<GuestStats, String> {
@@ -902,23 +870,4 @@ fn progress(round: usize, runs: usize, case: &Case, s: &Sample) {
         s.kicks_per_frame,
         s.switch_drops,
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Exits;
-
-    #[test]
-    fn parses_the_guests_exits_line() {
-        let e = Exits::parse(
-            "exits doorbells=3 irqs=12 (nic=2 timer=9 other=1) halts=7 ticks=9 pio=400 mmio=21",
-        )
-        .unwrap();
-        assert_eq!(
-            (e.doorbells, e.irqs, e.halts, e.ticks, e.pio, e.mmio),
-            (3, 12, 7, 9, 400, 21)
-        );
-        assert_eq!(e.total(), 3 + 12 + 7 + 400 + 21);
-        assert!(Exits::parse("exits doorbells=3").is_none());
-    }
 }
