@@ -366,8 +366,10 @@ fn deliver(
         oversize += !fits as u64;
     }
 
-    // How many whole frames fit in `avail` slots, and the slots they need.
-    let fit = |sc: &ForwardScratch, avail: usize| {
+    // Reserve: whole frames only, as many as fit.
+    let (lease, take) = {
+        let mut k = dk.lock();
+        let avail = k.rx_free() as usize;
         let (mut take, mut need) = (0usize, 0usize);
         while take < nsel {
             let fr = sc.ft[sc.sel[take] as usize].frags as usize;
@@ -377,31 +379,6 @@ fn deliver(
             need += fr;
             take += 1;
         }
-        (take, need)
-    };
-
-    let mut k = dk.lock();
-    // No lease pending (always so with one forwarder at a time, as on one
-    // CPU): copy straight into the free slots at `nr_hwtail` under the
-    // lock and publish them, instead of leasing their buffers out to
-    // `hold` and moving them back (two slot moves per frame).
-    let direct = k.rx_direct_space() as usize;
-    if direct > 0 {
-        let (take, need) = fit(sc, direct);
-        if oversize > 0 || take < nsel {
-            k.stats.drop_oversize += oversize;
-            k.stats.drop_ring_full += (nsel - take) as u64;
-        }
-        let start = k.nr_hwtail;
-        let bytes = copy_frames(slots, &sc.ft, &sc.sel[..take], &mut k.slots, start);
-        k.rx_publish_direct(need as u32, take as u64, bytes);
-        return take > 0;
-    }
-
-    // Reserve: whole frames only, as many as fit.
-    let (lease, take) = {
-        let avail = k.rx_free() as usize;
-        let (take, need) = fit(sc, avail);
         let lease = k.lease(need as u32, &mut sc.hold);
         // `need <= avail` and `need <= BATCH` (the hold array's size).
         debug_assert_eq!(lease.n as usize, need);
@@ -409,7 +386,6 @@ fn deliver(
             k.stats.drop_oversize += oversize;
             k.stats.drop_ring_full += (nsel - take) as u64;
         }
-        drop(k);
         (lease, take)
     };
     if take == 0 {
@@ -443,8 +419,7 @@ fn copy_frames(slots: &SlotArray, ft: &[Ft], sel: &[u16], dst: &mut SlotArray, s
             let len = c.src(s as usize).map_or(0, |x| x.len);
             let flags = if fi + 1 < e.frags { NS_MOREFRAG } else { 0 };
             // Cannot fail: same pool, lengths within the buffer size, and
-            // the destination positions are free slots reserved for us
-            // (a lease, or the direct space under the lock).
+            // the destination positions are the lease's, ours alone.
             let _ = c.copy(s as usize, h as usize, len, flags);
             h = ring_add(h, 1, m);
             s = ring_add(s, 1, n);
