@@ -53,6 +53,11 @@ pub enum SyncError {
     Detached,
     /// The port's own sync failed (e.g. a device error); counted by the port.
     Port,
+    /// The application ring does not belong to this kring: its slot array
+    /// was replaced by one of another size, or rings were swapped (through
+    /// [`Handle::rings_mut`](crate::Handle::rings_mut)). Nothing was done;
+    /// putting the right ring or array back makes the ring usable again.
+    WrongRing(usize),
 }
 
 /// Errors of port names (`vale0:p`, `x{1`, `p/rt`, ...).
@@ -146,6 +151,7 @@ impl fmt::Display for SyncError {
             SyncError::NoSuchRing(r) => write!(f, "no ring {r}"),
             SyncError::Detached => f.write_str("port detached"),
             SyncError::Port => f.write_str("port sync failed"),
+            SyncError::WrongRing(r) => write!(f, "ring {r} does not fit its kring"),
         }
     }
 }

@@ -73,6 +73,7 @@
 //! | --- | --- | --- | --- |
 //! | [`SyncError::RingReinit`] | `Handle::txsync`/`rxsync` | head or cur outside the ring or moved illegally | ring re-initialised as `netmap_ring_reinit` (head = cur = hwcur, tail = hwtail, view rewritten), `ring_reinit` counted, port sync skipped |
 //! | [`SyncError::NoSuchRing`] | syncs | ring number out of range | nothing happens |
+//! | [`SyncError::WrongRing`] | `Handle::txsync`/`rxsync` | the application replaced the ring's slot array by one of another size, or swapped rings | nothing happens; the right ring or array put back works again |
 //! | [`SyncError::Detached`] | VALE txsync, [`Switch::forward`] | the port left its switch | pending frames dropped, `drop_detached` counted |
 //! | [`SyncError::Port`] | a kernel port's sync | device error | as the port documents |
 //! | counters only | syncs | bad `buf_idx` (`bad_buf_idx`), `len` over the buffer (`bad_len`, len := 0), runt (`drop_short`), oversize (`drop_oversize`), chain over 64 fragments (`drop_frag_chain`), no destination (`drop_no_dest`), destination full (`drop_ring_full`), monitor full (`drop_monitor`) | the slot is repaired or the frame dropped; traffic goes on |

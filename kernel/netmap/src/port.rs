@@ -265,7 +265,7 @@ impl Handle {
                 .iter()
                 .map(|k| {
                     let mut st = k.lock();
-                    let mut ring = NetmapRing::new(st.slots.pool(), k.num_slots());
+                    let mut ring = NetmapRing::new(st.slots.pool(), k.num_slots(), k);
                     st.attach_ring(&mut ring);
                     ring
                 })
@@ -321,6 +321,9 @@ impl Handle {
             .krings(Dir::Tx)
             .get(r)
             .ok_or(SyncError::NoSuchRing(r))?;
+        if !ring.belongs_to(kring) {
+            return Err(SyncError::WrongRing(r));
+        }
         let hooks = kring.monitors.read();
         let mut woken = monitor::Woken::default();
         {
@@ -353,6 +356,9 @@ impl Handle {
             .krings(Dir::Rx)
             .get(r)
             .ok_or(SyncError::NoSuchRing(r))?;
+        if !ring.belongs_to(kring) {
+            return Err(SyncError::WrongRing(r));
+        }
         let hooks = kring.monitors.read();
         let mut woken = monitor::Woken::default();
         let prologue = {
@@ -389,7 +395,11 @@ impl Drop for Handle {
     fn drop(&mut self) {
         for (dir, rings) in [(Dir::Tx, &mut self.tx), (Dir::Rx, &mut self.rx)] {
             for (k, ring) in self.port.krings(dir).iter().zip(rings.iter_mut()) {
-                k.lock().detach_ring(ring);
+                // A ring the application swapped in from elsewhere is not
+                // this kring's: its buffers go back to the pool when it drops.
+                if ring.belongs_to(k) {
+                    k.lock().detach_ring(ring);
+                }
             }
         }
         if let Some(f) = self.on_close.take() {

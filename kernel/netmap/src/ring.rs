@@ -38,10 +38,14 @@ pub struct NetmapRing {
     /// as of the last sync.
     pub(crate) held: SlotArray,
     num_slots: u32,
+    /// Address of the kring this ring was built for: a ring the application
+    /// moved elsewhere (a swap through `Handle::rings_mut`, or between two
+    /// handles) is recognised and refused instead of indexed out of range.
+    owner: usize,
 }
 
 impl NetmapRing {
-    pub(crate) fn new(pool: &Arc<BufferPool>, num_slots: u32) -> Self {
+    pub(crate) fn new(pool: &Arc<BufferPool>, num_slots: u32, owner: &crate::Kring) -> Self {
         NetmapRing {
             head: 0,
             cur: 0,
@@ -49,7 +53,24 @@ impl NetmapRing {
             slot: vec![Slot::default(); num_slots as usize].into_boxed_slice(),
             held: SlotArray::new_empty(pool, num_slots as usize),
             num_slots,
+            owner: owner as *const crate::Kring as usize,
         }
+    }
+
+    /// Whether this ring can be synced against `kring`: it was built for it
+    /// and its slot array still has the kring's size. The application can
+    /// break either (the `slot` array is public, rings can be swapped);
+    /// a sync then refuses with [`SyncError::WrongRing`](crate::SyncError::WrongRing).
+    #[inline]
+    pub(crate) fn belongs_to(&self, kring: &crate::Kring) -> bool {
+        self.owner == kring as *const crate::Kring as usize && self.fits(kring.num_slots())
+    }
+
+    /// Whether the ring, including the application's slot array, has `n`
+    /// slots (the `held` array always has `num_slots`).
+    #[inline]
+    pub(crate) fn fits(&self, n: u32) -> bool {
+        self.num_slots == n && self.slot.len() == n as usize
     }
 
     /// Number of slots (netmap's `num_slots`).
@@ -132,12 +153,16 @@ impl NetmapRing {
     /// Copies `data` into slot `i`'s buffer and sets its length: the usual
     /// way to fill a tx slot.
     pub fn write_frame(&mut self, i: u32, data: &[u8]) -> Result<(), PoolError> {
+        let view = self
+            .slot
+            .get_mut(i as usize)
+            .ok_or(PoolError::SlotOutOfRange(i as usize))?;
         let buf = self.held.buf_mut(i as usize)?;
         if data.len() > buf.len() || data.len() > u16::MAX as usize {
             return Err(PoolError::BadLen(data.len()));
         }
         buf[..data.len()].copy_from_slice(data);
-        self.slot[i as usize].len = data.len() as u16;
+        view.len = data.len() as u16;
         Ok(())
     }
 
@@ -148,6 +173,9 @@ impl NetmapRing {
     /// the application.
     pub fn swap_buf(&mut self, i: u32, other: &mut NetmapRing, j: u32) -> Result<(), PoolError> {
         let (iu, ju) = (i as usize, j as usize);
+        if iu >= self.slot.len() || ju >= other.slot.len() {
+            return Err(PoolError::SlotOutOfRange(iu.max(ju)));
+        }
         if !self.held.is_held(iu) {
             return Err(PoolError::SlotEmpty(iu));
         }
@@ -172,6 +200,9 @@ impl NetmapRing {
     /// [`swap_buf`](Self::swap_buf) between two slots of this ring.
     pub fn swap_within(&mut self, i: u32, j: u32) -> Result<(), PoolError> {
         let (iu, ju) = (i as usize, j as usize);
+        if iu.max(ju) >= self.slot.len() {
+            return Err(PoolError::SlotOutOfRange(iu.max(ju)));
+        }
         if !self.held.is_held(iu) {
             return Err(PoolError::SlotEmpty(iu));
         }

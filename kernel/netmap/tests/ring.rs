@@ -326,3 +326,68 @@ fn sync_on_missing_ring() {
     assert_eq!(h.txsync(1), Err(SyncError::NoSuchRing(1)));
     assert_eq!(h.rxsync(7), Err(SyncError::NoSuchRing(7)));
 }
+
+/// Issue 11, defect 1: an application may replace a ring's slot array or
+/// swap whole rings; a ring that does not fit its kring is an error, never
+/// a panic, and no buffer is lost.
+#[test]
+fn a_replaced_slot_array_is_an_error_not_a_panic() {
+    let (p, port, mut h) = setup();
+    let f = common::frame(common::mac(2), common::mac(1), 64, 9);
+    port.inject(0, &[&f; 3]);
+    let r = h.tx_ring(0).unwrap();
+    r.write_frame(0, &f).unwrap();
+    r.advance(1);
+    r.slot = vec![netmap::Slot::default(); 3].into_boxed_slice();
+    assert_eq!(h.txsync(0), Err(SyncError::WrongRing(0)));
+    h.rx_ring(0).unwrap().slot = Vec::new().into_boxed_slice();
+    assert_eq!(h.rxsync(0), Err(SyncError::WrongRing(0)));
+    // The ring's own methods refuse the slots the array lacks.
+    let r = h.tx_ring(0).unwrap();
+    assert!(r.write_frame(5, &f).is_err());
+    assert!(r.swap_within(1, 6).is_err());
+    let (tx, rx) = h.rings_mut();
+    assert!(tx[0].swap_buf(1, &mut rx[0], 0).is_err());
+    assert!(rx[0].frame(0).is_err());
+    audit(&p, &[&*port], &[&h]);
+    // Putting a right-sized array back makes the ring usable again.
+    h.tx_ring(0).unwrap().slot = vec![netmap::Slot::default(); N as usize].into_boxed_slice();
+    h.txsync(0).unwrap();
+    assert_eq!(port.sent.lock().unwrap().len(), 1);
+    h.rx_ring(0).unwrap().slot = vec![netmap::Slot::default(); 100].into_boxed_slice();
+    drop(h);
+    audit(&p, &[&*port], &[]);
+}
+
+#[test]
+fn swapped_rings_are_refused_not_a_panic() {
+    let p = pool(256);
+    let (a, b) = (SinkPort::new(&p, 1, N), SinkPort::new(&p, 1, 4 * N));
+    let (mut ha, mut hb) = (Handle::new(a.clone()), Handle::new(b.clone()));
+    let f = common::frame(common::mac(2), common::mac(1), 64, 9);
+    b.inject(0, &[&f; 20]);
+    hb.rxsync(0).unwrap();
+    // Rings of different sizes, between handles and within one.
+    std::mem::swap(ha.tx_ring(0).unwrap(), hb.rx_ring(0).unwrap());
+    ha.tx_ring(0).unwrap().advance(15);
+    assert_eq!(ha.txsync(0), Err(SyncError::WrongRing(0)));
+    assert_eq!(ha.rxsync(0), Ok(()));
+    assert_eq!(hb.rxsync(0), Err(SyncError::WrongRing(0)));
+    let (tx, rx) = hb.rings_mut();
+    std::mem::swap(&mut tx[0], &mut rx[0]);
+    assert_eq!(hb.txsync(0), Err(SyncError::WrongRing(0)));
+    assert_eq!(hb.rxsync(0), Err(SyncError::WrongRing(0)));
+    audit(&p, &[&*a, &*b], &[&ha, &hb]);
+    // Swapped back, everything works again.
+    let (tx, rx) = hb.rings_mut();
+    std::mem::swap(&mut tx[0], &mut rx[0]);
+    std::mem::swap(ha.tx_ring(0).unwrap(), hb.rx_ring(0).unwrap());
+    hb.rxsync(0).unwrap();
+    ha.txsync(0).unwrap();
+    audit(&p, &[&*a, &*b], &[&ha, &hb]);
+    // Closed while swapped: no panic, no buffer lost.
+    std::mem::swap(ha.tx_ring(0).unwrap(), hb.rx_ring(0).unwrap());
+    drop(ha);
+    drop(hb);
+    audit(&p, &[&*a, &*b], &[]);
+}

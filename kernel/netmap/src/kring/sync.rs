@@ -39,7 +39,14 @@ impl KringState {
     /// `rhead`/`rcur`. On a protocol violation the ring is re-initialised
     /// ([`reinit`](Self::reinit)) and the error returned; the caller must
     /// then skip the port's sync, as netmap does.
+    ///
+    /// A ring of another size than the kring (see [`SyncError::WrongRing`])
+    /// is refused untouched; the error names ring 0, the kring not knowing
+    /// its number ([`Handle`](crate::Handle) checks first, with the number).
     pub fn begin_sync(&mut self, ring: &mut NetmapRing, dir: Dir) -> Result<(), SyncError> {
+        if !ring.fits(self.nkr_num_slots) {
+            return Err(SyncError::WrongRing(0));
+        }
         let (head, cur) = (ring.head, ring.cur);
         let ok = match dir {
             Dir::Tx => self.txsync_check(head, cur),
@@ -67,7 +74,7 @@ impl KringState {
     /// Phase 3 of a sync (netmap's `nm_sync_finalize`): hand the slots
     /// `[rtail, nr_hwtail)` to the application and report the new tail.
     pub fn finish_sync(&mut self, ring: &mut NetmapRing) {
-        if !self.kring_sane() {
+        if !self.kring_sane() || !ring.fits(self.nkr_num_slots) {
             return;
         }
         let count = self.dist(self.rtail, self.nr_hwtail);
@@ -122,6 +129,9 @@ impl KringState {
     /// slot of its view is rewritten from the truth. Counts one
     /// `ring_reinit`. No buffer is lost or duplicated: only moves happen.
     pub fn reinit(&mut self, ring: &mut NetmapRing) {
+        if !ring.fits(self.nkr_num_slots) {
+            return;
+        }
         self.stats.ring_reinit += 1;
         let n = self.nkr_num_slots;
         self.take_back_range(ring, 0, n);
@@ -151,6 +161,9 @@ impl KringState {
     /// Binds an application ring to this kring: the application receives
     /// `[rhead, rtail)` and its view is initialised.
     pub fn attach_ring(&mut self, ring: &mut NetmapRing) {
+        if !ring.fits(self.nkr_num_slots) {
+            return;
+        }
         let count = self.dist(self.rhead, self.rtail);
         self.give_range(ring, self.rhead, count);
         for (iu, v) in ring.slot.iter_mut().enumerate() {
@@ -168,7 +181,13 @@ impl KringState {
     /// Unbinds an application ring: every buffer it holds comes back, so
     /// the kring owns all its buffers again. Lengths and flags of the
     /// application's view are kept (a persistent port can be reopened).
+    ///
+    /// A ring of another size is left alone: its buffers go back to the
+    /// pool when it is dropped.
     pub fn detach_ring(&mut self, ring: &mut NetmapRing) {
+        if !ring.fits(self.nkr_num_slots) {
+            return;
+        }
         self.take_back_range(ring, 0, self.nkr_num_slots);
     }
 }
