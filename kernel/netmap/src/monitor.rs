@@ -9,7 +9,7 @@
 //! | --- | --- | --- |
 //! | `/t` copy | every frame the application sends | when the txsync takes it (`[old head, head)`) |
 //! | `/r` copy | every frame the application receives | when the rxsync reports it (`[old tail, tail)`) |
-//! | `/z` zero copy, tx | every frame the port has finished sending | when the txsync reclaims its slot: the buffer moves to the monitor and the sender gets the monitor's free buffer (`NS_BUF_CHANGED`) |
+//! | `/z` zero copy, tx | every frame the port has finished sending | when the txsync reclaims its slot (up to the new `nr_hwtail` included, so every frame of a batch the port finished at once): the buffer moves to the monitor and the sender gets the monitor's free buffer (`NS_BUF_CHANGED`) |
 //! | `/z` zero copy, rx | every frame the application released | when the rxsync takes the slot back, before the port can reuse it |
 //!
 //! A monitor never slows or blocks the monitored port: when its ring is full
@@ -264,9 +264,12 @@ fn chain_len(k: &KringState, i: u32, to: u32) -> Option<u32> {
 /// Copies the frames in slots `[from, to)` of `src` into monitor ring
 /// `ring`. Whole chains only; what does not fit is counted and skipped.
 fn copy_into(m: &MonitorPort, ring: usize, src: &KringState, from: u32, to: u32) -> bool {
+    let n = src.nkr_num_slots;
+    if from >= n || to >= n {
+        return false; // a port corrupted the kring; the sync repairs it
+    }
     let mk = &m.rx[ring % m.rx.len()];
     let mut dst = mk.lock();
-    let n = src.nkr_num_slots;
     let mut i = from;
     let mut any = false;
     while i != to {
@@ -296,9 +299,12 @@ fn copy_into(m: &MonitorPort, ring: usize, src: &KringState, from: u32, to: u32)
 /// Moves the buffers of `[from, to)` of `src` into monitor ring `ring`,
 /// giving `src` the monitor's free buffers in exchange.
 fn swap_into(m: &MonitorPort, ring: usize, src: &mut KringState, from: u32, to: u32) -> bool {
+    let n = src.nkr_num_slots;
+    if from >= n || to >= n {
+        return false; // a port corrupted the kring; the sync repairs it
+    }
     let mk = &m.rx[ring % m.rx.len()];
     let mut dst = mk.lock();
-    let n = src.nkr_num_slots;
     let mut i = from;
     let mut any = false;
     while i != to {

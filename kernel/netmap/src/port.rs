@@ -72,7 +72,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::error::SyncError;
-use crate::kring::{Dir, Kring, KringStats};
+use crate::kring::{ring_add, Dir, Kring, KringStats};
 use crate::monitor;
 use crate::ring::NetmapRing;
 
@@ -336,7 +336,12 @@ impl Handle {
         let res = self.port.txsync(r);
         {
             let mut k = kring.lock();
-            let (from, to) = (k.rtail, k.nr_hwtail);
+            // What this sync reclaimed, the slot at the new `nr_hwtail`
+            // included: the port is done with it too (it only stays the
+            // kernel's as the ring's spare slot), as netmap's zero-copy
+            // monitor takes `[old hwtail + 1, new hwtail + 1)`.
+            let n = k.nkr_num_slots;
+            let (from, to) = (ring_add(k.rtail, 1, n), ring_add(k.nr_hwtail, 1, n));
             hooks.tx_reclaimed(&mut k, from, to, r, &mut woken);
             k.finish_sync(ring);
         }
