@@ -29,7 +29,7 @@ use crate::monitor::{attach_monitor, detach_monitor, MonitorPort};
 use crate::name::{parse, PortName};
 use crate::pipe::{PipePair, PipeSide};
 use crate::port::{kring_bufs, Handle, Port, PortConfig};
-use crate::vale::{Attachment, Switch, ValePort};
+use crate::vale::{Attachment, LearningBridge, LearningConfig, Switch, SwitchClock, ValePort};
 
 struct ValeEntry {
     port: Arc<ValePort>,
@@ -58,8 +58,9 @@ struct MonEntry {
     mon: Arc<MonitorPort>,
 }
 
-#[derive(Default)]
 struct Inner {
+    /// The registry's clock, read by every switch it makes.
+    clock: Arc<SwitchClock>,
     switches: BTreeMap<String, Arc<Switch>>,
     vale: BTreeMap<String, ValeEntry>,
     /// Keyed by `base{id`.
@@ -82,10 +83,25 @@ impl Inner {
         }
     }
 
+    fn new(clock: Arc<SwitchClock>) -> Self {
+        Inner {
+            clock,
+            switches: BTreeMap::new(),
+            vale: BTreeMap::new(),
+            pipes: BTreeMap::new(),
+            external: BTreeMap::new(),
+            monitors: Vec::new(),
+        }
+    }
+
     fn switch(&mut self, name: &str) -> Arc<Switch> {
+        let clock = &self.clock;
         self.switches
             .entry(name.to_string())
-            .or_insert_with(|| Switch::new(name))
+            .or_insert_with(|| {
+                let lookup = Box::new(LearningBridge::new(LearningConfig::default()));
+                Switch::with_clock(name, lookup, clock.clone())
+            })
             .clone()
     }
 
@@ -101,6 +117,8 @@ impl Inner {
 pub struct Registry {
     pool: Arc<BufferPool>,
     defaults: PortConfig,
+    /// Shared with `inner` and every switch: set without the lock.
+    clock: Arc<SwitchClock>,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -120,11 +138,28 @@ impl Registry {
 
     /// A registry creating ports with the given geometry.
     pub fn with_defaults(pool: Arc<BufferPool>, defaults: PortConfig) -> Self {
+        let clock = SwitchClock::new();
         Registry {
             pool,
             defaults,
-            inner: Arc::new(Mutex::new(Inner::default())),
+            clock: clock.clone(),
+            inner: Arc::new(Mutex::new(Inner::new(clock))),
         }
+    }
+
+    /// Sets the clock of every switch this registry made or will make
+    /// (ticks of the caller's choosing, the unit of the learning table's
+    /// `max_age`: milliseconds by default); it must not go backwards. One
+    /// atomic store, without the registry lock: the kernel calls it on every
+    /// pass of its poll loop, so every switch ages, whatever its ports.
+    #[inline]
+    pub fn set_clock(&self, now: u64) {
+        self.clock.set(now);
+    }
+
+    /// The registry's clock.
+    pub fn clock(&self) -> u64 {
+        self.clock.get()
     }
 
     /// The buffer pool every port of this registry uses.

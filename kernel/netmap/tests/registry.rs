@@ -419,3 +419,33 @@ fn audit_catches_a_handle_left_out() {
         Err(netmap::AuditError::Duplicate(_))
     ));
 }
+
+/// Issue 11, defect 3: the registry's one clock drives every switch it
+/// made, so a switch of virtual (tap, tun, host) ports ages its MAC table
+/// as well as one with a bridged NIC, and a switch made later starts at the
+/// current time. Setting it takes no registry lock (an atomic store).
+#[test]
+fn the_registry_clock_ages_every_switch() {
+    let reg = registry();
+    let mut a = reg.open("vale1:a").unwrap();
+    let mut b = reg.open("vale1:b").unwrap();
+    reg.set_clock(1000);
+    send(&mut a, 0, &[frame(BCAST, mac(1), 60, 0)]);
+    assert_eq!(recv(&mut b, 0).len(), 1);
+    let age = |reg: &Registry| {
+        let sw = reg.switch("vale1").unwrap();
+        sw.mac_table()
+            .iter()
+            .find(|e| e.mac == mac(1))
+            .map(|e| e.age)
+    };
+    assert_eq!(age(&reg), Some(0));
+    reg.set_clock(1000 + 299_999);
+    assert_eq!(age(&reg), Some(299_999));
+    reg.set_clock(1000 + 300_001);
+    assert_eq!(age(&reg), None, "aged out after 300 s");
+    let _c = reg.open("vale2:c").unwrap();
+    assert_eq!(reg.switch("vale2").unwrap().clock(), 301_001);
+    assert_eq!(reg.clock(), 301_001);
+    reg.audit(&[&a, &b, &_c]).unwrap();
+}

@@ -157,9 +157,11 @@ pub fn poll() -> bool {
             nic.port.watchdog();
         }
     }
+    // Every switch reads the registry's clock: one store (no registry
+    // lock), so switches without a bridged NIC age their MAC tables too.
+    net.registry.set_clock(now);
     let mut moved = 0;
     for bridge in net.polled.read().iter() {
-        bridge.switch().set_clock(now);
         // An error is a device error: the NIC flagged itself for the reset
         // above, on the next pass.
         moved += bridge.poll().unwrap_or(0);

@@ -70,11 +70,36 @@ struct Table {
     lookup: Box<dyn Lookup>,
 }
 
+/// A switch clock, in ticks of the caller's choosing: one per switch, or
+/// one shared by every switch of a [`Registry`](crate::Registry), so that
+/// the kernel advances them all with one store (no lock, no allocation).
+#[derive(Debug, Default)]
+pub struct SwitchClock(AtomicU64);
+
+impl SwitchClock {
+    /// A clock at 0.
+    pub fn new() -> Arc<Self> {
+        Arc::new(SwitchClock::default())
+    }
+
+    /// Sets the time. It must not go backwards.
+    #[inline]
+    pub fn set(&self, now: u64) {
+        self.0.store(now, Ordering::Relaxed);
+    }
+
+    /// The time.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// A VALE switch.
 pub struct Switch {
     name: String,
     table: RwLock<Table>,
-    clock: AtomicU64,
+    clock: Arc<SwitchClock>,
 }
 
 impl Switch {
@@ -86,8 +111,15 @@ impl Switch {
         )
     }
 
-    /// A switch with the given lookup.
+    /// A switch with the given lookup and a clock of its own.
     pub fn with_lookup(name: &str, lookup: Box<dyn Lookup>) -> Arc<Self> {
+        Self::with_clock(name, lookup, SwitchClock::new())
+    }
+
+    /// A switch with the given lookup, reading `clock` (shared with other
+    /// switches: the [`Registry`](crate::Registry) gives all its switches
+    /// its one clock).
+    pub fn with_clock(name: &str, lookup: Box<dyn Lookup>, clock: Arc<SwitchClock>) -> Arc<Self> {
         Arc::new(Switch {
             name: name.into(),
             table: RwLock::new(Table {
@@ -96,7 +128,7 @@ impl Switch {
                 active: Vec::with_capacity(MAX_PORTS),
                 lookup,
             }),
-            clock: AtomicU64::new(0),
+            clock,
         })
     }
 
@@ -118,15 +150,17 @@ impl Switch {
 
     /// Sets the switch clock, in ticks of the caller's choosing (the
     /// learning table's `max_age` is in the same unit). It must not go
-    /// backwards. The kernel calls this from its timer; a read per batch is
-    /// all the datapath costs.
+    /// backwards. A clock shared with other switches (see
+    /// [`with_clock`](Self::with_clock)) moves for all of them. The kernel
+    /// sets its registry's clock ([`Registry::set_clock`](crate::Registry::set_clock))
+    /// from its poll loop; a read per batch is all the datapath costs.
     pub fn set_clock(&self, now: u64) {
-        self.clock.store(now, Ordering::Relaxed);
+        self.clock.set(now);
     }
 
     /// The switch clock.
     pub fn clock(&self) -> u64 {
-        self.clock.load(Ordering::Relaxed)
+        self.clock.get()
     }
 
     /// Attaches a port built elsewhere (a NIC, tap, tun, host port): the
