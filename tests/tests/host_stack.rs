@@ -459,3 +459,63 @@ fn http_stats_through_user_networking_hostfwd_match_the_traffic() {
     }
     shutdown(vm);
 }
+
+/// Clients that connect and never send a request: each is answered 408
+/// once the request deadline passes, and while they fill every listening
+/// socket a new client is still served (the oldest idle connection makes
+/// room), not refused until they close. Before the fix, 60 such clients
+/// locked every new client out for as long as they stayed connected.
+#[test]
+fn http_idle_clients_time_out_and_never_lock_out_a_new_client() {
+    let port = lab::free_port();
+    let mut vm = Vm::boot_to_prompt(lab::xtask_run_defaults(port)).unwrap();
+    assert_eq!(get(port, "/stats").0, 200);
+
+    let idle: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // Let slirp hand them all to the guest.
+    std::thread::sleep(Duration::from_secs(1));
+    // A new client, while the 60 are still open: answered well within the
+    // request deadline of the idle ones (so it is eviction, not the
+    // deadline, that let it in).
+    let started = Instant::now();
+    let deadline = started + scaled(Duration::from_millis(1500));
+    let answered = loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match attempt {
+            Ok(r) if r.starts_with("HTTP/1.1 200 ") => break true,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            _ => break false,
+        }
+    };
+    assert!(
+        answered,
+        "a new client was locked out for {:?} by 60 idle connections",
+        started.elapsed()
+    );
+    drop(idle);
+
+    // One idle client alone: 408 after the deadline, then closed.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(scaled(Duration::from_secs(20))))
+        .unwrap();
+    let t = Instant::now();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(
+        out.starts_with("HTTP/1.1 408 "),
+        "idle client after {:?}: {out:?}",
+        t.elapsed()
+    );
+    // Still serving.
+    assert_eq!(get(port, "/stats").0, 200);
+    shutdown(vm);
+}

@@ -73,6 +73,12 @@ pub const TOO_LARGE: Status = Status {
     reason: "Request Header Fields Too Large",
     body: "request too large\n",
 };
+/// A client that did not send its request in time ([`crate::conn`]).
+pub const REQUEST_TIMEOUT: Status = Status {
+    code: 408,
+    reason: "Request Timeout",
+    body: "request timeout\n",
+};
 pub const RESPONSE_TOO_LARGE: Status = Status {
     code: 500,
     reason: "Internal Server Error",

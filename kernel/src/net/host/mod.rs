@@ -364,6 +364,6 @@ fn services(h: &mut Host) -> bool {
         addr: ipv4_cidr(&h.iface),
         gateway: *ROUTE.lock(),
     };
-    queued |= h.http.serve(&mut h.sockets, &view);
+    queued |= h.http.serve(&mut h.sockets, &view, now());
     queued
 }
