@@ -10,6 +10,10 @@
 //! | [`Registry::register`] + [`Registry::open`] `name` | a kernel port (NIC, tap, tun, host) opened in native mode |
 //! | [`Registry::attach`] / [`detach`](Registry::detach) | `vale-ctl -a` / `-d`: a kernel port joins a switch |
 //!
+//! A name is one port per switch: a VALE port `valeX:p` and a registered
+//! port `p` attached to `valeX` exclude each other (`Exists`), as netmap
+//! refuses a second port of one name on a bridge.
+//!
 //! Each port has at most one open handle (`Busy` otherwise). Closing a
 //! handle (dropping it) runs a hook that undoes what `open` did. The
 //! registry lock is a control-plane lock: the datapath never takes it.
@@ -105,6 +109,16 @@ impl Inner {
             .clone()
     }
 
+    /// Whether registered port `port` is attached to `switch`: its name
+    /// is then taken on that switch (netmap refuses a second port of the
+    /// same name on a bridge).
+    fn attached_as(&self, switch: &str, port: &str) -> bool {
+        self.external
+            .get(port)
+            .and_then(|e| e.attached.as_ref())
+            .is_some_and(|(sw, _)| sw == switch)
+    }
+
     /// Switches die with their last port, as netmap's bridges do.
     fn reap_switch(&mut self, name: &str) {
         if self.switches.get(name).is_some_and(|s| s.num_ports() == 0) {
@@ -179,7 +193,10 @@ impl Registry {
         let weak = Arc::downgrade(&self.inner);
         let key = name.to_string();
         match parsed {
-            PortName::Vale { switch, .. } => {
+            PortName::Vale { switch, port } => {
+                if g.attached_as(switch, port) {
+                    return Err(OpenError::Exists);
+                }
                 if let Some(e) = g.vale.get_mut(name) {
                     if e.open {
                         return Err(OpenError::Busy);
@@ -268,11 +285,11 @@ impl Registry {
         name: &str,
         cfg: PortConfig,
     ) -> Result<Arc<ValePort>, OpenError> {
-        let PortName::Vale { switch, .. } = parse(name)? else {
+        let PortName::Vale { switch, port } = parse(name)? else {
             return Err(OpenError::Unsupported);
         };
         let mut g = self.inner.lock();
-        if g.vale.contains_key(name) {
+        if g.vale.contains_key(name) || g.attached_as(switch, port) {
             return Err(OpenError::Exists);
         }
         let sw = g.switch(switch);
@@ -366,7 +383,8 @@ impl Registry {
         port: &str,
         make: impl FnOnce(&Arc<Switch>, Arc<dyn Port>) -> Result<(Attachment, Arc<dyn Port>), OpenError>,
     ) -> Result<(Arc<Switch>, Attachment), OpenError> {
-        match parse(&format!("{switch}:{port}"))? {
+        let full = format!("{switch}:{port}");
+        match parse(&full)? {
             PortName::Vale { .. } => {}
             _ => return Err(OpenError::Unsupported),
         }
@@ -376,6 +394,10 @@ impl Registry {
             Some(e) if e.attached.is_some() || e.open => return Err(OpenError::Busy),
             Some(e) => e.port.clone(),
         };
+        // The switch already has a VALE port of that name.
+        if g.vale.contains_key(&full) {
+            return Err(OpenError::Exists);
+        }
         let sw = g.switch(switch);
         let (a, joined) = make(&sw, p.clone()).inspect_err(|_| g.reap_switch(switch))?;
         let wrapper =

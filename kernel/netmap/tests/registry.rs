@@ -449,3 +449,37 @@ fn the_registry_clock_ages_every_switch() {
     assert_eq!(reg.clock(), 301_001);
     reg.audit(&[&a, &b, &_c]).unwrap();
 }
+
+/// Issue 11, defect 4: one name, one port per switch. With `sink`
+/// attached to `vale0` (`vale-ctl -a vale0:sink`), a VALE port
+/// `vale0:sink` can be neither created (`vale-ctl -n`) nor opened; and a
+/// VALE port `vale0:sink` keeps `sink` from attaching to `vale0`.
+#[test]
+fn one_name_one_port_per_switch() {
+    let reg = registry();
+    let p = reg.pool().clone();
+    reg.register(SinkPort::new(&p, 1, 64)).unwrap();
+    reg.attach("vale0", "sink").unwrap();
+    assert_eq!(
+        reg.create_persistent("vale0:sink", PortConfig::default())
+            .unwrap_err(),
+        OpenError::Exists
+    );
+    assert_eq!(reg.open("vale0:sink").unwrap_err(), OpenError::Exists);
+    assert_eq!(reg.switch("vale0").unwrap().num_ports(), 1);
+    // Another switch is another namespace.
+    let other = reg.open("vale1:sink").unwrap();
+    reg.detach("vale0", "sink").unwrap();
+    assert_eq!(
+        reg.attach("vale1", "sink").unwrap_err(),
+        OpenError::Exists,
+        "vale1:sink is a VALE port"
+    );
+    drop(other);
+    reg.create_persistent("vale0:sink", PortConfig::default())
+        .unwrap();
+    assert_eq!(reg.attach("vale0", "sink").unwrap_err(), OpenError::Exists);
+    reg.delete_persistent("vale0:sink").unwrap();
+    reg.attach("vale0", "sink").unwrap();
+    reg.audit(&[]).unwrap();
+}
