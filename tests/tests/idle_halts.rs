@@ -85,6 +85,7 @@ fn irq_on_passes(vm: &mut Vm) -> u64 {
 fn tap_read_waits_with_interrupts_off_and_the_cpu_halts_after() {
     let (mut vm, mut end, _wires) = boot();
     vm.command_ok("ifconfig tap0 create", COMMAND).unwrap();
+    vm.command_ok("tap open tap0", COMMAND).unwrap();
     vm.command_ok("ifconfig tap0 up", COMMAND).unwrap();
     vm.command_ok("vale-ctl -a vale0:tap0", COMMAND).unwrap();
     vm.command_ok("vale-ctl -a vale0:virtio0", COMMAND).unwrap();

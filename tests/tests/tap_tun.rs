@@ -72,6 +72,7 @@ fn tap_frames_byte_for_byte_both_ways_and_errors() {
         ok(&mut vm, "ifconfig tap0 create")[0],
         "tap0: mac 02:54:00:00:00:00 mtu 1500 down switch none queued 0"
     );
+    assert_eq!(ok(&mut vm, "tap open tap0"), ["tap0: opened"]);
     ok(&mut vm, "ifconfig tap0 up");
     assert_eq!(
         ok(&mut vm, "vale-ctl -a vale0:tap0"),
@@ -180,6 +181,7 @@ fn tap_frames_byte_for_byte_both_ways_and_errors() {
 fn tun_answers_arp_delivers_ip_and_sends_by_arp() {
     let (mut vm, mut end, _wires) = boot();
     ok(&mut vm, "ifconfig tun0 create");
+    ok(&mut vm, "tun open tun0");
     let out = ok(&mut vm, "ifconfig tun0 inet 10.0.0.1/24 peer 10.0.0.2");
     assert!(
         out[0].contains("inet 10.0.0.1/24 peer 10.0.0.2 gateway none mode p2p ifhead off"),
@@ -234,6 +236,7 @@ fn tun_answers_arp_delivers_ip_and_sends_by_arp() {
 
     // tun1's peer is unknown: its echo request waits for ARP, then goes.
     ok(&mut vm, "ifconfig tun1 create");
+    ok(&mut vm, "tun open tun1");
     ok(&mut vm, "ifconfig tun1 inet 10.0.1.1/24 peer 10.0.1.2");
     ok(&mut vm, "ifconfig tun1 up");
     ok(&mut vm, "vale-ctl -a vale0:tun1");
@@ -315,4 +318,177 @@ fn tun_answers_arp_delivers_ip_and_sends_by_arp() {
         "  drops down 1 oversize 1 invalid 1 af 1 no-link 0 queue-full 0 truncated 0"
     );
     assert!(out[3].ends_with("arp requests 0 replies 1"), "{out:?}");
+}
+
+/// `halts` from `stats`.
+fn halts(vm: &mut Vm) -> u64 {
+    lab::idle_counters(vm, COMMAND).unwrap().halts
+}
+
+/// Issue 12: the open/close lifecycle of `/dev/tapN` and `/dev/tunN` in
+/// the shell. Not open: reads and writes are EBADF and frames from the
+/// switch find no reader; one opener at a time (EBUSY); close brings the
+/// interface down and flushes its queue, and a tun forgets its
+/// addresses; `ifconfig tunN inet` brings the tun up.
+#[test]
+fn tap_tun_open_close_lifecycle() {
+    let (mut vm, mut end, _wires) = boot();
+    ok(&mut vm, "ifconfig tap0 create");
+    ok(&mut vm, "ifconfig tap0 up");
+    ok(&mut vm, "vale-ctl -a vale0:tap0");
+    ok(&mut vm, "vale-ctl -a vale0:virtio0");
+    assert_eq!(
+        vm.command_err("tap read tap0 2048 0", COMMAND).unwrap(),
+        "error: tap0: not open (EBADF)"
+    );
+    let w = frame(host_mac(0), TAP_MAC, 1, 60);
+    assert_eq!(
+        vm.command_err(&format!("tap write tap0 {}", hex(&w)), COMMAND)
+            .unwrap(),
+        "error: tap0: not open (EBADF)"
+    );
+    assert_eq!(
+        vm.command_err("tap close tap0", COMMAND).unwrap(),
+        "error: tap0: not open (EBADF)"
+    );
+    // Up but not open: a frame from the host is dropped (counted as down).
+    end.send_all(&[frame(BROADCAST, host_mac(0), 2, 60)], frame_wait())
+        .unwrap();
+    let deadline = std::time::Instant::now() + frame_wait();
+    while !ok(&mut vm, "ifconfig tap0")[2].starts_with("  drops down 1 ") {
+        assert!(std::time::Instant::now() < deadline, "the frame never came");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    assert_eq!(ok(&mut vm, "tap open tap0"), ["tap0: opened"]);
+    assert_eq!(
+        vm.command_err("tap open tap0", COMMAND).unwrap(),
+        "error: tap0: busy (already open) (EBUSY)"
+    );
+    assert_eq!(ok(&mut vm, "tap read tap0 2048 0"), ["no frame"]);
+    assert_eq!(
+        ok(&mut vm, &format!("tap write tap0 {}", hex(&w))),
+        ["wrote 60"]
+    );
+    assert_eq!(recv_where(&mut end, |x| x[6..12] == TAP_MAC), w);
+    // Three frames: one read (so they have arrived), two left queued.
+    let fs: Vec<Vec<u8>> = (3..6)
+        .map(|s| frame(BROADCAST, host_mac(0), s, 70))
+        .collect();
+    end.send_all(&fs, frame_wait()).unwrap();
+    assert_eq!(
+        ok(&mut vm, "tap read tap0 2048 10000"),
+        [format!("frame 70: {}", hex(&fs[0]))]
+    );
+    let deadline = std::time::Instant::now() + frame_wait();
+    while !ok(&mut vm, "ifconfig tap0")[0].ends_with(" queued 2") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two frames never queued"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ok(&mut vm, "tap close tap0"), ["tap0: closed"]);
+    let out = ok(&mut vm, "ifconfig tap0");
+    assert_eq!(
+        out[0],
+        "tap0: mac 02:54:00:00:00:00 mtu 1500 down switch vale0 queued 0"
+    );
+    assert!(out[2].starts_with("  drops down 3 "), "{out:?}");
+    assert_eq!(
+        vm.command_err("tap read tap0", COMMAND).unwrap(),
+        "error: tap0: not open (EBADF)"
+    );
+    // Reopened: a new opener, nothing left from the last one.
+    assert_eq!(ok(&mut vm, "tap open tap0"), ["tap0: opened"]);
+    ok(&mut vm, "ifconfig tap0 up");
+    assert_eq!(ok(&mut vm, "tap read tap0 2048 0"), ["no frame"]);
+
+    // tun: the address brings it up; close forgets it and goes down.
+    ok(&mut vm, "ifconfig tun0 create");
+    assert_eq!(ok(&mut vm, "tun open tun0"), ["tun0: opened"]);
+    assert_eq!(
+        vm.command_err("tun open tun0", COMMAND).unwrap(),
+        "error: tun0: busy (already open) (EBUSY)"
+    );
+    let out = ok(&mut vm, "ifconfig tun0 inet 10.0.0.1/24 peer 10.0.0.2");
+    assert!(
+        out[0].contains(" up inet 10.0.0.1/24 peer 10.0.0.2 gateway none "),
+        "{out:?}"
+    );
+    ok(&mut vm, "ifconfig tun0 gateway 10.0.0.254");
+    assert_eq!(ok(&mut vm, "tun close tun0"), ["tun0: closed"]);
+    let out = ok(&mut vm, "ifconfig tun0");
+    assert!(
+        out[0].contains(" down inet none peer none gateway none "),
+        "{out:?}"
+    );
+    let rep = icmp(ICMP_ECHO_REPLY, TUN_IP, HOST_IP, 1);
+    assert_eq!(
+        vm.command_err(&format!("tun write tun0 {}", hex(&rep)), COMMAND)
+            .unwrap(),
+        "error: tun0: not open (EBADF)"
+    );
+    assert_eq!(ok(&mut vm, "tun open tun0"), ["tun0: opened"]);
+    ok(&mut vm, "ifconfig tun0 up");
+    assert_eq!(
+        vm.command_err(&format!("tun write tun0 {}", hex(&rep)), COMMAND)
+            .unwrap(),
+        "error: tun0: no route to host (EHOSTUNREACH)",
+        "the address went with the close"
+    );
+}
+
+/// Issue 12: a blocked `tun read` (and `tap read`) sleeps: the CPU halts
+/// while it waits (a read that spun would add no halts), and the frame a
+/// writer (the host, through the NIC and the switch) delivers ends the
+/// wait at once.
+#[test]
+fn a_blocked_read_halts_the_cpu_and_a_writer_wakes_it() {
+    let (mut vm, mut end, _wires) = boot();
+    ok(&mut vm, "ifconfig tap0 create");
+    ok(&mut vm, "tap open tap0");
+    ok(&mut vm, "ifconfig tap0 up");
+    ok(&mut vm, "ifconfig tun0 create");
+    ok(&mut vm, "tun open tun0");
+    ok(&mut vm, "ifconfig tun0 inet 10.0.0.1/24 peer 10.0.0.2");
+    ok(&mut vm, "vale-ctl -a vale0:tap0");
+    ok(&mut vm, "vale-ctl -a vale0:tun0");
+    ok(&mut vm, "vale-ctl -a vale0:virtio0");
+
+    // Blocked for 2 s with nothing arriving: ~200 timer ticks, each a halt.
+    for cmd in ["tap read tap0 2048 2000", "tun read tun0 2048 2000"] {
+        let h0 = halts(&mut vm);
+        let out = ok(&mut vm, cmd);
+        let h1 = halts(&mut vm);
+        assert!(out[0].starts_with("no "), "{out:?}");
+        assert!(
+            h1 > h0 + 40,
+            "`{cmd}` spun instead of halting (halts {h0} -> {h1})"
+        );
+    }
+
+    // A packet for the tun 500 ms into a 10 s read ends it.
+    let req = icmp(ICMP_ECHO_REQUEST, HOST_IP, TUN_IP, 9);
+    let t = std::time::Instant::now();
+    let h0 = halts(&mut vm);
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(500));
+            end.send_all(
+                &[eth(TUN_MAC, host_mac(0), ETHERTYPE_IPV4, &req)],
+                frame_wait(),
+            )
+            .unwrap();
+        });
+        ok(&mut vm, "tun read tun0 2048 10000")
+    });
+    let took = t.elapsed();
+    assert_eq!(out, [format!("packet {}: {}", req.len(), hex(&req))]);
+    assert!(
+        took < Duration::from_millis(500) + scaled(Duration::from_secs(2)),
+        "the read took {took:?}, the packet came at 500 ms"
+    );
+    let h1 = halts(&mut vm);
+    assert!(h1 > h0 + 10, "halted while waiting (halts {h0} -> {h1})");
 }

@@ -122,7 +122,10 @@ fn poll() -> bool {
 }
 
 /// A wait function for the ports' `read_wait`: runs the idle loop until
-/// `ready()` or until `timeout` passed.
+/// `ready()` or until `timeout` passed. No waker is registered: the frame
+/// that makes the port ready is delivered by the idle loop's own passes
+/// (a NIC's interrupt ends the halt, the pass forwards the frame, `ready`
+/// is checked after every pass), and between them the CPU halts.
 pub fn waiter(timeout: Duration) -> impl FnMut(&mut dyn FnMut() -> bool) -> bool {
     move |ready| {
         let deadline = crate::time::since_boot() + timeout;

@@ -19,6 +19,12 @@ pub enum Error {
     AfNoSupport,
     /// `EBUSY`: the change is only allowed while the interface is down.
     Busy,
+    /// `EBUSY` too: the port is already open (one opener at a time, as
+    /// the reference's `tapopen`/`tunopen`).
+    InUse,
+    /// `EBADF`: read or write on a port nobody opened (the reference's
+    /// devices have no reader or writer without an open descriptor).
+    NotOpen,
     /// `EINVAL`: bad argument (runt frame, bad IP version, bad MAC, MTU
     /// out of range).
     Invalid,
@@ -41,6 +47,8 @@ impl Error {
             Error::TooBig => "EIO",
             Error::AfNoSupport => "EAFNOSUPPORT",
             Error::Busy => "EBUSY",
+            Error::InUse => "EBUSY",
+            Error::NotOpen => "EBADF",
             Error::Invalid => "EINVAL",
             Error::HostUnreach => "EHOSTUNREACH",
             Error::NoBufs => "ENOBUFS",
@@ -58,6 +66,8 @@ impl core::fmt::Display for Error {
             Error::TooBig => "larger than the maximum frame",
             Error::AfNoSupport => "address family not supported",
             Error::Busy => "busy (interface up)",
+            Error::InUse => "busy (already open)",
+            Error::NotOpen => "not open",
             Error::Invalid => "invalid argument",
             Error::HostUnreach => "no route to host",
             Error::NoBufs => "hold queue full",

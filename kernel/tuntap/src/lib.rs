@@ -19,7 +19,26 @@
 //!
 //! The crate has no clock and never sleeps: blocking reads take a
 //! caller-supplied wait function (`read_wait`), the tun's ARP timers a
-//! caller-supplied `now` in milliseconds.
+//! caller-supplied `now` in milliseconds. A wait function that sleeps
+//! registers a [`Waker`](core::task::Waker) with `set_waker`: the port
+//! wakes it when the switch delivers a frame, when the interface goes
+//! down and on `close`, so a blocked reader needs no polling loop.
+//!
+//! ## Lifecycle (open/close)
+//!
+//! As the reference devices (`/dev/tapN`, `/dev/tunN`): a port has at
+//! most one opener. `open` claims it (a second open is [`Error::InUse`],
+//! `EBUSY`); `close` releases it, brings the interface down (dropping
+//! what its queues held, counted as `drop_down`; the slots are the
+//! switch's again), returns the handle to blocking mode and, for a tun,
+//! forgets its address, peer, gateway and ARP entries (MAC, MTU, mode and
+//! IFHEAD stay). A port that is not open has no reader or writer: `read`,
+//! `read_wait` and `write` are [`Error::NotOpen`] (`EBADF`), and frames
+//! the switch delivers are dropped (`drop_down`). Being up is separate:
+//! `set_up`, or for a tun `set_addr` (as `ifconfig tun0 A B` brings the
+//! interface up). Readiness for writing (`writable`) is always true, as
+//! the reference's poll says: a write never waits, it succeeds or fails
+//! at once.
 //!
 //! ## Address families (IFHEAD)
 //!
@@ -34,11 +53,13 @@
 //! | --- | --- | --- | --- |
 //! | [`Error::WouldBlock`] | `EWOULDBLOCK` | `read`, `read_wait` in non-blocking mode | nothing queued |
 //! | [`Error::TimedOut`] | `ETIMEDOUT` | `read_wait` | the wait function gave up (caller's deadline) |
-//! | [`Error::HostDown`] | `EHOSTDOWN` | `read`, `write` | interface down (writes also counted as `drop_down`) |
+//! | [`Error::HostDown`] | `EHOSTDOWN` | `read`, `read_wait`, `write` | open but interface down (writes also counted as `drop_down`); a blocked `read_wait` whose interface goes down |
 //! | [`Error::NetDown`] | `ENETDOWN` | `write` | port not attached to a switch (`drop_no_link`) |
 //! | [`Error::TooBig`] | `EIO` (as the reference) | `write` | tap: frame over MTU + 14; tun: packet over the MTU. The MTU itself is at most the pool's buffer (and a 16-bit slot length, 65535) minus 14: `set_mtu` refuses more (`EINVAL`), a port on small buffers starts below 1500. Nothing is sent (`drop_oversize`) |
 //! | [`Error::AfNoSupport`] | `EAFNOSUPPORT` | tun `write` | IPv6 without IFHEAD, IFHEAD family neither 2 nor 28 (`drop_af`) |
 //! | [`Error::Busy`] | `EBUSY` | tun `set_mode` | mode change while up |
+//! | [`Error::InUse`] | `EBUSY` | `open` | already open (one opener at a time, until `close`) |
+//! | [`Error::NotOpen`] | `EBADF` | `read`, `read_wait`, `write` | the port is not open (checked first; not counted); a blocked `read_wait` whose port is closed |
 //! | [`Error::Invalid`] | `EINVAL` | `write`, `set_mac`, `set_info`, `set_mtu`, `set_addr` | tap frame of 1-13 bytes (`drop_short`); tun: IP version not 4 (or 6 with IFHEAD), version not matching the family, truncated header (`drop_invalid`); multicast/zero MAC; MTU out of range; prefix over 32 |
 //! | [`Error::HostUnreach`] | `EHOSTUNREACH` | tun `write` | no address, p2p without peer, off-link without gateway, IPv6 unicast (no neighbour discovery) (`drop_no_route`) |
 //! | [`Error::NoBufs`] | `ENOBUFS` | tun `write` | hold queue for the unresolved next hop full (`drop_hold_full`) |
@@ -122,7 +143,8 @@ pub struct Counters {
     pub tx_bytes: u64,
     /// Reads into a buffer shorter than the frame.
     pub rx_truncated: u64,
-    /// Writes while down; frames dropped while or by going down.
+    /// Writes while down; frames dropped while or by going down (or by
+    /// a close), or arriving while not open (no reader).
     pub drop_down: u64,
     /// Writes over the maximum.
     pub drop_oversize: u64,

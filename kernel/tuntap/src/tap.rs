@@ -4,6 +4,7 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
+use core::task::Waker;
 
 use netmap::port::{Port, PortCounters};
 use netmap::vale::Attachment;
@@ -33,7 +34,9 @@ pub struct TapPort {
     name: String,
     wire: Wire,
     up: AtomicBool,
+    open: AtomicBool,
     nonblocking: AtomicBool,
+    waker: Mutex<Option<Waker>>,
     st: Mutex<State>,
 }
 
@@ -48,7 +51,7 @@ impl core::fmt::Debug for TapPort {
 impl TapPort {
     /// A tap port called `name` with `mac`, its buffers from `pool`,
     /// queueing at most [`TAP_QUEUE`] frames for its reader. It starts
-    /// down, blocking, MTU 1500 (less if the pool's buffers cannot hold a
+    /// closed, down, blocking, MTU 1500 (less if the pool's buffers cannot hold a
     /// 1514-byte frame: see [`max_mtu`](Self::max_mtu)). A pool whose
     /// buffers cannot hold a frame of the minimum MTU is
     /// `OpenError::BadConfig`.
@@ -73,7 +76,9 @@ impl TapPort {
             name: name.into(),
             wire,
             up: AtomicBool::new(false),
+            open: AtomicBool::new(false),
             nonblocking: AtomicBool::new(false),
+            waker: Mutex::new(None),
             st: Mutex::new(State {
                 mac,
                 info: IfInfo {
@@ -109,12 +114,59 @@ impl TapPort {
     }
 
     /// Brings the interface up or down. Going down drops every queued
-    /// frame (counted as `drop_down`).
+    /// frame (counted as `drop_down`) and wakes a blocked reader.
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Release);
         if !up {
             let n = self.wire.flush();
             self.st.lock().c.drop_down += n;
+            self.wake_reader();
+        }
+    }
+
+    /// Opens the port (the reference's `tapopen`): from now on
+    /// [`read`](Self::read) and [`write`](Self::write) work (while up) and
+    /// frames from the switch are queued for the reader. One opener at a
+    /// time: a second open is [`Error::InUse`] (`EBUSY`) until
+    /// [`close`](Self::close).
+    pub fn open(&self) -> Result<(), Error> {
+        self.open
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(|_| Error::InUse)
+    }
+
+    /// Closes the port (the reference's `tapclose`): brings the interface
+    /// down, which drops every queued frame (counted as `drop_down`; their
+    /// slots are free for the switch again), returns the handle to
+    /// blocking mode, wakes and forgets a blocked reader's waker, and lets
+    /// the next [`open`](Self::open) succeed. The MAC, MTU and switch
+    /// attachment stay. Closing a port that is not open does the same.
+    pub fn close(&self) {
+        self.set_up(false);
+        self.nonblocking.store(false, Ordering::Relaxed);
+        self.waker.lock().take();
+        self.open.store(false, Ordering::Release);
+    }
+
+    /// Whether the port is open.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Registers the waker of a reader about to sleep (the last one
+    /// registered wins; `None` forgets it). The port wakes it when the
+    /// switch delivers a frame, when the interface goes down and on
+    /// [`close`](Self::close): a wait function can sleep until then
+    /// instead of checking readiness in a loop. A waker is woken at most
+    /// once per registration.
+    pub fn set_waker(&self, w: Option<Waker>) {
+        *self.waker.lock() = w;
+    }
+
+    fn wake_reader(&self) {
+        if let Some(w) = self.waker.lock().take() {
+            w.wake();
         }
     }
 
@@ -184,11 +236,12 @@ impl TapPort {
         self.wire.peek_len().is_some()
     }
 
-    /// Readiness for writing: up and linked. Writes go through the switch
-    /// at once (a full destination drops there, counted by the switch), so
-    /// the send queue never holds a frame back.
+    /// Readiness for writing: always, as the reference's poll and
+    /// kqueue filter report. A write never waits: it goes through the
+    /// switch at once (a full destination drops there, counted by the
+    /// switch) or fails at once with its error (down, not attached, ...).
     pub fn writable(&self) -> bool {
-        self.is_up() && self.wire.switch().is_some()
+        true
     }
 
     /// FIONREAD: length of the next frame (0 when none is queued).
@@ -204,8 +257,12 @@ impl TapPort {
     /// Reads one frame into `buf` without waiting. A frame longer than
     /// `buf` is truncated ([`ReadInfo::truncated`]; `len` is the full
     /// length) and consumed. A zero-length `buf` has no side effect: it
-    /// returns the next frame's length without consuming it.
+    /// returns the next frame's length without consuming it. Not open:
+    /// [`Error::NotOpen`]; down: [`Error::HostDown`].
     pub fn read(&self, buf: &mut [u8]) -> Result<ReadInfo, Error> {
+        if !self.is_open() {
+            return Err(Error::NotOpen);
+        }
         if !self.is_up() {
             return Err(Error::HostDown);
         }
@@ -247,7 +304,10 @@ impl TapPort {
     /// non-blocking). `wait(ready)` must return once `ready()` is true
     /// (`true`) or when the caller's deadline passed (`false`, then
     /// [`Error::TimedOut`]). Going down while waiting ends the wait with
-    /// [`Error::HostDown`].
+    /// [`Error::HostDown`], a close with [`Error::NotOpen`]. A `wait` that
+    /// sleeps registers a waker first ([`set_waker`](Self::set_waker)),
+    /// then checks `ready()`, then sleeps: a frame delivered in between
+    /// wakes it.
     pub fn read_wait(
         &self,
         buf: &mut [u8],
@@ -257,7 +317,7 @@ impl TapPort {
             Err(Error::WouldBlock) if !self.is_nonblocking() => {}
             r => return r,
         }
-        if !wait(&mut || self.readable() || !self.is_up()) {
+        if !wait(&mut || self.readable() || !self.is_up() || !self.is_open()) {
             return Err(Error::TimedOut);
         }
         self.read(buf)
@@ -266,9 +326,13 @@ impl TapPort {
     /// Writes one Ethernet frame into the switch. Errors: down
     /// ([`Error::HostDown`], counted), longer than [`max_write`](Self::max_write)
     /// ([`Error::TooBig`], counted, nothing sent), 1 to 13 bytes
-    /// ([`Error::Invalid`], counted), not attached ([`Error::NetDown`]).
-    /// A zero-length write is a no-op returning 0, as in BSD.
+    /// ([`Error::Invalid`], counted), not attached ([`Error::NetDown`]),
+    /// not open ([`Error::NotOpen`], not counted: nothing reached the
+    /// interface). A zero-length write is a no-op returning 0, as in BSD.
     pub fn write(&self, frame: &[u8]) -> Result<usize, Error> {
+        if !self.is_open() {
+            return Err(Error::NotOpen);
+        }
         if frame.is_empty() {
             return Ok(0);
         }
@@ -338,12 +402,17 @@ impl Port for TapPort {
         Ok(())
     }
 
-    /// Frames delivered while the interface is down are dropped at once
-    /// (counted as `drop_down`).
+    /// Frames delivered while the interface is down or the port not open
+    /// (no reader: the reference drops them too) are dropped at once
+    /// (counted as `drop_down`); otherwise the reader's waker is woken.
     fn notify(&self, dir: Dir, ring: usize) {
-        if dir == Dir::Rx && !self.is_up() {
-            let n = self.wire.flush();
-            self.st.lock().c.drop_down += n;
+        if dir == Dir::Rx {
+            if !self.is_up() || !self.is_open() {
+                let n = self.wire.flush();
+                self.st.lock().c.drop_down += n;
+            } else {
+                self.wake_reader();
+            }
         }
         if let Some(k) = self.wire.krings(dir).get(ring) {
             k.wake();

@@ -26,6 +26,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::task::Waker;
 
 use netmap::port::{Port, PortCounters};
 use netmap::vale::Attachment;
@@ -132,7 +133,9 @@ pub struct TunPort {
     name: String,
     wire: Wire,
     up: AtomicBool,
+    open: AtomicBool,
     nonblocking: AtomicBool,
+    waker: Mutex<Option<Waker>>,
     last_now: AtomicU64,
     st: Mutex<State>,
 }
@@ -165,7 +168,7 @@ fn subnet_broadcast(net: [u8; 4], prefix: u8) -> [u8; 4] {
 
 impl TunPort {
     /// A tun port called `name` with `mac`, buffers from `pool` (the
-    /// switch-facing queue holds 256 frames). It starts down,
+    /// switch-facing queue holds 256 frames). It starts closed, down,
     /// point-to-point, without IFHEAD, MTU 1500 (less if the pool's
     /// buffers cannot hold 1514 bytes: see [`max_mtu`](Self::max_mtu)), no
     /// address. A pool whose buffers cannot hold a frame of the minimum
@@ -182,7 +185,9 @@ impl TunPort {
             name: name.into(),
             wire,
             up: AtomicBool::new(false),
+            open: AtomicBool::new(false),
             nonblocking: AtomicBool::new(false),
+            waker: Mutex::new(None),
             last_now: AtomicU64::new(0),
             st: Mutex::new(State {
                 cfg: TunConfig {
@@ -235,17 +240,74 @@ impl TunPort {
     }
 
     /// Up or down. Going down drops queued packets (read queue, hold
-    /// queue, frames from the switch), counted as `drop_down`.
+    /// queue, frames from the switch), counted as `drop_down`, and wakes
+    /// a blocked reader.
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Release);
         if !up {
             let n = self.wire.flush();
+            {
+                let mut st = self.st.lock();
+                let held = st.held.iter().filter(|h| h.is_some()).count() as u64;
+                st.c.drop_down += n + st.rq_len as u64 + held;
+                st.rq_len = 0;
+                st.held = [None; HOLD_TOTAL];
+                st.resolving = [None; HOLD_TOTAL];
+            }
+            self.wake_reader();
+        }
+    }
+
+    /// Opens the port (the reference's `tunopen`): from now on
+    /// [`read`](Self::read) and [`write`](Self::write) work (while up) and
+    /// input from the switch is handled. One opener at a time: a second
+    /// open is [`Error::InUse`] (`EBUSY`) until [`close`](Self::close).
+    pub fn open(&self) -> Result<(), Error> {
+        self.open
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(|_| Error::InUse)
+    }
+
+    /// Closes the port (the reference's `tunclose`): brings the interface
+    /// down (the read queue, the hold queue and the frames from the switch
+    /// are dropped, counted as `drop_down`), forgets its addresses (local
+    /// address and prefix, peer, gateway) and every ARP entry, returns the
+    /// handle to blocking mode, wakes and forgets a blocked reader's waker,
+    /// and lets the next [`open`](Self::open) succeed. The MAC, MTU, mode,
+    /// IFHEAD and switch attachment stay. Closing a port that is not open
+    /// does the same.
+    pub fn close(&self) {
+        self.set_up(false);
+        {
             let mut st = self.st.lock();
-            let held = st.held.iter().filter(|h| h.is_some()).count() as u64;
-            st.c.drop_down += n + st.rq_len as u64 + held;
-            st.rq_len = 0;
-            st.held = [None; HOLD_TOTAL];
-            st.resolving = [None; HOLD_TOTAL];
+            st.cfg.addr = None;
+            st.cfg.peer = None;
+            st.cfg.gateway = None;
+            st.cache = [None; ARP_CACHE];
+        }
+        self.nonblocking.store(false, Ordering::Relaxed);
+        self.waker.lock().take();
+        self.open.store(false, Ordering::Release);
+    }
+
+    /// Whether the port is open.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Registers the waker of a reader about to sleep, as
+    /// [`TapPort::set_waker`](crate::TapPort::set_waker): woken when the
+    /// switch delivers a frame (which the reader's `ready` then handles
+    /// with [`poll`](Self::poll)), when the interface goes down and on
+    /// [`close`](Self::close).
+    pub fn set_waker(&self, w: Option<Waker>) {
+        *self.waker.lock() = w;
+    }
+
+    fn wake_reader(&self) {
+        if let Some(w) = self.waker.lock().take() {
+            w.wake();
         }
     }
 
@@ -302,16 +364,21 @@ impl TunPort {
         Ok(())
     }
 
-    /// The local address and prefix (prefix 0..=32), and the peer.
+    /// The local address and prefix (prefix 0..=32), and the peer. Brings
+    /// the interface up, as `ifconfig tun0 A B` does (the reference's
+    /// SIOCSIFADDR and SIOCSIFDSTADDR); a refused address changes nothing.
     pub fn set_addr(&self, addr: [u8; 4], prefix: u8, peer: Option<[u8; 4]>) -> Result<(), Error> {
         if prefix > 32 {
             return Err(Error::Invalid);
         }
-        let mut st = self.st.lock();
-        st.cfg.addr = Some((addr, prefix));
-        if peer.is_some() {
-            st.cfg.peer = peer;
+        {
+            let mut st = self.st.lock();
+            st.cfg.addr = Some((addr, prefix));
+            if peer.is_some() {
+                st.cfg.peer = peer;
+            }
         }
+        self.set_up(true);
         Ok(())
     }
 
@@ -353,12 +420,14 @@ impl TunPort {
     /// Runs the port's timers and input: handles every frame the switch
     /// delivered (ARP answered, IP queued for the reader), retries ARP
     /// requests and drops packets whose next hop did not resolve within
-    /// [`RESOLVE_TIMEOUT_MS`]. Returns whether anything happened.
+    /// [`RESOLVE_TIMEOUT_MS`]. Returns whether anything happened. Frames
+    /// from the switch while down or not open (no reader) are dropped
+    /// (`drop_down`).
     pub fn poll(&self, now: u64) -> bool {
         self.last_now.fetch_max(now, Ordering::Relaxed);
         let mut worked = false;
         loop {
-            let up = self.is_up();
+            let up = self.is_up() && self.is_open();
             let r = {
                 let mut st = self.st.lock();
                 let st = &mut *st;
@@ -512,10 +581,11 @@ impl TunPort {
         self.st.lock().rq_len > 0
     }
 
-    /// Writable: up and attached (packets go out at once or into the hold
-    /// queue).
+    /// Readiness for writing: always, as the reference's poll reports. A
+    /// write never waits: the packet goes out at once or into the hold
+    /// queue, or the write fails at once with its error.
     pub fn writable(&self) -> bool {
-        self.is_up() && self.wire.switch().is_some()
+        true
     }
 
     /// FIONREAD: bytes the next read returns in full (IFHEAD included), or
@@ -531,8 +601,12 @@ impl TunPort {
 
     /// Reads one IP packet without waiting; in IFHEAD mode it is preceded
     /// by its family as a 4-byte big-endian word. Truncation and
-    /// zero-length reads as for tap.
+    /// zero-length reads as for tap. Not open: [`Error::NotOpen`]; down:
+    /// [`Error::HostDown`].
     pub fn read(&self, buf: &mut [u8]) -> Result<ReadInfo, Error> {
+        if !self.is_open() {
+            return Err(Error::NotOpen);
+        }
         if !self.is_up() {
             return Err(Error::HostDown);
         }
@@ -587,7 +661,7 @@ impl TunPort {
         // The blocking read handles input while it waits (as `read` does).
         let mut ready = || {
             self.poll(self.last_now.load(Ordering::Relaxed));
-            self.readable() || !self.is_up()
+            self.readable() || !self.is_up() || !self.is_open()
         };
         if !wait(&mut ready) {
             return Err(Error::TimedOut);
@@ -604,8 +678,12 @@ impl TunPort {
     /// without IFHEAD or an unknown family ([`Error::AfNoSupport`]); over
     /// the MTU ([`Error::TooBig`]); no next hop ([`Error::HostUnreach`]);
     /// hold queue full ([`Error::NoBufs`]); not attached
-    /// ([`Error::NetDown`]). A zero-length write is a no-op.
+    /// ([`Error::NetDown`]); not open ([`Error::NotOpen`], not counted).
+    /// A zero-length write is a no-op.
     pub fn write(&self, pkt: &[u8], now: u64) -> Result<usize, Error> {
+        if !self.is_open() {
+            return Err(Error::NotOpen);
+        }
         self.last_now.fetch_max(now, Ordering::Relaxed);
         if pkt.is_empty() {
             return Ok(0);
@@ -934,6 +1012,17 @@ impl Port for TunPort {
     /// [`TunPort::poll`] consumes the rx kring.
     fn rxsync(&self, _ring: usize) -> Result<(), SyncError> {
         Ok(())
+    }
+
+    /// Frames from the switch wake the reader's waker (its `ready` polls
+    /// them in); [`TunPort::poll`] handles them otherwise.
+    fn notify(&self, dir: Dir, ring: usize) {
+        if dir == Dir::Rx {
+            self.wake_reader();
+        }
+        if let Some(k) = self.wire.krings(dir).get(ring) {
+            k.wake();
+        }
     }
 
     fn counters(&self) -> PortCounters {

@@ -40,6 +40,7 @@ fn a_tap_prints_only_counters_that_move() {
     let tap = TapPort::new(reg.pool(), "tap0", [2, 0x54, 0, 0, 0, 1]).unwrap();
     let (sw, a) = attach(&reg, tap.clone());
     tap.link(sw, a);
+    tap.open().unwrap();
     tap.set_up(true);
     reg.detach("vale0", "tap0").unwrap();
     let f = eth(BCAST, [2, 0x54, 0, 0, 0, 1], 0x88b5, &[0; 50]);

@@ -28,6 +28,7 @@ fn tap_on(reg: &Registry) -> (Arc<TapPort>, netmap::Handle) {
     let (sw, a) = attach(reg, tap.clone());
     tap.link(sw, a);
     let h = peer(reg, "a");
+    tap.open().unwrap();
     tap.set_up(true);
     (tap, h)
 }
@@ -37,6 +38,7 @@ fn tun_on(reg: &Registry) -> (Arc<TunPort>, netmap::Handle) {
     let (sw, a) = attach(reg, tun.clone());
     tun.link(sw, a);
     let h = peer(reg, "a");
+    tun.open().unwrap();
     tun.set_addr(TUN_IP, 24, Some(PEER_IP)).unwrap();
     tun.set_up(true);
     (tun, h)

@@ -16,6 +16,7 @@ fn setup() -> (netmap::Registry, Arc<TunPort>, netmap::Handle) {
     let (sw, a) = attach(&reg, tun.clone());
     tun.link(sw, a);
     let h = peer(&reg, "a");
+    tun.open().unwrap();
     tun.set_addr(TUN_IP, 24, Some(PEER_IP)).unwrap();
     tun.set_up(true);
     (reg, tun, h)
@@ -304,6 +305,7 @@ fn write_errors() {
     // Point-to-point without a peer.
     let reg = registry();
     let lone = TunPort::new(reg.pool(), "tun1", TUN_MAC).unwrap();
+    lone.open().unwrap();
     lone.set_up(true);
     assert_eq!(lone.write(&pkt, 0), Err(Error::HostUnreach), "no address");
     lone.set_addr(TUN_IP, 32, None).unwrap();

@@ -1,6 +1,8 @@
 //! `tap`: read and write frames on a tap port from the shell.
 //!
 //! ```text
+//! tap open IF                           open the port: the shell is its one opener
+//! tap close IF                          close it: down, read queue flushed
 //! tap read IF [MAXLEN [TIMEOUT_MS]]     wait up to TIMEOUT_MS (default 1000) for one frame
 //! tap write IF HEX...                   one frame from hex bytes (spaces and ':' allowed)
 //! tap write IF eth DST SRC TYPE [HEX...] Ethernet header + payload (TYPE in hex, e.g. 88b5)
@@ -13,8 +15,15 @@
 //! frame LEN truncated N: HEX     (read into MAXLEN < LEN: the first N bytes)
 //! no frame                       (nothing within the timeout)
 //! wrote N
+//! IF: opened | IF: closed
 //! error: IF: <reason> (ERRNO)    (e.g. interface down (EHOSTDOWN))
 //! ```
+//!
+//! As with `/dev/tapN`, a port must be opened before it is read or
+//! written (`not open (EBADF)` otherwise), by one opener at a time (a
+//! second `tap open` is `busy (already open) (EBUSY)`); `tap close`
+//! brings the interface down and drops what its queue held. Until it is
+//! opened, frames the switch delivers to it are dropped (nobody reads).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -26,8 +35,8 @@ use crate::println;
 
 pub const COMMANDS: &[Command] = &[Command {
     name: "tap",
-    usage: "read IF [MAXLEN [MS]] | write IF HEX... | write IF eth DST SRC TYPE [HEX...]",
-    help: "read one frame from a tap port (hex), or write one",
+    usage: "open IF | close IF | read IF [MAXLEN [MS]] | write IF HEX... | write IF eth DST SRC TYPE [HEX...]",
+    help: "open or close a tap port, read one frame from it (hex), or write one",
     run: tap,
 }];
 
@@ -101,8 +110,37 @@ pub fn print_read(
     Ok(())
 }
 
+/// `open IF` / `close IF` for a tap or tun port: `IF: opened` or
+/// `IF: closed`; a second open is EBUSY, closing a port that is not open
+/// EBADF.
+pub fn open_close(
+    name: &str,
+    open: bool,
+    is_open: bool,
+    do_open: impl FnOnce() -> Result<(), ::tuntap::Error>,
+    do_close: impl FnOnce(),
+) -> CommandResult {
+    let fail = |e: ::tuntap::Error| CommandError::failed(alloc::format!("{name}: {e}"));
+    if open {
+        do_open().map_err(fail)?;
+        println!("{name}: opened");
+    } else {
+        if !is_open {
+            return Err(fail(::tuntap::Error::NotOpen));
+        }
+        do_close();
+        println!("{name}: closed");
+    }
+    Ok(())
+}
+
 fn tap(args: &[&str]) -> CommandResult {
     match args {
+        [cmd @ ("open" | "close"), name] => {
+            let t = tuntap::tap(name)
+                .ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;
+            open_close(name, *cmd == "open", t.is_open(), || t.open(), || t.close())
+        }
         ["read", name, rest @ ..] => {
             let t = tuntap::tap(name)
                 .ok_or_else(|| CommandError::failed(alloc::format!("no interface {name}")))?;

@@ -1,27 +1,33 @@
 //! `tun`: read and write IP packets on a tun port from the shell.
 //!
 //! ```text
+//! tun open IF                        open the port: the shell is its one opener
+//! tun close IF                       close it: down, queues flushed, addresses forgotten
 //! tun read IF [MAXLEN [TIMEOUT_MS]]  wait up to TIMEOUT_MS (default 1000) for one packet
 //! tun write IF HEX...                one packet (with its 4-byte family in IFHEAD mode)
 //! tun ping IF SRC DST [ID [SEQ]]     write an ICMP echo request SRC -> DST (56 payload bytes)
 //! ```
 //!
 //! Output, one line each: `packet LEN: HEX`, `packet LEN truncated N: HEX`,
-//! `no packet`, `wrote N`, or `error: IF: <reason> (ERRNO)`. In IFHEAD
+//! `no packet`, `wrote N`, `IF: opened`, `IF: closed`, or
+//! `error: IF: <reason> (ERRNO)`. As with `/dev/tunN` a port is opened
+//! before it is read or written (EBADF otherwise), by one opener at a time
+//! (EBUSY); `tun close` brings it down and forgets its addresses (and ARP
+//! entries); `ifconfig tunN inet ...` brings it up. In IFHEAD
 //! mode the hex of a read starts with the 4-byte family (00000002 IPv4,
 //! 0000001c IPv6).
 
 use alloc::vec::Vec;
 
-use super::tap::{parse_hex, print_read, read_args};
+use super::tap::{open_close, parse_hex, print_read, read_args};
 use super::{Command, CommandError, CommandResult};
 use crate::net::tuntap;
 use crate::println;
 
 pub const COMMANDS: &[Command] = &[Command {
     name: "tun",
-    usage: "read IF [MAXLEN [MS]] | write IF HEX... | ping IF SRC DST [ID [SEQ]]",
-    help: "read one IP packet from a tun port (hex), write one, or send an ICMP echo request",
+    usage: "open IF | close IF | read IF [MAXLEN [MS]] | write IF HEX... | ping IF SRC DST [ID [SEQ]]",
+    help: "open or close a tun port, read one IP packet (hex), write one, or send an ICMP echo request",
     run: tun,
 }];
 
@@ -88,6 +94,10 @@ fn tun(args: &[&str]) -> CommandResult {
         Ok(())
     };
     match args {
+        [cmd @ ("open" | "close"), name] => {
+            let t = get(name)?;
+            open_close(name, *cmd == "open", t.is_open(), || t.open(), || t.close())
+        }
         ["read", name, rest @ ..] => {
             let t = get(name)?;
             let (max, timeout) = read_args(rest)?;
