@@ -10,8 +10,9 @@
 //!   not text), 431 for requests past [`MAX_REQUEST`] bytes without their
 //!   blank line, 500 for a page larger than the response buffer.
 //!
-//! A request is whole at its first blank line (CR LF CR LF, or LF LF); it
-//! is parsed then, with `httparse`. Header lines are not used: invalid
+//! A request is whole at its first blank line (an LF followed by LF or by
+//! CR LF: CR LF CR LF, LF LF and mixes); it is parsed then, with
+//! `httparse`. Header lines are not used: invalid
 //! ones are skipped, as they always were. One request per connection
 //! (`Connection: close`).
 
@@ -105,15 +106,21 @@ pub fn handle(request: &[u8]) -> Option<Response> {
     }
 }
 
-/// Length of the request head up to and including its blank line.
+/// Length of the request head up to and including its first blank line:
+/// the first LF followed by LF or by CR LF (so CR LF CR LF, LF LF, CR LF
+/// LF and LF CR LF, the line ends httparse accepts). The first one, not
+/// the first of one kind: a later CR LF CR LF must not win over an earlier
+/// LF LF, or the answer would depend on how TCP split the request.
 fn head_len(request: &[u8]) -> Option<usize> {
-    find(request, b"\r\n\r\n")
-        .map(|at| at + 4)
-        .or_else(|| find(request, b"\n\n").map(|at| at + 2))
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    request
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .find_map(|(at, _)| match &request[at + 1..] {
+            [b'\n', ..] => Some(at + 2),
+            [b'\r', b'\n', ..] => Some(at + 3),
+            _ => None,
+        })
 }
 
 /// The answer to a whole request head.
@@ -415,6 +422,53 @@ mod tests {
             handle(b"GET / HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n"),
             page(Page::Index)
         );
+    }
+
+    #[test]
+    fn the_first_blank_line_ends_the_request_whatever_its_line_ends() {
+        // LF LF before a CR LF CR LF: the request ends at the LF LF (found
+        // by the fuzzer: the answer depended on where TCP split it).
+        assert_eq!(handle(b"\n\nGET / HTTP/1.1\r\n\r\n"), status(BAD_REQUEST));
+        assert_eq!(
+            handle(b"GET /stats HTTP/1.1\nX: y\n\nGET / HTTP/1.1\r\n\r\n"),
+            page(Page::Stats)
+        );
+        // LF, then CR LF: a blank line too (httparse ends the head there).
+        assert_eq!(handle(b"GET / HTTP/1.1\n\r\n"), page(Page::Index));
+        assert_eq!(
+            handle(b"GET /stats HTTP/1.1\r\nHost: x\n\r\n"),
+            page(Page::Stats)
+        );
+        // CR LF, then LF.
+        assert_eq!(handle(b"GET / HTTP/1.0\r\n\n"), page(Page::Index));
+        // A bare CR is not a line end.
+        assert_eq!(handle(b"GET / HTTP/1.1\n\rX"), None);
+    }
+
+    #[test]
+    fn the_answer_does_not_depend_on_where_the_request_is_split() {
+        for request in [
+            &b"\n\nGET / HTTP/1.1\r\n\r\n"[..],
+            b"\n\n\n\n\nT /stats?x=1 HTTP/1.1\r\nHost: 20.\x0e\n\r\n15\r\ncept: */\r\n\r\n",
+            b"GET / HTTP/1.1\n\r\nPOST / HTTP/1.1\r\n\r\n",
+            b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"garbage\n\n\r\n\r\n",
+        ] {
+            let whole = handle(request);
+            assert!(whole.is_some());
+            // The kernel answers as soon as the bytes so far are whole: a
+            // first segment of `cut` bytes, then the rest.
+            for cut in 1..=request.len() {
+                if let Some(first) = handle(&request[..cut]) {
+                    assert_eq!(
+                        Some(first),
+                        whole,
+                        "{:?} cut at {cut}",
+                        String::from_utf8_lossy(request)
+                    );
+                }
+            }
+        }
     }
 
     #[test]
