@@ -30,7 +30,7 @@ use alloc::vec::Vec;
 use spin::{RwLock, RwLockReadGuard};
 
 use crate::error::{OpenError, SyncError};
-use crate::kring::{ring_add, ring_dist, Dir, Kring, KringState};
+use crate::kring::{ring_add, Dir, Kring, KringState};
 use crate::mem::BufferPool;
 use crate::port::{Port, PortKind};
 use crate::slot::{MAX_FRAGS, NS_BUF_CHANGED, NS_MOREFRAG};
@@ -174,9 +174,14 @@ impl HookList {
         w: &mut Woken,
     ) {
         w.ring = ring;
+        let discarding = k.mon_discarding;
         for (b, m) in self.copies.iter().enumerate() {
-            if m.mode.tx && copy_into(m, ring, k, from, to) {
-                w.mask |= 1 << b;
+            if m.mode.tx {
+                let (any, rest) = copy_into(m, ring, k, from, to, discarding);
+                k.mon_discarding = rest;
+                if any {
+                    w.mask |= 1 << b;
+                }
             }
         }
     }
@@ -220,9 +225,14 @@ impl HookList {
         w: &mut Woken,
     ) {
         w.ring = ring;
+        let discarding = k.mon_discarding;
         for (b, m) in self.copies.iter().enumerate() {
-            if m.mode.rx && copy_into(m, ring, k, from, to) {
-                w.mask |= 1 << b;
+            if m.mode.rx {
+                let (any, rest) = copy_into(m, ring, k, from, to, discarding);
+                k.mon_discarding = rest;
+                if any {
+                    w.mask |= 1 << b;
+                }
             }
         }
     }
@@ -242,41 +252,63 @@ impl HookList {
     }
 }
 
-/// Slots in the chain starting at `i`, not going past `to`; `None` if the
-/// chain is longer than `MAX_FRAGS`.
-fn chain_len(k: &KringState, i: u32, to: u32) -> Option<u32> {
+/// Slots of the chain starting at `i` that lie in `[i, to)`, and whether
+/// the chain ends there (else it continues past `to`, in a later sync).
+fn chain_len(k: &KringState, i: u32, to: u32) -> (u32, bool) {
     let n = k.nkr_num_slots;
     let mut len = 1;
     let mut j = i;
     while k.slots.get(j as usize).flags & NS_MOREFRAG != 0 {
         j = ring_add(j, 1, n);
         if j == to {
-            break; // chain continues in a later sync: deliver what we have
+            return (len, false);
         }
         len += 1;
-        if len as usize > MAX_FRAGS {
-            return None;
-        }
     }
-    Some(len)
+    (len, true)
 }
 
 /// Copies the frames in slots `[from, to)` of `src` into monitor ring
 /// `ring`. Whole chains only; what does not fit is counted and skipped.
-fn copy_into(m: &MonitorPort, ring: usize, src: &KringState, from: u32, to: u32) -> bool {
+/// A chain longer than [`MAX_FRAGS`] is dropped whole (counted once), also
+/// when it spans syncs: `discarding` says the range starts inside such a
+/// chain, and the second result whether it ends inside one (the caller
+/// keeps that in the source kring; it depends on the slots only, so every
+/// copy monitor of the kring computes the same). The first result is
+/// whether anything was delivered.
+fn copy_into(
+    m: &MonitorPort,
+    ring: usize,
+    src: &KringState,
+    from: u32,
+    to: u32,
+    mut discarding: bool,
+) -> (bool, bool) {
     let n = src.nkr_num_slots;
     if from >= n || to >= n {
-        return false; // a port corrupted the kring; the sync repairs it
+        return (false, discarding); // a port corrupted the kring; the sync repairs it
     }
     let mk = &m.rx[ring % m.rx.len()];
     let mut dst = mk.lock();
     let mut i = from;
     let mut any = false;
     while i != to {
-        let frags = chain_len(src, i, to).unwrap_or(MAX_FRAGS as u32 + 1);
-        if frags as usize > MAX_FRAGS || frags > dst.rx_direct_space() {
+        if discarding {
+            // The rest of a chain already dropped as too long.
+            discarding = src.slots.get(i as usize).flags & NS_MOREFRAG != 0;
+            i = ring_add(i, 1, n);
+            continue;
+        }
+        let (frags, complete) = chain_len(src, i, to);
+        if frags as usize > MAX_FRAGS {
             dst.stats.drop_monitor += 1;
-            i = ring_add(i, frags.min(ring_dist(i, to, n)), n);
+            discarding = !complete;
+            i = ring_add(i, frags, n);
+            continue;
+        }
+        if frags > dst.rx_direct_space() {
+            dst.stats.drop_monitor += 1;
+            i = ring_add(i, frags, n);
             continue;
         }
         for _ in 0..frags {
@@ -293,7 +325,7 @@ fn copy_into(m: &MonitorPort, ring: usize, src: &KringState, from: u32, to: u32)
         }
         any = true;
     }
-    any
+    (any, discarding)
 }
 
 /// Moves the buffers of `[from, to)` of `src` into monitor ring `ring`,

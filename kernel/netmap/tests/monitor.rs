@@ -175,3 +175,47 @@ fn monitoring_a_pipe_end() {
     assert_eq!(recv(&mut s, 0), vec![f]);
     reg.audit(&[&m, &s, &t]).unwrap();
 }
+
+/// Sends `frags` slots of 60 bytes chained with `NS_MOREFRAG` (the last
+/// one closing the chain only if `last`), then txsyncs.
+fn send_chain(h: &mut netmap::Handle, frags: usize, last: bool, fill: u8) {
+    let r = h.tx_ring(0).unwrap();
+    for k in 0..frags {
+        let i = r.head;
+        r.write_frame(i, &frame(BCAST, mac(1), 60, fill)).unwrap();
+        let more = k + 1 < frags || !last;
+        r.slot[i as usize].flags = if more { netmap::NS_MOREFRAG } else { 0 };
+        r.advance(1);
+    }
+    h.txsync(0).unwrap();
+}
+
+/// Issue 11, defect 8: a copy monitor drops a chain longer than
+/// `MAX_FRAGS` whole, also when it spans two syncs, instead of skipping 65
+/// slots and delivering the rest as frames of their own.
+#[test]
+fn copy_monitors_drop_overlong_chains_whole() {
+    let reg = Registry::with_defaults(
+        pool(8192),
+        PortConfig {
+            num_slots: 256,
+            ..PortConfig::default()
+        },
+    );
+    let mut a = reg.open("vale0:a").unwrap();
+    let mut b = reg.open("vale0:b").unwrap();
+    let mut t = reg.open("vale0:a/t").unwrap();
+    let ok = frame(BCAST, mac(1), 70, 0xee);
+    // 70 fragments in one sync, then a frame.
+    send_chain(&mut a, 70, true, 1);
+    send(&mut a, 0, std::slice::from_ref(&ok));
+    assert_eq!(recv(&mut t, 0), vec![ok.clone()]);
+    // 66 fragments, then 4 more closing the chain and a frame.
+    send_chain(&mut a, 66, false, 2);
+    send_chain(&mut a, 4, true, 3);
+    send(&mut a, 0, std::slice::from_ref(&ok));
+    assert_eq!(recv(&mut t, 0), vec![ok.clone()]);
+    assert_eq!(t.port().counters().rx.drop_monitor, 2);
+    assert_eq!(recv(&mut b, 0), vec![ok.clone(), ok]);
+    reg.audit(&[&a, &b, &t]).unwrap();
+}

@@ -129,6 +129,9 @@ pub struct KringState {
     /// Buffers of every slot the application does not own.
     pub slots: SlotArray,
     pub stats: KringStats,
+    /// Copy monitors: the last range they saw ended inside a fragment chain
+    /// longer than `MAX_FRAGS`, whose rest they drop too.
+    pub(crate) mon_discarding: bool,
 }
 
 impl KringState {
@@ -150,6 +153,7 @@ impl KringState {
             leases: vec![NR_NOSLOT; n as usize].into_boxed_slice(),
             slots,
             stats: KringStats::default(),
+            mon_discarding: false,
         })
     }
 
