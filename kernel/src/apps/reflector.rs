@@ -178,3 +178,10 @@ impl Reflector {
         moved
     }
 }
+
+/// Runs `f` with the reflector's handle, if it runs (for the pool audit,
+/// [`crate::net::audit`]).
+pub fn with_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
+    let g = ACTIVE.lock();
+    f(g.as_ref().map(|r| &r.handle))
+}

@@ -17,6 +17,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod host;
 pub mod pcap;
 #[allow(unsafe_code, reason = "the pool's DMA region")]

@@ -140,3 +140,10 @@ fn poll() -> bool {
     }
     n > 0
 }
+
+/// Runs `f` with the capture's handle, if it has one (for the pool audit,
+/// [`super::audit`]).
+pub fn with_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
+    let g = CAPTURE.lock();
+    f(g.as_ref().and_then(|c| c.handle.as_ref()))
+}

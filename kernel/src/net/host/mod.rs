@@ -367,3 +367,10 @@ fn services(h: &mut Host) -> bool {
     queued |= h.http.serve(&mut h.sockets, &view, now());
     queued
 }
+
+/// Runs `f` with the host stack's handle, if the stack is up (for the
+/// pool audit, [`super::audit`]).
+pub fn with_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
+    let g = HOST.lock();
+    f(g.as_ref().map(|h| &h.handle))
+}

@@ -1,4 +1,5 @@
-//! mem: frame, heap and DMA usage.
+//! mem: frame, heap and DMA usage, and the buffer pool with its audit
+//! ([`crate::net::audit`]).
 
 use super::{no_args, Command, CommandResult};
 use crate::println;
@@ -6,7 +7,7 @@ use crate::println;
 pub const COMMANDS: &[Command] = &[Command {
     name: "mem",
     usage: "",
-    help: "frame, heap and DMA usage",
+    help: "frame, heap and DMA usage; netmap buffers and their audit",
     run: mem,
 }];
 
@@ -25,5 +26,14 @@ fn mem(args: &[&str]) -> CommandResult {
         "dma: {} used, {} free (bytes)",
         stats.dma_used, stats.dma_free
     );
+    if let Some(a) = crate::net::audit::run() {
+        match a.result {
+            Ok(()) => println!("buffers: {} total, {} free, audit ok", a.total, a.free),
+            Err(e) => println!(
+                "buffers: {} total, {} free, audit FAILED: {e:?}",
+                a.total, a.free
+            ),
+        }
+    }
     Ok(())
 }
