@@ -8,7 +8,7 @@
 //! | mode | sees | when |
 //! | --- | --- | --- |
 //! | `/t` copy | every frame the application sends | when the txsync takes it (`[old head, head)`) |
-//! | `/r` copy | every frame the application receives | when the rxsync reports it (`[old tail, tail)`) |
+//! | `/r` copy | every frame that arrives for the application | at the first rxsync that sees it arrive (`[mon_tail, hwtail)`), before the application is told, so also frames it releases unseen |
 //! | `/z` zero copy, tx | every frame the port has finished sending | when the txsync reclaims its slot (up to the new `nr_hwtail` included, so every frame of a batch the port finished at once): the buffer moves to the monitor and the sender gets the monitor's free buffer (`NS_BUF_CHANGED`) |
 //! | `/z` zero copy, rx | every frame the application released | when the rxsync takes the slot back, before the port can reuse it |
 //!
@@ -215,7 +215,7 @@ impl HookList {
         self.tx_reclaimed(k, from, to, ring, w);
     }
 
-    /// `/r`: copy the frames about to be reported to the application.
+    /// `/r`: copy the frames that arrived since the last look.
     pub(crate) fn rx_arrived(
         &self,
         k: &mut KringState,

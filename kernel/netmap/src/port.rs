@@ -368,6 +368,10 @@ impl Handle {
         let mut woken = monitor::Woken::default();
         let prologue = {
             let mut k = kring.lock();
+            // Copy monitors see every arrival before the application can
+            // release it, even unseen (as far as the live `nr_hwtail`).
+            let (from, to) = k.mon_arrivals();
+            hooks.rx_arrived(&mut k, from, to, r, &mut woken);
             let from = k.rhead;
             let res = k.begin_sync(ring, Dir::Rx);
             if res.is_ok() {
@@ -379,7 +383,7 @@ impl Handle {
         let res = self.port.rxsync(r).and(prologue);
         {
             let mut k = kring.lock();
-            let (from, to) = (k.rtail, k.nr_hwtail);
+            let (from, to) = k.mon_arrivals();
             hooks.rx_arrived(&mut k, from, to, r, &mut woken);
             k.finish_sync(ring);
         }

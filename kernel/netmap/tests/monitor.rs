@@ -219,3 +219,31 @@ fn copy_monitors_drop_overlong_chains_whole() {
     assert_eq!(recv(&mut b, 0), vec![ok.clone(), ok]);
     reg.audit(&[&a, &b, &t]).unwrap();
 }
+
+/// Issue 11, defect 10: `/r` sees every frame that arrived, also those the
+/// application releases without having been told about them (netmap copies
+/// at arrival, not at report).
+#[test]
+fn rx_copy_monitor_sees_frames_released_unseen() {
+    let reg = registry();
+    let mut a = reg.open("vale0:a").unwrap();
+    let mut b = reg.open("vale0:b").unwrap();
+    let mut r = reg.open("vale0:b/r").unwrap();
+    let fs: Vec<_> = (0..3)
+        .map(|i| frame(BCAST, mac(1), 60 + i, i as u8))
+        .collect();
+    assert_eq!(send(&mut a, 0, &fs), 3);
+    // b never synced since they arrived: it releases them unseen.
+    let br = b.rx_ring(0).unwrap();
+    assert_eq!(br.tail, 0);
+    br.head = 3;
+    br.cur = 3;
+    b.rxsync(0).unwrap();
+    assert_eq!(recv(&mut r, 0), fs);
+    // Seen or not, each frame is copied once.
+    let gs: Vec<_> = (0..2).map(|i| frame(BCAST, mac(1), 90, 9 + i)).collect();
+    send(&mut a, 0, &gs);
+    assert_eq!(recv(&mut b, 0), gs);
+    assert_eq!(recv(&mut r, 0), gs);
+    reg.audit(&[&a, &b, &r]).unwrap();
+}

@@ -132,6 +132,9 @@ pub struct KringState {
     /// Copy monitors: the last range they saw ended inside a fragment chain
     /// longer than `MAX_FRAGS`, whose rest they drop too.
     pub(crate) mon_discarding: bool,
+    /// Rx: copy monitors saw every frame before this slot (netmap's
+    /// `mon_tail`): they copy at arrival, not when the application is told.
+    pub(crate) mon_tail: u32,
 }
 
 impl KringState {
@@ -154,6 +157,7 @@ impl KringState {
             slots,
             stats: KringStats::default(),
             mon_discarding: false,
+            mon_tail: hwtail,
         })
     }
 
@@ -260,7 +264,10 @@ impl Kring {
         let hooks = self.monitors.read();
         match self.dir {
             Dir::Tx => hooks.tx_submitted(k, from, to, self.id as usize, &mut w),
-            Dir::Rx => hooks.rx_arrived(k, from, to, self.id as usize, &mut w),
+            Dir::Rx => {
+                hooks.rx_arrived(k, from, to, self.id as usize, &mut w);
+                k.mon_tail = to;
+            }
         }
         MonitorWake(w)
     }

@@ -34,6 +34,21 @@ impl KringState {
             && self.within(head, cur, self.nr_hwtail)
     }
 
+    /// Rx: the slots received since the copy monitors last looked
+    /// (`[mon_tail, nr_hwtail)`), now marked seen. Copied at every rxsync,
+    /// before the application can release them, so `/r` sees each arrival
+    /// once, reported or not (netmap's `mon_tail`). Empty if the mark is
+    /// off the received range (a re-initialised ring).
+    pub(crate) fn mon_arrivals(&mut self) -> (u32, u32) {
+        let (from, to) = (self.mon_tail, self.nr_hwtail);
+        self.mon_tail = to;
+        if self.kring_sane() && from < self.nkr_num_slots && self.within(self.nr_hwcur, from, to) {
+            (from, to)
+        } else {
+            (to, to)
+        }
+    }
+
     /// Phase 1 of a sync: validate `ring.head`/`ring.cur` (each read once),
     /// take back the slots the application returned, and record
     /// `rhead`/`rcur`. On a protocol violation the ring is re-initialised
