@@ -153,6 +153,12 @@ impl VirtioNic {
         self.needs_reset.load(Ordering::Acquire)
     }
 
+    /// Fault injection: reset the device on the next poll as if it had
+    /// broken the protocol (the same path, counted in `resets`).
+    pub fn request_reset(&self) {
+        self.needs_reset.store(true, Ordering::Release);
+    }
+
     fn failed(&self, _e: DeviceError) -> SyncError {
         self.needs_reset.store(true, Ordering::Release);
         SyncError::Port

@@ -23,8 +23,8 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "inject",
-        usage: "lost-kick <virtioN> <rx|tx> [count]",
-        help: "lose the next notifications (default 1) a NIC queue owes its device, as a lost EVENT_IDX handshake would; the driver's watchdog must recover",
+        usage: "lost-kick <virtioN> <rx|tx> [count] | reset <virtioN>",
+        help: "lose the next notifications (default 1) a NIC queue owes its device, as a lost EVENT_IDX handshake would (the driver's watchdog must recover); or reset a NIC's device as after a protocol violation",
         run: inject,
     },
 ];
@@ -34,6 +34,12 @@ pub const COMMANDS: &[Command] = &[
 const MAX_LOST_KICKS: u32 = 1000;
 
 fn inject(args: &[&str]) -> CommandResult {
+    if let ["reset", name] = args {
+        let nic = nic(name)?;
+        nic.port.request_reset();
+        crate::println!("{name}: device reset requested");
+        return Ok(());
+    }
     let (name, dir, count) = match args {
         ["lost-kick", name, dir] => (*name, *dir, 1),
         ["lost-kick", name, dir, count] => {
@@ -59,13 +65,7 @@ fn inject(args: &[&str]) -> CommandResult {
             )))
         }
     };
-    let net = net::get().ok_or_else(|| CommandError::failed("networking is not initialised"))?;
-    let nic = net
-        .nics
-        .iter()
-        .find(|n| n.port.name() == name)
-        .ok_or_else(|| CommandError::failed(alloc::format!("no NIC {name}")))?;
-    nic.port.lose_kicks(dir, count);
+    nic(name)?.port.lose_kicks(dir, count);
     crate::println!(
         "{name}: the next {count} notification(s) of its {} queue will be lost",
         if dir == netmap::Dir::Rx { "rx" } else { "tx" }
@@ -91,4 +91,13 @@ fn fault(args: &[&str]) -> CommandResult {
     Err(CommandError::failed(alloc::format!(
         "'{kind}' did not fault"
     )))
+}
+
+/// The NIC called `name`.
+fn nic(name: &str) -> Result<&'static net::virtio::device::NicDevice, CommandError> {
+    let net = net::get().ok_or_else(|| CommandError::failed("networking is not initialised"))?;
+    net.nics
+        .iter()
+        .find(|n| n.port.name() == name)
+        .ok_or_else(|| CommandError::failed(alloc::format!("no NIC {name}")))
 }
