@@ -25,6 +25,8 @@ use alloc::string::{String, ToString};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use spin::Mutex;
 
 use crate::error::{AuditError, OpenError};
@@ -65,6 +67,8 @@ struct MonEntry {
 struct Inner {
     /// The registry's clock, read by every switch it makes.
     clock: Arc<SwitchClock>,
+    /// Bumped by every change (see [`Registry::generation`]).
+    changes: Arc<AtomicU64>,
     switches: BTreeMap<String, Arc<Switch>>,
     vale: BTreeMap<String, ValeEntry>,
     /// Keyed by `base{id`.
@@ -87,9 +91,10 @@ impl Inner {
         }
     }
 
-    fn new(clock: Arc<SwitchClock>) -> Self {
+    fn new(clock: Arc<SwitchClock>, changes: Arc<AtomicU64>) -> Self {
         Inner {
             clock,
+            changes,
             switches: BTreeMap::new(),
             vale: BTreeMap::new(),
             pipes: BTreeMap::new(),
@@ -133,6 +138,8 @@ pub struct Registry {
     defaults: PortConfig,
     /// Shared with `inner` and every switch: set without the lock.
     clock: Arc<SwitchClock>,
+    /// Shared with `inner`: read without the lock.
+    changes: Arc<AtomicU64>,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -153,12 +160,32 @@ impl Registry {
     /// A registry creating ports with the given geometry.
     pub fn with_defaults(pool: Arc<BufferPool>, defaults: PortConfig) -> Self {
         let clock = SwitchClock::new();
+        let changes = Arc::new(AtomicU64::new(0));
         Registry {
             pool,
             defaults,
             clock: clock.clone(),
-            inner: Arc::new(Mutex::new(Inner::new(clock))),
+            changes: changes.clone(),
+            inner: Arc::new(Mutex::new(Inner::new(clock, changes))),
         }
+    }
+
+    /// A number that changes whenever a port or switch appears, goes,
+    /// opens, closes, attaches or detaches; a failed operation leaves it
+    /// alone. Read without the registry lock: a poller waiting for a port
+    /// to appear (the kernel's `pcap start` on a port the startup script
+    /// creates later) retries its open only when this moved, so its idle
+    /// passes neither take the lock nor allocate.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    fn changed<T>(&self, r: Result<T, OpenError>) -> Result<T, OpenError> {
+        if r.is_ok() {
+            self.changes.fetch_add(1, Ordering::Release);
+        }
+        r
     }
 
     /// Sets the clock of every switch this registry made or will make
@@ -188,6 +215,11 @@ impl Registry {
 
     /// Opens a port by name; `cfg` is used if the open creates the port.
     pub fn open_with(&self, name: &str, cfg: PortConfig) -> Result<Handle, OpenError> {
+        let r = self.open_locked(name, cfg);
+        self.changed(r)
+    }
+
+    fn open_locked(&self, name: &str, cfg: PortConfig) -> Result<Handle, OpenError> {
         let parsed = parse(name)?;
         let mut g = self.inner.lock();
         let weak = Arc::downgrade(&self.inner);
@@ -285,6 +317,15 @@ impl Registry {
         name: &str,
         cfg: PortConfig,
     ) -> Result<Arc<ValePort>, OpenError> {
+        let r = self.create_persistent_locked(name, cfg);
+        self.changed(r)
+    }
+
+    fn create_persistent_locked(
+        &self,
+        name: &str,
+        cfg: PortConfig,
+    ) -> Result<Arc<ValePort>, OpenError> {
         let PortName::Vale { switch, port } = parse(name)? else {
             return Err(OpenError::Unsupported);
         };
@@ -308,6 +349,11 @@ impl Registry {
 
     /// Deletes a persistent VALE port (`vale-ctl -r`). Refused while open.
     pub fn delete_persistent(&self, name: &str) -> Result<(), OpenError> {
+        let r = self.delete_persistent_locked(name);
+        self.changed(r)
+    }
+
+    fn delete_persistent_locked(&self, name: &str) -> Result<(), OpenError> {
         let mut g = self.inner.lock();
         let e = g.vale.get(name).ok_or(OpenError::NotFound)?;
         if !e.persistent {
@@ -326,6 +372,11 @@ impl Registry {
     /// Registers a port built by the kernel (NIC, tap, tun, host stack)
     /// under its [`Port::name`], a plain name.
     pub fn register(&self, port: Arc<dyn Port>) -> Result<(), OpenError> {
+        let r = self.register_locked(port);
+        self.changed(r)
+    }
+
+    fn register_locked(&self, port: Arc<dyn Port>) -> Result<(), OpenError> {
         let name = port.name().to_string();
         if !matches!(parse(&name)?, PortName::Plain(_)) {
             return Err(OpenError::Unsupported);
@@ -349,6 +400,11 @@ impl Registry {
     /// Forgets a registered port (detaching it from its switch). Refused
     /// while open.
     pub fn unregister(&self, name: &str) -> Result<Arc<dyn Port>, OpenError> {
+        let r = self.unregister_locked(name);
+        self.changed(r)
+    }
+
+    fn unregister_locked(&self, name: &str) -> Result<Arc<dyn Port>, OpenError> {
         let mut g = self.inner.lock();
         let e = g.external.get(name).ok_or(OpenError::NotFound)?;
         if e.open {
@@ -383,6 +439,16 @@ impl Registry {
         port: &str,
         make: impl FnOnce(&Arc<Switch>, Arc<dyn Port>) -> Result<(Attachment, Arc<dyn Port>), OpenError>,
     ) -> Result<(Arc<Switch>, Attachment), OpenError> {
+        let r = self.attach_locked(switch, port, make);
+        self.changed(r)
+    }
+
+    fn attach_locked(
+        &self,
+        switch: &str,
+        port: &str,
+        make: impl FnOnce(&Arc<Switch>, Arc<dyn Port>) -> Result<(Attachment, Arc<dyn Port>), OpenError>,
+    ) -> Result<(Arc<Switch>, Attachment), OpenError> {
         let full = format!("{switch}:{port}");
         match parse(&full)? {
             PortName::Vale { .. } => {}
@@ -411,6 +477,11 @@ impl Registry {
 
     /// Detaches registered port `port` from switch `switch` (`vale-ctl -d`).
     pub fn detach(&self, switch: &str, port: &str) -> Result<(), OpenError> {
+        let r = self.detach_locked(switch, port);
+        self.changed(r)
+    }
+
+    fn detach_locked(&self, switch: &str, port: &str) -> Result<(), OpenError> {
         let mut g = self.inner.lock();
         let e = g.external.get_mut(port).ok_or(OpenError::NotFound)?;
         match e.attached.take() {
@@ -496,7 +567,9 @@ fn with_hook(
 ) -> Handle {
     h.set_on_close(Box::new(move || {
         if let Some(i) = inner.upgrade() {
-            f(&mut i.lock());
+            let mut g = i.lock();
+            f(&mut g);
+            g.changes.fetch_add(1, Ordering::Release);
         }
     }));
     h

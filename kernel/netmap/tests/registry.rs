@@ -483,3 +483,45 @@ fn one_name_one_port_per_switch() {
     reg.attach("vale0", "sink").unwrap();
     reg.audit(&[]).unwrap();
 }
+
+/// Issue 11, defect 7: a poller waiting for a port to appear reads
+/// `generation` (no lock, no allocation) and retries its open only when it
+/// moved; a failed open leaves it alone, every change moves it.
+#[test]
+fn the_generation_moves_with_every_change_and_only_then() {
+    let reg = registry();
+    let g = |reg: &Registry| reg.generation();
+    let g0 = g(&reg);
+    assert_eq!(reg.open("vale0:a/rt").unwrap_err(), OpenError::NotFound);
+    assert_eq!(reg.open("nope").unwrap_err(), OpenError::NotFound);
+    assert_eq!(g(&reg), g0, "failed opens change nothing");
+    let a = reg.open("vale0:a").unwrap();
+    let g1 = g(&reg);
+    assert_ne!(g1, g0, "a port appeared");
+    let m = reg.open("vale0:a/rt").unwrap();
+    let g2 = g(&reg);
+    assert_ne!(g2, g1);
+    drop(m);
+    let g3 = g(&reg);
+    assert_ne!(g3, g2, "a monitor closed");
+    drop(a);
+    let g4 = g(&reg);
+    assert_ne!(g4, g3, "a port went");
+    reg.create_persistent("vale0:p", PortConfig::default())
+        .unwrap();
+    let g5 = g(&reg);
+    assert_ne!(g5, g4);
+    let p = reg.pool().clone();
+    reg.register(SinkPort::new(&p, 1, 64)).unwrap();
+    let g6 = g(&reg);
+    assert_ne!(g6, g5);
+    reg.attach("vale0", "sink").unwrap();
+    let g7 = g(&reg);
+    assert_ne!(g7, g6);
+    assert_eq!(reg.attach("vale0", "sink").unwrap_err(), OpenError::Busy);
+    assert_eq!(g(&reg), g7);
+    reg.detach("vale0", "sink").unwrap();
+    reg.delete_persistent("vale0:p").unwrap();
+    reg.unregister("sink").unwrap();
+    assert!(g(&reg) >= g7 + 3);
+}

@@ -10,7 +10,10 @@
 //!
 //! `pcap start PORT` may name a port that does not exist yet (the startup
 //! script creates it later): the monitor is opened on the first pass after
-//! it appears. The global header is written once per boot, before the
+//! it appears; while it does not, the poller retries only when the
+//! registry's generation moved (`Registry::generation`, read without the
+//! registry lock), so its idle passes neither lock nor allocate. The
+//! global header is written once per boot, before the
 //! first record; `pcap stop` drains what the monitor holds and closes it.
 
 use alloc::string::String;
@@ -25,6 +28,12 @@ const SNAPLEN: u32 = 65535;
 
 struct Capture {
     port: String,
+    /// `PORT/rt`, built once by `start`.
+    monitor: String,
+    /// The registry generation of the last failed open: the poller tries
+    /// again only when it moved (a port may have appeared), so an idle
+    /// pass takes no registry lock and allocates nothing.
+    tried: Option<u64>,
     handle: Option<Handle>,
     frames: u64,
     bytes: u64,
@@ -65,6 +74,8 @@ pub fn start(port: &str) -> Result<(), String> {
     }
     *g = Some(Capture {
         port: port.into(),
+        monitor: alloc::format!("{port}/rt"),
+        tried: None,
         handle: None,
         frames: 0,
         bytes: 0,
@@ -101,12 +112,20 @@ fn poll() -> bool {
         let Some(net) = super::get() else {
             return false;
         };
-        match net.registry.open(&alloc::format!("{}/rt", c.port)) {
+        // Nothing changed since the last try: the port is still missing.
+        let generation = net.registry.generation();
+        if c.tried == Some(generation) {
+            return false;
+        }
+        match net.registry.open(&c.monitor) {
             Ok(h) => {
                 log::info!("pcap: capturing {}", c.port);
                 c.handle = Some(h);
             }
-            Err(_) => return false,
+            Err(_) => {
+                c.tried = Some(generation);
+                return false;
+            }
         }
     }
     let Some(h) = c.handle.as_mut() else {
