@@ -10,6 +10,11 @@
 //! | [`Registry::register`] + [`Registry::open`] `name` | a kernel port (NIC, tap, tun, host) opened in native mode |
 //! | [`Registry::attach`] / [`detach`](Registry::detach) | `vale-ctl -a` / `-d`: a kernel port joins a switch |
 //!
+//! A zero-copy monitor (`p/z`) is fed by the syncs of a handle on `p`;
+//! a registered port attached to a switch has none (the switch, or a NIC's
+//! bridge, drives it), so `p/z` of an attached port is `Unsupported`, and a
+//! port with a zero-copy monitor does not attach (`Busy`).
+//!
 //! A name is one port per switch: a VALE port `valeX:p` and a registered
 //! port `p` attached to `valeX` exclude each other (`Exists`), as netmap
 //! refuses a second port of one name on a bridge.
@@ -285,6 +290,12 @@ impl Registry {
             }
             PortName::Monitor { parent, mode } => {
                 let p = g.find(parent).ok_or(OpenError::NotFound)?;
+                // An attached port is driven by its switch (a NIC by its
+                // bridge), not by a handle: a zero-copy monitor, fed only
+                // by handle syncs, would never see a frame.
+                if mode.zcopy && g.external.get(parent).is_some_and(|e| e.attached.is_some()) {
+                    return Err(OpenError::Unsupported);
+                }
                 let mon = Arc::new(MonitorPort::new(&self.pool, name.to_string(), mode, &*p)?);
                 attach_monitor(&*p, &mon)?;
                 g.monitors.push(MonEntry {
@@ -460,6 +471,13 @@ impl Registry {
             Some(e) if e.attached.is_some() || e.open => return Err(OpenError::Busy),
             Some(e) => e.port.clone(),
         };
+        // A zero-copy monitor of the port would starve once it is attached.
+        let zcopy_watched = g.monitors.iter().any(|m| {
+            m.mon.mode().zcopy && core::ptr::addr_eq(Arc::as_ptr(&m.parent), Arc::as_ptr(&p))
+        });
+        if zcopy_watched {
+            return Err(OpenError::Busy);
+        }
         // The switch already has a VALE port of that name.
         if g.vale.contains_key(&full) {
             return Err(OpenError::Exists);

@@ -525,3 +525,24 @@ fn the_generation_moves_with_every_change_and_only_then() {
     reg.unregister("sink").unwrap();
     assert!(g(&reg) >= g7 + 3);
 }
+
+/// Issue 11, defect 5: a registered port attached to a switch is driven
+/// by the switch (a NIC by its bridge), never by a handle's syncs, so a
+/// zero-copy monitor of it would never receive a frame while holding the
+/// one zero-copy place: refused. Copy monitors are fed (by the bridge) and
+/// stay allowed; a port with a zero-copy monitor does not attach.
+#[test]
+fn zero_copy_monitor_of_an_attached_port_is_refused() {
+    let reg = registry();
+    let p = reg.pool().clone();
+    reg.register(SinkPort::new(&p, 1, 64)).unwrap();
+    reg.attach("vale0", "sink").unwrap();
+    assert_eq!(reg.open("sink/z").unwrap_err(), OpenError::Unsupported);
+    drop(reg.open("sink/rt").unwrap());
+    reg.detach("vale0", "sink").unwrap();
+    let z = reg.open("sink/z").unwrap();
+    assert_eq!(reg.attach("vale0", "sink").unwrap_err(), OpenError::Busy);
+    drop(z);
+    reg.attach("vale0", "sink").unwrap();
+    reg.audit(&[]).unwrap();
+}
