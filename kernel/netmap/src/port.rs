@@ -120,6 +120,16 @@ pub trait Port: Send + Sync {
     /// The krings of one direction.
     fn krings(&self, dir: Dir) -> &[Kring];
 
+    /// Whether an application may open the port in native mode, through a
+    /// [`Handle`] whose syncs move its frames. A port whose frames move
+    /// some other way (a tap or tun: reads and writes on its device side;
+    /// its syncs do nothing) says no: the registry refuses to open it by
+    /// name (`OpenError::Unsupported`), while it can still join a switch
+    /// and be monitored.
+    fn native_open(&self) -> bool {
+        true
+    }
+
     /// Largest frame (all fragments) the port accepts or delivers.
     fn max_frame(&self) -> usize;
 

@@ -307,6 +307,9 @@ impl Registry {
             }
             PortName::Plain(_) => {
                 let e = g.external.get_mut(name).ok_or(OpenError::NotFound)?;
+                if !e.port.native_open() {
+                    return Err(OpenError::Unsupported);
+                }
                 // Attached, the switch (or its wrapper) is the port's user.
                 if e.open || e.attached.is_some() {
                     return Err(OpenError::Busy);

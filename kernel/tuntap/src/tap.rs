@@ -392,6 +392,11 @@ impl Port for TapPort {
         self.wire.max_frame
     }
 
+    /// Frames move by `read`/`write`, not by netmap syncs: no native open.
+    fn native_open(&self) -> bool {
+        false
+    }
+
     /// The handle drives the tx kring itself ([`TapPort::write`]).
     fn txsync(&self, _ring: usize) -> Result<(), SyncError> {
         Ok(())

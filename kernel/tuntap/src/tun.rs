@@ -1004,6 +1004,11 @@ impl Port for TunPort {
         self.wire.max_frame
     }
 
+    /// Frames move by `read`/`write`, not by netmap syncs: no native open.
+    fn native_open(&self) -> bool {
+        false
+    }
+
     /// The handle drives the tx kring itself.
     fn txsync(&self, _ring: usize) -> Result<(), SyncError> {
         Ok(())
