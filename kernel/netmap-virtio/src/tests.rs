@@ -140,12 +140,13 @@ fn tx_reclaims_in_order_and_returns_slots() {
 }
 
 #[test]
-fn tx_drops_runts_and_fragment_chains_without_stalling() {
+fn tx_drops_runts_and_oversized_fragment_chains_without_stalling() {
     let n = 8;
     let (r, kring, mut tx, mut dev) = tx_rig(n, false);
     let mut k = kring.lock();
-    app_send(&mut k, n, &[0, 13, 60, 60, 60, 60]);
-    // slots 2..4 are one three-fragment frame; slot 5 stands alone.
+    app_send(&mut k, n, &[0, 13, 1000, 1000, 1000, 60]);
+    // slots 2..4 are one three-fragment frame of 3000 bytes, more than the
+    // 2048 the device takes; slot 5 stands alone.
     k.slots.set_flags(2, NS_MOREFRAG);
     k.slots.set_flags(3, NS_MOREFRAG);
     tx.txsync(&mut k, &r.bufs).unwrap();
@@ -161,6 +162,52 @@ fn tx_drops_runts_and_fragment_chains_without_stalling() {
     dev.publish_used();
     tx.reclaim(&mut k).unwrap();
     assert_eq!(k.nr_hwtail, 5);
+}
+
+/// Issue 11, defect 9: a fragment chain (`NS_MOREFRAG`) that fits the
+/// device's limit goes out as one frame: its fragments are gathered into
+/// the first slot's buffer behind the first fragment, and the other slots
+/// take no chain (they come back with the first). A chain cut by `rhead`
+/// waits for its rest.
+#[test]
+fn tx_sends_a_fragment_chain_as_one_frame() {
+    let n = 8;
+    let (r, kring, mut tx, mut dev) = tx_rig(n, true);
+    let mut k = kring.lock();
+    for (i, fill) in [(0usize, 0xa1u8), (1, 0xb2), (2, 0xc3)] {
+        k.slots.buf_mut(i).unwrap().fill(fill);
+    }
+    // 60 + 40 bytes in slots 0 and 1, but slot 1 is not handed over yet.
+    app_send(&mut k, n, &[60]);
+    k.slots.set_flags(0, NS_MOREFRAG);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    assert_eq!(k.nr_hwcur, 0, "an incomplete chain waits");
+    assert_eq!(dev.pop_avail(), None);
+    app_send(&mut k, n, &[40, 64]);
+    tx.txsync(&mut k, &r.bufs).unwrap();
+    assert_eq!(k.nr_hwcur, 3);
+    let s = tx.stats();
+    assert_eq!((s.tx_drop_frag, k.stats.drop_frag_chain), (0, 0));
+    assert_eq!((k.stats.packets, k.stats.bytes), (2, 164));
+    assert_eq!(dev.pop_avail(), Some(0), "the chain rides chain 0");
+    assert_eq!(dev.desc(1).0, r.phys_of(&k, 0));
+    assert_eq!(dev.desc(1).1, 100, "both fragments, one buffer");
+    let b = k.slots.buf(0).unwrap();
+    assert!(b[..60].iter().all(|&x| x == 0xa1));
+    assert!(b[60..100].iter().all(|&x| x == 0xb2));
+    assert_eq!(dev.pop_avail(), Some(2), "slot 2 on the next chain");
+    assert_eq!(dev.desc(3), (r.phys_of(&k, 2), 64, 0, 0));
+    assert_eq!(dev.pop_avail(), None);
+    assert_eq!(k.nr_hwtail, n - 1, "nothing back before the device is done");
+    dev.push_used(0, 0);
+    dev.publish_used();
+    tx.reclaim(&mut k).unwrap();
+    assert_eq!(k.nr_hwtail, 1, "both slots of the chain are back");
+    dev.push_used(2, 0);
+    dev.publish_used();
+    tx.reclaim(&mut k).unwrap();
+    assert_eq!(k.nr_hwtail, 2);
+    assert_eq!(tx.in_flight(), 0);
 }
 
 #[test]

@@ -512,3 +512,29 @@ fn a_failed_reinit_is_retried_with_backoff_until_it_succeeds() {
     ba.poll().unwrap();
     assert_eq!(b.drain_wire(), alloc::vec![f]);
 }
+
+/// Issue 11, defect 9, end to end: a frame a VALE port sends in two slots
+/// (`NS_MOREFRAG`) crosses the switch and the bridge and reaches the wire
+/// whole, as one frame.
+#[test]
+fn a_two_slot_frame_from_a_vale_port_reaches_the_wire() {
+    let (sw, _a, mut b, _ba, _bb) = two_nics();
+    let pool = b.port.krings(Dir::Tx)[0].lock().slots.pool().clone();
+    let cfg = netmap::PortConfig {
+        num_slots: 64,
+        ..netmap::PortConfig::default()
+    };
+    let vp = netmap::ValePort::create(&pool, &sw, "vale0:v", cfg).unwrap();
+    let mut h = netmap::Handle::new(vp);
+    let f = frame(BCAST, [2, 0, 0, 0, 0, 9], 7, 1000);
+    let ring = h.tx_ring(0).unwrap();
+    for (k, part) in [&f[..600], &f[600..]].into_iter().enumerate() {
+        let i = ring.head;
+        ring.write_frame(i, part).unwrap();
+        ring.slot[i as usize].flags = if k == 0 { netmap::NS_MOREFRAG } else { 0 };
+        ring.advance(1);
+    }
+    h.txsync(0).unwrap();
+    assert_eq!(b.drain_wire(), [f]);
+    assert_eq!(b.port.counters().tx.drop_frag_chain, 0);
+}

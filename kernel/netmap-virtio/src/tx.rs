@@ -5,14 +5,16 @@
 //! nr_hwcur)` (some may already be done: a device may use buffers in any
 //! order); reclaiming moves `nr_hwtail` over the done prefix, which gives
 //! those slots back to the application. A slot the driver refuses to send
-//! (runt, fragment) is marked done at once and takes no chain, so it is
-//! reclaimed in order with the others.
+//! (runt, chain too long for the device) is marked done at once and takes
+//! no chain, so it is reclaimed in order with the others; so are the
+//! second and later slots of a fragment chain, whose bytes travel in the
+//! first slot's buffer.
 
 use alloc::boxed::Box;
 use alloc::vec;
 
 use netmap::kring::KringState;
-use netmap::slot::{ETH_HLEN, NS_MOREFRAG};
+use netmap::slot::{ETH_HLEN, MAX_FRAGS, NS_MOREFRAG};
 use virtq::{Virtqueue, VIRTQ_DESC_F_NEXT};
 
 use crate::chains::Chains;
@@ -26,7 +28,7 @@ pub struct TxQueue<'a> {
     chains: Chains,
     /// `held[i]`: the device holds slot `i`'s frame (sent, not yet used).
     held: Box<[bool]>,
-    /// Dropping the rest of a MOREFRAG chain.
+    /// Dropping the rest of a MOREFRAG chain too long for the device.
     in_frag_chain: bool,
     stats: NicStats,
 }
@@ -97,46 +99,99 @@ impl<'a> TxQueue<'a> {
     /// The port's txsync body (kring locked, prologue done): reclaim what
     /// the device sent, then post `[nr_hwcur, rhead)` in one batch.
     /// Returns whether to kick the device.
+    ///
+    /// A fragment chain (`NS_MOREFRAG`) goes out as one frame: the device
+    /// takes one buffer per frame, so the fragments are gathered into the
+    /// first slot's buffer behind the first fragment and that buffer is
+    /// posted; the other slots take no chain and come back with the first.
+    /// Up to the device's limit (one buffer; what a switch delivers to a
+    /// NIC always fits); a longer chain is dropped whole and counted once. A
+    /// chain that `rhead` cuts waits for its rest (`nr_hwcur` stays at its
+    /// first slot), unless it could never fit, which drops it at once.
     pub fn txsync(&mut self, k: &mut KringState, bufs: &BufMap) -> Result<bool, DeviceError> {
         self.reclaim(k)?;
+        let limit = bufs.buf_size();
         let mut i = k.nr_hwcur;
         while i != k.rhead {
-            let slot = k.slots.get(i as usize);
-            let len = u32::from(slot.len);
-            let frag = slot.flags & NS_MOREFRAG != 0;
-            let phys = bufs.phys(slot.buf_idx);
-            if frag || self.in_frag_chain {
-                // One buffer per frame on this device: a chain is dropped
-                // whole, counted once, at its first slot.
-                if !self.in_frag_chain {
-                    self.stats.tx_drop_frag += 1;
-                    k.stats.drop_frag_chain += 1;
+            if self.in_frag_chain {
+                // The rest of a chain dropped at its first slot.
+                self.in_frag_chain = k.slots.get(i as usize).flags & NS_MOREFRAG != 0;
+                i = self.next(i);
+                continue;
+            }
+            // Measure the chain starting at `i` (most frames are one slot).
+            let first = k.slots.get(i as usize);
+            let (mut frags, mut total, mut last) = (1u32, u32::from(first.len), i);
+            let mut complete = first.flags & NS_MOREFRAG == 0;
+            while !complete {
+                let j = self.next(last);
+                if j == k.rhead || frags as usize > MAX_FRAGS || total > limit {
+                    break;
                 }
-                self.in_frag_chain = frag;
-            } else if len < ETH_HLEN as u32 || phys.is_none() {
+                let s = k.slots.get(j as usize);
+                frags += 1;
+                total += u32::from(s.len);
+                last = j;
+                complete = s.flags & NS_MOREFRAG == 0;
+            }
+            let too_big = frags as usize > MAX_FRAGS || total > limit;
+            if !complete && !too_big && frags + 1 < self.n {
+                break; // the rest of the chain comes with a later sync
+            }
+            if too_big || !complete {
+                self.stats.tx_drop_frag += 1;
+                k.stats.drop_frag_chain += 1;
+                // What is left of it past `last` is skipped as it comes.
+                self.in_frag_chain = k.slots.get(last as usize).flags & NS_MOREFRAG != 0;
+                i = self.next(last);
+                continue;
+            }
+            let next = self.next(last);
+            let phys = bufs.phys(first.buf_idx);
+            if total < ETH_HLEN as u32 || phys.is_none() {
                 self.stats.tx_drop_short += 1;
                 k.stats.drop_short += 1;
-            } else if let Some(phys) = phys {
+                i = next;
+                continue;
+            }
+            // Gather the other fragments behind the first. Cannot fail:
+            // every slot holds a buffer and `total` fits one.
+            let mut j = i;
+            let mut gathered = true;
+            while j != last {
+                j = self.next(j);
+                gathered &= k.slots.append_from(i as usize, j as usize).is_ok();
+            }
+            if let (Some(phys), true) = (phys, gathered) {
                 // Neither can fail: at most n - 1 slots are in flight, so
                 // the next chain is free and the avail ring has room.
                 if let Some(head) = self.chains.take(i) {
-                    self.vq.set_desc_buf(head + 1, phys, len);
+                    self.vq.set_desc_buf(head + 1, phys, total);
                     if self.vq.push(head).is_ok() {
                         self.held[i as usize] = true;
                         k.stats.packets += 1;
-                        k.stats.bytes += u64::from(len);
+                        k.stats.bytes += u64::from(total);
                     } else {
                         self.chains.untake();
                     }
                 }
             }
-            i = if i + 1 == self.n { 0 } else { i + 1 };
+            i = next;
         }
-        k.nr_hwcur = k.rhead;
+        k.nr_hwcur = i;
         let kick = self.vq.publish();
         // Slots dropped above are done already; hand them back now.
         self.advance_hwtail(k);
         Ok(kick)
+    }
+
+    #[inline]
+    fn next(&self, i: u32) -> u32 {
+        if i + 1 == self.n {
+            0
+        } else {
+            i + 1
+        }
     }
 
     /// Take back what the device finished (in any order) and move

@@ -122,3 +122,28 @@ fn audit_reports_each_kind_of_error() {
     );
     p.audit(a.bufs()).unwrap();
 }
+
+/// `append_from` gathers a fragment into another slot's buffer (the
+/// virtio-net transmit of a `NS_MOREFRAG` chain, issue 11 defect 9).
+#[test]
+fn append_from_gathers_within_the_buffer_only() {
+    let p = common::pool(16);
+    let mut a = SlotArray::new_filled(&p, 4).unwrap();
+    a.buf_mut(0).unwrap().fill(1);
+    a.buf_mut(1).unwrap().fill(2);
+    a.set_len(0, 60).unwrap();
+    a.set_len(1, 40).unwrap();
+    a.append_from(0, 1).unwrap();
+    assert_eq!(a.get(0).len, 100);
+    assert!(a.frame(0).unwrap()[..60].iter().all(|&b| b == 1));
+    assert!(a.frame(0).unwrap()[60..].iter().all(|&b| b == 2));
+    assert_eq!(a.get(1).len, 40, "the source is left alone");
+    assert!(a.append_from(0, 0).is_err(), "not onto itself");
+    a.set_len(1, 2000).unwrap();
+    assert!(a.append_from(0, 1).is_err(), "2100 bytes do not fit");
+    assert_eq!(a.get(0).len, 100, "a refusal changes nothing");
+    a.release(2);
+    assert!(a.append_from(0, 2).is_err(), "an empty slot");
+    assert!(a.append_from(0, 9).is_err(), "out of range");
+    p.audit(a.bufs()).unwrap();
+}

@@ -154,6 +154,35 @@ impl SlotArray {
         Ok(())
     }
 
+    /// Appends the frame of slot `src` (its first `len` bytes) to the one
+    /// of slot `dst` of the same array: copies them to `dst`'s buffer at
+    /// offset `dst.len` and grows `dst.len` by as much. Gathers a fragment
+    /// chain into its first buffer (a device that takes one buffer per
+    /// frame). Refused if the two are the same slot, either is empty, or
+    /// the result would not fit the buffer or a `u16`; then nothing changes.
+    pub fn append_from(&mut self, dst: usize, src: usize) -> Result<(), PoolError> {
+        if dst == src {
+            return Err(PoolError::SlotOccupied(dst));
+        }
+        let (d, s) = (self.held(dst)?, self.held(src)?);
+        let at = self.slots[dst].len as usize;
+        let n = self.slots[src].len as usize;
+        let bs = self.pool.buf_size();
+        if n > bs || at + n > bs || at + n > u16::MAX as usize {
+            return Err(PoolError::BadLen(at + n));
+        }
+        let (from, to) = (self.pool.buf_ptr(s), self.pool.buf_ptr(d));
+        // SAFETY: `s` and `d` are valid indices held by two different
+        // entries of this array (checked above), so each starts its own
+        // `buf_size`-byte buffer inside the region and the two do not
+        // overlap; `n <= buf_size` and `at + n <= buf_size` keep both
+        // ranges inside their buffers. `&mut self` makes this array, their
+        // only holder, the only access to either while we copy.
+        unsafe { core::ptr::copy_nonoverlapping(from, to.add(at), n) };
+        self.slots[dst].len = (at + n) as u16;
+        Ok(())
+    }
+
     /// [`frame`](Self::frame) for a batch: the pool's fields are read once
     /// for all the frames read through the returned [`FrameReader`].
     #[inline]
