@@ -133,6 +133,7 @@ fn colliding_addresses_coexist_and_evict_the_oldest() {
     let t = LearningBridge::new(LearningConfig {
         buckets: 1,
         max_age: 1000,
+        hold: 0,
         seed: 7,
     });
     assert_eq!(t.capacity(), 4);
@@ -166,6 +167,43 @@ fn colliding_addresses_coexist_and_evict_the_oldest() {
         learn: true,
     };
     assert_eq!(t.lookup(&[1, 2, 3], &meta), Dest::Drop);
+}
+
+/// A MAC flood (a new source address every frame) must not push out a
+/// station that is still talking: frames for it would be flooded to every
+/// port. Found by `cargo xtask soak`: at 1 Mpps of new sources a station
+/// refreshing every 20 ms lost its entry within milliseconds.
+#[test]
+fn a_mac_flood_never_evicts_a_station_that_keeps_talking() {
+    let t = LearningBridge::new(LearningConfig::default());
+    let station = 0x0200_0000_0b0b_u64;
+    t.learn(station, 1, 0);
+    let mut now = 0;
+    for i in 0..200_000u64 {
+        // 1000 new sources a tick (1 Mpps on a millisecond clock), the
+        // station every 20 ticks.
+        if i % 1000 == 0 {
+            now += 1;
+            if now % 20 == 0 {
+                t.learn(station, 1, now);
+            }
+        }
+        t.learn(0x06f1_0000_0000 | i, 2, now);
+        assert_eq!(
+            t.find(station, now),
+            Some(1),
+            "evicted after {i} flood sources"
+        );
+    }
+    // The flood still learns where there is room: expired and empty ways.
+    let mut entries = 0;
+    t.list(now, &mut |_| entries += 1);
+    assert!(entries > 1 && entries <= t.capacity(), "{entries}");
+    // Once the flood stops and its entries age past the hold time, new
+    // addresses are learned again.
+    let later = now + LearningConfig::default().hold + 1;
+    t.learn(0x0200_0000_0c0c, 3, later);
+    assert_eq!(t.find(0x0200_0000_0c0c, later), Some(3));
 }
 
 #[test]

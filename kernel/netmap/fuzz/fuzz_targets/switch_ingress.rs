@@ -42,6 +42,7 @@ fuzz_target!(|inp: Input| {
         let cfg = LearningConfig {
             buckets: inp.buckets as usize % 4 + 1,
             max_age: 50,
+            hold: u64::from(inp.buckets % 3) * 10,
             seed: 1,
         };
         Switch::with_lookup("vale0", Box::new(LearningBridge::new(cfg)))

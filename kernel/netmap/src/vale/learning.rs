@@ -5,9 +5,12 @@
 //! Here the table is set-associative: `buckets` groups of [`WAYS`] entries,
 //! one 64-byte cache line each. An address is looked for in its bucket
 //! only; a new address takes an empty or expired way, else evicts the way
-//! seen longest ago (counted in [`LearningBridge::evictions`]). So up to
-//! `WAYS` colliding addresses coexist, the table never grows, and a lookup
-//! touches one cache line.
+//! seen longest ago (counted in [`LearningBridge::evictions`]), unless
+//! that way was seen within the hold time: then the newcomer is not
+//! learned ([`LearningBridge::refused`]). So up to `WAYS` colliding
+//! addresses coexist, the table never grows, a MAC flood cannot push out
+//! a station that keeps talking (whose frames would then be flooded to
+//! every port), and a lookup touches one cache line.
 //!
 //! Time: the crate has no clock. The switch passes its clock (ticks of the
 //! caller's choosing, e.g. milliseconds, set with
@@ -50,6 +53,10 @@ pub struct LearningConfig {
     pub buckets: usize,
     /// Entries older than this many clock ticks are forgotten.
     pub max_age: u64,
+    /// An entry seen within this many ticks is never evicted for a new
+    /// address: if its whole bucket is that recent, the new address is
+    /// not learned (and its frames' replies are flooded until it is).
+    pub hold: u64,
     /// Hash key.
     pub seed: u64,
 }
@@ -61,6 +68,7 @@ impl Default for LearningConfig {
         LearningConfig {
             buckets: 1024,
             max_age: 300_000,
+            hold: 1_000,
             seed: 0x5bd1_e995_9e37_79b9,
         }
     }
@@ -71,8 +79,10 @@ pub struct LearningBridge {
     buckets: Box<[Bucket]>,
     shift: u32,
     max_age: u64,
+    hold: u64,
     seed: u64,
     evictions: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// The 48-bit address at the start of `b` (which has >= 8 bytes), in
@@ -105,8 +115,10 @@ impl LearningBridge {
             buckets,
             shift: 64 - n.trailing_zeros(),
             max_age: cfg.max_age,
+            hold: cfg.hold,
             seed: cfg.seed,
             evictions: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -118,6 +130,13 @@ impl LearningBridge {
     /// Entries evicted while still fresh (table or bucket full).
     pub fn evictions(&self) -> u64 {
         self.evictions.load(Relaxed)
+    }
+
+    /// New addresses not learned because every way of their bucket was
+    /// seen within the hold time (a MAC flood, or more than [`WAYS`]
+    /// active stations colliding).
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Relaxed)
     }
 
     #[inline(always)]
@@ -166,6 +185,13 @@ impl LearningBridge {
             }
         }
         if oldest != u64::MAX {
+            if now.saturating_sub(oldest) < self.hold {
+                // Every way is a station heard from just now: a flood of
+                // new sources must not push them out (their frames would
+                // be flooded). The newcomer waits for a way to cool down.
+                self.refused.fetch_add(1, Relaxed);
+                return;
+            }
             self.evictions.fetch_add(1, Relaxed);
         }
         b.key[victim].store(key, Relaxed);
