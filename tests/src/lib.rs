@@ -31,6 +31,7 @@ pub mod pattern;
 pub mod pktgen;
 pub mod process;
 pub mod skip;
+pub mod soak;
 pub mod text;
 pub mod timeouts;
 pub mod vm;

@@ -27,6 +27,37 @@ pub enum Command {
     Bench(BenchArgs),
     /// Host packet generator: send/count frames on the host side of a NIC.
     Pktgen(crate::pktgen::PktgenArgs),
+    /// Hold the running image under load, faults, floods and hostile input
+    /// for a while (default 10 minutes) and report what it survived.
+    Soak(SoakArgs),
+}
+
+/// The NICs' host side for `soak`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoakBackend {
+    /// The project's vhost-user backend (no root, fastest).
+    VhostUser,
+    /// QEMU's unix datagram sockets (about 0.1 Mpps).
+    Dgram,
+}
+
+#[derive(Args, Debug)]
+pub struct SoakArgs {
+    /// How long, in seconds (default 600; 60 with --short).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+    /// The short soak for CI: a minute, every campaign, smaller targets.
+    #[arg(long)]
+    pub short: bool,
+    /// The NICs' host side.
+    #[arg(long, value_enum, default_value = "vhost-user")]
+    pub backend: SoakBackend,
+    /// Also write the figures as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Boot this kernel ELF instead of building one.
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
 }
 
 /// Which kernel profile to build.

@@ -10,6 +10,7 @@ mod image;
 mod pktgen;
 mod run;
 mod setup;
+mod soak;
 mod test;
 
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         cli::Command::Test(args) => test::test(&args),
         cli::Command::Bench(args) => bench::bench(&args),
         cli::Command::Pktgen(args) => pktgen::pktgen(&args),
+        cli::Command::Soak(args) => soak::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -187,6 +187,20 @@ impl Endpoint {
         }
     }
 
+    /// For a vhost-user wire: the virtio-net header of the frames sent from
+    /// now on (`None`: the honest one); see `VhostPort::set_net_hdr`.
+    /// Returns whether the wire is vhost-user (other wires have QEMU write
+    /// the header).
+    pub fn set_vhost_net_hdr(&mut self, hdr: Option<[u8; 12]>) -> bool {
+        match &mut self.wire {
+            Wire::Vhost(v) => {
+                v.set_net_hdr(hdr);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// For a stream wire, wait until QEMU has connected, for a vhost-user
     /// wire until the guest's driver has set up its queues; other wires
     /// are always ready.

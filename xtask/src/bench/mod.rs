@@ -10,7 +10,7 @@ mod datapath;
 mod e2e;
 mod elf;
 mod plot;
-mod report;
+pub mod report;
 
 use crate::cli::{Bench, BenchArgs};
 

@@ -88,13 +88,16 @@ fn vale_ctl(args: &[&str]) -> CommandResult {
                 .ok_or_else(|| CommandError::failed(format!("no switch {switch}")))?;
             let ports = sw.ports();
             println!("# mac port name age-ms");
-            for e in sw.mac_table() {
+            let table = sw.mac_table();
+            let entries = table.len();
+            for e in table {
                 let name = ports
                     .iter()
                     .find(|(id, _)| *id == e.port)
                     .map_or("?", |(_, p)| p.name());
                 println!("{} {} {} {}", mac(e.mac), e.port, name, e.age);
             }
+            println!("# {entries} entries");
             Ok(())
         }
         _ => Err(CommandError::Usage),

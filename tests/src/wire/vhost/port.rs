@@ -133,6 +133,9 @@ pub struct VhostPort {
     batch: usize,
     busy_poll: Duration,
     stats: VhostStats,
+    /// The virtio-net header written before each frame into the guest;
+    /// `None`: the honest one (no offloads, `num_buffers` 1).
+    net_hdr: Option<[u8; NET_HDR_LEN]>,
 }
 
 impl VhostPort {
@@ -175,6 +178,7 @@ impl VhostPort {
             batch,
             busy_poll,
             stats: VhostStats::default(),
+            net_hdr: None,
         })
     }
 
@@ -309,6 +313,13 @@ impl VhostPort {
         next_used.wrapping_add(n as u16)
     }
 
+    /// Test mode: write `hdr` as the virtio-net header of the frames sent
+    /// from now on (a lying device: offload flags, GSO types and buffer
+    /// counts the guest never negotiated); `None` for the honest header.
+    pub fn set_net_hdr(&mut self, hdr: Option<[u8; NET_HDR_LEN]>) {
+        self.net_hdr = hdr;
+    }
+
     /// Write as many of `frames` into the guest's receive queue as it has
     /// buffers for; returns how many were taken from the front (a frame
     /// too big for the guest's buffer is taken and counted as dropped).
@@ -351,7 +362,7 @@ impl VhostPort {
                 }
                 let mut hdr = [0u8; NET_HDR_LEN];
                 hdr[10] = 1; // num_buffers, little endian
-                me.chain.write_at(0, &hdr);
+                me.chain.write_at(0, me.net_hdr.as_ref().unwrap_or(&hdr));
                 me.chain.write_at(NET_HDR_LEN as u64, frame);
                 me.used
                     .push((me.chain.head, (NET_HDR_LEN + frame.len()) as u32));
