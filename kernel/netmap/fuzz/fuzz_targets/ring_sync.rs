@@ -54,6 +54,20 @@ enum Act {
     Clock {
         t: u32,
     },
+    /// Replace a ring's slot array by one of any size (issue 11, defect 1).
+    Replace {
+        h: u8,
+        rx: bool,
+        len: u8,
+    },
+    /// Swap whole rings, within a handle or between two (issue 11,
+    /// defect 1): the syncs must refuse them, not index out of range.
+    SwapRings {
+        a: u8,
+        b: u8,
+        arx: bool,
+        brx: bool,
+    },
 }
 
 const SLOTS: u32 = 8;
@@ -107,10 +121,11 @@ fuzz_target!(|acts: Vec<Act>| {
             } => {
                 let h = &mut hs[h as usize % nh];
                 if let Some(r) = if rx { h.rx_ring(0) } else { h.tx_ring(0) } {
-                    let s = &mut r.slot[slot as usize % SLOTS as usize];
-                    s.buf_idx = buf_idx;
-                    s.len = len;
-                    s.flags = flags;
+                    if let Some(s) = r.slot.get_mut(slot as usize % SLOTS as usize) {
+                        s.buf_idx = buf_idx;
+                        s.len = len;
+                        s.flags = flags;
+                    }
                 }
             }
             Act::Fill {
@@ -131,8 +146,10 @@ fuzz_target!(|acts: Vec<Act>| {
                                 b[0] = dst & 0x3; // unicast or a group address
                                 b[6] = 0;
                             }
-                            r.slot[i as usize].len = l as u16;
-                            r.slot[i as usize].flags = flags;
+                            if let Some(s) = r.slot.get_mut(i as usize) {
+                                s.len = l as u16;
+                                s.flags = flags;
+                            }
                         }
                         r.advance(1);
                     }
@@ -168,8 +185,30 @@ fuzz_target!(|acts: Vec<Act>| {
                 }
             }
             Act::Clock { t } => {
-                if let Some(sw) = reg.switch("vale0") {
-                    sw.set_clock(sw.clock() + t as u64);
+                reg.set_clock(reg.clock() + t as u64);
+            }
+            Act::Replace { h, rx, len } => {
+                let h = &mut hs[h as usize % nh];
+                if let Some(r) = if rx { h.rx_ring(0) } else { h.tx_ring(0) } {
+                    r.slot = vec![netmap::Slot::default(); len as usize % (2 * SLOTS as usize + 1)]
+                        .into_boxed_slice();
+                }
+            }
+            Act::SwapRings { a, b, arx, brx } => {
+                let (a, b) = (a as usize % nh, b as usize % nh);
+                if a == b {
+                    let (tx, rx) = hs[a].rings_mut();
+                    if let (Some(t), Some(r)) = (tx.get_mut(0), rx.get_mut(0)) {
+                        std::mem::swap(t, r);
+                    }
+                } else {
+                    let (lo, hi) = (a.min(b), a.max(b));
+                    let (l, r) = hs.split_at_mut(hi);
+                    let x = if arx { l[lo].rx_ring(0) } else { l[lo].tx_ring(0) };
+                    let y = if brx { r[0].rx_ring(0) } else { r[0].tx_ring(0) };
+                    if let (Some(x), Some(y)) = (x, y) {
+                        std::mem::swap(x, y);
+                    }
                 }
             }
         }
