@@ -204,8 +204,16 @@ fuzz_target!(|acts: Vec<Act>| {
                 } else {
                     let (lo, hi) = (a.min(b), a.max(b));
                     let (l, r) = hs.split_at_mut(hi);
-                    let x = if arx { l[lo].rx_ring(0) } else { l[lo].tx_ring(0) };
-                    let y = if brx { r[0].rx_ring(0) } else { r[0].tx_ring(0) };
+                    let x = if arx {
+                        l[lo].rx_ring(0)
+                    } else {
+                        l[lo].tx_ring(0)
+                    };
+                    let y = if brx {
+                        r[0].rx_ring(0)
+                    } else {
+                        r[0].tx_ring(0)
+                    };
                     if let (Some(x), Some(y)) = (x, y) {
                         std::mem::swap(x, y);
                     }
