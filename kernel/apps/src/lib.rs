@@ -16,10 +16,15 @@
 //! | --- | --- | --- |
 //! | `reflect` | [`reflector`] | every frame a port receives goes back out of it (buffer swap) |
 //! | `pkt-gen` | `pktgen` | netmap's packet generator and sink |
-//! | `bridge` | `bridge` | netmap's bridge: two ports joined by buffer swaps |
-//! | `lb` | `lb` | the worked example of a user's function: a load balancer over pipes |
+//! | `bridge` | [`bridge`] | netmap's bridge: two ports joined by buffer swaps, both ways, chains whole, back-pressure |
+//! | `lb` | [`lb`] | the worked example of a user's function: netmap's load balancer, a port over N pipes (flow hash or round robin) |
 //!
 //! ## Writing your own
+//!
+//! Start from a copy of [`lb`] (`src/lb.rs`): one file, its arguments,
+//! its state, a `poll` that swaps whole frames ([`frame_slots`]) from a
+//! port's rx rings into other ports' tx rings, its counters and status
+//! line, and its tests in `tests/lb.rs`. The steps:
 //!
 //! 1. A struct with your state and the handles you opened in its
 //!    constructor (`ports.open("vale0:x")?`); parse your arguments there
@@ -43,6 +48,8 @@
 
 extern crate alloc;
 
+pub mod bridge;
+pub mod lb;
 pub mod reflector;
 
 use alloc::boxed::Box;
@@ -51,6 +58,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub use netmap::port::Handle;
+pub use netmap::NetmapRing;
 use netmap::OpenError;
 
 /// Where applications open ports: the kernel's netmap registry (or any
@@ -141,5 +149,22 @@ pub struct AppInfo {
     pub start: StartFn,
 }
 
+/// How many slots the frame at `cur` of rx ring `ring` takes: 1, or more
+/// when [`NS_MOREFRAG`](netmap::NS_MOREFRAG) chains it to the next slots.
+/// `None` when the ring holds no whole frame from `cur` to `tail` (empty,
+/// or a chain whose last fragment has not arrived yet): move frames a
+/// whole chain at a time, never a chain split across two passes.
+pub fn frame_slots(ring: &NetmapRing) -> Option<u32> {
+    let mut i = ring.cur;
+    for n in 1..=ring.space() {
+        let flags = ring.slot.get(i as usize).map_or(0, |s| s.flags);
+        if flags & netmap::NS_MOREFRAG == 0 {
+            return Some(n);
+        }
+        i = ring.next(i);
+    }
+    None
+}
+
 /// Every application of this crate.
-pub const APPS: &[AppInfo] = &[reflector::INFO];
+pub const APPS: &[AppInfo] = &[reflector::INFO, bridge::INFO, lb::INFO];

@@ -16,6 +16,11 @@ pub fn registry() -> Registry {
     Registry::new(BufferPool::on_heap(NBUFS, BUF_SIZE).unwrap())
 }
 
+/// A registry on a pool of `nbufs` buffers (a pipe takes 4096 by default).
+pub fn registry_with(nbufs: u32) -> Registry {
+    Registry::new(BufferPool::on_heap(nbufs, BUF_SIZE).unwrap())
+}
+
 pub fn pool(reg: &Registry) -> &Arc<BufferPool> {
     reg.pool()
 }
@@ -75,4 +80,62 @@ pub fn audit(reg: &Registry, handles: &[&Handle], apps: &[&dyn App]) {
         all.extend(a.handles());
     }
     reg.audit(&all).unwrap();
+}
+
+/// One received slot: its bytes, flags and buffer index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rx {
+    pub data: Vec<u8>,
+    pub flags: u16,
+    pub buf_idx: u32,
+}
+
+/// Send `frags` as one chain on ring 0 of `h` (`NS_MOREFRAG` on all but
+/// the last), then txsync; returns the buffer indices sent, or `None` (and
+/// only txsyncs) when the chain does not fit.
+pub fn send_chain(h: &mut Handle, frags: &[Vec<u8>]) -> Option<Vec<u32>> {
+    let r = h.tx_ring(0).unwrap();
+    if (r.space() as usize) < frags.len() {
+        h.txsync(0).unwrap();
+        return None;
+    }
+    let mut idx = Vec::new();
+    for (k, f) in frags.iter().enumerate() {
+        let i = r.cur;
+        r.write_frame(i, f).unwrap();
+        if k + 1 < frags.len() {
+            r.slot[i as usize].flags |= netmap::NS_MOREFRAG;
+        } else {
+            r.slot[i as usize].flags &= !netmap::NS_MOREFRAG;
+        }
+        idx.push(r.slot[i as usize].buf_idx);
+        r.advance(1);
+    }
+    h.txsync(0).unwrap();
+    Some(idx)
+}
+
+/// Every slot ring `ring` of `h` has received, released.
+pub fn recv_slots(h: &mut Handle, ring: usize) -> Vec<Rx> {
+    h.rxsync(ring).unwrap();
+    let r = h.rx_ring(ring).unwrap();
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let i = r.cur;
+        out.push(Rx {
+            data: r.frame(i).unwrap().to_vec(),
+            flags: r.slot[i as usize].flags,
+            buf_idx: r.slot[i as usize].buf_idx,
+        });
+        r.advance(1);
+    }
+    h.rxsync(ring).unwrap();
+    out
+}
+
+/// An app's status line.
+pub fn status(app: &dyn App) -> String {
+    let mut s = String::new();
+    app.status(&mut s).unwrap();
+    s
 }
