@@ -25,8 +25,8 @@ use alloc::string::String;
 use alloc::sync::Arc;
 
 use netmap::port::{Port, PortCounters, PortKind};
-use netmap::vale::{Attachment, ForwardScratch, Switch, Wakeups};
-use netmap::{Dir, Kring, KringStats, OpenError, SyncError, NS_MOREFRAG};
+use netmap::vale::{Attachment, Batch, ForwardScratch, Switch, Wakeups};
+use netmap::{Dir, Kring, KringStats, OpenError, SyncError};
 use spin::Mutex;
 
 /// Slots of the bridge's rx kring (the switch-to-NIC queue), as netmap's
@@ -44,16 +44,6 @@ pub struct Bridge {
     /// "tx" from the switch's point of view).
     tx_stats: Mutex<KringStats>,
     scratch: Mutex<ForwardScratch>,
-}
-
-#[inline]
-fn add(i: u32, k: u32, n: u32) -> u32 {
-    (i + k) % n
-}
-
-#[inline]
-fn dist(a: u32, b: u32, n: u32) -> u32 {
-    (b + n - a) % n
 }
 
 impl Bridge {
@@ -94,14 +84,7 @@ impl Bridge {
     /// Counted as `detached`; the buffers go back to the device at once.
     fn discard_received(&self) -> Result<u32, SyncError> {
         self.hw.rxsync(0)?;
-        let dropped = {
-            let mut k = self.hw.krings(Dir::Rx)[0].lock();
-            let pending = dist(k.rhead, k.nr_hwtail, k.nkr_num_slots);
-            k.rhead = k.nr_hwtail;
-            k.rcur = k.rhead;
-            k.rtail = k.rhead;
-            pending
-        };
+        let dropped = self.hw.krings(Dir::Rx)[0].lock().release(u32::MAX);
         self.tx_stats.lock().drop_detached += u64::from(dropped);
         if dropped > 0 {
             self.hw.rxsync(0)?;
@@ -146,46 +129,43 @@ impl Bridge {
         let mut moved = 0;
         let kring = &self.hw.krings(Dir::Rx)[0];
         let monitors = {
+            // The NIC's rx kring is the switch's source here: it counts as
+            // a tx kring in the lock order (destination rx krings after it).
             let mut k = kring.lock();
             let k = &mut *k;
-            let n = k.nkr_num_slots;
-            let start = k.rhead;
+            let (start, _) = k.arrived();
             let mut stats = self.tx_stats.lock();
             let mut sc = self.scratch.lock();
             loop {
-                let pending = dist(k.rhead, k.nr_hwtail, n);
-                if pending == 0 {
+                // Take what arrived ([rhead, nr_hwtail)) ...
+                let (first, count) = k.arrived();
+                if count == 0 {
                     break;
                 }
-                match self.switch.forward(
-                    self.attachment,
-                    0,
-                    &k.slots,
-                    k.rhead,
-                    pending,
-                    self.hw.max_frame(),
-                    &mut stats,
-                    &mut sc,
-                ) {
+                let batch = Batch {
+                    src: self.attachment,
+                    src_ring: 0,
+                    slots: &k.slots,
+                    first,
+                    count,
+                    max_frame: self.hw.max_frame(),
+                };
+                match self.switch.forward(batch, &mut stats, &mut sc) {
                     Ok(f) if f.consumed > 0 => {
                         wake.merge(&f.wakeups);
-                        k.rhead = add(k.rhead, f.consumed, n);
-                        moved += f.consumed;
+                        // ... and release what the switch consumed.
+                        moved += k.release(f.consumed);
                     }
                     Ok(_) => break, // an incomplete fragment chain waits for its end
                     Err(_) => {
                         // Detached: nobody to deliver to; drop, count, release.
-                        stats.drop_detached += u64::from(pending);
-                        k.rhead = k.nr_hwtail;
+                        stats.drop_detached += u64::from(k.release(count));
                         break;
                     }
                 }
             }
-            // No application ring: nothing is ever handed out.
-            k.rcur = k.rhead;
-            k.rtail = k.rhead;
             // What came off the wire, for the NIC's copy monitors.
-            let end = k.rhead;
+            let end = k.rhead();
             kring.monitor_copy(k, start, end)
         };
         self.switch.wake(&wake);
@@ -206,30 +186,15 @@ impl Bridge {
         let hw_tx = &self.hw.krings(Dir::Tx)[0];
         for _ in 0..2 {
             let (moved, monitors, more) = {
-                let mut b = self.rx[0].lock();
+                // Lock order: the NIC's tx kring, then the bridge's rx kring.
                 let mut h = hw_tx.lock();
-                let (b, h) = (&mut *b, &mut *h);
-                let (nb, nh) = (b.nkr_num_slots, h.nkr_num_slots);
-                let queued = dist(b.nr_hwcur, b.nr_hwtail, nb);
-                let room = dist(h.rhead, h.nr_hwtail, nh);
-                let m = queued.min(room);
-                let (bi0, hi0) = (b.nr_hwcur, h.rhead);
+                let mut b = self.rx[0].lock();
                 // One batch swap (pool checked once, plain slice walks).
-                // Same pool, positions in range: cannot fail.
-                let _ = b.slots.swap_slots(bi0, &mut h.slots, hi0, m, |_, to_hw| {
-                    to_hw.flags &= NS_MOREFRAG;
-                });
-                let (bi, hi) = (add(bi0, m, nb), add(hi0, m, nh));
-                b.nr_hwcur = bi;
-                b.rhead = bi;
-                b.rcur = bi;
-                b.rtail = bi;
-                let submitted = h.rhead;
-                h.rhead = hi;
-                h.rcur = hi;
-                h.rtail = h.nr_hwtail;
+                let m = b.move_to_tx(&mut h, u32::MAX);
+                drop(b);
                 // What goes to the wire, for the NIC's copy monitors.
-                (m, hw_tx.monitor_copy(h, submitted, hi), m < queued)
+                let end = h.add(m.first, m.count);
+                (m.count, hw_tx.monitor_copy(&mut h, m.first, end), m.more)
             };
             // Always sync: it also reclaims what the device finished.
             self.hw.txsync(0)?;
@@ -246,8 +211,7 @@ impl Bridge {
 
     /// Frames waiting in the bridge for room on the NIC.
     pub fn queued(&self) -> u32 {
-        let b = self.rx[0].lock();
-        dist(b.nr_hwcur, b.nr_hwtail, b.nkr_num_slots)
+        self.rx[0].lock().queued()
     }
 }
 

@@ -137,9 +137,9 @@ impl VirtioNic {
     pub fn ring_states(&self) -> (RingState, RingState) {
         fn read(k: &KringState, vq: &mut Virtqueue<'_>) -> RingState {
             RingState {
-                hwcur: k.nr_hwcur,
-                hwtail: k.nr_hwtail,
-                head: k.rhead,
+                hwcur: k.hwcur(),
+                hwtail: k.hwtail(),
+                head: k.rhead(),
                 queue: vq.state(),
             }
         }

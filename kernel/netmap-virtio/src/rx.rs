@@ -13,7 +13,7 @@
 use alloc::boxed::Box;
 use alloc::vec;
 
-use netmap::kring::KringState;
+use netmap::kring::{ring_add, ring_dist, KringState};
 use virtq::{Virtqueue, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
 
 use crate::chains::Chains;
@@ -75,11 +75,7 @@ impl<'a> RxQueue<'a> {
 
     #[inline]
     fn next(&self, i: u32) -> u32 {
-        if i + 1 == self.n {
-            0
-        } else {
-            i + 1
-        }
+        ring_add(i, 1, self.n)
     }
 
     /// Counters, including the queue's kick counts.
@@ -100,18 +96,14 @@ impl<'a> RxQueue<'a> {
     /// Slots posted and not yet delivered (`[nr_hwtail, posted_end)`):
     /// the device's, or filled and waiting behind an older one.
     pub fn posted(&self, k: &KringState) -> u32 {
-        (self.posted_end + self.n - k.nr_hwtail) % self.n
+        ring_dist(k.hwtail(), self.posted_end, self.n)
     }
 
     /// Post every free slot (`[posted_end, nr_hwcur - 1)`), each with the
     /// buffer it holds now (the application may have swapped it).
     /// Returns whether to kick.
     pub fn post(&mut self, k: &KringState, bufs: &BufMap) -> bool {
-        let last = if k.nr_hwcur == 0 {
-            self.n - 1
-        } else {
-            k.nr_hwcur - 1
-        };
+        let last = ring_add(k.hwcur(), self.n - 1, self.n);
         let size = bufs.buf_size();
         while self.posted_end != last {
             let i = self.posted_end;
@@ -139,7 +131,7 @@ impl<'a> RxQueue<'a> {
     /// `[nr_hwcur, rhead)`, re-post, then deliver received frames by
     /// moving `nr_hwtail`. Returns whether to kick.
     pub fn rxsync(&mut self, k: &mut KringState, bufs: &BufMap) -> Result<bool, DeviceError> {
-        k.nr_hwcur = k.rhead;
+        k.rx_take_released();
         let kick = self.post(k, bufs);
         self.receive(k, bufs)?;
         Ok(kick)
@@ -173,14 +165,15 @@ impl<'a> RxQueue<'a> {
     /// Move `nr_hwtail` over the filled prefix of `[nr_hwtail, posted_end)`.
     fn deliver(&mut self, k: &mut KringState) -> u32 {
         let mut got = 0;
-        while k.nr_hwtail != self.posted_end && !self.filling[k.nr_hwtail as usize] {
-            let len = k.slots.get(k.nr_hwtail as usize).len;
-            k.stats.packets += 1;
-            k.stats.bytes += u64::from(len);
-            k.nr_hwtail = self.next(k.nr_hwtail);
+        while k.hwtail() != self.posted_end && !self.filling[k.hwtail() as usize] {
+            let len = k.slots.get(k.hwtail() as usize).len;
+            // nr_hwtail += 1 (and nkr_hwlease with it: the NIC takes no
+            // leases). Cannot refuse: posted slots are below nr_hwcur - 1.
+            if k.rx_publish_direct(1, 1, u64::from(len)) == 0 {
+                break;
+            }
             got += 1;
         }
-        k.nkr_hwlease = k.nr_hwtail;
         got
     }
 
@@ -206,7 +199,7 @@ impl<'a> RxQueue<'a> {
     pub fn abandon(&mut self, k: &KringState) {
         self.chains.reset();
         self.filling.iter_mut().for_each(|f| *f = false);
-        self.posted_end = k.nr_hwtail;
+        self.posted_end = k.hwtail();
     }
 
     /// After the device was reset: start `vq` afresh and re-post from
@@ -220,7 +213,7 @@ impl<'a> RxQueue<'a> {
         self.write_static_descs();
         self.chains.reset();
         self.filling.iter_mut().for_each(|f| *f = false);
-        self.posted_end = k.nr_hwtail;
+        self.posted_end = k.hwtail();
         self.post(k, bufs)
     }
 }

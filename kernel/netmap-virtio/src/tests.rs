@@ -5,6 +5,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::AtomicU64;
 
+use netmap::kring::ring_add;
 use netmap::{BufferPool, Dir, Kring, SlotArray, NS_MOREFRAG};
 use virtq::mem::words_for;
 use virtq::sim::SimDevice;
@@ -77,19 +78,16 @@ impl Rig {
     }
 }
 
-fn next(i: u32, n: u32) -> u32 {
-    (i + 1) % n
-}
-
 // ---- TX ----
 
 /// The application queues `lens` at `rhead` (as a prologue would leave it).
 fn app_send(k: &mut netmap::KringState, n: u32, lens: &[u16]) {
     for &len in lens {
-        let i = k.rhead;
+        let (i, room) = k.tx_room();
+        assert!(room > 0 && k.num_slots() == n);
         k.slots.set_len(i as usize, len).unwrap();
         k.slots.set_flags(i as usize, 0);
-        k.rhead = next(i, n);
+        k.submit(1);
     }
 }
 
@@ -101,7 +99,7 @@ fn tx_posts_a_batch_with_one_kick_and_points_at_the_slot_buffers() {
     app_send(&mut k, n, &[60, 1514, 100]);
     assert!(tx.txsync(&mut k, &r.bufs).unwrap(), "first publish kicks");
     assert_eq!(tx.stats().kicks, 1);
-    assert_eq!(k.nr_hwcur, 3);
+    assert_eq!(k.hwcur(), 3);
     assert_eq!(k.stats.packets, 3);
     for (slot, len) in [(0u32, 60u32), (1, 1514), (2, 100)] {
         let head = dev.pop_avail().unwrap();
@@ -125,17 +123,17 @@ fn tx_reclaims_in_order_and_returns_slots() {
     let mut k = kring.lock();
     app_send(&mut k, n, &[60; 5]);
     tx.txsync(&mut k, &r.bufs).unwrap();
-    assert_eq!(k.nr_hwtail, n - 1, "nothing reclaimed yet");
+    assert_eq!(k.hwtail(), n - 1, "nothing reclaimed yet");
     // The device finishes slot 1 before slot 0: hwtail must wait for 0.
     let heads: Vec<u16> = (0..5).map(|_| dev.pop_avail().unwrap()).collect();
     dev.push_used(u32::from(heads[1]), 0);
     dev.publish_used();
     tx.reclaim(&mut k).unwrap();
-    assert_eq!(k.nr_hwtail, n - 1);
+    assert_eq!(k.hwtail(), n - 1);
     dev.push_used(u32::from(heads[0]), 0);
     dev.publish_used();
     tx.reclaim(&mut k).unwrap();
-    assert_eq!(k.nr_hwtail, 1, "slots 0 and 1 are back");
+    assert_eq!(k.hwtail(), 1, "slots 0 and 1 are back");
     assert_eq!(tx.in_flight(), 3);
 }
 
@@ -157,11 +155,11 @@ fn tx_drops_runts_and_oversized_fragment_chains_without_stalling() {
     assert_eq!(dev.pop_avail(), Some(0), "only slot 5 reaches the device");
     assert_eq!(dev.desc(1).0, r.phys_of(&k, 5), "with slot 5's buffer");
     assert_eq!(dev.pop_avail(), None);
-    assert_eq!(k.nr_hwtail, 4, "dropped slots 0..5 are handed back at once");
+    assert_eq!(k.hwtail(), 4, "dropped slots 0..5 are handed back at once");
     dev.push_used(0, 0);
     dev.publish_used();
     tx.reclaim(&mut k).unwrap();
-    assert_eq!(k.nr_hwtail, 5);
+    assert_eq!(k.hwtail(), 5);
 }
 
 /// Issue 11, defect 9: a fragment chain (`NS_MOREFRAG`) that fits the
@@ -181,11 +179,11 @@ fn tx_sends_a_fragment_chain_as_one_frame() {
     app_send(&mut k, n, &[60]);
     k.slots.set_flags(0, NS_MOREFRAG);
     tx.txsync(&mut k, &r.bufs).unwrap();
-    assert_eq!(k.nr_hwcur, 0, "an incomplete chain waits");
+    assert_eq!(k.hwcur(), 0, "an incomplete chain waits");
     assert_eq!(dev.pop_avail(), None);
     app_send(&mut k, n, &[40, 64]);
     tx.txsync(&mut k, &r.bufs).unwrap();
-    assert_eq!(k.nr_hwcur, 3);
+    assert_eq!(k.hwcur(), 3);
     let s = tx.stats();
     assert_eq!((s.tx_drop_frag, k.stats.drop_frag_chain), (0, 0));
     assert_eq!((k.stats.packets, k.stats.bytes), (2, 164));
@@ -198,15 +196,15 @@ fn tx_sends_a_fragment_chain_as_one_frame() {
     assert_eq!(dev.pop_avail(), Some(2), "slot 2 on the next chain");
     assert_eq!(dev.desc(3), (r.phys_of(&k, 2), 64, 0, 0));
     assert_eq!(dev.pop_avail(), None);
-    assert_eq!(k.nr_hwtail, n - 1, "nothing back before the device is done");
+    assert_eq!(k.hwtail(), n - 1, "nothing back before the device is done");
     dev.push_used(0, 0);
     dev.publish_used();
     tx.reclaim(&mut k).unwrap();
-    assert_eq!(k.nr_hwtail, 1, "both slots of the chain are back");
+    assert_eq!(k.hwtail(), 1, "both slots of the chain are back");
     dev.push_used(2, 0);
     dev.publish_used();
     tx.reclaim(&mut k).unwrap();
-    assert_eq!(k.nr_hwtail, 2);
+    assert_eq!(k.hwtail(), 2);
     assert_eq!(tx.in_flight(), 0);
 }
 
@@ -222,7 +220,7 @@ fn tx_refuses_used_ids_it_did_not_post() {
         dev.publish_used();
         assert_eq!(tx.reclaim(&mut k), Err(DeviceError::BadUsedId(bad)));
         assert_eq!(tx.stats().device_errors, 1);
-        assert_eq!(k.nr_hwtail, n - 1, "nothing reclaimed on a lie");
+        assert_eq!(k.hwtail(), n - 1, "nothing reclaimed on a lie");
     }
 }
 
@@ -237,7 +235,7 @@ fn tx_reset_hands_back_everything_in_flight() {
     assert_eq!(tx.reclaim(&mut k), Err(DeviceError::UsedIndexJump));
     tx.reset(Virtqueue::new(r.mem(), true), &mut k);
     assert_eq!(tx.stats().lost_in_reset, 4);
-    assert_eq!(k.nr_hwtail, 3, "all of [hwtail+1, hwcur) is back");
+    assert_eq!(k.hwtail(), 3, "all of [hwtail+1, hwcur) is back");
     // And it works afterwards, from the queue's first chain (the device
     // starts over), with slot 4's buffer.
     let mut dev = SimDevice::new(r.mem(), true);
@@ -255,7 +253,7 @@ fn tx_keeps_flowing_for_many_ring_wraps() {
     let mut sent = 0u32;
     for round in 0..(50 * n) {
         // The application fills whatever it owns: [rhead, hwtail).
-        let room = (k.nr_hwtail + n - k.rhead) % n;
+        let room = k.tx_room().1;
         let burst = room.min(1 + round % 5);
         app_send(&mut k, n, &alloc::vec![64; burst as usize]);
         tx.txsync(&mut k, &r.bufs).unwrap();
@@ -269,8 +267,8 @@ fn tx_keeps_flowing_for_many_ring_wraps() {
     assert!(sent > 20 * n, "sent only {sent}");
     assert_eq!(tx.in_flight(), 0);
     assert_eq!(
-        next(k.nr_hwtail, n),
-        k.nr_hwcur,
+        ring_add(k.hwtail(), 1, n),
+        k.hwcur(),
         "idle ring offers all but one slot"
     );
 }
@@ -311,7 +309,7 @@ fn rx_delivers_frames_in_order_with_their_lengths() {
     }
     dev.publish_used();
     assert_eq!(rx.receive(&mut k, &r.bufs), Ok(3));
-    assert_eq!(k.nr_hwtail, 3);
+    assert_eq!(k.hwtail(), 3);
     assert_eq!(
         [k.slots.get(0).len, k.slots.get(1).len, k.slots.get(2).len],
         [60, 1514, 14]
@@ -343,7 +341,7 @@ fn rx_rejects_bad_ids_and_lengths() {
         dev.push_used(id, len);
         dev.publish_used();
         assert_eq!(rx.receive(&mut k, &r.bufs), Err(want));
-        assert_eq!(k.nr_hwtail, 0, "nothing delivered from a lie");
+        assert_eq!(k.hwtail(), 0, "nothing delivered from a lie");
         assert_eq!(rx.stats().device_errors, 1);
         // Reset recovers: everything re-posted, nothing lost from the kring.
         let before: Vec<u32> = k.slots.bufs().collect();
@@ -378,7 +376,7 @@ fn rx_reposts_a_buffer_the_application_swapped_in() {
     k.slots.swap(0, &mut spare, 0).unwrap();
     let swapped_in = k.slots.buf_idx(0);
     assert_ne!(arrived_in, swapped_in);
-    k.rhead = 2;
+    k.release(2);
     rx.rxsync(&mut k, &r.bufs).unwrap();
     assert_eq!(dev.pop_avail(), Some(4), "slot 2, posted at start");
     assert_eq!(
@@ -408,8 +406,7 @@ fn rx_never_stalls_after_the_ring_wraps() {
         dev.publish_used();
         rx.receive(&mut k, &r.bufs).unwrap();
         // The application consumes everything and releases it.
-        received += (k.nr_hwtail + n - k.rhead) % n;
-        k.rhead = k.nr_hwtail;
+        received += k.release(u32::MAX);
         rx.rxsync(&mut k, &r.bufs).unwrap();
         assert_eq!(rx.posted(&k), n - 1, "every released buffer is re-posted");
     }
@@ -449,14 +446,14 @@ fn rx_accepts_completions_out_of_order_and_delivers_in_ring_order() {
     dev.push_used(u32::from(heads[2]), NET_HDR_LEN + len_of(2));
     dev.publish_used();
     assert_eq!(rx.receive(&mut k, &r.bufs), Ok(0));
-    assert_eq!(k.nr_hwtail, 0, "slot 0 not received yet");
+    assert_eq!(k.hwtail(), 0, "slot 0 not received yet");
     // Then 0 (delivers 0), 4, 1 (delivers 1 and 2), 3 (delivers 3 and 4).
     for s in [0usize, 4, 1, 3] {
         dev.push_used(u32::from(heads[s]), NET_HDR_LEN + len_of(s));
     }
     dev.publish_used();
     assert_eq!(rx.receive(&mut k, &r.bufs), Ok(5));
-    assert_eq!(k.nr_hwtail, 5);
+    assert_eq!(k.hwtail(), 5);
     for s in 0..5 {
         assert_eq!(u32::from(k.slots.get(s).len), len_of(s), "slot {s}");
     }
@@ -492,10 +489,10 @@ fn rx_out_of_order_for_many_ring_wraps_keeps_every_frame_in_order() {
             sent += 1;
         }
         dev.publish_used();
-        let before = k.nr_hwtail;
+        let before = k.hwtail();
         rx.receive(&mut k, &r.bufs).unwrap();
         let mut i = before;
-        while i != k.nr_hwtail {
+        while i != k.hwtail() {
             let want = len_for(r.phys_of(&k, i));
             assert_eq!(
                 u32::from(k.slots.get(i as usize).len),
@@ -503,10 +500,10 @@ fn rx_out_of_order_for_many_ring_wraps_keeps_every_frame_in_order() {
                 "round {round}: slot {i}"
             );
             got += 1;
-            i = next(i, n);
+            i = ring_add(i, 1, n);
         }
         // The application consumes and releases everything.
-        k.rhead = k.nr_hwtail;
+        k.release(u32::MAX);
         rx.rxsync(&mut k, &r.bufs).unwrap();
     }
     assert!(got > 10 * n, "received only {got}");
@@ -549,7 +546,7 @@ fn rx_refuses_a_chain_it_did_not_post() {
     dev.push_used(14, NET_HDR_LEN + 60);
     dev.publish_used();
     assert_eq!(rx.receive(&mut k, &r.bufs), Err(DeviceError::BadUsedId(14)));
-    assert_eq!(k.nr_hwtail, 0);
+    assert_eq!(k.hwtail(), 0);
 }
 
 #[test]
@@ -574,13 +571,13 @@ fn tx_accepts_completions_in_any_order_and_reclaims_the_done_prefix() {
         if let Some(t) = tail_after {
             expect_tail = t;
         }
-        assert_eq!(k.nr_hwtail, expect_tail, "after slot {s}");
+        assert_eq!(k.hwtail(), expect_tail, "after slot {s}");
     }
     assert_eq!(tx.in_flight(), 1, "slot 4 still out");
     dev.push_used(u32::from(heads[4]), 0);
     dev.publish_used();
     tx.reclaim(&mut k).unwrap();
-    assert_eq!(k.nr_hwtail, 5, "everything back");
+    assert_eq!(k.hwtail(), 5, "everything back");
     let st = tx.stats();
     assert_eq!((st.device_errors, st.resets), (0, 0));
     // 3 and 5 before 0, 2 before 1: out of order; 0, 1, 4 were the oldest.
@@ -614,7 +611,7 @@ fn tx_out_of_order_for_many_ring_wraps_never_loses_a_slot() {
     let mut held: Vec<u16> = Vec::new();
     let mut sent = 0u32;
     for round in 0..400u32 {
-        let room = (k.nr_hwtail + n - k.rhead) % n;
+        let room = k.tx_room().1;
         let burst = room.min(1 + round % 7);
         app_send(&mut k, n, &alloc::vec![64; burst as usize]);
         tx.txsync(&mut k, &r.bufs).unwrap();
@@ -637,7 +634,7 @@ fn tx_out_of_order_for_many_ring_wraps_never_loses_a_slot() {
     tx.reclaim(&mut k).unwrap();
     assert!(sent > 20 * n, "sent only {sent}");
     assert_eq!(tx.in_flight(), 0);
-    assert_eq!(next(k.nr_hwtail, n), k.nr_hwcur, "every slot is back");
+    assert_eq!(ring_add(k.hwtail(), 1, n), k.hwcur(), "every slot is back");
     assert_eq!(k.stats.packets, u64::from(sent));
     assert!(tx.stats().ooo_completions > 0);
 }
@@ -657,13 +654,13 @@ fn rx_in_order_batch_delivers_every_frame_of_the_batch() {
     dev.push_used(u32::from(heads[4]), NET_HDR_LEN + 60);
     dev.publish_used();
     assert_eq!(rx.receive(&mut k, &r.bufs), Ok(5));
-    assert_eq!(k.nr_hwtail, 5);
+    assert_eq!(k.hwtail(), 5);
     let lens: Vec<u16> = (0..5).map(|i| k.slots.get(i).len).collect();
     assert_eq!(lens, [2048, 2048, 2048, 100, 60]);
     let st = rx.stats();
     assert_eq!((st.device_errors, st.ooo_completions), (0, 0));
     // And again past the ring's end: release all, batch across the wrap.
-    k.rhead = k.nr_hwtail;
+    k.release(u32::MAX);
     rx.rxsync(&mut k, &r.bufs).unwrap();
     let heads: Vec<u16> = core::iter::from_fn(|| dev.pop_avail()).collect();
     assert_eq!(
@@ -675,7 +672,7 @@ fn rx_in_order_batch_delivers_every_frame_of_the_batch() {
     dev.push_used_batch(u32::from(heads[4]), NET_HDR_LEN + 70, 5);
     dev.publish_used();
     assert_eq!(rx.receive(&mut k, &r.bufs), Ok(5));
-    assert_eq!(k.nr_hwtail, 2);
+    assert_eq!(k.hwtail(), 2);
     assert_eq!(k.slots.get(1).len, 70);
     assert_eq!(k.stats.packets, 10);
 }
@@ -691,13 +688,13 @@ fn tx_in_order_batch_reclaims_the_whole_batch() {
     dev.push_used_batch(u32::from(heads[2]), 0, 3);
     dev.publish_used();
     tx.reclaim(&mut k).unwrap();
-    assert_eq!(k.nr_hwtail, 2, "slots 0..=2 back");
+    assert_eq!(k.hwtail(), 2, "slots 0..=2 back");
     assert_eq!(tx.in_flight(), 2);
     dev.push_used(u32::from(heads[3]), 0);
     dev.push_used(u32::from(heads[4]), 0);
     dev.publish_used();
     tx.reclaim(&mut k).unwrap();
-    assert_eq!(k.nr_hwtail, 4);
+    assert_eq!(k.hwtail(), 4);
     assert_eq!(tx.in_flight(), 0);
     let st = tx.stats();
     assert_eq!((st.device_errors, st.ooo_completions), (0, 0));
@@ -718,7 +715,7 @@ fn an_in_order_batch_longer_than_the_used_index_is_a_device_error() {
         tx.reclaim(&mut k),
         Err(DeviceError::BadUsedId(u32::from(heads[3])))
     );
-    assert_eq!(k.nr_hwtail, n - 1, "nothing reclaimed on a lie");
+    assert_eq!(k.hwtail(), n - 1, "nothing reclaimed on a lie");
     assert_eq!(tx.stats().device_errors, 1);
 }
 
@@ -743,7 +740,7 @@ fn in_order_chains_are_used_in_ring_order_across_drops_and_a_reset() {
     dev.push_used_batch(4, 0, 3);
     dev.publish_used();
     tx.reclaim(&mut k).unwrap();
-    assert_eq!(k.nr_hwtail, 4);
+    assert_eq!(k.hwtail(), 4);
     // A reset: the device starts over, and so do the chains.
     app_send(&mut k, n, &[60, 60]);
     tx.txsync(&mut k, &r.bufs).unwrap();
@@ -783,7 +780,7 @@ fn rx_in_order_for_many_ring_wraps_with_random_batches() {
         }
         dev.publish_used();
         got += rx.receive(&mut k, &r.bufs).unwrap();
-        k.rhead = k.nr_hwtail;
+        k.release(u32::MAX);
         rx.rxsync(&mut k, &r.bufs).unwrap();
         assert_eq!(rx.posted(&k), n - 1, "everything released is re-posted");
     }
@@ -859,7 +856,11 @@ fn a_1024_entry_tx_queue_gives_a_512_slot_kring() {
     dev.publish_used();
     nic.tx_reclaim().unwrap();
     let k = kring.lock();
-    assert_eq!(next(k.nr_hwtail, 512), k.nr_hwcur, "every slot is back");
+    assert_eq!(
+        ring_add(k.hwtail(), 1, 512),
+        k.hwcur(),
+        "every slot is back"
+    );
     assert_eq!(k.stats.packets, 511);
     drop(k);
     let st = nic.nic_stats();

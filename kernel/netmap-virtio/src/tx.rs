@@ -13,7 +13,7 @@
 use alloc::boxed::Box;
 use alloc::vec;
 
-use netmap::kring::KringState;
+use netmap::kring::{ring_add, KringState};
 use netmap::slot::{ETH_HLEN, MAX_FRAGS, NS_MOREFRAG};
 use virtq::{Virtqueue, VIRTQ_DESC_F_NEXT};
 
@@ -111,8 +111,8 @@ impl<'a> TxQueue<'a> {
     pub fn txsync(&mut self, k: &mut KringState, bufs: &BufMap) -> Result<bool, DeviceError> {
         self.reclaim(k)?;
         let limit = bufs.buf_size();
-        let mut i = k.nr_hwcur;
-        while i != k.rhead {
+        let (mut i, end) = (k.hwcur(), k.rhead());
+        while i != end {
             if self.in_frag_chain {
                 // The rest of a chain dropped at its first slot.
                 self.in_frag_chain = k.slots.get(i as usize).flags & NS_MOREFRAG != 0;
@@ -125,7 +125,7 @@ impl<'a> TxQueue<'a> {
             let mut complete = first.flags & NS_MOREFRAG == 0;
             while !complete {
                 let j = self.next(last);
-                if j == k.rhead || frags as usize > MAX_FRAGS || total > limit {
+                if j == end || frags as usize > MAX_FRAGS || total > limit {
                     break;
                 }
                 let s = k.slots.get(j as usize);
@@ -178,7 +178,8 @@ impl<'a> TxQueue<'a> {
             }
             i = next;
         }
-        k.nr_hwcur = i;
+        // nr_hwcur moves to `i`, the first slot not consumed.
+        k.tx_consume(k.dist(k.hwcur(), i));
         let kick = self.vq.publish();
         // Slots dropped above are done already; hand them back now.
         self.advance_hwtail(k);
@@ -187,11 +188,7 @@ impl<'a> TxQueue<'a> {
 
     #[inline]
     fn next(&self, i: u32) -> u32 {
-        if i + 1 == self.n {
-            0
-        } else {
-            i + 1
-        }
+        ring_add(i, 1, self.n)
     }
 
     /// Take back what the device finished (in any order) and move
@@ -210,16 +207,9 @@ impl<'a> TxQueue<'a> {
     }
 
     fn advance_hwtail(&mut self, k: &mut KringState) {
-        loop {
-            let next = if k.nr_hwtail + 1 == self.n {
-                0
-            } else {
-                k.nr_hwtail + 1
-            };
-            if next == k.nr_hwcur || self.held[next as usize] {
-                break;
-            }
-            k.nr_hwtail = next;
+        // nr_hwtail moves over the done prefix of [nr_hwtail + 1, nr_hwcur).
+        while k.tx_reclaimable() > 0 && !self.held[self.next(k.hwtail()) as usize] {
+            k.tx_reclaim(1);
         }
     }
 

@@ -18,7 +18,13 @@
 //!    sides: the application's [`NetmapRing`] (`head`, `cur`, `tail`, and a
 //!    slot array it may scribble on) and the kernel's [`Kring`]
 //!    (`nr_hwcur`, `nr_hwtail`, `rhead`, `rcur`, `rtail`, behind a short
-//!    lock). The application owns `[head, tail)`.
+//!    lock). The application owns `[head, tail)`. The kring's indices are
+//!    private to this crate: ports in other crates read them through
+//!    getters and move them only through [`KringState`]'s operations
+//!    (`arrived`, `release`, `queued`, `tx_room`, `submit`, `move_to_tx`
+//!    for code playing the application; `tx_consume`, `tx_reclaim`,
+//!    `rx_take_released`, `rx_publish_direct` for a port's own sync). One
+//!    modulo helper serves everyone: [`kring::ring_add`] / [`kring::ring_dist`].
 //! 3. **Sync** ([`kring`], [`port`]). `txsync` hands `[old head, head)` to
 //!    the port and reports reclaimed slots in `tail`; `rxsync` releases
 //!    `[old head, head)` and reports received frames. A [`Handle`] runs
@@ -88,8 +94,11 @@
 //! has its own lock; a switch's port table is read-locked per batch (a
 //! shared lock, taken for writing only by attach/detach); the learning
 //! table is lock-free. Ring `r` of a port feeds ring `r mod m` of each
-//! destination. Lock order: tx kring, then rx kring; a port's kring, then
-//! its monitors' krings; the registry lock is never taken on the datapath.
+//! destination. Lock order: tx kring, then rx kring (a kring feeding the
+//! switch, such as a NIC's rx kring under the bridge, counts as tx; the
+//! bridge's flush locks the NIC's tx kring before its own rx kring); a
+//! port's kring, then its monitors' krings; the registry lock is never
+//! taken on the datapath.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
@@ -109,7 +118,7 @@ pub mod slot;
 pub mod vale;
 
 pub use error::{AuditError, NameError, OpenError, PoolError, SyncError};
-pub use kring::{Dir, Kring, KringState, KringStats, Lease, MonitorWake};
+pub use kring::{Dir, Kring, KringState, KringStats, Lease, MonitorWake, Moved};
 pub use mem::{BufferPool, Region, SlotArray, DEFAULT_BUF_SIZE};
 pub use port::{Handle, Port, PortConfig, PortCounters, PortKind};
 pub use registry::Registry;

@@ -32,21 +32,20 @@
 //!     fn krings(&self, d: Dir) -> &[Kring] { if d == Dir::Tx { &self.tx } else { &self.rx } }
 //!     fn max_frame(&self) -> usize { 2048 }
 //!     fn txsync(&self, r: usize) -> Result<(), SyncError> {
+//!         // Lock order: tx kring, then rx kring.
 //!         let (mut t, mut x) = (self.tx[r].lock(), self.rx[r].lock());
-//!         let n = t.nkr_num_slots;
-//!         while t.nr_hwcur != t.rhead && x.rx_direct_space() > 0 {
-//!             let (i, j) = (t.nr_hwcur as usize, x.nr_hwtail as usize);
+//!         while t.tx_pending() > 0 && x.rx_direct_space() > 0 {
+//!             let (i, j) = (t.hwcur() as usize, x.hwtail() as usize);
 //!             let len = t.slots.get(i).len;
 //!             t.slots.copy_to(i, &mut x.slots, j, len).unwrap(); // the "DMA"
-//!             x.rx_publish_direct(1, 1, len as u64);
-//!             t.nr_hwcur = (t.nr_hwcur + 1) % n;
+//!             x.rx_publish_direct(1, 1, len as u64); // nr_hwtail += 1
+//!             t.tx_consume(1); // nr_hwcur += 1
 //!         }
-//!         t.nr_hwtail = (t.nr_hwcur + n - 1) % n; // completed at once
+//!         t.tx_reclaim(u32::MAX); // completed at once: nr_hwtail = nr_hwcur - 1
 //!         Ok(())
 //!     }
 //!     fn rxsync(&self, r: usize) -> Result<(), SyncError> {
-//!         let mut k = self.rx[r].lock();
-//!         k.nr_hwcur = k.rhead; // re-post released slots
+//!         self.rx[r].lock().rx_take_released(); // nr_hwcur = rhead: re-post
 //!         Ok(())
 //!     }
 //! }

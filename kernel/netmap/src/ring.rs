@@ -20,6 +20,7 @@ use alloc::sync::Arc;
 use alloc::vec;
 
 use crate::error::PoolError;
+use crate::kring::{ring_add, ring_dist};
 use crate::mem::{BufferPool, SlotArray};
 use crate::slot::{Slot, NS_BUF_CHANGED};
 
@@ -88,27 +89,15 @@ impl NetmapRing {
     /// The slot after `i` (netmap's `nm_ring_next`).
     #[inline]
     pub fn next(&self, i: u32) -> u32 {
-        if i + 1 >= self.num_slots {
-            0
-        } else {
-            i + 1
-        }
+        ring_add(i % self.num_slots, 1, self.num_slots)
     }
 
     /// Slots available to the application from `cur` to `tail`
     /// (netmap's `nm_ring_space`).
     #[inline]
     pub fn space(&self) -> u32 {
-        let (c, t, n) = (
-            self.cur % self.num_slots,
-            self.tail % self.num_slots,
-            self.num_slots,
-        );
-        if t >= c {
-            t - c
-        } else {
-            t + n - c
-        }
+        let n = self.num_slots;
+        ring_dist(self.cur % n, self.tail % n, n)
     }
 
     /// Whether `cur == tail` (netmap's `nm_ring_empty`).
@@ -120,7 +109,8 @@ impl NetmapRing {
     /// Moves `head` and `cur` forward by `n` slots (wrapping).
     #[inline]
     pub fn advance(&mut self, n: u32) {
-        let h = (self.head % self.num_slots + n % self.num_slots) % self.num_slots;
+        let m = self.num_slots;
+        let h = ring_add(self.head % m, n % m, m);
         self.head = h;
         self.cur = h;
     }

@@ -25,7 +25,7 @@ fn geometry_limits() {
     assert_eq!((k.id(), k.dir(), k.num_slots()), (3, Dir::Tx, 2));
     let st = k.lock();
     assert_eq!(
-        (st.nr_hwcur, st.nr_hwtail, st.rtail),
+        (st.hwcur(), st.hwtail(), st.rtail()),
         (0, 1, 1),
         "a 2-slot tx ring offers one slot"
     );
@@ -71,10 +71,10 @@ fn leases_publish_in_order_whatever_order_they_complete() {
     w1.set_flags(0, NS_MOREFRAG);
     // The second writer finishes first: nothing is published yet.
     k.lock().complete_lease(l2, &mut w2, 4, 240);
-    assert_eq!(k.lock().nr_hwtail, 0);
+    assert_eq!(k.lock().hwtail(), 0);
     k.lock().complete_lease(l1, &mut w1, 2, 180);
     let st = k.lock();
-    assert_eq!(st.nr_hwtail, 7, "both published, in lease order");
+    assert_eq!(st.hwtail(), 7, "both published, in lease order");
     assert_eq!((st.stats.packets, st.stats.bytes), (6, 420));
     assert_eq!(st.slot(0).unwrap().flags, NS_MOREFRAG);
     assert_eq!(st.slots.buf(2).unwrap()[0], 1);
@@ -95,10 +95,10 @@ fn empty_lease_is_harmless() {
     assert!(l.is_empty());
     assert_eq!(l.start(), 0);
     st.complete_lease(l, &mut w, 0, 0);
-    assert_eq!((st.nr_hwtail, st.nkr_hwlease), (0, 0));
+    assert_eq!((st.hwtail(), st.hwlease()), (0, 0));
     assert_eq!(st.rx_direct_space(), 3);
     st.rx_publish_direct(10, 1, 1);
-    assert_eq!(st.nr_hwtail, 3, "capped at the free space");
+    assert_eq!(st.hwtail(), 3, "capped at the free space");
 }
 
 #[test]
@@ -113,26 +113,37 @@ fn notifications_count() {
 
 #[test]
 fn corrupted_indices_never_panic_or_lose_buffers() {
-    // A buggy kernel port may scribble on the kring's public indices.
+    // A bug in the crate's own writers could leave any index.
     let p = common::pool(64);
     let k = Kring::new(&p, Dir::Rx, 0, 8).unwrap();
     let mut w = SlotArray::new_empty(&p, 8);
     {
         let mut st = k.lock();
-        st.nr_hwcur = 1000;
-        st.nr_hwtail = u32::MAX;
-        st.nkr_hwlease = 77;
+        st.inject_corrupt_indices(1000, u32::MAX, 77);
         let l = st.lease(4, &mut w);
         assert!(l.is_empty(), "nothing reserved on a corrupted ring");
         st.complete_lease(l, &mut w, 1, 1);
         let _ = (st.rx_free(), st.rx_direct_space(), st.tx_pending());
         st.rx_publish_direct(3, 0, 0);
+        // The operations other crates use refuse too.
+        assert_eq!(st.arrived().1, 0);
+        assert_eq!(st.release(5), 0);
+        assert_eq!(st.queued(), 0);
+        assert_eq!(st.tx_room().1, 0);
+        assert_eq!(st.submit(5), 0);
+        assert_eq!(st.tx_consume(5), 0);
+        assert_eq!(st.tx_reclaim(5), 0);
+        assert_eq!(st.tx_complete_all(), 0);
+        assert_eq!(st.rx_take_released().1, 0);
+        let t = Kring::new(&p, Dir::Tx, 0, 8).unwrap();
+        assert_eq!(st.move_to_tx(&mut t.lock(), 8).count, 0);
+        drop(t);
     }
     p.audit(k.owned_bufs().into_iter().chain(w.bufs())).unwrap();
     // An application syncing a corrupted ring gets it re-initialised.
     let port = common::SinkPort::new(&p, 1, 4);
     let mut h = netmap::Handle::new(port.clone());
-    port.rx[0].lock().nr_hwtail = 999;
+    port.rx[0].lock().inject_corrupt_indices(0, 999, 0);
     assert!(matches!(
         h.rxsync(0),
         Err(netmap::SyncError::RingReinit { .. })
@@ -144,4 +155,64 @@ fn corrupted_indices_never_panic_or_lose_buffers() {
     owned.extend(k.owned_bufs());
     owned.extend(w.bufs());
     p.audit(owned).unwrap();
+}
+
+#[test]
+fn the_operations_other_crates_use_keep_the_ring_invariants() {
+    let p = common::pool(64);
+    // Rx: a device publishes 3, the consumer takes what arrived, releases
+    // 2 (asking for more is capped), the port takes them back.
+    let rx = Kring::new(&p, Dir::Rx, 0, 8).unwrap();
+    let tx = Kring::new(&p, Dir::Tx, 0, 4).unwrap();
+    {
+        let mut r = rx.lock();
+        for j in 0..3 {
+            r.slots.set_len(j, 60 + j as u16).unwrap();
+        }
+        assert_eq!(r.rx_publish_direct(3, 3, 180), 3);
+        assert_eq!(r.arrived(), (0, 3));
+        assert_eq!(r.release(2), 2);
+        assert_eq!((r.rhead(), r.rcur(), r.rtail(), r.hwcur()), (2, 2, 2, 0));
+        assert_eq!(r.queued(), 3, "released but not taken back");
+        assert_eq!(r.rx_take_released(), (0, 2));
+        assert_eq!((r.queued(), r.arrived()), (1, (2, 1)));
+        assert_eq!(r.release(99), 1, "capped at what arrived");
+        r.rx_take_released();
+        assert_eq!(r.rx_publish_direct(99, 0, 0), 7, "all but one slot");
+        // Rx to tx by swap: capped by the tx ring's room (3 of 4 slots).
+        let mut t = tx.lock();
+        assert_eq!(t.tx_room(), (0, 3));
+        let m = r.move_to_tx(&mut t, u32::MAX);
+        assert_eq!((m.count, m.first, m.more), (3, 0, true));
+        assert_eq!((t.rhead(), t.tx_pending(), t.tx_room().1), (3, 3, 0));
+        assert_eq!((r.hwcur(), r.queued()), (6, 4));
+        assert_eq!(t.slot(0).unwrap().len, 0, "slot 3 (never filled) moved");
+        // Tx, port side: consume 2, reclaim them; complete the rest.
+        assert_eq!(t.tx_consume(2), 2);
+        assert_eq!(t.tx_reclaimable(), 2);
+        assert_eq!(t.tx_reclaim(5), 2);
+        assert_eq!(t.tx_room(), (3, 2));
+        assert_eq!(t.submit(9), 2, "capped at the room");
+        assert_eq!(t.tx_complete_all(), 3);
+        assert_eq!((t.hwcur(), t.hwtail(), t.tx_room().1), (1, 0, 3));
+    }
+    p.audit(rx.owned_bufs().into_iter().chain(tx.owned_bufs()))
+        .unwrap();
+    // While an application ring is bound, the application-side operations
+    // do nothing.
+    let port = common::SinkPort::new(&p, 1, 4);
+    let mut h = netmap::Handle::new(port.clone());
+    port.inject(0, &[common::frame(common::mac(2), common::mac(1), 60, 0)]);
+    h.rxsync(0).unwrap();
+    {
+        let mut r = port.rx[0].lock();
+        assert!(r.is_bound());
+        assert_eq!(r.release(1), 0);
+        let mut t = port.tx[0].lock();
+        assert_eq!(t.submit(1), 0);
+        drop(t);
+    }
+    drop(h);
+    assert!(!port.rx[0].lock().is_bound());
+    assert_eq!(port.rx[0].lock().release(1), 1, "unbound again");
 }

@@ -70,35 +70,31 @@ fn act() -> impl Strategy<Value = Act> {
     ]
 }
 
-fn dist(a: u32, b: u32, n: u32) -> u32 {
-    (b + n - a) % n
-}
+use netmap::kring::ring_dist as dist;
 
 /// The ring invariants of one kring and the application ring bound to it.
 fn check_ring(k: &Kring, ring: &NetmapRing, dir: Dir) -> Result<(), TestCaseError> {
     let st = k.lock();
-    let n = st.nkr_num_slots;
+    let n = st.num_slots();
     prop_assert!(
-        st.nr_hwcur < n && st.nr_hwtail < n && st.rhead < n && st.rcur < n && st.rtail < n
+        st.hwcur() < n && st.hwtail() < n && st.rhead() < n && st.rcur() < n && st.rtail() < n
     );
-    let app = dist(st.rhead, st.rtail, n);
+    let app = dist(st.rhead(), st.rtail(), n);
     match dir {
         Dir::Tx => {
             // hwcur <= rhead <= rtail <= hwtail, cyclically.
-            prop_assert!(
-                dist(st.nr_hwcur, st.rhead, n) + app <= dist(st.nr_hwcur, st.nr_hwtail, n)
-            );
-            prop_assert!(st.nr_hwtail != st.nr_hwcur, "a tx ring keeps one slot");
+            prop_assert!(dist(st.hwcur(), st.rhead(), n) + app <= dist(st.hwcur(), st.hwtail(), n));
+            prop_assert!(st.hwtail() != st.hwcur(), "a tx ring keeps one slot");
         }
         Dir::Rx => {
-            prop_assert_eq!(st.nkr_hwlease, st.nr_hwtail, "no lease outlives a batch");
-            prop_assert_eq!(st.nr_hwcur, st.rhead);
-            prop_assert!(app <= dist(st.rhead, st.nr_hwtail, n));
-            prop_assert!(dist(st.nr_hwcur, st.nr_hwtail, n) < n);
+            prop_assert_eq!(st.hwlease(), st.hwtail(), "no lease outlives a batch");
+            prop_assert_eq!(st.hwcur(), st.rhead());
+            prop_assert!(app <= dist(st.rhead(), st.hwtail(), n));
+            prop_assert!(dist(st.hwcur(), st.hwtail(), n) < n);
         }
     }
     for i in 0..n {
-        let mine = dist(st.rhead, i, n) < app;
+        let mine = dist(st.rhead(), i, n) < app;
         prop_assert_eq!(ring.buf(i).is_ok(), mine, "slot {} application-held", i);
         prop_assert_eq!(
             st.slots.is_held(i as usize),
@@ -262,7 +258,7 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
             };
             // A scribbled head/cur makes the final sync reinit instead, which
             // also restores the invariants.
-            prop_assert_eq!(ring.tail, k.lock().rtail);
+            prop_assert_eq!(ring.tail, k.lock().rtail());
             check_ring(k, ring, dir)?;
         }
     }

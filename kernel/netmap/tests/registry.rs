@@ -6,7 +6,7 @@ use common::{frame, mac, pool, recv, send, SinkPort, BCAST};
 use netmap::monitor::MonitorMode;
 use netmap::name::{parse, PortName};
 use netmap::pipe::PipeSide;
-use netmap::vale::ForwardScratch;
+use netmap::vale::{Batch, ForwardScratch};
 use netmap::{Dir, Kring, NameError, OpenError, Port, PortConfig, PortKind, Registry};
 
 fn registry() -> Registry {
@@ -255,11 +255,7 @@ fn kernel_ports_register_open_and_join_switches() {
     send(&mut v, 0, &[frame(BCAST, mac(1), 60, 0)]);
     let rx = &nic.krings(Dir::Rx)[0];
     assert_eq!(rx.notifications(), 1, "notified once for the batch");
-    assert_eq!(
-        rx.lock().nr_hwtail,
-        1,
-        "frame delivered into the NIC's ring"
-    );
+    assert_eq!(rx.lock().hwtail(), 1, "frame delivered into the NIC's ring");
     // Ingress: a device ring with received frames, forwarded by the driver.
     let dev = Kring::new(reg.pool(), Dir::Rx, 0, 64).unwrap();
     let mut scratch = ForwardScratch::new(reg.pool());
@@ -270,9 +266,21 @@ fn kernel_ports_register_open_and_join_switches() {
             g.slots.buf_mut(i as usize).unwrap()[..100].copy_from_slice(&f);
             g.slots.set_len(i as usize, 100).unwrap();
         }
+        g.rx_publish_direct(3, 0, 0); // the device received them
         let k = &mut *g;
-        sw.forward(att, 0, &k.slots, 0, 3, 2048, &mut k.stats, &mut scratch)
-            .unwrap()
+        let (first, count) = k.arrived();
+        assert_eq!((first, count), (0, 3));
+        let batch = Batch {
+            src: att,
+            src_ring: 0,
+            slots: &k.slots,
+            first,
+            count,
+            max_frame: 2048,
+        };
+        let f = sw.forward(batch, &mut k.stats, &mut scratch).unwrap();
+        assert_eq!(k.release(f.consumed), 3);
+        f
     };
     assert_eq!(fwd.consumed, 3);
     sw.wake(&fwd.wakeups); // after the device ring's lock is released

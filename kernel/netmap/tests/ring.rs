@@ -18,7 +18,7 @@ fn setup() -> (Arc<netmap::BufferPool>, Arc<SinkPort>, Handle) {
 
 fn tx_state(port: &SinkPort) -> (u32, u32, u32, u32, u32) {
     let k = port.krings(Dir::Tx)[0].lock();
-    (k.nr_hwcur, k.nr_hwtail, k.rhead, k.rcur, k.rtail)
+    (k.hwcur(), k.hwtail(), k.rhead(), k.rcur(), k.rtail())
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn rx_prologue_rules() {
     common::recv(&mut h, 0); // hwcur = 6
     port.inject(0, &[&f; 4]); // hwtail = 2 (wrapped), not yet reported
     let k = port.krings(Dir::Rx)[0].lock();
-    assert_eq!((k.nr_hwcur, k.nr_hwtail, k.rtail), (6, 2, 6));
+    assert_eq!((k.hwcur(), k.hwtail(), k.rtail()), (6, 2, 6));
     for (head, cur, valid) in [
         (6, 6, true),
         (6, 2, true),

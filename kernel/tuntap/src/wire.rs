@@ -5,7 +5,7 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 
-use netmap::vale::{Attachment, ForwardScratch};
+use netmap::vale::{Attachment, Batch, ForwardScratch};
 use netmap::{BufferPool, Dir, Kring, OpenError, Switch};
 use spin::Mutex;
 
@@ -28,14 +28,6 @@ pub(crate) struct Wire {
 /// The smallest frame a port's buffers must hold: an Ethernet header and
 /// IPv4's minimum datagram (68 bytes).
 pub(crate) const MIN_FRAME: usize = crate::ETH_HLEN + 68;
-
-pub(crate) fn next(i: u32, n: u32) -> u32 {
-    if i + 1 == n {
-        0
-    } else {
-        i + 1
-    }
-}
 
 impl Wire {
     pub fn new(pool: &Arc<BufferPool>, queue: u32) -> Result<Wire, OpenError> {
@@ -72,10 +64,15 @@ impl Wire {
     pub fn send(&self, fill: impl FnOnce(&mut [u8]) -> usize) -> Result<(), Error> {
         let (sw, a) = self.link.lock().clone().ok_or(Error::NetDown)?;
         let wake = {
+            // The wire plays both the application and the port on its tx
+            // kring: fill the first free slot, submit it, forward what is
+            // pending, and complete it at once.
             let mut sc = self.scratch.lock();
             let mut k = self.tx[0].lock();
-            let n = k.nkr_num_slots;
-            let i = k.rhead;
+            let (i, room) = k.tx_room();
+            if room == 0 {
+                return Err(Error::Invalid); // never: every send completes
+            }
             let len = match k.slots.buf_mut(i as usize) {
                 Ok(b) => {
                     let m = b.len().min(self.max_frame);
@@ -88,29 +85,20 @@ impl Wire {
             }
             let _ = k.slots.set_len(i as usize, len as u16);
             k.slots.set_flags(i as usize, 0);
-            k.rhead = next(i, n);
-            k.rcur = k.rhead;
-            let hwcur = k.nr_hwcur;
-            let pending = k.tx_pending();
+            k.submit(1); // rhead = rcur += 1
             let st = &mut *k;
-            let res = sw.forward(
-                a,
-                0,
-                &st.slots,
-                hwcur,
-                pending,
-                self.buf_size,
-                &mut st.stats,
-                &mut sc,
-            );
-            // Forwarded or dropped: the slot is free again either way.
-            k.nr_hwcur = k.rhead;
-            k.nr_hwtail = if k.nr_hwcur == 0 {
-                n - 1
-            } else {
-                k.nr_hwcur - 1
+            let batch = Batch {
+                src: a,
+                src_ring: 0,
+                slots: &st.slots,
+                first: st.hwcur(),
+                count: st.tx_pending(),
+                max_frame: self.buf_size,
             };
-            k.rtail = k.nr_hwtail;
+            let res = sw.forward(batch, &mut st.stats, &mut sc);
+            // Forwarded or dropped: the slot is free again either way
+            // (nr_hwcur = rhead, nr_hwtail = nr_hwcur - 1).
+            k.tx_complete_all();
             match res {
                 Ok(f) => f.wakeups,
                 Err(_) => {
@@ -126,40 +114,36 @@ impl Wire {
     /// Length of the first queued frame.
     pub fn peek_len(&self) -> Option<usize> {
         let k = self.rx[0].lock();
-        (k.nr_hwcur != k.nr_hwtail).then(|| k.slots.get(k.nr_hwcur as usize).len as usize)
+        let (first, count) = k.arrived();
+        (count > 0).then(|| k.slots.get(first as usize).len as usize)
     }
 
     /// Frames queued.
     pub fn queued(&self) -> usize {
-        let k = self.rx[0].lock();
-        let n = k.nkr_num_slots;
-        ((k.nr_hwtail + n - k.nr_hwcur) % n) as usize
+        self.rx[0].lock().queued() as usize
     }
 
-    /// Hands the first queued frame to `f` and releases its slot.
+    /// Hands the first queued frame to `f` and releases its slot. The wire
+    /// is the application and the port of its rx kring: the slot goes
+    /// straight back to the switch's writers.
     pub fn pop<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let mut k = self.rx[0].lock();
-        if k.nr_hwcur == k.nr_hwtail {
+        let (first, count) = k.arrived();
+        if count == 0 {
             return None;
         }
-        let i = k.nr_hwcur;
-        let r = f(k.slots.frame(i as usize).unwrap_or(&[]));
-        let n = k.nkr_num_slots;
-        k.nr_hwcur = next(i, n);
-        k.rhead = k.nr_hwcur;
-        k.rcur = k.nr_hwcur;
+        let r = f(k.slots.frame(first as usize).unwrap_or(&[]));
+        k.release(1);
+        k.rx_take_released();
         Some(r)
     }
 
     /// Drops every queued frame; returns how many.
     pub fn flush(&self) -> u64 {
         let mut k = self.rx[0].lock();
-        let n = k.nkr_num_slots;
-        let c = (k.nr_hwtail + n - k.nr_hwcur) % n;
-        k.nr_hwcur = k.nr_hwtail;
-        k.rhead = k.nr_hwcur;
-        k.rcur = k.nr_hwcur;
-        c as u64
+        let c = k.release(u32::MAX);
+        k.rx_take_released();
+        u64::from(c)
     }
 
     /// Frames the switch dropped because the queue was full.

@@ -224,13 +224,13 @@ fuzz_target!(|acts: Vec<Act>| {
             for dir in [Dir::Tx, Dir::Rx] {
                 for k in h.port().krings(dir) {
                     let st = k.lock();
-                    let n = st.nkr_num_slots;
+                    let n = st.num_slots();
                     assert!(
-                        st.nr_hwcur < n
-                            && st.nr_hwtail < n
-                            && st.rhead < n
-                            && st.rtail < n
-                            && st.rcur < n
+                        st.hwcur() < n
+                            && st.hwtail() < n
+                            && st.rhead() < n
+                            && st.rtail() < n
+                            && st.rcur() < n
                     );
                 }
             }

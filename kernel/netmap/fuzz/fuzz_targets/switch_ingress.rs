@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use netmap::vale::{ForwardScratch, LearningBridge, LearningConfig, PatchPanel};
+use netmap::vale::{Batch, ForwardScratch, LearningBridge, LearningConfig, PatchPanel};
 use netmap::{BufferPool, Dir, Handle, Kring, PortConfig, Switch, ValePort};
 
 #[derive(Arbitrary, Debug)]
@@ -77,31 +77,32 @@ fuzz_target!(|inp: Input| {
             // A device ring of a kernel port: frames straight from the wire.
             let fwd = {
                 let mut g = dev.lock();
-                let i = g.nr_hwtail as usize;
-                if let Ok(b) = g.slots.buf_mut(i) {
-                    let l = f.bytes.len().min(b.len());
-                    b[..l].copy_from_slice(&f.bytes[..l]);
+                if g.rx_direct_space() > 0 {
+                    let i = g.hwtail() as usize;
+                    if let Ok(b) = g.slots.buf_mut(i) {
+                        let l = f.bytes.len().min(b.len());
+                        b[..l].copy_from_slice(&f.bytes[..l]);
+                    }
+                    let len = (f.len as usize % 300) as u16;
+                    let _ = g.slots.set_len(i, len);
+                    g.slots.set_flags(i, f.flags);
+                    g.rx_publish_direct(1, 0, 0); // the device received it
                 }
-                let len = (f.len as usize % 300) as u16;
-                let _ = g.slots.set_len(i, len);
-                g.slots.set_flags(i, f.flags);
-                g.nr_hwtail = (g.nr_hwtail + 1) % SLOTS;
                 let k = &mut *g;
-                let start = k.nr_hwcur;
-                let count = (k.nr_hwtail + SLOTS - start) % SLOTS;
-                let r = sw.forward(
-                    nic,
-                    0,
-                    &k.slots,
-                    start,
+                let (first, count) = k.arrived();
+                let batch = Batch {
+                    src: nic,
+                    src_ring: 0,
+                    slots: &k.slots,
+                    first,
                     count,
-                    1000,
-                    &mut k.stats,
-                    &mut scratch,
-                );
+                    max_frame: 1000,
+                };
+                let r = sw.forward(batch, &mut k.stats, &mut scratch);
                 if let Ok(fw) = &r {
-                    k.nr_hwcur = (start + fw.consumed) % SLOTS;
+                    assert_eq!(k.release(fw.consumed), fw.consumed);
                 }
+                k.rx_take_released(); // the device re-posts them
                 r
             };
             if let Ok(fw) = fwd {

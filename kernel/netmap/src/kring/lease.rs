@@ -30,14 +30,16 @@ impl KringState {
     }
 
     /// Rx: publishes `n` slots filled in place at `nr_hwtail` (at most
-    /// [`rx_direct_space`](Self::rx_direct_space)).
+    /// [`rx_direct_space`](Self::rx_direct_space)): `nr_hwtail += n`.
+    /// Returns the slots published (the counters are added regardless).
     #[inline]
-    pub fn rx_publish_direct(&mut self, n: u32, packets: u64, bytes: u64) {
+    pub fn rx_publish_direct(&mut self, n: u32, packets: u64, bytes: u64) -> u32 {
         let n = n.min(self.rx_direct_space());
         self.nr_hwtail = self.add(self.nr_hwtail, n);
         self.nkr_hwlease = self.nr_hwtail;
         self.stats.packets += packets;
         self.stats.bytes += bytes;
+        n
     }
 
     /// Tx: slots handed to the port and not yet consumed (`[hwcur, rhead)`).

@@ -27,9 +27,11 @@
 //! application, as `nm_sync_finalize`).
 
 mod lease;
+mod ops;
 mod stats;
 mod sync;
 
+pub use ops::Moved;
 pub use stats::KringStats;
 
 use alloc::boxed::Box;
@@ -55,12 +57,13 @@ pub enum Dir {
 /// Marks a lease that is not complete yet (netmap's `NR_NOSLOT`).
 pub(super) const NR_NOSLOT: u32 = u32::MAX;
 
-/// `(i + k) mod n` for `i < n`, `k <= n`.
-#[inline]
+/// `(i + k) mod n` for `i < n`, `k <= n`: the crate's one ring-modulo
+/// helper (with [`ring_dist`]); ports and tests use it too.
 ///
 /// Wrapping arithmetic: with indices a buggy port corrupted the result is
 /// wrong (and the ring gets re-initialised) but nothing panics.
-pub(crate) fn ring_add(i: u32, k: u32, n: u32) -> u32 {
+#[inline]
+pub fn ring_add(i: u32, k: u32, n: u32) -> u32 {
     let s = i.wrapping_add(k);
     if s >= n {
         s.wrapping_sub(n)
@@ -69,9 +72,10 @@ pub(crate) fn ring_add(i: u32, k: u32, n: u32) -> u32 {
     }
 }
 
-/// Number of steps from `a` to `b` going forward (`(b - a) mod n`).
+/// Number of steps from `a` to `b` going forward (`(b - a) mod n`), for
+/// `a, b < n`.
 #[inline]
-pub(crate) fn ring_dist(a: u32, b: u32, n: u32) -> u32 {
+pub fn ring_dist(a: u32, b: u32, n: u32) -> u32 {
     if b >= a {
         b - a
     } else {
@@ -108,21 +112,32 @@ impl Lease {
 }
 
 /// The lock-protected part of a kring.
+///
+/// The indices are private to the crate: other crates read them through
+/// [`hwcur`](Self::hwcur), [`hwtail`](Self::hwtail), [`rhead`](Self::rhead),
+/// ... and move them only through the kring's operations (see the `ops`
+/// section: [`arrived`](Self::arrived), [`release`](Self::release),
+/// [`queued`](Self::queued), [`submit`](Self::submit),
+/// [`move_to_tx`](Self::move_to_tx) for code playing the application;
+/// [`tx_consume`](Self::tx_consume), [`tx_reclaim`](Self::tx_reclaim),
+/// [`rx_take_released`](Self::rx_take_released),
+/// [`rx_publish_direct`](Self::rx_publish_direct) for a port's own sync),
+/// each of which keeps the ring's invariants whatever it is asked.
 pub struct KringState {
     /// Next slot the port will consume (tx) or the application will release (rx).
-    pub nr_hwcur: u32,
+    pub(crate) nr_hwcur: u32,
     /// Tx: first slot not yet reclaimed. Rx: first slot not yet received.
-    pub nr_hwtail: u32,
+    pub(crate) nr_hwtail: u32,
     /// `head` as validated at the last sync.
-    pub rhead: u32,
+    pub(crate) rhead: u32,
     /// `cur` as validated at the last sync.
-    pub rcur: u32,
+    pub(crate) rcur: u32,
     /// `tail` as reported to the application at the last sync.
-    pub rtail: u32,
+    pub(crate) rtail: u32,
     /// Ring size.
-    pub nkr_num_slots: u32,
+    pub(crate) nkr_num_slots: u32,
     /// Rx: end of the slots reserved by writers (`>= nr_hwtail`).
-    pub nkr_hwlease: u32,
+    pub(crate) nkr_hwlease: u32,
     /// `leases[start]` is the end of the completed lease starting at `start`,
     /// or `NR_NOSLOT` while it is pending.
     pub(super) leases: Box<[u32]>,
@@ -135,6 +150,9 @@ pub struct KringState {
     /// Rx: copy monitors saw every frame before this slot (netmap's
     /// `mon_tail`): they copy at arrival, not when the application is told.
     pub(crate) mon_tail: u32,
+    /// A [`NetmapRing`](crate::NetmapRing) is bound (attach_ring ..
+    /// detach_ring): the application-side operations stay off.
+    pub(crate) bound: bool,
 }
 
 impl KringState {
@@ -158,16 +176,25 @@ impl KringState {
             stats: KringStats::default(),
             mon_discarding: false,
             mon_tail: hwtail,
+            bound: false,
         })
     }
 
+    /// `(i + k) mod n` on this ring ([`ring_add`]).
     #[inline]
-    pub(super) fn add(&self, i: u32, k: u32) -> u32 {
+    pub fn add(&self, i: u32, k: u32) -> u32 {
         ring_add(i, k, self.nkr_num_slots)
     }
 
+    /// The slot after `i` (netmap's `nm_next`).
     #[inline]
-    pub(super) fn dist(&self, a: u32, b: u32) -> u32 {
+    pub fn next(&self, i: u32) -> u32 {
+        ring_add(i, 1, self.nkr_num_slots)
+    }
+
+    /// Steps from `a` to `b` on this ring ([`ring_dist`]).
+    #[inline]
+    pub fn dist(&self, a: u32, b: u32) -> u32 {
         ring_dist(a, b, self.nkr_num_slots)
     }
 

@@ -179,6 +179,7 @@ impl KringState {
         if !ring.fits(self.nkr_num_slots) {
             return;
         }
+        self.bound = true;
         let count = self.dist(self.rhead, self.rtail);
         self.give_range(ring, self.rhead, count);
         for (iu, v) in ring.slot.iter_mut().enumerate() {
@@ -200,6 +201,7 @@ impl KringState {
     /// A ring of another size is left alone: its buffers go back to the
     /// pool when it is dropped.
     pub fn detach_ring(&mut self, ring: &mut NetmapRing) {
+        self.bound = false;
         if !ring.fits(self.nkr_num_slots) {
             return;
         }

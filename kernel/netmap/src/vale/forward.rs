@@ -129,26 +129,50 @@ pub struct Forwarded {
     pub wakeups: Wakeups,
 }
 
+/// A batch offered to [`Switch::forward`]: `count` slots of `slots` from
+/// `first` on (cyclically), sent by port `src` on its ring `src_ring`, none
+/// longer than `max_frame` bytes. Typically a tx kring's pending range
+/// (`[nr_hwcur, rhead)`, [`KringState::tx_pending`](crate::kring::KringState::tx_pending))
+/// or, for a NIC's ingress, what arrived on its rx kring
+/// ([`KringState::arrived`](crate::kring::KringState::arrived)).
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    /// The sending port.
+    pub src: Attachment,
+    /// Its ring (destinations use ring `src_ring mod m`).
+    pub src_ring: u16,
+    /// The slots holding the frames (the sending kring's).
+    pub slots: &'a SlotArray,
+    /// First slot of the batch.
+    pub first: u32,
+    /// Slots in the batch.
+    pub count: u32,
+    /// Longest frame the sender may send.
+    pub max_frame: usize,
+}
+
 impl Switch {
-    /// Forwards the frames in `count` slots of `slots` starting at `first`
-    /// (cyclically), sent by port `src` on its ring `src_ring`. The caller
-    /// owns those slots (holds its kring lock) and `scratch`. Source-side
-    /// counters (frames accepted, drops for length, chains, no
-    /// destination) go to `stats`; destination-side ones (delivered, ring
-    /// full, oversize) to the destination rx krings. Nothing is notified:
-    /// pass [`Forwarded::wakeups`] to [`Switch::wake`] after unlocking.
-    #[allow(clippy::too_many_arguments)]
+    /// Forwards the frames of `batch`. The caller owns those slots (holds
+    /// the sending kring's lock, which counts as a tx kring in the lock
+    /// order) and `sc`. Source-side counters (frames accepted, drops for
+    /// length, chains, no destination) go to `stats`; destination-side
+    /// ones (delivered, ring full, oversize) to the destination rx krings.
+    /// Nothing is notified: pass [`Forwarded::wakeups`] to [`Switch::wake`]
+    /// after unlocking.
     pub fn forward(
         &self,
-        src: Attachment,
-        src_ring: u16,
-        slots: &SlotArray,
-        first: u32,
-        count: u32,
-        max_frame: usize,
+        batch: Batch<'_>,
         stats: &mut KringStats,
         sc: &mut ForwardScratch,
     ) -> Result<Forwarded, SyncError> {
+        let Batch {
+            src,
+            src_ring,
+            slots,
+            first,
+            count,
+            max_frame,
+        } = batch;
         let t = self.table.read();
         let sid = src.id as usize;
         if sid >= MAX_PORTS || t.gens[sid] != src.gen || t.ports[sid].is_none() {

@@ -30,7 +30,7 @@ mod learning;
 mod lookup;
 mod port;
 
-pub use forward::{ForwardScratch, Forwarded, Wakeups, BATCH};
+pub use forward::{Batch, ForwardScratch, Forwarded, Wakeups, BATCH};
 pub use learning::{LearningBridge, LearningConfig, WAYS};
 pub use lookup::{Dest, FrameMeta, Lookup, MacEntry, PatchPanel};
 pub use port::ValePort;

@@ -7,7 +7,7 @@ use alloc::sync::Arc;
 
 use spin::Mutex;
 
-use super::{Attachment, ForwardScratch, Switch, Wakeups};
+use super::{Attachment, Batch, ForwardScratch, Switch, Wakeups};
 use crate::error::{OpenError, SyncError};
 use crate::kring::{ring_add, Dir, Kring};
 use crate::mem::BufferPool;
@@ -116,22 +116,21 @@ impl Port for ValePort {
                 if pending == 0 {
                     break;
                 }
-                match self.switch.forward(
-                    self.attachment,
-                    r as u16,
-                    &k.slots,
-                    k.nr_hwcur,
-                    pending,
-                    self.max_frame,
-                    &mut k.stats,
-                    &mut sc,
-                ) {
+                let batch = Batch {
+                    src: self.attachment,
+                    src_ring: r as u16,
+                    slots: &k.slots,
+                    first: k.nr_hwcur,
+                    count: pending,
+                    max_frame: self.max_frame,
+                };
+                match self.switch.forward(batch, &mut k.stats, &mut sc) {
                     Ok(f) => {
                         wake.merge(&f.wakeups);
                         if f.consumed == 0 {
                             break;
                         }
-                        k.nr_hwcur = ring_add(k.nr_hwcur, f.consumed, n);
+                        k.tx_consume(f.consumed);
                     }
                     Err(e) => {
                         // Off the switch: nothing can be delivered.
@@ -142,18 +141,14 @@ impl Port for ValePort {
                             }
                             i = ring_add(i, 1, n);
                         }
-                        k.nr_hwcur = k.rhead;
+                        k.tx_consume(pending);
                         res = Err(e);
                         break;
                     }
                 }
             }
             // Forwarded or dropped slots are free at once.
-            k.nr_hwtail = if k.nr_hwcur == 0 {
-                n - 1
-            } else {
-                k.nr_hwcur - 1
-            };
+            k.tx_reclaim(u32::MAX);
         }
         self.switch.wake(&wake);
         res

@@ -37,7 +37,7 @@ impl SinkPort {
             if k.rx_direct_space() == 0 {
                 break;
             }
-            let j = k.nr_hwtail as usize;
+            let j = k.hwtail() as usize;
             k.slots.buf_mut(j).unwrap()[..f.len()].copy_from_slice(f);
             k.slots.set_len(j, f.len() as u16).unwrap();
             k.slots.set_flags(j, 0);
@@ -63,21 +63,19 @@ impl Port for SinkPort {
     }
     fn txsync(&self, r: usize) -> Result<(), SyncError> {
         let mut k = self.tx[r].lock();
-        let n = k.nkr_num_slots;
-        while k.nr_hwcur != k.rhead {
-            let i = k.nr_hwcur as usize;
+        while k.tx_pending() > 0 {
+            let i = k.hwcur() as usize;
             let f = k.slots.frame(i).unwrap().to_vec();
             k.stats.packets += 1;
             k.stats.bytes += f.len() as u64;
             self.sent.lock().unwrap().push(f);
-            k.nr_hwcur = (k.nr_hwcur + 1) % n;
+            k.tx_consume(1);
         }
-        k.nr_hwtail = (k.nr_hwcur + n - 1) % n;
+        k.tx_reclaim(u32::MAX);
         Ok(())
     }
     fn rxsync(&self, r: usize) -> Result<(), SyncError> {
-        let mut k = self.rx[r].lock();
-        k.nr_hwcur = k.rhead;
+        self.rx[r].lock().rx_take_released();
         Ok(())
     }
 }
