@@ -15,7 +15,7 @@
 //! | app | file | what |
 //! | --- | --- | --- |
 //! | `reflect` | [`reflector`] | every frame a port receives goes back out of it (buffer swap) |
-//! | `pkt-gen` | `pktgen` | netmap's packet generator and sink |
+//! | `pkt-gen` | [`pktgen`] | netmap's packet generator and sink: tx, rx, ping, pong, txseq, rxseq on any port |
 //! | `bridge` | [`bridge`] | netmap's bridge: two ports joined by buffer swaps, both ways, chains whole, back-pressure |
 //! | `lb` | [`lb`] | the worked example of a user's function: netmap's load balancer, a port over N pipes (flow hash or round robin) |
 //!
@@ -50,6 +50,7 @@ extern crate alloc;
 
 pub mod bridge;
 pub mod lb;
+pub mod pktgen;
 pub mod reflector;
 
 use alloc::boxed::Box;
@@ -167,4 +168,4 @@ pub fn frame_slots(ring: &NetmapRing) -> Option<u32> {
 }
 
 /// Every application of this crate.
-pub const APPS: &[AppInfo] = &[reflector::INFO, bridge::INFO, lb::INFO];
+pub const APPS: &[AppInfo] = &[reflector::INFO, bridge::INFO, lb::INFO, pktgen::INFO];
