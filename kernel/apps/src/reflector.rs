@@ -140,7 +140,7 @@ impl App for Reflector {
         let s = &self.stats;
         write!(
             out,
-            "reflect {}: {} frames {} bytes in {} batches",
+            "{}: {} frames {} bytes in {} batches",
             self.port, s.frames, s.bytes, s.batches
         )?;
         if s.stale > 0 {

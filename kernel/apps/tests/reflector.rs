@@ -30,7 +30,7 @@ fn frames_come_back_unchanged_and_no_buffer_is_lost() {
     assert_eq!(back, frames);
     let mut s = String::new();
     app.status(&mut s).unwrap();
-    assert!(s.starts_with("reflect x{1: 100 frames"), "{s}");
+    assert!(s.starts_with("x{1: 100 frames"), "{s}");
     drop(app);
     drop(peer);
     assert_eq!(reg.pool().free_count(), common::NBUFS as usize - 2);

@@ -4,8 +4,8 @@
 //! (`cargo xtask soak`) reads it at every report.
 //!
 //! Control plane only: it takes the registry lock and each application's
-//! lock, in the order host stack, reflector, capture (nothing else takes
-//! two of them), and allocates its list of owned buffers.
+//! lock, in the order host stack, applications, capture (nothing else
+//! takes two of them), and allocates its list of owned buffers.
 
 use alloc::vec::Vec;
 
@@ -20,14 +20,14 @@ pub struct Audit {
 }
 
 /// Audits the pool against every owner: the registry's krings and the
-/// handles the host stack, the reflector and the capture hold.
+/// handles the host stack, the applications and the capture hold.
 pub fn run() -> Option<Audit> {
     let net = super::get()?;
     super::host::with_handle(|host| {
-        crate::apps::reflector::with_handle(|reflector| {
+        crate::apps::with_handles(|apps| {
             super::pcap::with_handle(|capture| {
-                let handles: Vec<&Handle> =
-                    [host, reflector, capture].into_iter().flatten().collect();
+                let mut handles: Vec<&Handle> = [host, capture].into_iter().flatten().collect();
+                handles.extend_from_slice(apps);
                 let pool = net.registry.pool();
                 Some(Audit {
                     total: pool.nbufs() as usize - 2,

@@ -84,11 +84,16 @@ pub fn execute(line: &str) {
     let Some(name) = words.next() else {
         return;
     };
+    let args: alloc::vec::Vec<&str> = words.collect();
     let Some(command) = commands::find(name) else {
-        crate::println!("error: unknown command '{name}' (try 'help')");
+        // Not a command: an application of that name, or nothing.
+        match commands::start_app(name, &args) {
+            Some(Err(CommandError::Failed(message))) => crate::println!("error: {message}"),
+            Some(_) => {}
+            None => crate::println!("error: unknown command '{name}' (try 'help')"),
+        }
         return;
     };
-    let args: alloc::vec::Vec<&str> = words.collect();
     match (command.run)(&args) {
         Ok(()) => {}
         Err(CommandError::Usage) => crate::println!("error: usage: {}", command.synopsis()),

@@ -1,6 +1,7 @@
 //! The command table. Each file here owns a group of commands and exports
 //! them as `COMMANDS`; [`GROUPS`] lists the groups in `help` order.
 
+mod app;
 mod debug;
 mod hostnet;
 mod ifconfig;
@@ -66,6 +67,7 @@ const GROUPS: &[&[Command]] = &[
     tun::COMMANDS,
     hostnet::COMMANDS,
     reflect::COMMANDS,
+    app::COMMANDS,
     stats::COMMANDS,
     log::COMMANDS,
     debug::COMMANDS,
@@ -75,6 +77,8 @@ const GROUPS: &[&[Command]] = &[
 pub fn all() -> impl Iterator<Item = &'static Command> {
     GROUPS.iter().flat_map(|group| group.iter())
 }
+
+pub use app::start_named as start_app;
 
 /// The command called `name`.
 pub fn find(name: &str) -> Option<&'static Command> {

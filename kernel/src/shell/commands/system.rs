@@ -37,6 +37,12 @@ fn help(args: &[&str]) -> CommandResult {
     for command in super::all() {
         println!("{} - {}", command.synopsis(), command.help);
     }
+    for app in crate::apps::all().filter(|a| super::find(a.name).is_none()) {
+        println!(
+            "{} {} - {} (an app: prints its id)",
+            app.name, app.usage, app.help
+        );
+    }
     Ok(())
 }
 
