@@ -488,3 +488,38 @@ fn every_bad_argument_is_one_usage_line() {
     }
     all_back(&reg);
 }
+
+#[test]
+fn a_fragment_chain_is_one_frame_and_foreign_frames_are_ignored() {
+    let reg = registry();
+    let mut rx = start(&["-i", "x}10", "-f", "rxseq", "-T", "0"], &reg, 0).unwrap();
+    let mut pong = start(&["-i", "x}11", "-f", "pong", "-T", "0"], &reg, 0).unwrap();
+    let mut peers = [reg.open("x{10").unwrap(), reg.open("x{11").unwrap()];
+    // A pkt-gen frame in two fragments, then someone else's frame.
+    let a = PktGen::start(&["-i", "x{12", "-f", "txseq", "-l", "200"], &reg, 0).unwrap();
+    let whole = frame::template(a.args());
+    drop(a);
+    for p in &mut peers {
+        let t = p.tx_ring(0).unwrap();
+        let i = t.cur;
+        t.write_frame(i, &whole[..120]).unwrap();
+        t.slot[i as usize].flags |= netmap::NS_MOREFRAG;
+        let j = t.next(i);
+        t.write_frame(j, &whole[120..]).unwrap();
+        t.advance(2);
+        p.txsync(0).unwrap();
+        send(p, &[common::frame(common::mac(1), common::mac(2), 7, 60)]);
+    }
+    rx.poll(0).unwrap();
+    pong.poll(0).unwrap();
+    let s = status(&*rx);
+    assert!(s.starts_with("x}10 rxseq: 1 frames 200 bytes"), "{s}");
+    assert!(s.ends_with("lost 0 dup 0 reordered 0, ignored 1"), "{s}");
+    let s = status(&*pong);
+    assert!(s.starts_with("x}11 pong: 0 frames 0 bytes"), "{s}");
+    assert!(s.ends_with(", ignored 2"), "{s}");
+    assert!(recv(&mut peers[1]).is_empty());
+    audit(&reg, &[&peers[0], &peers[1]], &[&*rx, &*pong]);
+    drop((rx, pong, peers));
+    all_back(&reg);
+}

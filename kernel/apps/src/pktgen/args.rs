@@ -307,3 +307,80 @@ pub fn parse_mac_range(s: &str) -> Result<MacRange, String> {
     }
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> ((u32, u32), (u16, u16)) {
+        let r = parse_ip_range(s).unwrap();
+        (r.ip, r.port)
+    }
+
+    #[test]
+    fn ip_ranges_in_both_of_netmaps_forms() {
+        let ip = |d: u32| 0x0a00_0000 | d;
+        assert_eq!(r("10.0.0.1"), ((ip(1), ip(1)), (1234, 1234)));
+        assert_eq!(r("10.0.0.1:80"), ((ip(1), ip(1)), (80, 80)));
+        assert_eq!(
+            r("10.0.0.1:1234-10.0.0.1:1240"),
+            ((ip(1), ip(1)), (1234, 1240))
+        );
+        assert_eq!(r("10.0.0.1-10.0.0.9"), ((ip(1), ip(9)), (1234, 1234)));
+        assert_eq!(r("10.0.0.1-10.0.0.9:7"), ((ip(1), ip(9)), (7, 7)));
+        assert_eq!(r("10.0.0.1-10.0.0.9:7-8"), ((ip(1), ip(9)), (7, 8)));
+        assert_eq!(r("10.0.0.1:7-10.0.0.9"), ((ip(1), ip(9)), (7, 7)));
+        assert_eq!(r("10.0.0.1:7-9"), ((ip(1), ip(1)), (7, 9)));
+        for bad in [
+            "",
+            "10.0.0",
+            "10.0.0.1:",
+            "10.0.0.1:x",
+            "10.0.0.1-9",
+            "10.0.0.1:5-10.0.0.2:1-3",
+            "1.2.3.4.5",
+            "10.0.0.01234",
+            "10.0.0.2-10.0.0.1",
+            "10.0.0.1:9-8",
+        ] {
+            assert!(parse_ip_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mac_ranges() {
+        let m = |s| parse_mac_range(s).unwrap();
+        assert_eq!(
+            m("02:00:00:00:00:01"),
+            MacRange(0x0200_0000_0001, 0x0200_0000_0001)
+        );
+        assert_eq!(
+            m("02:00:00:00:00:01-02:00:00:00:10:00"),
+            MacRange(0x0200_0000_0001, 0x0200_0000_1000)
+        );
+        assert_eq!(
+            m("02:00:00:00:00:01+4096"),
+            MacRange(0x0200_0000_0001, 0x0200_0000_1000)
+        );
+        assert_eq!(
+            m("2:0:0:0:0:a"),
+            MacRange(0x0200_0000_000a, 0x0200_0000_000a)
+        );
+    }
+
+    #[test]
+    fn defaults_and_getopt_forms() {
+        let a = Args::parse(&["-ivale0:a"]).unwrap();
+        assert_eq!(
+            (a.mode, a.len, a.count, a.rate, a.batch),
+            (Mode::Tx, 60, 0, 0, 512)
+        );
+        assert_eq!(
+            (a.src, a.dst, a.smac, a.dmac),
+            (DEFAULT_SRC, DEFAULT_DST, DEFAULT_SMAC, DEFAULT_DMAC)
+        );
+        assert_eq!(a.report_ms, 1000);
+        let a = Args::parse(&["-i", "x", "-fping", "-n", "5"]).unwrap();
+        assert_eq!((a.mode, a.batch, a.count), (Mode::Ping, 1, 5));
+    }
+}

@@ -246,7 +246,9 @@ impl PktGen {
         (sent, drained)
     }
 
-    /// Drain the rx rings, at most `limit` frames, each through `f`; one
+    /// Drain the rx rings, at most `limit` frames (a chain of fragments,
+    /// `NS_MOREFRAG`, is one frame, read from its first slot, its bytes
+    /// all counted; an incomplete chain waits for the next pass); one
     /// rxsync to look and one to give the slots back, per ring.
     fn receive(&mut self, now: u64, limit: u64) -> u32 {
         let mut left = limit;
@@ -256,16 +258,25 @@ impl PktGen {
             let Some(ring) = self.handle.rx_ring(r) else {
                 break;
             };
-            let n = u64::from(ring.space()).min(left) as u32;
-            let mut i = ring.cur;
-            for _ in 0..n {
-                let f = ring.frame(i).unwrap_or(&[]);
+            let start = ring.cur;
+            let mut n = 0u32;
+            while u64::from(n) < left {
+                let Some(k) = crate::frame_slots(ring) else {
+                    break;
+                };
+                let f = ring.frame(ring.cur).unwrap_or(&[]);
+                let mut len = f.len() as u64;
+                let mut i = ring.cur;
+                for _ in 1..k {
+                    i = ring.next(i);
+                    len += u64::from(ring.slot[i as usize].len);
+                }
                 match self.args.mode {
                     Mode::RxSeq | Mode::Ping if !frame::is_pktgen(f) => self.counts.ignored += 1,
                     Mode::RxSeq => {
                         self.check.see(frame::seq(f));
                         self.counts.frames += 1;
-                        self.counts.bytes += f.len() as u64;
+                        self.counts.bytes += len;
                     }
                     Mode::Ping => {
                         self.rtt.record(now.saturating_sub(frame::time(f)));
@@ -277,13 +288,14 @@ impl PktGen {
                     }
                     _ => {
                         self.counts.frames += 1;
-                        self.counts.bytes += f.len() as u64;
+                        self.counts.bytes += len;
                     }
                 }
-                i = ring.next(i);
+                ring.cur = ring.next(i);
+                n += 1;
             }
-            if n > 0 {
-                (ring.head, ring.cur) = (i, i);
+            if ring.cur != start {
+                ring.head = ring.cur;
                 let _ = self.handle.rxsync(r);
             }
             left -= u64::from(n);
@@ -304,30 +316,36 @@ impl PktGen {
             let (Some(rr), Some(t)) = (rx.get_mut(r), tx.get_mut(r % ntx)) else {
                 break;
             };
-            let (mut i, mut j) = (rr.cur, t.cur);
+            let start = rr.cur;
+            let mut j = t.cur;
             let mut sent = 0u32;
-            while i != rr.tail {
+            while let Some(k) = crate::frame_slots(rr) {
+                let i = rr.cur;
                 let f = rr.frame(i).unwrap_or(&[]);
-                if !frame::is_pktgen(f) {
+                if k > 1 || !frame::is_pktgen(f) {
+                    // Not ours (pkt-gen never sends chains): dropped.
                     self.counts.ignored += 1;
-                } else {
-                    if left == 0 || t.space() == 0 || rr.swap_buf(i, t, j).is_err() {
-                        break;
+                    for _ in 0..k {
+                        rr.cur = rr.next(rr.cur);
                     }
-                    let len = usize::from(t.slot[j as usize].len);
-                    if let Ok(b) = t.buf_mut(j) {
-                        frame::swap_addresses(&mut b[..len]);
-                    }
-                    self.counts.bytes += len as u64;
-                    j = t.next(j);
-                    (t.head, t.cur) = (j, j);
-                    sent += 1;
-                    left -= 1;
+                    continue;
                 }
-                i = rr.next(i);
+                if left == 0 || t.space() == 0 || rr.swap_buf(i, t, j).is_err() {
+                    break;
+                }
+                let len = usize::from(t.slot[j as usize].len);
+                if let Ok(b) = t.buf_mut(j) {
+                    frame::swap_addresses(&mut b[..len]);
+                }
+                self.counts.bytes += len as u64;
+                j = t.next(j);
+                (t.head, t.cur) = (j, j);
+                rr.cur = rr.next(i);
+                sent += 1;
+                left -= 1;
             }
-            let consumed = i != rr.cur;
-            (rr.head, rr.cur) = (i, i);
+            let consumed = rr.cur != start;
+            rr.head = rr.cur;
             let pending = t.space() + 1 < t.num_slots();
             if sent > 0 || pending {
                 let _ = self.handle.txsync(r % ntx);
