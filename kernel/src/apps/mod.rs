@@ -36,6 +36,19 @@ struct Running {
 
 static RUNNING: Mutex<Vec<Running>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+/// Fault injection: the id of an app whose next pass fails (0: none).
+static FAIL_NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Fault injection (`inject app-fail ID`): make app `id`'s next pass fail
+/// as a real failure would (stopped, its error printed, its handles
+/// dropped). Returns whether such an app runs.
+pub fn inject_failure(id: u32) -> bool {
+    let known = RUNNING.lock().iter().any(|r| r.id == id);
+    if known {
+        FAIL_NEXT.store(id, Ordering::Relaxed);
+    }
+    known
+}
 
 fn now_ns() -> u64 {
     time::since_boot().as_nanos() as u64
@@ -130,7 +143,15 @@ fn poll() -> bool {
     let mut i = 0;
     while i < table.len() {
         let r = &mut table[i];
-        match r.app.poll(now) {
+        let result = if FAIL_NEXT.load(Ordering::Relaxed) == r.id {
+            FAIL_NEXT.store(0, Ordering::Relaxed);
+            Err(AppError::Failed(
+                "injected failure (inject app-fail)".into(),
+            ))
+        } else {
+            r.app.poll(now)
+        };
+        match result {
             Ok(n) => moved += u64::from(n),
             Err(e) => {
                 let r = table.remove(i);

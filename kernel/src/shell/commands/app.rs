@@ -67,6 +67,8 @@ pub fn start_named(name: &str, args: &[&str]) -> Option<CommandResult> {
             println!("started {name} as app {id}");
             Ok(())
         }
+        // A usage message names the app already.
+        Err(e @ netmap_apps::AppError::Usage(_)) => Err(CommandError::failed(format!("{e}"))),
         Err(e) => Err(CommandError::failed(format!("{name}: {e}"))),
     })
 }

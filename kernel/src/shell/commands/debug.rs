@@ -23,8 +23,8 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "inject",
-        usage: "lost-kick <virtioN> <rx|tx> [count] | reset <virtioN>",
-        help: "lose the next notifications (default 1) a NIC queue owes its device, as a lost EVENT_IDX handshake would (the driver's watchdog must recover); or reset a NIC's device as after a protocol violation",
+        usage: "lost-kick <virtioN> <rx|tx> [count] | reset <virtioN> | app-fail <ID>",
+        help: "lose the next notifications (default 1) a NIC queue owes its device, as a lost EVENT_IDX handshake would (the driver's watchdog must recover); or reset a NIC's device as after a protocol violation; or make an app's next pass fail",
         run: inject,
     },
 ];
@@ -34,6 +34,16 @@ pub const COMMANDS: &[Command] = &[
 const MAX_LOST_KICKS: u32 = 1000;
 
 fn inject(args: &[&str]) -> CommandResult {
+    if let ["app-fail", id] = args {
+        let n: u32 = id
+            .parse()
+            .map_err(|_| CommandError::failed(alloc::format!("bad app id '{id}'")))?;
+        if !crate::apps::inject_failure(n) {
+            return Err(CommandError::failed(alloc::format!("no app {n}")));
+        }
+        crate::println!("app {n}: its next pass will fail");
+        return Ok(());
+    }
     if let ["reset", name] = args {
         let nic = nic(name)?;
         nic.port.request_reset();
