@@ -191,9 +191,34 @@ pub enum Bench {
     /// End to end through QEMU: two dgram NICs on vale0 (pktgen txrx, ping),
     /// then the in-kernel reflector on one NIC (QEMU's own limit).
     E2e(E2eBenchArgs),
+    /// The in-kernel apps: pkt-gen pairs through vale0 and a pipe in the
+    /// guest, the bridge app against the switch NIC to NIC (vhost-user).
+    Apps(AppsBenchArgs),
     /// Draw an SVG chart of forwarding rate by frame size from one or more
     /// `bench e2e --json` files.
     Plot(PlotBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AppsBenchArgs {
+    /// Rounds of each case (the median is reported).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub runs: usize,
+    /// Frames per pkt-gen round at 60-128 B (a quarter of it above).
+    #[arg(long, default_value_t = 2_000_000, value_name = "N")]
+    pub frames: u64,
+    /// Frame sizes for the pkt-gen cases.
+    #[arg(long, value_delimiter = ',', default_values_t = [60usize, 1514], value_name = "BYTES")]
+    pub sizes: Vec<usize>,
+    /// Seconds per round of the NIC-to-NIC cases.
+    #[arg(long, default_value_t = 3.0, value_name = "S")]
+    pub duration: f64,
+    /// Boot this kernel ELF instead of building one.
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
+    /// Also write the rows as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -252,6 +277,11 @@ pub struct E2eBenchArgs {
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Which paths to measure: `switch` (vale0 between the NICs), `bridge`
+    /// (the bridge app between them, zero copy), `reflector` (one NIC),
+    /// `generator` (vhost-user only: the generator into a dropping guest).
+    #[arg(long, value_delimiter = ',', default_values_t = ["switch".to_string(), "bridge".to_string(), "reflector".to_string(), "generator".to_string()], value_name = "PATHS")]
+    pub paths: Vec<String>,
 }
 
 /// What carries frames between pktgen and the guest in `bench e2e`.

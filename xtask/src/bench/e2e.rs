@@ -357,7 +357,7 @@ impl Bench<'_> {
         let vhost = matches!(self.wires, Wires::Vhost(_));
         let mut c = Config::new(mode);
         c.tx = Some(self.wires.spec(0));
-        if case.path == "switch" {
+        if case.path == "switch" || case.path == "bridge" {
             c.rx = Some(self.wires.spec(1));
         }
         if mode == Mode::Tx {
@@ -626,10 +626,21 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         _netns: netns,
     };
 
+    for p in &args.paths {
+        if !["switch", "bridge", "reflector", "generator"].contains(&p.as_str()) {
+            return Err(format!(
+                "unknown path '{p}' (switch, bridge, reflector, generator)"
+            ));
+        }
+    }
+    let wanted = |p: &str| args.paths.iter().any(|q| q == p);
     let mut cases = Vec::new();
-    for path in ["switch", "reflector"] {
+    for path in ["switch", "bridge", "reflector"]
+        .into_iter()
+        .filter(|p| wanted(p))
+    {
         for &size in &args.sizes {
-            if path == "switch" {
+            if path != "reflector" {
                 cases.push(Case {
                     path,
                     kind: "txrx",
@@ -648,7 +659,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             size: 60,
         });
     }
-    if vhost {
+    if vhost && wanted("generator") {
         for &size in &args.sizes {
             cases.push(Case {
                 path: "generator",
@@ -659,23 +670,45 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     }
     let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     for round in 0..args.runs {
-        b.cmd("vale-ctl -a vale0:virtio0")?;
-        b.cmd("vale-ctl -a vale0:virtio1")?;
-        for case in cases.iter().filter(|c| c.path == "switch") {
-            let s = b.measure(case)?;
-            progress(round, args.runs, case, &s);
-            samples.entry(case.key()).or_default().push(s);
+        if wanted("switch") {
+            b.cmd("vale-ctl -a vale0:virtio0")?;
+            b.cmd("vale-ctl -a vale0:virtio1")?;
+            for case in cases.iter().filter(|c| c.path == "switch") {
+                let s = b.measure(case)?;
+                progress(round, args.runs, case, &s);
+                samples.entry(case.key()).or_default().push(s);
+            }
+            b.cmd("vale-ctl -d vale0:virtio0")?;
+            b.cmd("vale-ctl -d vale0:virtio1")?;
         }
-        b.cmd("vale-ctl -d vale0:virtio0")?;
-        b.cmd("vale-ctl -d vale0:virtio1")?;
-        b.cmd("reflect virtio0")?;
-        for case in cases.iter().filter(|c| c.path == "reflector") {
-            let s = b.measure(case)?;
-            progress(round, args.runs, case, &s);
-            samples.entry(case.key()).or_default().push(s);
+        if wanted("bridge") {
+            // The bridge app (netmap-apps): the two NICs' rings joined by
+            // buffer swaps, no switch and no copy.
+            let out =
+                b.vm.command_ok("bridge -i virtio0 -i virtio1", COMMAND)
+                    .map_err(|e| e.to_string())?;
+            let id = out
+                .iter()
+                .find_map(|l| l.strip_prefix("started bridge as app "))
+                .ok_or_else(|| format!("bridge did not start: {out:?}"))?
+                .to_string();
+            for case in cases.iter().filter(|c| c.path == "bridge") {
+                let s = b.measure(case)?;
+                progress(round, args.runs, case, &s);
+                samples.entry(case.key()).or_default().push(s);
+            }
+            b.cmd(&format!("app stop {id}"))?;
         }
-        b.cmd("reflect stop")?;
-        if vhost {
+        if wanted("reflector") {
+            b.cmd("reflect virtio0")?;
+            for case in cases.iter().filter(|c| c.path == "reflector") {
+                let s = b.measure(case)?;
+                progress(round, args.runs, case, &s);
+                samples.entry(case.key()).or_default().push(s);
+            }
+            b.cmd("reflect stop")?;
+        }
+        if vhost && wanted("generator") {
             // virtio0 alone on the switch: its broadcast frames go nowhere
             // and are dropped as they arrive.
             b.cmd("vale-ctl -a vale0:virtio0")?;
@@ -809,6 +842,30 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
             .collect();
         println!(
             "{size} B: switch (two NICs) / reflector (one NIC), closed loop, per round: {} (median {:.2})",
+            ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" "),
+            median(&ratios)
+        );
+    }
+    for &size in &args.sizes {
+        let key = |path| {
+            Case {
+                path,
+                kind: "ping-rate",
+                size,
+            }
+            .key()
+        };
+        let (Some(br), Some(sw)) = (samples.get(&key("bridge")), samples.get(&key("switch")))
+        else {
+            continue;
+        };
+        let ratios: Vec<f64> = br
+            .iter()
+            .zip(sw)
+            .map(|(a, b)| a.report.rx_pps / b.report.rx_pps)
+            .collect();
+        println!(
+            "{size} B: bridge app / switch (both between the two NICs), closed loop, per round: {} (median {:.2})",
             ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" "),
             median(&ratios)
         );

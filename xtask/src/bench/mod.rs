@@ -5,6 +5,7 @@
 //! (e2e: forwarded packets per second between two NICs) is one more
 //! variant in `cli::Bench` and one more module here.
 
+mod apps;
 mod boot;
 mod datapath;
 mod e2e;
@@ -19,6 +20,7 @@ pub fn bench(args: &BenchArgs) -> Result<i32, String> {
         Bench::Boot(a) => boot::run(a).map(|()| 0),
         Bench::Datapath(a) => datapath::run(a),
         Bench::E2e(a) => e2e::run(a).map(|()| 0),
+        Bench::Apps(a) => apps::run(a).map(|()| 0),
         Bench::Plot(a) => plot::run(a).map(|()| 0),
     }
 }
