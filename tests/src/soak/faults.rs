@@ -9,7 +9,7 @@ use crate::hmp::Hmp;
 use crate::timeouts::{scaled, COMMAND};
 
 /// Every kind, in the order cycles take them.
-pub const KINDS: [&str; 5] = ["link", "detach", "port", "capture", "reset"];
+pub const KINDS: [&str; 6] = ["link", "detach", "port", "pipe", "capture", "reset"];
 
 /// Run one cycle of `kind` (`n` is the cycle number, to vary the NIC and
 /// names).
@@ -35,6 +35,17 @@ pub fn cycle(kind: &str, console: &mut Console, hmp: &Hmp, n: u64) -> Result<()>
             console.command_ok(&format!("vale-ctl -n {p}"), COMMAND)?;
             console.command_ok(&format!("vale-ctl -r {p}"), COMMAND)?;
         }
+        // A pipe created by opening its ends (two pkt-gens, frames flowing
+        // between them) and deleted when both close.
+        "pipe" => {
+            let p = n % 7;
+            let rx =
+                app_id(console.command_ok(&format!("pkt-gen -i x}}{p} -f rx -T 0"), COMMAND)?)?;
+            let tx =
+                app_id(console.command_ok(&format!("pkt-gen -i x{{{p} -f tx -T 0"), COMMAND)?)?;
+            console.command_ok(&format!("app stop {tx}"), COMMAND)?;
+            console.command_ok(&format!("app stop {rx}"), COMMAND)?;
+        }
         // Capture: a copy monitor on the loaded port, started and stopped.
         "capture" => {
             console.command_ok(&format!("pcap start vale0:virtio{nic}"), COMMAND)?;
@@ -57,4 +68,12 @@ fn monitor(hmp: &Hmp, command: &str) -> Result<()> {
     } else {
         Err(Error::new(format!("QEMU monitor `{command}`: {out}")))
     }
+}
+
+/// The id in `started NAME as app ID`.
+fn app_id(lines: Vec<String>) -> Result<u32> {
+    lines
+        .iter()
+        .find_map(|l| l.rsplit_once(" as app ")?.1.parse().ok())
+        .ok_or_else(|| Error::new(format!("soak: no app id in {lines:?}")))
 }
