@@ -523,3 +523,46 @@ fn a_fragment_chain_is_one_frame_and_foreign_frames_are_ignored() {
     drop((rx, pong, peers));
     all_back(&reg);
 }
+
+/// A sink on a monitor (`PORT/r`, rx rings only) sees every frame the
+/// monitored port receives; a sender on a monitor is refused.
+#[test]
+fn rx_on_a_copy_monitor_sees_what_the_port_receives() {
+    let reg = registry();
+    let mut rx = start(
+        &["-i", "vale0:b", "-f", "rx", "-n", "5000", "-T", "0"],
+        &reg,
+        0,
+    )
+    .unwrap();
+    let mut mon = start(
+        &["-i", "vale0:b/r", "-f", "rx", "-n", "5000", "-T", "0"],
+        &reg,
+        0,
+    )
+    .unwrap();
+    let mut tx = start(
+        &["-i", "vale0:a", "-f", "tx", "-n", "5000", "-T", "0"],
+        &reg,
+        0,
+    )
+    .unwrap();
+    run(&reg, &mut [&mut tx, &mut rx, &mut mon], 1000, 2_000);
+    assert!(
+        status(&*rx).starts_with("vale0:b rx: 5000 frames"),
+        "{}",
+        status(&*rx)
+    );
+    assert!(
+        status(&*mon).starts_with("vale0:b/r rx: 5000 frames"),
+        "{}",
+        status(&*mon)
+    );
+    assert!(matches!(
+        start(&["-i", "vale0:b/r", "-f", "tx"], &reg, 0),
+        Err(AppError::Usage(_))
+    ));
+    audit(&reg, &[], &[&*tx, &*rx, &*mon]);
+    drop((tx, rx, mon));
+    all_back(&reg);
+}

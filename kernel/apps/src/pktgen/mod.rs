@@ -118,7 +118,14 @@ impl PktGen {
         } else {
             handle.tx_ring(0)
         };
-        let Some(ring) = ring.filter(|_| ntx > 0 && nrx > 0) else {
+        // A sink needs rx rings only (a monitor, `PORT/r`, has no others);
+        // a sender tx rings; ping and pong both.
+        let needs = match a.mode {
+            Mode::Rx | Mode::RxSeq => nrx > 0,
+            Mode::Tx | Mode::TxSeq => ntx > 0,
+            Mode::Ping | Mode::Pong => ntx > 0 && nrx > 0,
+        };
+        let Some(ring) = ring.filter(|_| needs) else {
             return Err(AppError::Usage(alloc::format!(
                 "pkt-gen: {} has no rings",
                 a.port
