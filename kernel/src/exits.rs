@@ -27,9 +27,11 @@
 //!   accesses and `cpuid` (boot only) are not counted.
 //!
 //! The counters are plain relaxed atomics, one set per CPU
-//! ([`this_cpu`]); readers sum them ([`total`]). There is one CPU today.
+//! ([`this_cpu`], found through [`crate::arch::percpu`]); readers sum
+//! them ([`total`]) or read one CPU's ([`cpu`], `stats`' `cpuN` lines).
 //! All of them are zeroed by `stats reset`.
 
+use crate::arch::percpu::{self, MAX_CPUS};
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -123,16 +125,19 @@ impl Counters {
     }
 }
 
-/// CPUs with counters. Index = the CPU's number; only CPU 0 exists today.
-const MAX_CPUS: usize = 1;
+/// CPUs with counters. Index = the CPU's number.
 static CPUS: [Counters; MAX_CPUS] = [const { Counters::new() }; MAX_CPUS];
 
-/// The counters of the CPU running this code. With several CPUs this
-/// becomes a per-CPU lookup (the CPU's number from its GS base or APIC
-/// ID); callers do not change.
+/// The counters of the CPU running this code (one `gs`-relative load).
 #[inline]
 pub fn this_cpu() -> &'static Counters {
-    &CPUS[0]
+    &CPUS[percpu::index()]
+}
+
+/// CPU `index`'s counters (zero for a CPU that never ran).
+pub fn cpu(index: usize) -> Snapshot {
+    CPUS.get(index)
+        .map_or_else(Snapshot::default, Counters::snapshot)
 }
 
 /// The counters summed over all CPUs.

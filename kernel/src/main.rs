@@ -1,10 +1,11 @@
 //! A bare-metal x86_64 unikernel for fast packet switching (netmap/VALE in
 //! Rust), booted by the `bootloader` crate under QEMU.
 //!
-//! Boot order (see [`kmain`]): clock mark, serial console, descriptor
-//! tables, clock calibration, logging, memory, ACPI, interrupts, PCI; then
-//! the ready line, the startup script, and the main loop: the datapath's
-//! idle loop, feeding the shell the bytes that come in on the serial line.
+//! Boot order (see [`kmain`]): this CPU's number, clock mark, serial
+//! console, descriptor tables, clock calibration, logging, memory, ACPI,
+//! interrupts, the other CPUs ([`smp`]), PCI; then the ready line, the
+//! startup script, and the main loop: the datapath's idle loop, feeding
+//! the shell the bytes that come in on the serial line.
 //! The serial protocol is documented in [`shell`].
 
 #![no_std]
@@ -26,6 +27,7 @@ mod panic;
 mod pci;
 mod script;
 mod shell;
+mod smp;
 mod time;
 
 use bootloader_api::config::{BootloaderConfig, Mapping};
@@ -48,6 +50,8 @@ pub static BOOTLOADER_CONFIG: BootloaderConfig = {
 entry_point!(kmain, config = &BOOTLOADER_CONFIG);
 
 fn kmain(boot_info: &'static mut BootInfo) -> ! {
+    // First: everything after may count per-CPU events (port I/O).
+    arch::percpu::init(0);
     time::mark_boot();
     console::init();
     arch::gdt::init();
@@ -65,6 +69,7 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
         // The shell still works: it polls the UART on every timer tick.
         Err(error) => log::warn!("serial input interrupt unavailable: {error}"),
     }
+    smp::start(&platform);
     pci::init(&platform.ecam);
     net::init();
 

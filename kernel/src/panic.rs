@@ -1,20 +1,51 @@
-//! The panic handler: report where and why on the serial line, then exit
-//! QEMU with [`qemu_exit::PANIC`].
+//! The panic handler: report where and why on the serial line, and on
+//! which CPU, then exit QEMU with [`qemu_exit::PANIC`].
+//!
+//! ```text
+//! PANIC at kernel/src/shell/commands/debug.rs:95:5: panic requested from the shell
+//!   on cpu0
+//! ```
 
-use crate::arch::qemu_exit;
+use crate::arch::{cpu, percpu, qemu_exit};
 use crate::console;
 use core::fmt::Write;
 use core::panic::PanicInfo;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
-static PANICKING: AtomicBool = AtomicBool::new(false);
+/// The CPU reporting a panic or an exception, or [`NOBODY`].
+static REPORTING: AtomicUsize = AtomicUsize::new(NOBODY);
+const NOBODY: usize = usize::MAX;
+
+/// Who reports a fatal event on this CPU.
+pub enum Reporter {
+    /// This CPU is the first: it reports and exits.
+    First,
+    /// This CPU was already reporting (a fault or panic in the report).
+    Again,
+    /// Another CPU is reporting and will end the VM.
+    Other,
+}
+
+/// Claims the report for the CPU running this (first come, first served:
+/// two CPUs failing at once must not interleave their reports or cut each
+/// other's short by exiting).
+pub fn claim_report() -> Reporter {
+    let me = percpu::index();
+    match REPORTING.compare_exchange(NOBODY, me, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Reporter::First,
+        Err(cpu) if cpu == me => Reporter::Again,
+        Err(_) => Reporter::Other,
+    }
+}
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     x86_64::instructions::interrupts::disable();
-    // A panic while reporting a panic: the first report is what matters.
-    if PANICKING.swap(true, Ordering::Relaxed) {
-        qemu_exit::exit(qemu_exit::PANIC);
+    match claim_report() {
+        Reporter::First => {}
+        // A panic while reporting: the first report is what matters.
+        Reporter::Again => qemu_exit::exit(qemu_exit::PANIC),
+        Reporter::Other => cpu::halt_forever(),
     }
     let mut out = console::emergency();
     let _ = write!(out, "\nPANIC at ");
@@ -29,5 +60,6 @@ fn panic(info: &PanicInfo) -> ! {
         None => write!(out, "<unknown>"),
     };
     let _ = writeln!(out, ": {}", info.message());
+    let _ = writeln!(out, "  on cpu{}", percpu::index());
     qemu_exit::exit(qemu_exit::PANIC)
 }

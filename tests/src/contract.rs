@@ -30,6 +30,12 @@ pub const PCI_LINE: &str = r"^([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7]) ([0-9a-
 /// `panic`: the location must be in the kernel's sources.
 pub const PANIC: &str =
     r"PANIC at (kernel/src/\S+\.rs):(\d+):(\d+): panic requested from the shell";
+/// The line after a panic or exception report: which CPU (0 is the
+/// bootstrap processor); group 1 is its number.
+pub const ON_CPU: &str = r"(?m)^  on cpu(\d+)\r?$";
+/// `stats`: one line per CPU online, after the others; groups: CPU number,
+/// idle-loop passes, halts, timer ticks, interrupts.
+pub const STATS_CPU: &str = r"^cpu(\d+) passes (\d+) halts (\d+) ticks (\d+) irqs (\d+)$";
 /// An exception report; groups: name, vector, error code, rip.
 pub const EXCEPTION: &str =
     r"EXCEPTION: ([A-Za-z ()-]+) \(vector (\d+)\) error=(0x[0-9a-f]+|none) rip=(0x[0-9a-f]+)";

@@ -80,6 +80,12 @@ impl VmOptions {
         self
     }
 
+    /// Boot with `n` CPUs (`-smp n`).
+    pub fn smp(mut self, n: u32) -> Self {
+        self.smp = n;
+        self
+    }
+
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self

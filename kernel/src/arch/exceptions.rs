@@ -7,7 +7,11 @@
 //! ```text
 //! EXCEPTION: page fault (vector 14) error=0x0 rip=0xffff80000012abcd cr2=0x7dead0000000
 //!   cs=0x8 ss=0x10 rsp=0x... rflags=0x...
+//!   on cpu0
 //! ```
+//!
+//! If another CPU is already reporting a panic or an exception, this one
+//! halts instead (that CPU ends the VM).
 
 use super::{gdt, qemu_exit};
 use crate::console;
@@ -23,6 +27,9 @@ fn report(
     frame: &InterruptStackFrame,
     cr2: Option<u64>,
 ) -> ! {
+    if let crate::panic::Reporter::Other = crate::panic::claim_report() {
+        super::cpu::halt_forever();
+    }
     let mut out = console::emergency();
     let _ = write!(out, "\nEXCEPTION: {name} (vector {vector}) error=");
     let _ = match error {
@@ -41,6 +48,7 @@ fn report(
         frame.stack_pointer.as_u64(),
         frame.cpu_flags.bits()
     );
+    let _ = writeln!(out, "  on cpu{}", super::percpu::index());
     qemu_exit::exit(qemu_exit::EXCEPTION)
 }
 

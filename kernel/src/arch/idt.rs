@@ -19,3 +19,9 @@ pub fn init() {
     });
     idt.load();
 }
+
+/// Loads the IDT [`init`] built on the CPU running this (an application
+/// processor: the table is shared, every gate is per-CPU safe).
+pub fn load() {
+    IDT.get().expect("IDT not built").load();
+}

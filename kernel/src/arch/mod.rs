@@ -6,5 +6,6 @@ pub mod exceptions;
 pub mod faults;
 pub mod gdt;
 pub mod idt;
+pub mod percpu;
 pub mod pio;
 pub mod qemu_exit;

@@ -1,10 +1,11 @@
 //! ACPI static tables, read once at boot with the `acpi` crate: the MADT
-//! (local APIC, I/O APICs, ISA interrupt overrides) and the MCFG (PCI
+//! (local APIC, I/O APICs, ISA interrupt overrides, the processors) and the MCFG (PCI
 //! Express ECAM windows; present on q35, absent on the i440FX `pc`).
 
 use crate::irq::{Polarity, Trigger};
 use crate::mem::paging;
 use ::acpi::platform::interrupt::{self as madt, InterruptModel};
+use ::acpi::platform::ProcessorState;
 use ::acpi::{AcpiError, AcpiHandler, AcpiTables, PciConfigRegions, PhysicalMapping, PlatformInfo};
 use alloc::vec::Vec;
 use core::ptr::NonNull;
@@ -76,6 +77,9 @@ pub struct Platform {
     pub io_apics: Vec<IoApicInfo>,
     pub isa_overrides: Vec<IsaOverride>,
     pub ecam: Vec<EcamRegion>,
+    /// APIC IDs of the application processors that may be started (not
+    /// marked disabled), in the MADT's order (the order to start them in).
+    pub application_processors: Vec<u32>,
 }
 
 /// Why the tables could not be used.
@@ -156,18 +160,32 @@ pub fn read(rsdp: Option<u64>) -> Result<Platform, Error> {
             })
             .collect(),
     };
+    let application_processors = info
+        .processor_info
+        .as_ref()
+        .map(|processors| {
+            processors
+                .application_processors
+                .iter()
+                .filter(|p| p.state != ProcessorState::Disabled)
+                .map(|p| p.local_apic_id)
+                .collect()
+        })
+        .unwrap_or_default();
     let platform = Platform {
         local_apic: PhysAddr::new(apic.local_apic_address),
         io_apics,
         isa_overrides,
         ecam,
+        application_processors,
     };
     log::info!(
-        "local APIC at {:#x}, {} I/O APIC(s), {} ISA override(s), {} ECAM window(s)",
+        "local APIC at {:#x}, {} I/O APIC(s), {} ISA override(s), {} ECAM window(s), {} application processor(s)",
         platform.local_apic.as_u64(),
         platform.io_apics.len(),
         platform.isa_overrides.len(),
-        platform.ecam.len()
+        platform.ecam.len(),
+        platform.application_processors.len()
     );
     Ok(platform)
 }

@@ -30,8 +30,22 @@ fn regs() -> &'static Mmio {
     LAPIC.get().expect("local APIC not initialized")
 }
 
-/// Maps the local APIC at `phys` (from the MADT) and software-enables it.
+/// Maps the local APIC at `phys` (from the MADT) and software-enables the
+/// bootstrap processor's.
 pub fn init(phys: PhysAddr) -> Result<(), MapError> {
+    // SAFETY: `phys` is the local APIC's address from the MADT (the base
+    // IA32_APIC_BASE holds, kept by `enable_this_cpu`): its 4 KiB register
+    // page (SDM vol. 3, 11.4.1), device memory the memory map never calls
+    // usable. Every CPU sees its own local APIC at that address.
+    LAPIC.try_call_once(|| unsafe { Mmio::map(phys, 0x1000) })?;
+    enable_this_cpu();
+    Ok(())
+}
+
+/// Enables the local APIC of the CPU running this (after [`init`] mapped
+/// the registers): global enable in IA32_APIC_BASE, all priorities
+/// accepted, software enable with the spurious vector.
+pub fn enable_this_cpu() {
     let mut msr = Msr::new(APIC_BASE_MSR);
     // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; setting the global
     // enable bit keeps the base address the firmware chose.
@@ -41,16 +55,46 @@ pub fn init(phys: PhysAddr) -> Result<(), MapError> {
             msr.write(base | APIC_BASE_ENABLE);
         }
     }
-    // SAFETY: `phys` is the local APIC's address from the MADT (the base
-    // IA32_APIC_BASE holds, kept above): its 4 KiB register page (SDM vol.
-    // 3, 11.4.1), device memory the memory map never calls usable.
-    let lapic = LAPIC.try_call_once(|| unsafe { Mmio::map(phys, 0x1000) })?;
+    let lapic = regs();
     lapic.write32(TASK_PRIORITY, 0);
     lapic.write32(
         SPURIOUS,
         SOFTWARE_ENABLE | u32::from(super::SPURIOUS_VECTOR),
     );
-    Ok(())
+}
+
+/// Interrupt command register: low word (command, sent on write) and high
+/// word (destination APIC ID in bits 24-31).
+const ICR_LOW: u64 = 0x300;
+const ICR_HIGH: u64 = 0x310;
+const ICR_DELIVERY_PENDING: u32 = 1 << 12;
+const ICR_LEVEL_ASSERT: u32 = 1 << 14;
+const ICR_INIT: u32 = 0b101 << 8;
+const ICR_STARTUP: u32 = 0b110 << 8;
+
+/// Sends an inter-processor interrupt `command` to the CPU with APIC ID
+/// `destination` and waits until the local APIC has sent it.
+fn send_ipi(destination: u8, command: u32) {
+    let lapic = regs();
+    lapic.write32(ICR_HIGH, u32::from(destination) << 24);
+    lapic.write32(ICR_LOW, command);
+    while lapic.read32(ICR_LOW) & ICR_DELIVERY_PENDING != 0 {
+        core::hint::spin_loop();
+    }
+}
+
+/// INIT to `destination`: the processor resets and waits for a startup IPI.
+pub fn send_init(destination: u8) {
+    send_ipi(destination, ICR_INIT | ICR_LEVEL_ASSERT);
+}
+
+/// Startup IPI to `destination`: a processor waiting for one starts in
+/// real mode at `page << 12` (CS = `page << 8`, IP = 0).
+pub fn send_startup(destination: u8, page: u8) {
+    send_ipi(
+        destination,
+        ICR_STARTUP | ICR_LEVEL_ASSERT | u32::from(page),
+    );
 }
 
 /// This CPU's APIC ID, the destination for routed interrupts.

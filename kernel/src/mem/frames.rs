@@ -77,6 +77,21 @@ pub fn alloc() -> Option<PhysFrame<Size4KiB>> {
     alloc_contiguous(1, 1).map(PhysFrame::containing_address)
 }
 
+/// One frame below `limit`, if there is one (the allocator is first fit,
+/// so the frame it hands out is the lowest free one).
+pub fn alloc_below(limit: PhysAddr) -> Option<PhysFrame<Size4KiB>> {
+    with(|frames| {
+        let frame = frames.bitmap.alloc(1, 1)?;
+        let start = PhysAddr::new(frame as u64 * FRAME_SIZE);
+        if start + FRAME_SIZE <= limit {
+            Some(PhysFrame::containing_address(start))
+        } else {
+            frames.bitmap.mark_free(frame, 1);
+            None
+        }
+    })
+}
+
 /// `count` physically contiguous frames whose first frame number is a
 /// multiple of `align` (a power of two); returns the start address.
 pub fn alloc_contiguous(count: usize, align: usize) -> Option<PhysAddr> {

@@ -7,6 +7,8 @@
 //! - *MMIO mappings*, made on demand by [`map_mmio`] in a 512 GiB window of
 //!   our own (one free top-level slot), uncached. Device registers must not
 //!   be cached, and 64-bit BARs may lie above the physical memory window.
+//!   The same window holds the application processors' stacks
+//!   ([`map_stack`]: RAM, write-back, each above a guard page).
 
 use super::frames;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -190,6 +192,89 @@ pub unsafe fn map_mmio(phys: PhysAddr, len: u64) -> Result<VirtAddr, MapError> {
     }
     space.next = virt_end;
     Ok(virt + (phys - start))
+}
+
+/// A kernel stack of `size` bytes (rounded up to pages) of fresh zeroed
+/// frames, mapped write-back and not executable in the private window
+/// above an unmapped guard page, so an overflow faults (and, the fault
+/// having no stack to push its frame on, ends in the double-fault report)
+/// instead of running into other memory. Returns the top (page aligned).
+/// Stacks are never unmapped.
+pub fn map_stack(size: u64) -> Result<VirtAddr, MapError> {
+    let pages = size.div_ceil(PAGE);
+    if pages == 0 {
+        return Err(MapError::BadRange);
+    }
+    let mut guard = MMIO.lock();
+    let space = guard.as_mut().expect("paging not initialized");
+    let bottom = space.next + PAGE;
+    let top = bottom + pages * PAGE;
+    if top > space.end {
+        return Err(MapError::OutOfVirtualSpace);
+    }
+    let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
+    for i in 0..pages {
+        let frame = frames::alloc().ok_or(MapError::OutOfFrames)?;
+        // SAFETY: the frame was just allocated (ours alone) and lies in the
+        // physical memory window.
+        unsafe {
+            core::ptr::write_bytes(
+                phys_to_virt(frame.start_address()).as_mut_ptr::<u8>(),
+                0,
+                PAGE as usize,
+            )
+        };
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(bottom + i * PAGE));
+        // SAFETY: the page is in our private window past everything mapped
+        // so far (the window only grows), and the frame is fresh RAM: no
+        // existing Rust object is aliased or changed.
+        unsafe { space.table.map_to(page, frame, flags, &mut PageTableFrames) }
+            .map_err(map_error)?
+            .flush();
+    }
+    space.next = top;
+    Ok(VirtAddr::new(top))
+}
+
+/// Maps the 4 KiB page at virtual address `frame`'s physical address onto
+/// `frame` (an identity mapping), present, writable and executable: where
+/// application processors run their first instructions after enabling
+/// paging ([`crate::smp`]). A page already mapped onto itself is left as is.
+///
+/// # Safety
+///
+/// `frame` must be RAM the caller owns (allocated from [`frames`] and used
+/// by nothing else), and the virtual page at its physical address must be
+/// unused by the kernel (low addresses are: the kernel, its heap and its
+/// windows live elsewhere; a page mapped to another frame is refused).
+pub unsafe fn identity_map(frame: PhysFrame<Size4KiB>) -> Result<(), MapError> {
+    let mut guard = MMIO.lock();
+    let space = guard.as_mut().expect("paging not initialized");
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(frame.start_address().as_u64()));
+    match space.table.translate_addr(page.start_address()) {
+        Some(phys) if phys == frame.start_address() => return Ok(()),
+        Some(_) => return Err(MapError::AlreadyMapped),
+        None => {}
+    }
+    let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
+    // SAFETY: the page is unmapped (checked) and the frame is the caller's
+    // (contract), so no existing Rust object is aliased or changed.
+    unsafe { space.table.map_to(page, frame, flags, &mut PageTableFrames) }
+        .map_err(map_error)?
+        .flush();
+    Ok(())
+}
+
+/// Removes an [`identity_map`] mapping of `frame` (the frame stays the
+/// caller's). Only this CPU's TLB is flushed: other CPUs must not use the
+/// page any more.
+pub fn identity_unmap(frame: PhysFrame<Size4KiB>) {
+    let mut guard = MMIO.lock();
+    let space = guard.as_mut().expect("paging not initialized");
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(frame.start_address().as_u64()));
+    if let Ok((_, flush)) = space.table.unmap(page) {
+        flush.flush();
+    }
 }
 
 fn map_error<S: PageSize>(error: x86_64::structures::paging::mapper::MapToError<S>) -> MapError {

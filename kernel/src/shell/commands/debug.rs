@@ -3,22 +3,26 @@
 
 use netmap::port::Port;
 
-use super::{optional_arg, Command, CommandError, CommandResult};
+use core::time::Duration;
+
+use super::{Command, CommandError, CommandResult};
 use crate::arch::faults;
 use crate::net;
+use crate::smp;
+use crate::time;
 
 pub const COMMANDS: &[Command] = &[
     Command {
         name: "panic",
-        usage: "",
-        help: "panic the kernel (exit code 101)",
+        usage: "[cpuN]",
+        help: "panic the kernel, on this CPU or application processor N (exit code 101)",
         run: panic,
     },
     Command {
         name: "fault",
-        usage: "<pf|gp|ud|de>",
+        usage: "<pf|gp|ud|de> [cpuN]",
         help:
-            "raise a page fault, general protection, invalid opcode or divide error (exit code 102)",
+            "raise a page fault, general protection, invalid opcode or divide error, on this CPU or application processor N (exit code 102)",
         run: fault,
     },
     Command {
@@ -84,12 +88,55 @@ fn inject(args: &[&str]) -> CommandResult {
 }
 
 fn panic(args: &[&str]) -> CommandResult {
-    super::no_args(args)?;
-    panic!("panic requested from the shell");
+    match args {
+        [] => panic!("panic requested from the shell"),
+        [cpu] => on_cpu(cpu, smp::Request::Panic),
+        _ => Err(CommandError::Usage),
+    }
+}
+
+/// How long the shell waits for an application processor to act on a
+/// request (it does within a timer tick) before saying it did not.
+const REQUEST_WAIT: Duration = Duration::from_secs(2);
+
+/// `cpuN` (N an application processor) asked to act on `what`; the VM
+/// ends when it does, so returning is the failure.
+fn on_cpu(cpu: &str, what: smp::Request) -> CommandResult {
+    let n = cpu
+        .strip_prefix("cpu")
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or(CommandError::Usage)?;
+    smp::request(n, what).map_err(|_| {
+        CommandError::failed(alloc::format!(
+            "no application processor cpu{n} ({} CPU(s) online; cpu0 is this one)",
+            smp::count()
+        ))
+    })?;
+    let start = time::since_boot();
+    while time::since_boot() - start < REQUEST_WAIT {
+        core::hint::spin_loop();
+    }
+    Err(CommandError::failed(alloc::format!(
+        "cpu{n} did not act on {what:?}"
+    )))
 }
 
 fn fault(args: &[&str]) -> CommandResult {
-    let kind = optional_arg(args)?.ok_or(CommandError::Usage)?;
+    let (kind, cpu) = match args {
+        [kind] => (*kind, None),
+        [kind, cpu] => (*kind, Some(*cpu)),
+        _ => return Err(CommandError::Usage),
+    };
+    if let Some(cpu) = cpu {
+        let what = match kind {
+            "pf" => smp::Request::PageFault,
+            "gp" => smp::Request::GeneralProtection,
+            "ud" => smp::Request::InvalidOpcode,
+            "de" => smp::Request::DivideError,
+            _ => return Err(CommandError::Usage),
+        };
+        return on_cpu(cpu, what);
+    }
     match kind {
         "pf" => faults::page_fault(),
         "gp" => faults::general_protection(),

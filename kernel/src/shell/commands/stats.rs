@@ -6,6 +6,8 @@
 //! per-frame C ticks, N ns; per-busy-pass F/B frames
 //! exits doorbells=N irqs=N (nic=N timer=N other=N) halts=N ticks=N pio=N mmio=N
 //! irq-on-passes N
+//! cpu0 passes P halts H ticks T irqs I
+//! cpu1 passes P halts H ticks T irqs I
 //! ```
 //!
 //! `irq-on-passes` counts idle-loop passes entered with interrupts on,
@@ -13,7 +15,10 @@
 //!
 //! `other` (on the `ticks` line) is what no pass measured: the shell,
 //! interrupt handlers outside a halt. The `exits` line counts the events
-//! that cost a VM exit under KVM (see [`crate::exits`]). `stats reset`
+//! that cost a VM exit under KVM (see [`crate::exits`]). Then one line
+//! per CPU online (`cpu0` first): its idle loop's passes and halts (CPU 0's
+//! are the first line's; an application processor's, its own loop's, see
+//! [`crate::smp`]), its timer ticks and all its interrupts. `stats reset`
 //! zeroes everything (and the frame count).
 
 use core::sync::atomic::Ordering::Relaxed;
@@ -24,6 +29,7 @@ use crate::exits;
 use crate::idle::STATS;
 use crate::net;
 use crate::println;
+use crate::smp;
 use crate::time;
 
 pub const COMMANDS: &[Command] = &[Command {
@@ -37,6 +43,7 @@ fn stats(args: &[&str]) -> CommandResult {
     match optional_arg(args)? {
         Some("reset") => {
             STATS.reset();
+            smp::reset_counters();
             exits::reset();
             net::FRAMES.store(0, Relaxed);
             println!("stats reset");
@@ -73,6 +80,21 @@ fn stats(args: &[&str]) -> CommandResult {
             println!("per-frame {per_frame} ticks, {ns} ns; per-busy-pass {per_pass} frames");
             println!("exits {exits}");
             println!("irq-on-passes {}", s.irq_on_passes.load(Relaxed));
+            for cpu in 0..smp::count() {
+                let (passes, halts) = match cpu {
+                    0 => (passes, halts),
+                    n => (
+                        smp::COUNTERS[n].passes.load(Relaxed),
+                        smp::COUNTERS[n].halts.load(Relaxed),
+                    ),
+                };
+                let e = exits::cpu(cpu);
+                println!(
+                    "cpu{cpu} passes {passes} halts {halts} ticks {} irqs {}",
+                    e.ticks(),
+                    e.irqs()
+                );
+            }
             Ok(())
         }
     }
