@@ -24,6 +24,10 @@ pub const MEM: [&str; 3] = [
     r"^heap: (\d+) used, (\d+) free \(bytes\)$",
     r"^dma: (\d+) used, (\d+) free \(bytes\)$",
 ];
+/// `mem`'s last line, the netmap buffer pool and its audit (every buffer
+/// free or owned once); groups: total, free, verdict (`ok` or
+/// `FAILED: why`).
+pub const MEM_BUFFERS: &str = r"^buffers: (\d+) total, (\d+) free, audit (ok|FAILED: .*)$";
 /// One `pci` function line; groups: bus, device, function, vendor, device
 /// id, class, subclass, prog-if, irq.
 pub const PCI_LINE: &str = r"^([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7]) ([0-9a-fA-F]{4}):([0-9a-fA-F]{4}) class ([0-9a-fA-F]{2})\.([0-9a-fA-F]{2})\.([0-9a-fA-F]{2}) irq (\d+|none)( .*)?$";

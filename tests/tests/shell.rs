@@ -86,7 +86,13 @@ fn uptime_increases_with_wall_time() {
 fn mem_prints_frames_heap_and_dma() {
     let mut vm = vm();
     let lines = vm.command_ok("mem", COMMAND).unwrap();
-    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let caps = re(contract::MEM_BUFFERS)
+        .captures(&lines[3])
+        .unwrap_or_else(|| panic!("{:?} !~ {}", lines[3], contract::MEM_BUFFERS));
+    let (total, free): (u64, u64) = (caps[1].parse().unwrap(), caps[2].parse().unwrap());
+    assert!(free > 0 && free <= total, "{lines:?}");
+    assert_eq!(&caps[3], "ok", "{lines:?}");
     for (line, pattern) in lines.iter().zip(contract::MEM) {
         let caps = re(pattern)
             .captures(line)

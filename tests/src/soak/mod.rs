@@ -398,7 +398,7 @@ fn boot(cfg: &Config) -> Result<(Lab, Wires)> {
 fn audit(console: &mut Console) -> Result<(u64, u64)> {
     let lines = console.command_ok("mem", COMMAND)?;
     let heap = Regex::new(r"^heap: (\d+) used").unwrap();
-    let bufs = Regex::new(r"^buffers: (\d+) total, (\d+) free, audit (ok|FAILED: (.*))$").unwrap();
+    let bufs = Regex::new(crate::contract::MEM_BUFFERS).unwrap();
     let mut used = None;
     let mut lost = None;
     for l in &lines {
@@ -406,11 +406,11 @@ fn audit(console: &mut Console) -> Result<(u64, u64)> {
             used = c[1].parse().ok();
         }
         if let Some(c) = bufs.captures(l) {
-            lost = Some(match c.get(4) {
-                None => 0,
-                Some(why) => Regex::new(r"count: (\d+)")
+            lost = Some(match &c[3] {
+                "ok" => 0,
+                why => Regex::new(r"count: (\d+)")
                     .unwrap()
-                    .captures(why.as_str())
+                    .captures(why)
                     .and_then(|m| m[1].parse().ok())
                     .unwrap_or(1),
             });
@@ -506,7 +506,9 @@ fn drive(
         sh.fault.store(true, Relaxed);
         faults::cycle(kind, vm, &lab.hmp, k as u64)?;
         if resumed(sh, 64, scaled(RESUME)).is_none() {
-            return Err(Error::new(format!("soak: no load after the warm-up `{kind}`")));
+            return Err(Error::new(format!(
+                "soak: no load after the warm-up `{kind}`"
+            )));
         }
         sh.fault.store(false, Relaxed);
     }
