@@ -181,8 +181,9 @@ fuzz_target!(|inp: (u8, u8, Vec<Act>)| {
             _ => &ktx,
         }
     };
-    let rxk = |i: u8| kr(1 + (i % 2)); // dev rx or krx
-    let txk = |i: u8| kr(3 * (i % 2)); // dev tx or ktx
+    // Rx operations on the dev rx kring or krx, tx ones on dev tx or ktx.
+    let rxk = |i: u8| kr(1 + (i % 2));
+    let txk = |i: u8| kr(3 * (i % 2));
     // A writer's leases: (rx kring, the lease until completed, its buffers).
     let mut leases: Vec<(u8, Option<netmap::Lease>, SlotArray)> = Vec::new();
     let mut h: Option<Handle> = None;
