@@ -187,6 +187,15 @@ impl Endpoint {
         }
     }
 
+    /// The vhost-user backend's frame counts per queue pair, for a
+    /// vhost-user wire (one entry per pair it serves).
+    pub fn vhost_pair_frames(&self) -> Option<Vec<vhost::PairFrames>> {
+        match &self.wire {
+            Wire::Vhost(v) => Some(v.pair_frames().to_vec()),
+            _ => None,
+        }
+    }
+
     /// For a vhost-user wire: the virtio-net header of the frames sent from
     /// now on (`None`: the honest one); see `VhostPort::set_net_hdr`.
     /// Returns whether the wire is vhost-user (other wires have QEMU write

@@ -24,14 +24,21 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 /// Queue 0 is the guest's receive queue (the backend writes frames into
 /// it), queue 1 its transmit queue (the backend reads them): virtio 1.2,
-/// 5.1.2.
+/// 5.1.2. With several queue pairs, pair k is queues 2k (receive) and
+/// 2k + 1 (transmit); the control queue stays in QEMU. As directions, these
+/// two name "every receive queue" and "every transmit queue" in
+/// [`super::VhostPort::wait`] and [`super::VhostPort::arm`].
 pub const RX_QUEUE: usize = 0;
 pub const TX_QUEUE: usize = 1;
-pub const NUM_QUEUES: usize = 2;
+/// The most queue pairs a backend serves (virtio allows 0x8000; QEMU's
+/// `queues=` is bounded by its MSI-X vectors long before).
+pub const MAX_QUEUE_PAIRS: u16 = 16;
 /// The largest ring the backend accepts (QEMU allows 1024 with vhost-user).
 pub const MAX_QUEUE_SIZE: usize = 1024;
-/// The custom event the daemon's worker hands the vrings over on.
-pub(super) const HELLO_EVENT: u16 = NUM_QUEUES as u16 + 1;
+/// `VIRTIO_NET_F_MQ` (virtio 1.2, 5.1.3): one of the bits QEMU's vhost-user
+/// net asks the backend about (its `user_feature_bits`); without it the
+/// guest is not offered multi-queue whatever `queues=` says.
+pub const VIRTIO_NET_F_MQ: u32 = 22;
 
 /// How the backend behaves; the defaults are a well-behaved device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +48,11 @@ pub struct BackendOptions {
     /// Test mode: complete each batch's used elements in reverse order, as
     /// a spec-compliant device may (virtio 1.2, 2.7.8); no IN_ORDER offered.
     pub out_of_order: bool,
+    /// Queue pairs served (1..=[`MAX_QUEUE_PAIRS`]); QEMU's `queues=N`
+    /// must not ask for more. With more than one, `VIRTIO_NET_F_MQ` is
+    /// offered and frames to the guest are spread over its live receive
+    /// queues by a flow hash ([`super::port`]).
+    pub queue_pairs: u16,
 }
 
 impl Default for BackendOptions {
@@ -48,6 +60,7 @@ impl Default for BackendOptions {
         Self {
             event_idx: true,
             out_of_order: false,
+            queue_pairs: 1,
         }
     }
 }
@@ -66,7 +79,26 @@ impl BackendOptions {
             // We use buffers in the order they were made available.
             f |= 1 << VIRTIO_F_IN_ORDER;
         }
+        if self.pairs() > 1 {
+            f |= 1 << VIRTIO_NET_F_MQ;
+        }
         f
+    }
+
+    /// Queue pairs, clamped to 1..=[`MAX_QUEUE_PAIRS`].
+    pub fn pairs(&self) -> usize {
+        self.queue_pairs.clamp(1, MAX_QUEUE_PAIRS) as usize
+    }
+
+    /// Virtqueues served: two per pair.
+    pub fn num_queues(&self) -> usize {
+        2 * self.pairs()
+    }
+
+    /// The custom event the daemon's worker hands the vrings over on: past
+    /// the queues' events and the exit event.
+    pub(super) fn hello_event(&self) -> u16 {
+        self.num_queues() as u16 + 1
     }
 }
 
@@ -129,7 +161,7 @@ impl Shared {
 /// The backend object the rust-vmm daemon drives, one per connection.
 pub struct NetBackend {
     shared: Arc<Shared>,
-    /// Handed over by the worker thread on [`HELLO_EVENT`].
+    /// Handed over by the worker thread on [`BackendOptions::hello_event`].
     pub(super) vrings: Mutex<Option<Vec<VringRwLock>>>,
 }
 
@@ -147,7 +179,7 @@ impl VhostUserBackend for NetBackend {
     type Vring = VringRwLock;
 
     fn num_queues(&self) -> usize {
-        NUM_QUEUES
+        self.shared.opts.num_queues()
     }
 
     fn max_queue_size(&self) -> usize {
@@ -207,7 +239,7 @@ impl VhostUserBackend for NetBackend {
         vrings: &[VringRwLock],
         _thread_id: usize,
     ) -> io::Result<()> {
-        if device_event == HELLO_EVENT {
+        if device_event == self.shared.opts.hello_event() {
             *self.vrings.lock().unwrap() = Some(vrings.to_vec());
             return Ok(());
         }

@@ -25,10 +25,12 @@ mod proxy;
 pub mod ring;
 mod server;
 
-pub use backend::{BackendOptions, RX_QUEUE, TX_QUEUE};
-pub use port::{VhostPort, VhostStats, NET_HDR_LEN};
+pub use backend::{BackendOptions, MAX_QUEUE_PAIRS, RX_QUEUE, TX_QUEUE};
+pub use port::{flow_queue, PairFrames, VhostPort, VhostStats, NET_HDR_LEN};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_mq;
 #[cfg(test)]
 mod tests_protocol;

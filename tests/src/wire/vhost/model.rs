@@ -23,7 +23,8 @@ use super::port::NET_HDR_LEN;
 
 const DESC_F_NEXT: u16 = 1;
 const DESC_F_WRITE: u16 = 2;
-/// Guest memory of the model.
+/// Guest memory of the model per queue pair (a one-pair guest has this
+/// much; pair k's rings and buffers sit in the k-th such block).
 pub const RAM: usize = 16 << 20;
 /// Bytes per buffer.
 pub const BUF: u64 = 2048;
@@ -51,13 +52,14 @@ pub struct DriverQueue {
 
 impl DriverQueue {
     fn new(q: usize, size: u16) -> io::Result<Self> {
-        let base = 0x10_0000 * (q as u64 + 1);
+        let block = (q / 2) as u64 * RAM as u64;
+        let (q, base) = (q % 2, 0x10_0000 * (q as u64 % 2 + 1) + block);
         Ok(Self {
             size,
             desc: base,
             avail: base + 0x4000,
             used: base + 0x8000,
-            bufs: 0x40_0000 + (q as u64) * 0x40_0000,
+            bufs: block + 0x40_0000 + (q as u64) * 0x40_0000,
             avail_idx: 0,
             last_used: 0,
             in_flight: 0,
@@ -72,14 +74,15 @@ impl DriverQueue {
     }
 }
 
-/// A connected guest: memory, the frontend, the two queues.
+/// A connected guest: memory, the frontend, the queues (pair k's receive
+/// queue is `q[2k]`, its transmit queue `q[2k + 1]`).
 pub struct GuestModel {
     pub mem: GuestMemoryMmap<()>,
     pub frontend: Frontend,
-    pub q: [DriverQueue; 2],
+    pub q: Vec<DriverQueue>,
     pub features: u64,
-    /// Transmit descriptor pairs not in flight.
-    tx_free: std::collections::VecDeque<u16>,
+    /// Per pair: transmit descriptor pairs not in flight.
+    tx_free: Vec<std::collections::VecDeque<u16>>,
 }
 
 impl GuestModel {
@@ -87,6 +90,13 @@ impl GuestModel {
     /// entries (as QEMU does when the guest's driver starts), with the
     /// features the backend offers.
     pub fn connect(path: &Path, size: u16) -> io::Result<Self> {
+        Self::connect_pairs(path, size, 1)
+    }
+
+    /// [`Self::connect`] with `pairs` queue pairs, every one set up and
+    /// enabled (as QEMU does once the guest asked for them all).
+    pub fn connect_pairs(path: &Path, size: u16, pairs: usize) -> io::Result<Self> {
+        let ram = RAM * pairs;
         // SAFETY: memfd_create with a valid C string; the new descriptor is
         // owned by the File right after.
         let fd = unsafe { libc::memfd_create(c"nm-guest-model".as_ptr(), libc::MFD_CLOEXEC) };
@@ -95,14 +105,14 @@ impl GuestModel {
         }
         // SAFETY: fd is a fresh descriptor nobody else owns.
         let file = unsafe { File::from_raw_fd(fd) };
-        file.set_len(RAM as u64)?;
+        file.set_len(ram as u64)?;
         let mem = GuestMemoryMmap::<()>::from_ranges_with_files([(
             GuestAddress(0),
-            RAM,
+            ram,
             Some(FileOffset::new(file.try_clone()?, 0)),
         )])
         .map_err(err)?;
-        let mut frontend = Frontend::connect(path, 2).map_err(err)?;
+        let mut frontend = Frontend::connect(path, 2 * pairs as u64).map_err(err)?;
         frontend.set_owner().map_err(err)?;
         let features = frontend.get_features().map_err(err)?;
         frontend.set_features(features).map_err(err)?;
@@ -116,16 +126,15 @@ impl GuestModel {
         frontend
             .set_mem_table(&[VhostUserMemoryRegionInfo {
                 guest_phys_addr: 0,
-                memory_size: RAM as u64,
+                memory_size: ram as u64,
                 userspace_addr: va,
                 mmap_offset: 0,
                 mmap_handle: file.as_raw_fd(),
             }])
             .map_err(err)?;
-        let q = [
-            DriverQueue::new(RX_QUEUE, size)?,
-            DriverQueue::new(TX_QUEUE, size)?,
-        ];
+        let q = (0..2 * pairs)
+            .map(|i| DriverQueue::new(i, size))
+            .collect::<io::Result<Vec<_>>>()?;
         for (i, dq) in q.iter().enumerate() {
             frontend.set_vring_num(i, dq.size).map_err(err)?;
             frontend
@@ -146,11 +155,11 @@ impl GuestModel {
             frontend.set_vring_call(i, &dq.call).map_err(err)?;
             frontend.set_vring_kick(i, &dq.kick).map_err(err)?;
         }
-        for i in 0..2 {
+        for i in 0..2 * pairs {
             frontend.set_vring_enable(i, true).map_err(err)?;
         }
         drop(file); // the mapping and the backend keep the memory
-        let tx_free = (0..size / 2).collect();
+        let tx_free = (0..pairs).map(|_| (0..size / 2).collect()).collect();
         Ok(Self {
             mem,
             frontend,
@@ -233,14 +242,33 @@ impl GuestModel {
         out
     }
 
+    /// Queue pairs set up.
+    pub fn pairs(&self) -> usize {
+        self.q.len() / 2
+    }
+
     /// Give the device every receive buffer (one descriptor each).
     pub fn post_rx_all(&mut self) {
-        for i in 0..self.q[RX_QUEUE].size {
-            let buf = self.q[RX_QUEUE].buf(i);
-            self.write_desc(RX_QUEUE, i, buf, BUF as u32, DESC_F_WRITE, 0);
-            self.push_avail(RX_QUEUE, i);
+        self.post_rx_all_on(0)
+    }
+
+    /// [`Self::post_rx_all`] on pair `pair`'s receive queue.
+    pub fn post_rx_all_on(&mut self, pair: usize) {
+        let q = 2 * pair + RX_QUEUE;
+        for i in 0..self.q[q].size {
+            let buf = self.q[q].buf(i);
+            self.write_desc(q, i, buf, BUF as u32, DESC_F_WRITE, 0);
+            self.push_avail(q, i);
         }
-        self.publish(RX_QUEUE);
+        self.publish(q);
+    }
+
+    /// Switch pair `pair`'s two queues on or off (`SET_VRING_ENABLE`).
+    pub fn enable_pair(&mut self, pair: usize, on: bool) -> io::Result<()> {
+        for q in [2 * pair + RX_QUEUE, 2 * pair + TX_QUEUE] {
+            self.frontend.set_vring_enable(q, on).map_err(err)?;
+        }
+        Ok(())
     }
 
     /// Post every receive buffer the device filled again, without looking
@@ -278,7 +306,13 @@ impl GuestModel {
     /// Frames the device wrote into receive buffers (header stripped); the
     /// buffers are posted again.
     pub fn receive(&mut self) -> Vec<Vec<u8>> {
-        let used = self.take_used(RX_QUEUE);
+        self.receive_on(0)
+    }
+
+    /// [`Self::receive`] from pair `pair`'s receive queue.
+    pub fn receive_on(&mut self, pair: usize) -> Vec<Vec<u8>> {
+        let rxq = 2 * pair + RX_QUEUE;
+        let used = self.take_used(rxq);
         let mut frames = Vec::new();
         for &(id, len) in &used {
             let id = id as u16;
@@ -286,14 +320,14 @@ impl GuestModel {
             self.mem
                 .read_slice(
                     &mut f,
-                    GuestAddress(self.q[RX_QUEUE].buf(id) + NET_HDR_LEN as u64),
+                    GuestAddress(self.q[rxq].buf(id) + NET_HDR_LEN as u64),
                 )
                 .unwrap();
             frames.push(f);
-            self.push_avail(RX_QUEUE, id);
+            self.push_avail(rxq, id);
         }
         if !used.is_empty() {
-            self.publish(RX_QUEUE);
+            self.publish(rxq);
         }
         frames
     }
@@ -302,27 +336,33 @@ impl GuestModel {
     /// as a driver may chain them); returns how many went (free descriptor
     /// pairs). Reclaims what the device has used first.
     pub fn transmit(&mut self, frames: &[&[u8]]) -> usize {
-        for (id, _) in self.take_used(TX_QUEUE) {
-            self.tx_free.push_back(id as u16 / 2);
+        self.transmit_on(0, frames)
+    }
+
+    /// [`Self::transmit`] on pair `pair`'s transmit queue.
+    pub fn transmit_on(&mut self, pair: usize, frames: &[&[u8]]) -> usize {
+        let txq = 2 * pair + TX_QUEUE;
+        for (id, _) in self.take_used(txq) {
+            self.tx_free[pair].push_back(id as u16 / 2);
         }
         let mut sent = 0;
         for f in frames {
-            let Some(k) = self.tx_free.pop_front() else {
+            let Some(k) = self.tx_free[pair].pop_front() else {
                 break;
             };
             let (h, d) = (2 * k, 2 * k + 1);
-            let (hdr, buf) = (self.q[TX_QUEUE].buf(h), self.q[TX_QUEUE].buf(d));
+            let (hdr, buf) = (self.q[txq].buf(h), self.q[txq].buf(d));
             self.mem.write_slice(f, GuestAddress(buf)).unwrap();
             self.mem
                 .write_slice(&[0u8; NET_HDR_LEN], GuestAddress(hdr))
                 .unwrap();
-            self.write_desc(TX_QUEUE, h, hdr, NET_HDR_LEN as u32, DESC_F_NEXT, d);
-            self.write_desc(TX_QUEUE, d, buf, f.len() as u32, 0, 0);
-            self.push_avail(TX_QUEUE, h);
+            self.write_desc(txq, h, hdr, NET_HDR_LEN as u32, DESC_F_NEXT, d);
+            self.write_desc(txq, d, buf, f.len() as u32, 0, 0);
+            self.push_avail(txq, h);
             sent += 1;
         }
         if sent > 0 {
-            self.publish(TX_QUEUE);
+            self.publish(txq);
         }
         sent
     }

@@ -108,6 +108,45 @@ impl VhostStats {
     }
 }
 
+/// One queue pair's frame counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PairFrames {
+    /// Frames written into the pair's receive queue (to the guest).
+    pub rx: u64,
+    /// Frames read from the pair's transmit queue (from the guest).
+    pub tx: u64,
+}
+
+/// The device's flow hash: which of `n` receive queues a frame goes to.
+/// FNV-1a over the Ethernet addresses and, for IPv4, the IP addresses and
+/// (TCP, UDP, unfragmented) the ports; every frame of a flow lands on one
+/// queue, so the guest sees a flow in order. The guest relies on nothing
+/// more than that: which queue a flow lands on is the device's choice.
+pub fn flow_queue(frame: &[u8], n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    let mut mix = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+        }
+    };
+    mix(&frame[..frame.len().min(12)]);
+    if frame.len() >= 34 && frame[12] == 0x08 && frame[13] == 0x00 {
+        let ihl = (frame[14] & 0x0f) as usize * 4;
+        mix(&frame[26..34]);
+        let proto = frame[23];
+        let fragment = u16::from_be_bytes([frame[20], frame[21]]) & 0x3fff != 0;
+        let l4 = 14 + ihl;
+        if (proto == 6 || proto == 17) && !fragment && ihl >= 20 && frame.len() >= l4 + 4 {
+            mix(&frame[l4..l4 + 4]);
+        }
+    }
+    // Fold the high bits in: FNV's low bits alone spread poorly mod small n.
+    ((h ^ (h >> 16)) as usize) % n
+}
+
 /// The datapath's view of the current connection.
 struct View {
     generation: u64,
@@ -123,9 +162,14 @@ pub struct VhostPort {
     server: Option<JoinHandle<()>>,
     view: Option<View>,
     /// Per queue: the generation at which it was found broken.
-    broken: [Option<u64>; 2],
+    broken: Vec<Option<u64>>,
     /// Per queue: kicks are switched off (we are polling).
-    polling: [bool; 2],
+    polling: Vec<bool>,
+    /// Per queue pair: frames written into its receive queue, read from
+    /// its transmit queue.
+    pair_frames: Vec<PairFrames>,
+    /// The transmit queue the next receive pass starts at (round robin).
+    next_tx_pair: usize,
     chain: Box<Chain>,
     /// Used elements of the batch in hand, written at its end.
     used: Vec<(u16, u32)>,
@@ -170,8 +214,10 @@ impl VhostPort {
             stop,
             server: Some(server),
             view: None,
-            broken: [None; 2],
-            polling: [false; 2],
+            broken: vec![None; opts.num_queues()],
+            polling: vec![false; opts.num_queues()],
+            pair_frames: vec![PairFrames::default(); opts.pairs()],
+            next_tx_pair: 0,
             chain: Box::default(),
             used: Vec::with_capacity(super::backend::MAX_QUEUE_SIZE),
             scratch: vec![0; slot.max(NET_HDR_LEN)],
@@ -180,6 +226,16 @@ impl VhostPort {
             stats: VhostStats::default(),
             net_hdr: None,
         })
+    }
+
+    /// Frames per queue pair so far (one entry per pair served).
+    pub fn pair_frames(&self) -> &[PairFrames] {
+        &self.pair_frames
+    }
+
+    /// Queue pairs served.
+    pub fn pairs(&self) -> usize {
+        self.shared.opts.pairs()
     }
 
     pub fn path(&self) -> &Path {
@@ -214,7 +270,7 @@ impl VhostPort {
                     ram,
                 }
             });
-            self.polling = [false; 2];
+            self.polling.iter_mut().for_each(|p| *p = false);
         }
         self.view.is_some()
     }
@@ -288,9 +344,10 @@ impl VhostPort {
 
     fn mark_broken(&mut self, q: usize, generation: u64, e: RingError) {
         eprintln!(
-            "vhost-user:{}: {} queue broken ({e:?}); left alone until the guest sets it up again",
+            "vhost-user:{}: {} queue of pair {} broken ({e:?}); left alone until the guest sets it up again",
             self.path.display(),
-            if q == RX_QUEUE { "receive" } else { "transmit" }
+            if q % 2 == RX_QUEUE { "receive" } else { "transmit" },
+            q / 2
         );
         self.broken[q] = Some(generation);
         self.stats.broken_queues += 1;
@@ -324,8 +381,74 @@ impl VhostPort {
     /// buffers for; returns how many were taken from the front (a frame
     /// too big for the guest's buffer is taken and counted as dropped).
     /// Never blocks; 0 while no guest is connected.
+    ///
+    /// With several queue pairs each frame goes to the receive queue its
+    /// flow hashes to ([`flow_queue`] over the live ones: set up and
+    /// enabled, so a guest that uses one pair gets everything there). The
+    /// frames taken are still a prefix: the batch stops at the first frame
+    /// whose queue has no buffer, so a flow's frames stay in order. (A
+    /// hostile guest's bad chains can make a queue take fewer than it had
+    /// room for; frames of other queues past that point are then sent
+    /// again by the caller.)
     pub fn send_batch<F: AsRef<[u8]>>(&mut self, frames: &[F]) -> io::Result<usize> {
-        let r = self.with_ring(RX_QUEUE, |me, ring, next_avail, next_used| {
+        if self.pairs() == 1 {
+            return self.send_on(0, frames);
+        }
+        let live: Vec<usize> = (0..self.pairs())
+            .filter(|&k| self.pending(2 * k + RX_QUEUE).is_some())
+            .collect();
+        if live.is_empty() {
+            return Ok(0);
+        }
+        // Room per live queue, then the prefix that fits.
+        let mut room: Vec<usize> = live
+            .iter()
+            .map(|&k| self.pending(2 * k + RX_QUEUE).unwrap_or(0))
+            .collect();
+        let mut per: Vec<Vec<&[u8]>> = vec![Vec::new(); live.len()];
+        let mut prefix = 0;
+        for f in frames {
+            let f = f.as_ref();
+            let i = flow_queue(f, live.len());
+            if room[i] == 0 {
+                break;
+            }
+            room[i] -= 1;
+            per[i].push(f);
+            prefix += 1;
+        }
+        // Each queue takes its share; a shortfall cuts the prefix there.
+        let mut first_left = prefix;
+        let mut seen = vec![0usize; live.len()];
+        let mut taken_per = vec![0usize; live.len()];
+        for (i, &k) in live.iter().enumerate() {
+            if !per[i].is_empty() {
+                taken_per[i] = self.send_on(k, &per[i])?;
+            }
+        }
+        for (n, f) in frames[..prefix].iter().enumerate() {
+            let i = flow_queue(f.as_ref(), live.len());
+            if seen[i] == taken_per[i] {
+                first_left = n;
+                break;
+            }
+            seen[i] += 1;
+        }
+        Ok(first_left)
+    }
+
+    /// Available entries of queue `q` if it is live.
+    fn pending(&mut self, q: usize) -> Option<usize> {
+        match self.with_ring(q, |_, ring, a, u| (ring.pending(a).unwrap_or(0), a, u)) {
+            Some(Ok(n)) => Some(n as usize),
+            _ => None,
+        }
+    }
+
+    /// [`Self::send_batch`] into the receive queue of pair `pair` alone.
+    fn send_on<F: AsRef<[u8]>>(&mut self, pair: usize, frames: &[F]) -> io::Result<usize> {
+        let q = 2 * pair + RX_QUEUE;
+        let r = self.with_ring(q, |me, ring, next_avail, next_used| {
             let mut taken = 0;
             let mut consumed: u16 = 0;
             let mut err = None;
@@ -367,6 +490,7 @@ impl VhostPort {
                 me.used
                     .push((me.chain.head, (NET_HDR_LEN + frame.len()) as u32));
                 me.stats.rx_frames += 1;
+                me.pair_frames[pair].rx += 1;
                 in_hand = false;
             }
             if in_hand {
@@ -380,7 +504,7 @@ impl VhostPort {
                 used,
             )
         });
-        self.finish(RX_QUEUE, r)
+        self.finish(q, r)
     }
 
     /// Hand every frame the guest transmitted (up to a batch) to `f`, from
@@ -397,9 +521,31 @@ impl VhostPort {
         Ok(0)
     }
 
+    /// Drain every transmit queue, up to a batch in all, starting at the
+    /// pair after the one the last pass started at (no queue starves).
     fn recv_now(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
-        let batch = self.batch;
-        let r = self.with_ring(TX_QUEUE, |me, ring, next_avail, next_used| {
+        let pairs = self.pairs();
+        let start = self.next_tx_pair % pairs;
+        self.next_tx_pair = (start + 1) % pairs;
+        let mut seen = 0;
+        for i in 0..pairs {
+            if seen >= self.batch {
+                break;
+            }
+            let budget = self.batch - seen;
+            seen += self.recv_on((start + i) % pairs, budget, f)?;
+        }
+        Ok(seen)
+    }
+
+    fn recv_on(
+        &mut self,
+        pair: usize,
+        batch: usize,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<usize> {
+        let q = 2 * pair + TX_QUEUE;
+        let r = self.with_ring(q, |me, ring, next_avail, next_used| {
             let pending = match ring.pending(next_avail) {
                 Ok(p) => p,
                 Err(e) => return (Err(e), next_avail, next_used),
@@ -435,6 +581,7 @@ impl VhostPort {
                 f(&scratch[..got]);
                 me.scratch = scratch;
                 me.stats.tx_frames += 1;
+                me.pair_frames[pair].tx += 1;
                 seen += 1;
             }
             let used = me.put_used(ring, next_used);
@@ -444,7 +591,7 @@ impl VhostPort {
                 used,
             )
         });
-        self.finish(TX_QUEUE, r)
+        self.finish(q, r)
     }
 
     fn bad_chain(&mut self, e: ChainError) {
@@ -477,16 +624,32 @@ impl VhostPort {
         }
     }
 
-    /// Whether queue `q` has available entries now.
-    fn has_work(&mut self, q: usize) -> bool {
-        matches!(
-            self.with_ring(q, |_, ring, a, u| (ring.pending(a).unwrap_or(1) > 0, a, u)),
-            Some(Ok(true))
-        )
+    /// Whether any queue of direction `dir` ([`RX_QUEUE`] or [`TX_QUEUE`])
+    /// has available entries now.
+    fn has_work(&mut self, dir: usize) -> bool {
+        (0..self.pairs()).any(|k| {
+            matches!(
+                self.with_ring(2 * k + dir, |_, ring, a, u| (
+                    ring.pending(a).unwrap_or(1) > 0,
+                    a,
+                    u
+                )),
+                Some(Ok(true))
+            )
+        })
     }
 
-    /// Re-arm kicks on `q`; returns whether work raced in (then don't sleep).
-    pub fn arm(&mut self, q: usize) -> bool {
+    /// Re-arm kicks on every queue of direction `dir`; returns whether work
+    /// raced in on any (then don't sleep).
+    pub fn arm(&mut self, dir: usize) -> bool {
+        let mut raced = false;
+        for k in 0..self.pairs() {
+            raced |= self.arm_queue(2 * k + dir);
+        }
+        raced
+    }
+
+    fn arm_queue(&mut self, q: usize) -> bool {
         let r = self.with_ring(q, |me, ring, a, u| {
             ring.want_kicks(true, a);
             me.polling[q] = false;
@@ -500,15 +663,15 @@ impl VhostPort {
         false
     }
 
-    /// Wait up to `timeout` for queue `q` to have available entries:
-    /// poll for the busy-poll time, then sleep on the kick. Returns whether
-    /// it has.
-    pub fn wait(&mut self, q: usize, timeout: Duration) -> io::Result<bool> {
+    /// Wait up to `timeout` for a queue of direction `dir` to have
+    /// available entries: poll for the busy-poll time, then sleep on the
+    /// kick. Returns whether one has.
+    pub fn wait(&mut self, dir: usize, timeout: Duration) -> io::Result<bool> {
         let start = Instant::now();
         let deadline = start + timeout;
         let spin_until = start + self.busy_poll.min(timeout);
         loop {
-            if self.has_work(q) {
+            if self.has_work(dir) {
                 return Ok(true);
             }
             let now = Instant::now();
@@ -519,7 +682,7 @@ impl VhostPort {
                 std::hint::spin_loop();
                 continue;
             }
-            if self.arm(q) {
+            if self.arm(dir) {
                 return Ok(true);
             }
             self.stats.sleeps += 1;
@@ -530,7 +693,8 @@ impl VhostPort {
         }
     }
 
-    /// Wait until a guest has set up both queues, up to `timeout`.
+    /// Wait until a guest has set up both queues (of pair 0: the others
+    /// come up only when the guest asks for them), up to `timeout`.
     pub fn wait_connected(&mut self, timeout: Duration) -> io::Result<bool> {
         let deadline = Instant::now() + timeout;
         loop {

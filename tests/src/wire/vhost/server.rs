@@ -22,7 +22,7 @@ use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
-use super::backend::{Conn, NetBackend, Shared, HELLO_EVENT};
+use super::backend::{Conn, NetBackend, Shared};
 use super::proxy;
 use crate::wire::sys;
 
@@ -65,7 +65,7 @@ fn one_connection(
     daemon.get_epoll_handlers()[0].register_listener(
         hello.as_raw_fd(),
         EventSet::IN,
-        HELLO_EVENT as u64,
+        shared.opts.hello_event() as u64,
     )?;
     hello.write(1)?;
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -81,7 +81,7 @@ fn one_connection(
     let _ = daemon.get_epoll_handlers()[0].unregister_listener(
         hello.as_raw_fd(),
         EventSet::IN,
-        HELLO_EVENT as u64,
+        shared.opts.hello_event() as u64,
     );
 
     // The daemon talks to the relay (see proxy.rs) over a private socket
