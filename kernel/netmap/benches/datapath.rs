@@ -259,6 +259,11 @@ fn vale_churn(batch: u32) -> Case {
                 for _ in 0..batch {
                     src = (src + 1) & 0xf_ffff;
                     let buf = r.buf_mut(i).unwrap();
+                    // 02:01:xx:xx:xx:xx: never the receiver's address
+                    // (02:00:00:00:00:02), which a source must not take over
+                    // (with the learning table's hold time it never comes
+                    // back, and every frame would go nowhere).
+                    buf[7] = 1;
                     buf[8..12].copy_from_slice(&src.to_be_bytes());
                     i = if i + 1 == n { 0 } else { i + 1 };
                 }

@@ -670,3 +670,53 @@ fn concurrent_senders_share_a_destination() {
     assert!(got > 0);
     check(&p, &[&c, &hs[0], &hs[1]]);
 }
+
+/// Each destination gets its unicast frames and every flooded one, in
+/// batch order, whether the batch goes to few destinations (found by
+/// scanning the batch) or to many (per-destination lists), mixed with
+/// floods or not.
+#[test]
+fn few_or_many_destinations_keep_batch_order() {
+    for (dests, flood_every) in [(2usize, 0usize), (2, 3), (4, 1), (6, 0), (6, 3), (6, 1)] {
+        let p = pool(4096);
+        let sw = Switch::new("vale0");
+        let (_, mut a) = open(&p, &sw, "vale0:a", 256);
+        let mut rx: Vec<Handle> = (0..dests)
+            .map(|i| open(&p, &sw, &format!("vale0:r{i}"), 256).1)
+            .collect();
+        // Every receiver announces itself (learned), then drains.
+        for (i, h) in rx.iter_mut().enumerate() {
+            send(h, 0, &[frame(BCAST, mac(10 + i as u8), 60, 0)]);
+        }
+        recv(&mut a, 0);
+        for h in rx.iter_mut() {
+            recv(h, 0);
+        }
+        let mut batch = Vec::new();
+        let mut want: Vec<Vec<Vec<u8>>> = vec![Vec::new(); dests];
+        for k in 0..120usize {
+            let f = if flood_every > 0 && k % (flood_every + 1) == 0 {
+                frame(BCAST, mac(1), 60 + k % 7, k as u8)
+            } else {
+                frame(mac(10 + (k % dests) as u8), mac(1), 60 + k % 7, k as u8)
+            };
+            for (i, w) in want.iter_mut().enumerate() {
+                if f[..6] == BCAST || f[5] == 10 + i as u8 {
+                    w.push(f.clone());
+                }
+            }
+            batch.push(f);
+        }
+        assert_eq!(send(&mut a, 0, &batch), batch.len());
+        for (i, h) in rx.iter_mut().enumerate() {
+            assert_eq!(
+                recv(h, 0),
+                want[i],
+                "{dests} destinations, flood {flood_every}: r{i}"
+            );
+        }
+        let mut all: Vec<&Handle> = vec![&a];
+        all.extend(rx.iter());
+        check(&p, &all);
+    }
+}

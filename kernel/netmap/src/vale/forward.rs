@@ -7,11 +7,11 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec;
 
-use super::lookup::{Dest, FrameMeta};
+use super::lookup::{Dest, FrameBatch, FrameMeta};
 use super::{Attachment, PortId, Switch, MAX_PORTS};
 use crate::error::SyncError;
 use crate::kring::{ring_add, Dir, KringStats};
-use crate::mem::{BufferPool, SlotArray};
+use crate::mem::{BufferPool, FrameReader, SlotArray};
 use crate::slot::{ETH_HLEN, MAX_FRAGS, NS_MOREFRAG, NS_NO_LEARN};
 
 /// Most slots looked up per batch (netmap's `NM_BDG_BATCH_MAX`).
@@ -19,22 +19,36 @@ pub const BATCH: usize = 1024;
 
 const NIL: u16 = u16::MAX;
 const FLOOD: u16 = u16::MAX - 1;
+/// Up to this many unicast destinations in a batch (and mostly unicast or
+/// mostly flooded), `deliver` finds each one's frames by scanning the
+/// batch's destination codes rather than by walking linked lists.
+const SCAN_MAX: usize = 4;
 
 /// One frame of a batch (netmap's `nm_bdg_fwd`).
 #[derive(Clone, Copy, Default)]
-struct Ft {
+pub(crate) struct Ft {
     /// First slot in the source ring.
-    slot: u32,
+    pub(crate) slot: u32,
     /// Bytes, all fragments.
-    len: u32,
-    frags: u16,
+    pub(crate) len: u32,
+    pub(crate) frags: u16,
     /// Next frame for the same destination, or `NIL`.
-    next: u16,
+    pub(crate) next: u16,
+    /// The sender did not set `NS_NO_LEARN`.
+    pub(crate) learn: bool,
 }
 
 /// Per-sending-ring scratch space.
 pub struct ForwardScratch {
     ft: Box<[Ft]>,
+    /// The lookup's decision for each frame of `ft`.
+    dst: Box<[Dest]>,
+    /// Each frame's destination port, `FLOOD`, or `NIL` (none).
+    code: Box<[u16]>,
+    /// Frames in `ft` this batch.
+    nft: usize,
+    /// Few destinations: `deliver` scans `code` instead of walking lists.
+    scan: bool,
     /// Per destination: first and last frame of its list.
     head: Box<[u16]>,
     tail: Box<[u16]>,
@@ -59,6 +73,10 @@ impl ForwardScratch {
     pub fn new(pool: &Arc<BufferPool>) -> Self {
         ForwardScratch {
             ft: vec![Ft::default(); BATCH].into_boxed_slice(),
+            dst: vec![Dest::Drop; BATCH].into_boxed_slice(),
+            code: vec![NIL; BATCH].into_boxed_slice(),
+            nft: 0,
+            scan: false,
             head: vec![NIL; MAX_PORTS].into_boxed_slice(),
             tail: vec![NIL; MAX_PORTS].into_boxed_slice(),
             touched: vec![0; MAX_PORTS].into_boxed_slice(),
@@ -182,12 +200,15 @@ impl Switch {
         let now = self.clock();
         let count = count.min(n);
 
-        // Phase 1: walk the batch, validate, look up, build lists.
+        // Phase 1: walk the batch and validate, look the frames up (one
+        // batched call), build the per-destination lists.
         let frames = slots.frame_reader();
         let mut i = first % n.max(1);
         let mut left = count;
         let mut nft = 0usize;
         let mut used = 0usize;
+        // Frames `[run, nft)` wait for the batched lookup.
+        let mut run = 0usize;
         while left > 0 && nft < BATCH {
             if sc.discarding {
                 let s = slots.get(i as usize);
@@ -240,9 +261,12 @@ impl Switch {
                 stats.drop_oversize += 1;
                 continue;
             }
-            let first_frag = match frames.frame(s0 as usize) {
-                Ok(f) if f.len() >= ETH_HLEN => f,
-                Ok(_) => gather_header(slots, s0, frags, &mut sc.hdr),
+            // The lookup needs a whole Ethernet header in the first
+            // fragment; a chain whose first fragment is shorter is looked
+            // up alone, on its gathered header, after the frames before it
+            // (lookups stay in batch order).
+            let short = match frames.frame(s0 as usize) {
+                Ok(f) => f.len() < ETH_HLEN,
                 Err(_) => {
                     stats.drop_short += 1; // an empty slot: a port bug, not a frame
                     continue;
@@ -250,14 +274,39 @@ impl Switch {
             };
             stats.packets += 1;
             stats.bytes += len as u64;
-            let meta = FrameMeta {
-                src: src.id,
-                ring: src_ring,
+            let learn = s.flags & NS_NO_LEARN == 0;
+            sc.ft[nft] = Ft {
+                slot: s0,
                 len,
-                now,
-                learn: s.flags & NS_NO_LEARN == 0,
+                frags: frags as u16,
+                next: NIL,
+                learn,
             };
-            let dst = match t.lookup.lookup(first_frag, &meta) {
+            if short {
+                lookup_run(&t, frames, src, src_ring, now, sc, run, nft);
+                let meta = FrameMeta {
+                    src: src.id,
+                    ring: src_ring,
+                    len,
+                    now,
+                    learn,
+                };
+                let hdr = gather_header(slots, s0, frags, &mut sc.hdr);
+                sc.dst[nft] = t.lookup.lookup(hdr, &meta);
+                run = nft + 1;
+            }
+            nft += 1;
+            used += frags as usize;
+        }
+        lookup_run(&t, frames, src, src_ring, now, sc, run, nft);
+
+        // Destinations, in batch order: each frame's code (port, FLOOD, or
+        // NIL for none), the touched ports, and, unless the batch goes to
+        // few destinations (which `deliver` then finds by scanning the
+        // codes: no pointer chasing), the per-destination lists.
+        let mut nflood = 0usize;
+        for k in 0..nft {
+            let code = match sc.dst[k] {
                 Dest::Port(p)
                     if p != src.id && (p as usize) < MAX_PORTS && t.ports[p as usize].is_some() =>
                 {
@@ -266,36 +315,45 @@ impl Switch {
                 Dest::Flood => FLOOD,
                 _ => {
                     stats.drop_no_dest += 1;
-                    continue;
+                    NIL
                 }
             };
-            sc.ft[nft] = Ft {
-                slot: s0,
-                len,
-                frags: frags as u16,
-                next: NIL,
-            };
-            let me = nft as u16;
-            if dst == FLOOD {
+            sc.code[k] = code;
+            let me = k as u16;
+            if code == FLOOD {
+                nflood += 1;
                 if sc.flood_head == NIL {
                     sc.flood_head = me;
-                } else {
-                    sc.ft[sc.flood_tail as usize].next = me;
+                    sc.flood_tail = me;
                 }
-                sc.flood_tail = me;
-            } else {
-                let d = dst as usize;
+            } else if code != NIL {
+                let d = code as usize;
                 if sc.head[d] == NIL {
                     sc.head[d] = me;
-                    sc.touched[sc.ntouched] = dst as PortId;
+                    sc.tail[d] = me;
+                    sc.touched[sc.ntouched] = code as PortId;
                     sc.ntouched += 1;
-                } else {
-                    sc.ft[sc.tail[d] as usize].next = me;
                 }
-                sc.tail[d] = me;
             }
-            nft += 1;
-            used += frags as usize;
+        }
+        sc.nft = nft;
+        sc.scan = sc.ntouched <= SCAN_MAX && (nflood == 0 || 2 * nflood >= nft);
+        if !sc.scan {
+            for k in 0..nft {
+                let (code, me) = (sc.code[k], k as u16);
+                if code == FLOOD {
+                    if me != sc.flood_head {
+                        sc.ft[sc.flood_tail as usize].next = me;
+                        sc.flood_tail = me;
+                    }
+                } else if code != NIL {
+                    let d = code as usize;
+                    if me != sc.head[d] {
+                        sc.ft[sc.tail[d] as usize].next = me;
+                        sc.tail[d] = me;
+                    }
+                }
+            }
         }
         let consumed = count - left;
 
@@ -329,6 +387,32 @@ impl Switch {
         sc.flood_tail = NIL;
         Ok(Forwarded { consumed, wakeups })
     }
+}
+
+/// Runs the batched lookup on frames `[from, to)` of `sc.ft`, into `sc.dst`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn lookup_run(
+    t: &super::Table,
+    frames: FrameReader<'_>,
+    src: Attachment,
+    ring: u16,
+    now: u64,
+    sc: &mut ForwardScratch,
+    from: usize,
+    to: usize,
+) {
+    if from >= to {
+        return;
+    }
+    let batch = FrameBatch {
+        frames,
+        ft: &sc.ft[from..to],
+        src: src.id,
+        ring,
+        now,
+    };
+    t.lookup.lookup_batch(&batch, &mut sc.dst[from..to]);
 }
 
 /// Copies the first bytes of a chain whose first fragment is shorter than
@@ -370,24 +454,39 @@ fn deliver(
     let dk = &krings[src_ring as usize % krings.len()];
     let max = port.max_frame();
 
-    // Merge the two lists in batch order; drop what the port cannot take.
-    let (mut u, mut f) = (sc.head[d as usize], sc.flood_head);
+    // This destination's frames in batch order; drop what the port cannot
+    // take.
     let mut nsel = 0usize;
     let mut oversize = 0u64;
-    while u != NIL || f != NIL {
-        let e = if f == NIL || (u != NIL && u < f) {
-            let e = u;
-            u = sc.ft[e as usize].next;
-            e
-        } else {
-            let e = f;
-            f = sc.ft[e as usize].next;
-            e
-        };
-        let fits = sc.ft[e as usize].len as usize <= max;
-        sc.sel[nsel] = e;
-        nsel += fits as usize;
-        oversize += !fits as u64;
+    if sc.scan {
+        let me = d as u16;
+        for k in 0..sc.nft {
+            let c = sc.code[k];
+            if c == me || c == FLOOD {
+                let fits = sc.ft[k].len as usize <= max;
+                sc.sel[nsel] = k as u16;
+                nsel += fits as usize;
+                oversize += !fits as u64;
+            }
+        }
+    } else {
+        // Merge the unicast list with the flood list.
+        let (mut u, mut f) = (sc.head[d as usize], sc.flood_head);
+        while u != NIL || f != NIL {
+            let e = if f == NIL || (u != NIL && u < f) {
+                let e = u;
+                u = sc.ft[e as usize].next;
+                e
+            } else {
+                let e = f;
+                f = sc.ft[e as usize].next;
+                e
+            };
+            let fits = sc.ft[e as usize].len as usize <= max;
+            sc.sel[nsel] = e;
+            nsel += fits as usize;
+            oversize += !fits as u64;
+        }
     }
 
     // Reserve: whole frames only, as many as fit.

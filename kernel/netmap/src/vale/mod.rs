@@ -32,7 +32,7 @@ mod port;
 
 pub use forward::{Batch, ForwardScratch, Forwarded, Wakeups, BATCH};
 pub use learning::{LearningBridge, LearningConfig, WAYS};
-pub use lookup::{Dest, FrameMeta, Lookup, MacEntry, PatchPanel};
+pub use lookup::{Dest, FrameBatch, FrameMeta, Lookup, MacEntry, PatchPanel};
 pub use port::ValePort;
 
 use alloc::boxed::Box;
