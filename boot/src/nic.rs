@@ -45,7 +45,15 @@ pub struct Nic {
     /// virtio TX queue size (QEMU caps it at 256 for the socket, tap and
     /// user backends; vhost-user allows 1024).
     pub tx_queue_size: Option<u16>,
+    /// Queue pairs (`,queues=N` in the spec; 1..=[`MAX_QUEUES`]): more
+    /// than one makes a multi-queue device (`VIRTIO_NET_F_MQ`; QEMU's
+    /// netdev `queues=N` and the device's `mq=on`). vhost-user and tap
+    /// (a tap created with `multi_queue`) only.
+    pub queues: u16,
 }
+
+/// The most queue pairs a `--nic` may ask for (the kernel's limit too).
+pub const MAX_QUEUES: u16 = 8;
 
 /// The MAC NIC `index` gets unless overridden.
 pub fn default_mac(index: usize) -> [u8; 6] {
@@ -70,6 +78,7 @@ impl Nic {
             mac: None,
             rx_queue_size: Some(1024),
             tx_queue_size: Some(256),
+            queues: 1,
         }
     }
 
@@ -103,6 +112,11 @@ impl Nic {
             tx_queue_size: Some(1024),
             ..Self::new(NicBackend::VhostUser { path: path.into() })
         }
+    }
+
+    /// The same NIC with `n` queue pairs.
+    pub fn with_queues(self, n: u16) -> Self {
+        Self { queues: n, ..self }
     }
 
     /// The MAC this NIC has as NIC number `index`.
@@ -143,6 +157,11 @@ impl Nic {
                 format!("vhost-user,id={id},chardev={chardev}")
             }
         };
+        let netdev = if self.queues > 1 {
+            format!("{netdev},queues={}", self.queues)
+        } else {
+            netdev
+        };
         // romfile= keeps SeaBIOS from loading iPXE: no network boot wanted,
         // and it saves boot time under TCG.
         // id=nicN names the device in QEMU's object tree
@@ -157,6 +176,11 @@ impl Nic {
         }
         if let Some(n) = self.tx_queue_size {
             device.push_str(&format!(",tx_queue_size={n}"));
+        }
+        if self.queues > 1 {
+            // One vector per queue, the control queue and the config
+            // change (virtio 1.2, 4.1.4.3; the kernel uses INTx today).
+            device.push_str(&format!(",mq=on,vectors={}", 2 * self.queues as u32 + 2));
         }
         args.extend(["-netdev".into(), netdev, "-device".into(), device]);
         args
@@ -179,12 +203,23 @@ impl FromStr for Nic {
     type Err = NicSpecError;
 
     /// `user`, `tap:IFNAME`, `dgram:LOCAL:REMOTE`, `stream:PATH`,
-    /// `vhost-user:PATH`.
+    /// `vhost-user:PATH`; `tap` and `vhost-user` take `,queues=N`.
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let err = |why: &str| {
             NicSpecError(format!(
-                "bad NIC spec '{spec}': {why} (expected user, tap:IFNAME, dgram:LOCAL:REMOTE, stream:PATH or vhost-user:PATH)"
+                "bad NIC spec '{spec}': {why} (expected user, tap:IFNAME, dgram:LOCAL:REMOTE, stream:PATH or vhost-user:PATH; tap and vhost-user take ,queues=N)"
             ))
+        };
+        let whole = spec;
+        let (spec, queues) = match spec.rsplit_once(",queues=") {
+            Some((head, n)) if whole.starts_with("vhost-user:") || whole.starts_with("tap:") => {
+                match n.parse::<u16>() {
+                    Ok(n) if (1..=MAX_QUEUES).contains(&n) => (head, n),
+                    _ => return Err(err(&format!("queues is a number from 1 to {MAX_QUEUES}"))),
+                }
+            }
+            Some(_) => return Err(err("only tap and vhost-user take queues")),
+            None => (spec, 1),
         };
         let (kind, rest) = match spec.split_once(':') {
             Some((k, r)) => (k, Some(r)),
@@ -208,6 +243,7 @@ impl FromStr for Nic {
             ("vhost-user", _) => Err(err("vhost-user needs a socket path")),
             _ => Err(err("unknown backend")),
         }
+        .map(|nic| nic.with_queues(queues))
     }
 }
 
@@ -274,6 +310,36 @@ mod tests {
         let args = Nic::stream("/s").qemu_args(0);
         assert_eq!(args.len(), 4);
         assert!(args[3].ends_with("tx_queue_size=256"));
+    }
+
+    #[test]
+    fn vhost_user_and_tap_take_queues() {
+        let nic = "vhost-user:/tmp/vu.sock,queues=2".parse::<Nic>().unwrap();
+        assert_eq!(nic, Nic::vhost_user("/tmp/vu.sock").with_queues(2));
+        let args = nic.qemu_args(0);
+        assert_eq!(args[3], "vhost-user,id=net0,chardev=vu0,queues=2");
+        assert!(args[5].ends_with(",mq=on,vectors=6"), "{}", args[5]);
+        let tap = "tap:tap0,queues=4".parse::<Nic>().unwrap();
+        assert_eq!(tap.queues, 4);
+        assert!(tap.qemu_args(1)[1].ends_with(",queues=4"));
+        assert!(tap.qemu_args(1)[3].ends_with(",mq=on,vectors=10"));
+        // One queue pair is the single-queue device, spelled as before.
+        assert_eq!(
+            "vhost-user:/p,queues=1"
+                .parse::<Nic>()
+                .unwrap()
+                .qemu_args(0),
+            Nic::vhost_user("/p").qemu_args(0)
+        );
+        for bad in [
+            "vhost-user:/p,queues=0",
+            "vhost-user:/p,queues=9",
+            "vhost-user:/p,queues=x",
+            "vhost-user:,queues=2",
+            "stream:/s,queues=2",
+        ] {
+            assert!(bad.parse::<Nic>().is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

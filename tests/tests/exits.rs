@@ -126,7 +126,10 @@ fn frames_flowing_cost_no_port_io_per_datapath_pass() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("v0.sock");
-    let spec = Spec::VhostUser { path: sock.clone() };
+    let spec = Spec::VhostUser {
+        path: sock.clone(),
+        queues: 1,
+    };
     let mut ep = Endpoint::open_with(&spec, &Options::default()).unwrap();
     let mut vm =
         Vm::boot_to_prompt(VmOptions::default().nic(boot::Nic::vhost_user(&sock))).unwrap();

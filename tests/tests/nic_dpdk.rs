@@ -95,8 +95,14 @@ fn frames_cross_the_switch_to_dpdk_testpmd_and_back() {
     std::fs::create_dir_all(&dir).unwrap();
     let (ours, theirs) = (dir.join("ours.sock"), dir.join("testpmd.sock"));
     // Both backends listen before QEMU starts: QEMU connects to each at once.
-    let mut ep =
-        Endpoint::open_with(&Spec::VhostUser { path: ours.clone() }, &Options::default()).unwrap();
+    let mut ep = Endpoint::open_with(
+        &Spec::VhostUser {
+            path: ours.clone(),
+            queues: 1,
+        },
+        &Options::default(),
+    )
+    .unwrap();
     let testpmd = Testpmd::start(&tool, &theirs, &dir);
     let mut vm = Vm::boot_to_prompt(
         VmOptions::default()

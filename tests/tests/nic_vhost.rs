@@ -63,6 +63,7 @@ impl Backends {
             .map(|i| {
                 let spec = Spec::VhostUser {
                     path: dir.join(format!("vu{i}")),
+                    queues: 1,
                 };
                 Endpoint::open_with(&spec, &opts).unwrap()
             })

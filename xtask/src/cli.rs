@@ -80,7 +80,8 @@ impl ProfileArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// A virtio-net NIC: user | tap:IFNAME | dgram:LOCAL:REMOTE | stream:PATH
-    /// | vhost-user:PATH. Repeatable; NIC i is virtio<i> in the guest.
+    /// | vhost-user:PATH; tap and vhost-user take `,queues=N` (N queue pairs,
+    /// multi-queue virtio-net, 1..=8). Repeatable; NIC i is virtio<i> in the guest.
     /// Default: one `user` NIC. With a vhost-user NIC, guest RAM is a shared
     /// memfd and a backend must already listen on PATH (checked first).
     #[arg(long = "nic", value_name = "SPEC")]

@@ -341,7 +341,10 @@ fn boot(cfg: &Config) -> Result<(Lab, Wires)> {
                 let path = dir.join(format!("vu{i}"));
                 ends.push(
                     Endpoint::open_with(
-                        &Spec::VhostUser { path: path.clone() },
+                        &Spec::VhostUser {
+                            path: path.clone(),
+                            queues: 1,
+                        },
                         &Options::default(),
                     )
                     .map_err(io)?,

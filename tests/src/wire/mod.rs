@@ -123,9 +123,12 @@ impl Endpoint {
             // even when asked not to busy-poll: a wake-up through the
             // protocol thread costs more than the few microseconds a guest
             // takes to make the next buffers available.
-            Spec::VhostUser { path } => Wire::Vhost(Box::new(vhost::VhostPort::listen(
+            Spec::VhostUser { path, queues } => Wire::Vhost(Box::new(vhost::VhostPort::listen(
                 path,
-                opts.vhost,
+                vhost::BackendOptions {
+                    queue_pairs: opts.vhost.queue_pairs.max(*queues),
+                    ..opts.vhost
+                },
                 opts.batch,
                 opts.slot,
                 opts.busy_poll.max(Duration::from_micros(50)),

@@ -22,8 +22,9 @@ pub enum Spec {
     /// A unix stream socket listening on `path` (QEMU connects).
     Stream { path: PathBuf },
     /// A vhost-user socket listening on `path`: the generator is the NIC's
-    /// device side (QEMU connects and shares the guest's memory).
-    VhostUser { path: PathBuf },
+    /// device side (QEMU connects and shares the guest's memory), serving
+    /// `queues` queue pairs (`vhost-user:PATH,queues=N`).
+    VhostUser { path: PathBuf, queues: u16 },
 }
 
 /// Why a spec was refused (one line).
@@ -50,7 +51,10 @@ impl Spec {
                 peer: local.clone(),
             }),
             NicBackend::Stream { path } => Ok(Spec::Stream { path: path.clone() }),
-            NicBackend::VhostUser { path } => Ok(Spec::VhostUser { path: path.clone() }),
+            NicBackend::VhostUser { path } => Ok(Spec::VhostUser {
+                path: path.clone(),
+                queues: nic.queues,
+            }),
             NicBackend::User { .. } => Err(SpecError(
                 "a user (slirp) NIC has no host-side wire to open; use tap:, dgram:, stream: or vhost-user:"
                     .into(),
@@ -89,7 +93,13 @@ impl fmt::Display for Spec {
             Spec::Tap { ifname } => write!(f, "tap:{ifname}"),
             Spec::Dgram { bind, peer } => write!(f, "dgram:{}:{}", peer.display(), bind.display()),
             Spec::Stream { path } => write!(f, "stream:{}", path.display()),
-            Spec::VhostUser { path } => write!(f, "vhost-user:{}", path.display()),
+            Spec::VhostUser { path, queues } => {
+                write!(f, "vhost-user:{}", path.display())?;
+                if *queues > 1 {
+                    write!(f, ",queues={queues}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -140,9 +150,19 @@ mod tests {
         assert_eq!(
             v,
             Spec::VhostUser {
-                path: "/v.sock".into()
+                path: "/v.sock".into(),
+                queues: 1
             }
         );
         assert_eq!(v.to_string(), "vhost-user:/v.sock");
+        let v: Spec = "vhost-user:/v.sock,queues=2".parse().unwrap();
+        assert_eq!(
+            v,
+            Spec::VhostUser {
+                path: "/v.sock".into(),
+                queues: 2
+            }
+        );
+        assert_eq!(v.to_string(), "vhost-user:/v.sock,queues=2");
     }
 }

@@ -284,6 +284,7 @@ impl VhostWires {
         for i in 0..n {
             let spec = Spec::VhostUser {
                 path: dir.join(format!("v{i}.sock")),
+                queues: 1,
             };
             eps.push(Endpoint::open_with(&spec, &opts).map_err(|e| e.to_string())?);
         }
@@ -297,6 +298,7 @@ impl VhostWires {
     fn spec(&self, i: usize) -> Spec {
         Spec::VhostUser {
             path: self.dir.join(format!("v{i}.sock")),
+            queues: 1,
         }
     }
 }
@@ -483,7 +485,10 @@ fn generator_ceiling(size: usize, duration: f64) -> Result<(Report, f64), String
         busy_poll: Duration::from_millis(2),
         ..Options::default()
     };
-    let spec = Spec::VhostUser { path: path.clone() };
+    let spec = Spec::VhostUser {
+        path: path.clone(),
+        queues: 1,
+    };
     let mut ep = Endpoint::open_with(&spec, &opts).map_err(|e| e.to_string())?;
     let mut guest = GuestModel::connect(&path, 1024).map_err(|e| e.to_string())?;
     guest.post_rx_all();

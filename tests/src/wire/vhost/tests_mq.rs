@@ -22,7 +22,14 @@ fn open(name: &str, pairs: u16) -> (Endpoint, std::path::PathBuf) {
         },
         ..Options::default()
     };
-    let ep = Endpoint::open_with(&Spec::VhostUser { path: path.clone() }, &opts).unwrap();
+    let ep = Endpoint::open_with(
+        &Spec::VhostUser {
+            path: path.clone(),
+            queues: 1,
+        },
+        &opts,
+    )
+    .unwrap();
     (ep, path)
 }
 
@@ -116,7 +123,9 @@ fn every_tx_queue_is_drained() {
     let (mut ep, path) = open("drain", 3);
     let mut g = GuestModel::connect_pairs(&path, 256, 3).unwrap();
     ep.wait_connected(WAIT).unwrap();
-    let frames: Vec<Vec<u8>> = (0..300u32).map(|i| udp(i as u16, i, 64 + i as usize)).collect();
+    let frames: Vec<Vec<u8>> = (0..300u32)
+        .map(|i| udp(i as u16, i, 64 + i as usize))
+        .collect();
     let mut got = Vec::new();
     let mut next = [0usize; 3];
     let deadline = Instant::now() + WAIT;

@@ -22,7 +22,14 @@ fn rig(name: &str, vhost: BackendOptions) -> Rig {
         vhost,
         ..Options::default()
     };
-    let ep = Endpoint::open_with(&Spec::VhostUser { path: path.clone() }, &opts).unwrap();
+    let ep = Endpoint::open_with(
+        &Spec::VhostUser {
+            path: path.clone(),
+            queues: 1,
+        },
+        &opts,
+    )
+    .unwrap();
     Rig { ep, path }
 }
 
