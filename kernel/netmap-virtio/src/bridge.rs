@@ -17,6 +17,14 @@
 //! so the device sends them in place. The bridge's rx kring also buffers
 //! bursts while the NIC's transmit ring is full.
 //!
+//! A multi-queue NIC has several of each kring (one per queue pair): the
+//! bridge forwards from every rx kring, as source ring `r` of the switch,
+//! and has one rx kring per NIC tx kring, so the switch delivers a frame
+//! that came in on ring `r` of any port into the bridge's ring
+//! `r mod pairs` and it leaves on the NIC's pair `r mod pairs`: a source
+//! ring picks its destination ring, so (once each pair is polled on its
+//! own CPU) two CPUs do not meet on one ring unless their sources do.
+//!
 //! While bridged, the NIC has no other user: the kernel's registry refuses
 //! to open it.
 
@@ -43,12 +51,13 @@ pub struct Bridge {
     /// Frames the NIC received that the switch accepted (the bridge's
     /// "tx" from the switch's point of view).
     tx_stats: Mutex<KringStats>,
-    scratch: Mutex<ForwardScratch>,
+    /// Per NIC rx kring (source ring): the switch's scratch space.
+    scratch: Box<[Mutex<ForwardScratch>]>,
 }
 
 impl Bridge {
-    /// Attach native port `hw` (one tx and one rx kring) to `switch` as
-    /// `name` (e.g. `vale0:virtio0`).
+    /// Attach native port `hw` (one tx and one rx kring per queue pair)
+    /// to `switch` as `name` (e.g. `vale0:virtio0`).
     pub fn attach(
         switch: &Arc<Switch>,
         hw: Arc<dyn Port>,
@@ -65,9 +74,16 @@ impl Bridge {
                 hw: hw.clone(),
                 switch: switch.clone(),
                 attachment,
-                rx: Kring::new_set(&pool, Dir::Rx, 1, BRIDGE_SLOTS)?,
+                rx: Kring::new_set(
+                    &pool,
+                    Dir::Rx,
+                    hw.krings(Dir::Tx).len() as u16,
+                    BRIDGE_SLOTS,
+                )?,
                 tx_stats: Mutex::new(KringStats::default()),
-                scratch: Mutex::new(ForwardScratch::new(&pool)),
+                scratch: (0..hw.krings(Dir::Rx).len())
+                    .map(|_| Mutex::new(ForwardScratch::new(&pool)))
+                    .collect(),
             });
             made = Some(b.clone());
             Ok(b as Arc<dyn Port>)
@@ -83,13 +99,17 @@ impl Bridge {
     /// to a whole ring of them, must not burst out of the other ports.
     /// Counted as `detached`; the buffers go back to the device at once.
     fn discard_received(&self) -> Result<u32, SyncError> {
-        self.hw.rxsync(0)?;
-        let dropped = self.hw.krings(Dir::Rx)[0].lock().release(u32::MAX);
-        self.tx_stats.lock().drop_detached += u64::from(dropped);
-        if dropped > 0 {
-            self.hw.rxsync(0)?;
+        let mut all = 0;
+        for r in 0..self.hw.krings(Dir::Rx).len() {
+            self.hw.rxsync(r)?;
+            let dropped = self.hw.krings(Dir::Rx)[r].lock().release(u32::MAX);
+            self.tx_stats.lock().drop_detached += u64::from(dropped);
+            if dropped > 0 {
+                self.hw.rxsync(r)?;
+            }
+            all += dropped;
         }
-        Ok(dropped)
+        Ok(all)
     }
 
     /// Its attachment to the switch.
@@ -122,12 +142,22 @@ impl Bridge {
     }
 
     /// NIC -> switch: receive, forward every frame, release the slots so
-    /// the NIC re-posts them at once.
+    /// the NIC re-posts them at once; every rx kring in turn.
     pub fn forward_from_hw(&self) -> Result<u32, SyncError> {
-        self.hw.rxsync(0)?;
-        let mut wake = Wakeups::new(0);
         let mut moved = 0;
-        let kring = &self.hw.krings(Dir::Rx)[0];
+        for r in 0..self.hw.krings(Dir::Rx).len() {
+            moved += self.forward_ring(r)?;
+        }
+        Ok(moved)
+    }
+
+    /// [`Self::forward_from_hw`] for the NIC's rx kring `r` alone (source
+    /// ring `r` of the switch).
+    pub fn forward_ring(&self, r: usize) -> Result<u32, SyncError> {
+        self.hw.rxsync(r)?;
+        let mut wake = Wakeups::new(r as u16);
+        let mut moved = 0;
+        let kring = &self.hw.krings(Dir::Rx)[r];
         let monitors = {
             // The NIC's rx kring is the switch's source here: it counts as
             // a tx kring in the lock order (destination rx krings after it).
@@ -135,7 +165,7 @@ impl Bridge {
             let k = &mut *k;
             let (start, _) = k.arrived();
             let mut stats = self.tx_stats.lock();
-            let mut sc = self.scratch.lock();
+            let mut sc = self.scratch[r].lock();
             loop {
                 // Take what arrived ([rhead, nr_hwtail)) ...
                 let (first, count) = k.arrived();
@@ -144,7 +174,7 @@ impl Bridge {
                 }
                 let batch = Batch {
                     src: self.attachment,
-                    src_ring: 0,
+                    src_ring: r as u16,
                     slots: &k.slots,
                     first,
                     count,
@@ -172,23 +202,33 @@ impl Bridge {
         kring.wake_monitors(&monitors);
         if moved > 0 {
             // Give the buffers back to the device now, not at the next poll.
-            self.hw.rxsync(0)?;
+            self.hw.rxsync(r)?;
         }
         Ok(moved)
     }
 
-    /// Switch -> NIC: swap queued frames into the NIC's tx kring and
-    /// transmit them with one txsync (one doorbell).
+    /// Switch -> NIC: swap queued frames into the NIC's tx krings and
+    /// transmit them with one txsync (one doorbell) per ring.
     pub fn flush_to_hw(&self) -> Result<u32, SyncError> {
+        let mut total = 0;
+        for r in 0..self.rx.len() {
+            total += self.flush_ring(r)?;
+        }
+        Ok(total)
+    }
+
+    /// [`Self::flush_to_hw`] for the bridge's rx kring `r` into the NIC's
+    /// tx kring `r`.
+    pub fn flush_ring(&self, r: usize) -> Result<u32, SyncError> {
         let mut total = 0;
         // Twice at most: the txsync reclaims sent slots, which may make
         // room for frames that did not fit the first time.
-        let hw_tx = &self.hw.krings(Dir::Tx)[0];
+        let hw_tx = &self.hw.krings(Dir::Tx)[r];
         for _ in 0..2 {
             let (moved, monitors, more) = {
                 // Lock order: the NIC's tx kring, then the bridge's rx kring.
                 let mut h = hw_tx.lock();
-                let mut b = self.rx[0].lock();
+                let mut b = self.rx[r].lock();
                 // One batch swap (pool checked once, plain slice walks).
                 let m = b.move_to_tx(&mut h, u32::MAX);
                 drop(b);
@@ -197,7 +237,7 @@ impl Bridge {
                 (m.count, hw_tx.monitor_copy(&mut h, m.first, end), m.more)
             };
             // Always sync: it also reclaims what the device finished.
-            self.hw.txsync(0)?;
+            self.hw.txsync(r)?;
             hw_tx.wake_monitors(&monitors);
             total += moved;
             if !more {
@@ -211,7 +251,7 @@ impl Bridge {
 
     /// Frames waiting in the bridge for room on the NIC.
     pub fn queued(&self) -> u32 {
-        self.rx[0].lock().queued()
+        self.rx.iter().map(|k| k.lock().queued()).sum()
     }
 }
 
@@ -249,8 +289,8 @@ impl Port for Bridge {
     /// A device error is recorded by the NIC (which the kernel then resets);
     /// the frames stay queued here.
     fn notify(&self, dir: Dir, ring: usize) {
-        if dir == Dir::Rx {
-            let _ = self.flush_to_hw();
+        if dir == Dir::Rx && ring < self.rx.len() {
+            let _ = self.flush_ring(ring);
         }
         if let Some(k) = self.krings(dir).get(ring) {
             k.wake();
@@ -260,7 +300,9 @@ impl Port for Bridge {
     fn counters(&self) -> PortCounters {
         let mut c = PortCounters::default();
         c.tx.accumulate(&self.tx_stats.lock());
-        c.rx.accumulate(&self.rx[0].lock().stats);
+        for k in self.rx.iter() {
+            c.rx.accumulate(&k.lock().stats);
+        }
         c
     }
 }

@@ -70,7 +70,7 @@ mod tx;
 
 pub use bridge::{Bridge, BRIDGE_SLOTS};
 pub use bufmap::BufMap;
-pub use nic::{Doorbell, RingState, VirtioNic, RX_QUEUE, TX_QUEUE};
+pub use nic::{rx_queue, tx_queue, Doorbell, RingState, VirtioNic, RX_QUEUE, TX_QUEUE};
 pub use recovery::{retry_delay_ms, Recovery, RecoveryState, FIRST_RETRY_MS, MAX_RETRY_MS};
 pub use rx::RxQueue;
 pub use stats::NicStats;
@@ -120,3 +120,5 @@ pub fn queue_size(want: u32, device_max: u32) -> Option<u16> {
 mod tests;
 #[cfg(test)]
 mod tests_bridge;
+#[cfg(test)]
+mod tests_mq;

@@ -1,5 +1,8 @@
-//! The native NIC port: a [`Port`] whose two krings sit on a virtio-net
-//! queue pair.
+//! The native NIC port: a [`Port`] whose krings sit on virtio-net queue
+//! pairs, tx and rx kring `k` on pair `k` (virtqueues `2k + 1` and `2k`).
+//! One pair unless the device is multi-queue (`VIRTIO_NET_F_MQ`); which
+//! pair a received frame arrives on is the device's choice (its flow
+//! spreading), and a frame sent on tx kring `k` leaves on pair `k`.
 //!
 //! The port owns the queues; the kernel owns the PCI transport and gives
 //! the port a [`Doorbell`] to ring it. A sync holds the kring lock and the
@@ -21,6 +24,17 @@ use crate::{BufMap, DeviceError, NicStats, Recovery, RecoveryState, RxQueue, TxQ
 pub const RX_QUEUE: u16 = 0;
 /// Virtqueue index of the first transmit queue (virtio 1.2, 5.1.2).
 pub const TX_QUEUE: u16 = 1;
+
+/// Virtqueue index of pair `k`'s receive queue (virtio 1.2, 5.1.2:
+/// receiveq`k+1` is queue `2k`).
+pub const fn rx_queue(k: usize) -> u16 {
+    (2 * k) as u16 + RX_QUEUE
+}
+
+/// Virtqueue index of pair `k`'s transmit queue (transmitq`k+1`, `2k + 1`).
+pub const fn tx_queue(k: usize) -> u16 {
+    (2 * k) as u16 + TX_QUEUE
+}
 
 /// How the port notifies its device (in the kernel: a write to the
 /// transport's notify register).
@@ -50,8 +64,9 @@ pub struct VirtioNic {
     bufs: BufMap,
     tx: Box<[Kring]>,
     rx: Box<[Kring]>,
-    txq: Mutex<TxQueue<'static>>,
-    rxq: Mutex<RxQueue<'static>>,
+    /// Per pair: the queues under tx and rx kring `k`.
+    txq: Box<[Mutex<TxQueue<'static>>]>,
+    rxq: Box<[Mutex<RxQueue<'static>>]>,
     doorbell: Box<dyn Doorbell>,
     /// The device broke the protocol; the kernel resets it from its loop.
     needs_reset: AtomicBool,
@@ -77,29 +92,64 @@ impl VirtioNic {
         tx_slots: u32,
         doorbell: Box<dyn Doorbell>,
     ) -> Result<Self, netmap::PoolError> {
+        Self::new_pairs(
+            name,
+            mac,
+            bufs,
+            alloc::vec![(rxq, txq)],
+            rx_slots,
+            tx_slots,
+            doorbell,
+        )
+    }
+
+    /// A port over `pairs` (queue pair `k`'s rx and tx queues, each of
+    /// `2 * rx_slots` / `2 * tx_slots` descriptors): tx and rx kring `k`
+    /// per pair. RX buffers of every pair are posted and the device kicked.
+    pub fn new_pairs(
+        name: &str,
+        mac: [u8; 6],
+        bufs: BufMap,
+        pairs: alloc::vec::Vec<(RxQueue<'static>, TxQueue<'static>)>,
+        rx_slots: u32,
+        tx_slots: u32,
+        doorbell: Box<dyn Doorbell>,
+    ) -> Result<Self, netmap::PoolError> {
         let pool = bufs.pool().clone();
+        let n = pairs.len().max(1) as u16;
+        let (rxq, txq): (alloc::vec::Vec<_>, alloc::vec::Vec<_>) = pairs
+            .into_iter()
+            .map(|(r, t)| (Mutex::new(r), Mutex::new(t)))
+            .unzip();
         let nic = Self {
             name: name.into(),
             mac,
-            tx: Kring::new_set(&pool, Dir::Tx, 1, tx_slots)?,
-            rx: Kring::new_set(&pool, Dir::Rx, 1, rx_slots)?,
+            tx: Kring::new_set(&pool, Dir::Tx, n, tx_slots)?,
+            rx: Kring::new_set(&pool, Dir::Rx, n, rx_slots)?,
             bufs,
-            txq: Mutex::new(txq),
-            rxq: Mutex::new(rxq),
+            txq: txq.into_boxed_slice(),
+            rxq: rxq.into_boxed_slice(),
             doorbell,
             needs_reset: AtomicBool::new(false),
             dead: AtomicBool::new(false),
             recovery: Mutex::new(Recovery::new()),
             link_up: AtomicBool::new(true),
         };
-        let kick = {
-            let k = nic.rx[0].lock();
-            nic.rxq.lock().post(&k, &nic.bufs)
-        };
-        if kick {
-            nic.doorbell.kick(RX_QUEUE);
+        for p in 0..nic.pairs() {
+            let kick = {
+                let k = nic.rx[p].lock();
+                nic.rxq[p].lock().post(&k, &nic.bufs)
+            };
+            if kick {
+                nic.doorbell.kick(rx_queue(p));
+            }
         }
         Ok(nic)
+    }
+
+    /// Queue pairs (tx/rx kring pairs) of the port.
+    pub fn pairs(&self) -> usize {
+        self.rxq.len()
     }
 
     /// The device's MAC address.
@@ -117,9 +167,27 @@ impl VirtioNic {
         self.link_up.store(up, Ordering::Relaxed);
     }
 
-    /// Driver counters, both queues summed.
+    /// Driver counters, every queue summed.
     pub fn nic_stats(&self) -> NicStats {
-        let (t, r) = (self.txq.lock().stats(), self.rxq.lock().stats());
+        (0..self.pairs())
+            .map(|p| self.pair_stats(p))
+            .reduce(|a, b| NicStats {
+                kicks: a.kicks + b.kicks,
+                kicks_suppressed: a.kicks_suppressed + b.kicks_suppressed,
+                watchdog_kicks: a.watchdog_kicks + b.watchdog_kicks,
+                tx_drop_short: a.tx_drop_short + b.tx_drop_short,
+                tx_drop_frag: a.tx_drop_frag + b.tx_drop_frag,
+                device_errors: a.device_errors + b.device_errors,
+                resets: a.resets.max(b.resets),
+                lost_in_reset: a.lost_in_reset + b.lost_in_reset,
+                ooo_completions: a.ooo_completions + b.ooo_completions,
+            })
+            .unwrap_or_default()
+    }
+
+    /// Driver counters of queue pair `p`, its two queues summed.
+    pub fn pair_stats(&self, p: usize) -> NicStats {
+        let (t, r) = (self.txq[p].lock().stats(), self.rxq[p].lock().stats());
         NicStats {
             kicks: t.kicks + r.kicks,
             kicks_suppressed: t.kicks_suppressed + r.kicks_suppressed,
@@ -133,8 +201,21 @@ impl VirtioNic {
         }
     }
 
-    /// Where the rx and tx rings stand, `(rx, tx)`.
+    /// Frames and bytes through queue pair `p`'s krings: `(rx, tx)`.
+    pub fn pair_counters(&self, p: usize) -> PortCounters {
+        let mut c = PortCounters::default();
+        c.tx.accumulate(&self.tx[p].lock().stats);
+        c.rx.accumulate(&self.rx[p].lock().stats);
+        c
+    }
+
+    /// Where the rx and tx rings of pair 0 stand, `(rx, tx)`.
     pub fn ring_states(&self) -> (RingState, RingState) {
+        self.pair_ring_states(0)
+    }
+
+    /// Where pair `p`'s rx and tx rings stand, `(rx, tx)`.
+    pub fn pair_ring_states(&self, p: usize) -> (RingState, RingState) {
         fn read(k: &KringState, vq: &mut Virtqueue<'_>) -> RingState {
             RingState {
                 hwcur: k.hwcur(),
@@ -143,8 +224,8 @@ impl VirtioNic {
                 queue: vq.state(),
             }
         }
-        let rx = read(&self.rx[0].lock(), self.rxq.lock().vq());
-        let tx = read(&self.tx[0].lock(), self.txq.lock().vq());
+        let rx = read(&self.rx[p].lock(), self.rxq[p].lock().vq());
+        let tx = read(&self.tx[p].lock(), self.txq[p].lock().vq());
         (rx, tx)
     }
 
@@ -185,23 +266,27 @@ impl VirtioNic {
     /// to retry (backoff from `now_ms`). Returns whether the NIC is back.
     pub fn reset(&self, now_ms: u64, stop: impl FnOnce(), start: impl FnOnce() -> bool) -> bool {
         stop();
-        {
-            let mut k = self.tx[0].lock();
-            let mut q = self.txq.lock();
-            let vq = q.vq().fresh();
-            q.reset(vq, &mut k);
-        }
-        {
-            let mut k = self.rx[0].lock();
-            let mut q = self.rxq.lock();
-            let vq = q.vq().fresh();
-            q.reset(vq, &mut k, &self.bufs);
+        for p in 0..self.pairs() {
+            {
+                let mut k = self.tx[p].lock();
+                let mut q = self.txq[p].lock();
+                let vq = q.vq().fresh();
+                q.reset(vq, &mut k);
+            }
+            {
+                let mut k = self.rx[p].lock();
+                let mut q = self.rxq[p].lock();
+                let vq = q.vq().fresh();
+                q.reset(vq, &mut k, &self.bufs);
+            }
         }
         if !start() {
             // Nothing was handed to a device: the next attempt must not
             // count the ring just posted as frames lost.
-            let k = self.rx[0].lock();
-            self.rxq.lock().abandon(&k);
+            for p in 0..self.pairs() {
+                let k = self.rx[p].lock();
+                self.rxq[p].lock().abandon(&k);
+            }
             self.recovery.lock().failed(now_ms);
             self.dead.store(true, Ordering::Release);
             return false;
@@ -209,7 +294,9 @@ impl VirtioNic {
         self.recovery.lock().succeeded();
         self.dead.store(false, Ordering::Release);
         self.needs_reset.store(false, Ordering::Release);
-        self.doorbell.kick(RX_QUEUE);
+        for p in 0..self.pairs() {
+            self.doorbell.kick(rx_queue(p));
+        }
         true
     }
 
@@ -226,33 +313,41 @@ impl VirtioNic {
     /// while the CPU sleeps): kick a queue whose device stopped with work
     /// it was never told about. Returns the number of doorbells rung.
     pub fn watchdog(&self) -> u32 {
-        let rx = self.rxq.lock().vq().watchdog();
-        let tx = self.txq.lock().vq().watchdog();
-        if rx {
-            self.doorbell.kick(RX_QUEUE);
+        let mut rung = 0;
+        for p in 0..self.pairs() {
+            let rx = self.rxq[p].lock().vq().watchdog();
+            let tx = self.txq[p].lock().vq().watchdog();
+            if rx {
+                self.doorbell.kick(rx_queue(p));
+            }
+            if tx {
+                self.doorbell.kick(tx_queue(p));
+            }
+            rung += u32::from(rx) + u32::from(tx);
         }
-        if tx {
-            self.doorbell.kick(TX_QUEUE);
-        }
-        u32::from(rx) + u32::from(tx)
+        rung
     }
 
     /// Fault injection: lose the next `n` notifications the `dir` queue
     /// owes its device, as the race [`watchdog`](Self::watchdog) recovers
-    /// from would. For tests of that recovery.
+    /// from would (pair 0's queue). For tests of that recovery.
     pub fn lose_kicks(&self, dir: Dir, n: u32) {
         match dir {
-            Dir::Rx => self.rxq.lock().vq().lose_kicks(n),
-            Dir::Tx => self.txq.lock().vq().lose_kicks(n),
+            Dir::Rx => self.rxq[0].lock().vq().lose_kicks(n),
+            Dir::Tx => self.txq[0].lock().vq().lose_kicks(n),
         }
     }
 
-    /// Reclaim sent frames without posting new ones (from the idle loop).
+    /// Reclaim sent frames without posting new ones (from the idle loop),
+    /// on every pair.
     pub fn tx_reclaim(&self) -> Result<(), SyncError> {
         self.dead()?;
-        let mut k = self.tx[0].lock();
-        let r = self.txq.lock().reclaim(&mut k);
-        r.map_err(|e| self.failed(e))
+        for p in 0..self.pairs() {
+            let mut k = self.tx[p].lock();
+            let r = self.txq[p].lock().reclaim(&mut k);
+            r.map_err(|e| self.failed(e))?;
+        }
+        Ok(())
     }
 
     /// Arm interrupts before the CPU sleeps: on the next frame, and on the
@@ -268,9 +363,17 @@ impl VirtioNic {
         if self.dead().is_err() {
             return false;
         }
+        let mut work = false;
+        for p in 0..self.pairs() {
+            work |= self.arm_pair(p);
+        }
+        work
+    }
+
+    fn arm_pair(&self, p: usize) -> bool {
         let rx = {
-            let mut k = self.rx[0].lock();
-            let mut q = self.rxq.lock();
+            let mut k = self.rx[p].lock();
+            let mut q = self.rxq[p].lock();
             if q.arm() {
                 match q.receive(&mut k, &self.bufs) {
                     // New frames: poll again so their owner sees them; the
@@ -286,17 +389,20 @@ impl VirtioNic {
                 false
             }
         };
-        let tx = self.txq.lock().arm();
+        let tx = self.txq[p].lock().arm();
         rx || tx
     }
 
     /// Stop interrupts while the datapath is busy.
     pub fn disarm(&self) {
-        self.rxq.lock().disarm();
-        self.txq.lock().disarm();
+        for p in 0..self.pairs() {
+            self.rxq[p].lock().disarm();
+            self.txq[p].lock().disarm();
+        }
     }
 
-    /// Run `f` on the locked rx kring (for a bridge forwarding its frames).
+    /// Run `f` on the locked rx kring of pair 0 (for a bridge forwarding
+    /// its frames).
     pub fn with_rx_kring<R>(&self, f: impl FnOnce(&mut KringState) -> R) -> R {
         f(&mut self.rx[0].lock())
     }
@@ -323,11 +429,11 @@ impl Port for VirtioNic {
         self.dead()?;
         let kick = {
             let mut k = kring.lock();
-            let r = self.txq.lock().txsync(&mut k, &self.bufs);
+            let r = self.txq[ring].lock().txsync(&mut k, &self.bufs);
             r.map_err(|e| self.failed(e))?
         };
         if kick {
-            self.doorbell.kick(TX_QUEUE);
+            self.doorbell.kick(tx_queue(ring));
         }
         Ok(())
     }
@@ -337,19 +443,23 @@ impl Port for VirtioNic {
         self.dead()?;
         let kick = {
             let mut k = kring.lock();
-            let r = self.rxq.lock().rxsync(&mut k, &self.bufs);
+            let r = self.rxq[ring].lock().rxsync(&mut k, &self.bufs);
             r.map_err(|e| self.failed(e))?
         };
         if kick {
-            self.doorbell.kick(RX_QUEUE);
+            self.doorbell.kick(rx_queue(ring));
         }
         Ok(())
     }
 
     fn counters(&self) -> PortCounters {
         let mut c = PortCounters::default();
-        c.tx.accumulate(&self.tx[0].lock().stats);
-        c.rx.accumulate(&self.rx[0].lock().stats);
+        for k in self.tx.iter() {
+            c.tx.accumulate(&k.lock().stats);
+        }
+        for k in self.rx.iter() {
+            c.rx.accumulate(&k.lock().stats);
+        }
         c
     }
 }

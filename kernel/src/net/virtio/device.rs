@@ -5,11 +5,11 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use netmap::BufferPool;
-use netmap_virtio::{
-    slots_for, BufMap, Doorbell, RxQueue, TxQueue, VirtioNic, HDR_STRIDE, RX_QUEUE, TX_QUEUE,
-};
+use netmap_virtio::{rx_queue, slots_for, tx_queue, BufMap, Doorbell, VirtioNic, HDR_STRIDE};
+use netmap_virtio::{RxQueue, TxQueue};
 use spin::Mutex;
 use virtio_drivers::transport::pci::bus::PciRoot;
 use virtio_drivers::transport::pci::PciTransport;
@@ -17,10 +17,10 @@ use virtio_drivers::transport::{DeviceStatus, Transport};
 use virtq::{QueueLayout, QueueMem, Virtqueue};
 
 use super::cam::{device_function, KernelCam};
-use super::features::{self, config, REQUIRED, SUPPORTED};
+use super::features::{self, config, REQUIRED};
 use super::hal::KernelHal;
 use super::notify::Notifier;
-use crate::mem::dma;
+use crate::mem::dma::{self, DmaRegion};
 use crate::pci::{self, PciAddress, PciFunction};
 
 /// Queue sizes we ask for, two descriptors per slot; each queue gets what
@@ -29,6 +29,13 @@ use crate::pci::{self, PciAddress, PciFunction};
 /// slots), but caps TX at 256 with its tap and socket backends (128).
 const WANT_RX_QUEUE: u32 = 1024;
 const WANT_TX_QUEUE: u32 = 1024;
+/// The control queue carries one command at a time (three descriptors).
+const WANT_CTRL_QUEUE: u32 = 64;
+/// The most queue pairs the driver sets up (`--nic ...,queues=N` allows
+/// the same); a device offering more gets this many.
+pub const MAX_PAIRS: u16 = 8;
+/// How long the device has to answer a control command.
+const CTRL_TIMEOUT_MS: u64 = 1000;
 
 /// Why a device could not be brought up.
 #[derive(Debug)]
@@ -43,6 +50,9 @@ pub enum ProbeError {
     Queue(u16, u32),
     /// Out of DMA memory or buffers.
     Memory,
+    /// The device did not carry out a control command: (class, command,
+    /// the ack it wrote, or `None` if it never answered).
+    Ctrl(u8, u8, Option<u8>),
 }
 
 impl core::fmt::Display for ProbeError {
@@ -55,6 +65,12 @@ impl core::fmt::Display for ProbeError {
             ProbeError::FeaturesRejected => f.write_str("device refused our feature set"),
             ProbeError::Queue(q, max) => write!(f, "queue {q} unusable (max size {max})"),
             ProbeError::Memory => f.write_str("out of DMA memory or buffers"),
+            ProbeError::Ctrl(class, cmd, None) => {
+                write!(f, "control command {class}.{cmd} not answered")
+            }
+            ProbeError::Ctrl(class, cmd, Some(ack)) => {
+                write!(f, "control command {class}.{cmd} refused (ack {ack})")
+            }
         }
     }
 }
@@ -119,6 +135,102 @@ fn header_area(slots: u32) -> Result<u64, ProbeError> {
     Ok(phys.as_u64())
 }
 
+/// The control virtqueue (5.1.6.5), with `VIRTIO_NET_F_MQ` only: one
+/// command at a time, the driver waiting for the device's ack (it is sent
+/// at set-up, not on the datapath).
+struct CtrlQueue {
+    index: u16,
+    area: QueueArea,
+    vq: Virtqueue<'static>,
+    /// `class, command, data.., ack` for the command in hand.
+    buf: DmaRegion,
+}
+
+impl CtrlQueue {
+    fn new(t: &mut PciTransport, index: u16) -> Result<Self, ProbeError> {
+        let area = QueueArea::new(queue_size(t, index, WANT_CTRL_QUEUE)?)?;
+        let vq = Virtqueue::new(area.mem, false);
+        let buf = dma::alloc(64).map_err(|_| ProbeError::Memory)?;
+        Ok(Self {
+            index,
+            area,
+            vq,
+            buf,
+        })
+    }
+
+    /// Give the (freshly reset) device the queue, empty.
+    fn program(&mut self, t: &mut PciTransport) {
+        self.vq = self.vq.fresh();
+        self.area.program(t, self.index);
+    }
+
+    /// Send `class.cmd` with `data` (after DRIVER_OK) and wait for the
+    /// device's ack: three descriptors, the header and the data
+    /// device-readable, the ack byte device-writable (5.1.6.5).
+    fn command(
+        &mut self,
+        t: &mut PciTransport,
+        class: u8,
+        cmd: u8,
+        data: &[u8],
+    ) -> Result<(), ProbeError> {
+        use virtq::{VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
+        let n = data.len();
+        let b = self.buf.as_mut_slice();
+        b[0] = class;
+        b[1] = cmd;
+        b[2..2 + n].copy_from_slice(data);
+        b[2 + n] = 0xff;
+        let phys = self.buf.phys().as_u64();
+        self.vq.set_desc(0, phys, 2, VIRTQ_DESC_F_NEXT, 1);
+        self.vq
+            .set_desc(1, phys + 2, n as u32, VIRTQ_DESC_F_NEXT, 2);
+        self.vq
+            .set_desc(2, phys + 2 + n as u64, 1, VIRTQ_DESC_F_WRITE, 0);
+        self.vq
+            .push(0)
+            .map_err(|_| ProbeError::Ctrl(class, cmd, None))?;
+        self.vq.publish();
+        crate::exits::this_cpu().doorbell();
+        t.notify(self.index);
+        // QEMU may handle the queue on its main loop, not in the exit.
+        let start = crate::time::since_boot().as_millis() as u64;
+        let mut spins: u64 = 0;
+        loop {
+            match self.vq.poll_used() {
+                Ok(0) => {}
+                Ok(_) => break,
+                Err(_) => return Err(ProbeError::Ctrl(class, cmd, None)),
+            }
+            spins += 1;
+            let now = crate::time::since_boot().as_millis() as u64;
+            if now.saturating_sub(start) > CTRL_TIMEOUT_MS || spins > 200_000_000 {
+                return Err(ProbeError::Ctrl(class, cmd, None));
+            }
+            core::hint::spin_loop();
+        }
+        let _ = self.vq.pop_used();
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+        let ack = self.buf.as_mut_slice()[2 + n];
+        if ack == features::ctrl::OK {
+            Ok(())
+        } else {
+            Err(ProbeError::Ctrl(class, cmd, Some(ack)))
+        }
+    }
+
+    /// `VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET` (5.1.6.5.5): use `pairs` pairs.
+    fn set_pairs(&mut self, t: &mut PciTransport, pairs: u16) -> Result<(), ProbeError> {
+        self.command(
+            t,
+            features::ctrl::CLASS_MQ,
+            features::ctrl::MQ_VQ_PAIRS_SET,
+            &pairs.to_le_bytes(),
+        )
+    }
+}
+
 /// A brought-up NIC.
 pub struct NicDevice {
     pub pci: PciAddress,
@@ -126,9 +238,14 @@ pub struct NicDevice {
     pub gsi: Option<u32>,
     pub features: u64,
     pub port: Arc<VirtioNic>,
+    /// Queue pairs in use (1 without `VIRTIO_NET_F_MQ`).
+    pub pairs: u16,
+    /// The device's `max_virtqueue_pairs` (1 without `VIRTIO_NET_F_MQ`).
+    pub max_pairs: u16,
     transport: SharedTransport,
-    rx_area: QueueArea,
-    tx_area: QueueArea,
+    /// Per pair: (rx, tx) queue memory.
+    areas: Vec<(QueueArea, QueueArea)>,
+    ctrl: Option<Mutex<CtrlQueue>>,
 }
 
 impl NicDevice {
@@ -146,22 +263,52 @@ impl NicDevice {
             .map_err(|e| ProbeError::Transport(format!("{e}")))?;
 
         let features = negotiate(&mut t)?;
-        let rx_size = queue_size(&mut t, RX_QUEUE, WANT_RX_QUEUE)?;
-        let tx_size = queue_size(&mut t, TX_QUEUE, WANT_TX_QUEUE)?;
-        let (rx_area, tx_area) = (QueueArea::new(rx_size)?, QueueArea::new(tx_size)?);
-        let (rx_slots, tx_slots) = (
-            slots_for(rx_area.layout.size),
-            slots_for(tx_area.layout.size),
-        );
-        let (rx_hdrs, tx_hdrs) = (header_area(rx_slots)?, header_area(tx_slots)?);
+        // 5.1.4: max_virtqueue_pairs is valid with MQ; pairs past what we
+        // set up stay off (their queues are never enabled).
+        let max_pairs = if features & features::VIRTIO_NET_F_MQ != 0 {
+            t.read_config_space::<u16>(config::MAX_VIRTQUEUE_PAIRS)
+                .unwrap_or(1)
+                .max(1)
+        } else {
+            1
+        };
+        let pairs = max_pairs.min(MAX_PAIRS);
+        // Every pair's queues of one size: the smallest the device allows.
+        let (mut rx_size, mut tx_size) = (WANT_RX_QUEUE, WANT_TX_QUEUE);
+        for k in 0..pairs as usize {
+            rx_size = rx_size.min(queue_size(&mut t, rx_queue(k), WANT_RX_QUEUE)?);
+            tx_size = tx_size.min(queue_size(&mut t, tx_queue(k), WANT_TX_QUEUE)?);
+        }
+        let (rx_slots, tx_slots) = (slots_for(rx_size as u16), slots_for(tx_size as u16));
         let event_idx = features & features::VIRTIO_F_RING_EVENT_IDX != 0;
         let in_order = features & features::VIRTIO_F_IN_ORDER != 0;
         let queue = |mem| Virtqueue::new(mem, event_idx).with_in_order(in_order);
-        let rxq = RxQueue::new(queue(rx_area.mem), rx_slots, rx_hdrs);
-        let txq = TxQueue::new(queue(tx_area.mem), tx_slots, tx_hdrs);
-        rx_area.program(&mut t, RX_QUEUE);
-        tx_area.program(&mut t, TX_QUEUE);
+        let mut areas = Vec::new();
+        let mut queues = Vec::new();
+        for k in 0..pairs as usize {
+            let (rx_area, tx_area) = (QueueArea::new(rx_size)?, QueueArea::new(tx_size)?);
+            let (rx_hdrs, tx_hdrs) = (header_area(rx_slots)?, header_area(tx_slots)?);
+            let rxq = RxQueue::new(queue(rx_area.mem), rx_slots, rx_hdrs);
+            let txq = TxQueue::new(queue(tx_area.mem), tx_slots, tx_hdrs);
+            rx_area.program(&mut t, rx_queue(k));
+            tx_area.program(&mut t, tx_queue(k));
+            areas.push((rx_area, tx_area));
+            queues.push((rxq, txq));
+        }
+        // 5.1.2: the control queue follows every data queue the device has.
+        let mut ctrl = if features & features::VIRTIO_NET_F_CTRL_VQ != 0 {
+            let mut c = CtrlQueue::new(&mut t, 2 * max_pairs)?;
+            c.program(&mut t);
+            Some(c)
+        } else {
+            None
+        };
         t.finish_init();
+        if pairs > 1 {
+            if let Some(c) = ctrl.as_mut() {
+                c.set_pairs(&mut t, pairs)?;
+            }
+        }
 
         let mac = read_mac(&t, features, func.address);
         let link_up = read_link(&t, features);
@@ -174,7 +321,7 @@ impl NicDevice {
             }
         };
         let bufs = BufMap::new(pool.clone(), pool_phys);
-        let port = VirtioNic::new(name, mac, bufs, rxq, rx_slots, txq, tx_slots, bell)
+        let port = VirtioNic::new_pairs(name, mac, bufs, queues, rx_slots, tx_slots, bell)
             .map_err(|_| ProbeError::Memory)?;
         port.set_link_up(link_up);
         let gsi = func.interrupt_line.map(u32::from);
@@ -183,9 +330,11 @@ impl NicDevice {
             gsi,
             features,
             port: Arc::new(port),
+            pairs,
+            max_pairs,
             transport,
-            rx_area,
-            tx_area,
+            areas,
+            ctrl: ctrl.map(Mutex::new),
         })
     }
 
@@ -225,13 +374,23 @@ impl NicDevice {
         let stop = || self.transport.lock().set_status(DeviceStatus::empty());
         let start = || {
             let mut t = self.transport.lock();
-            match negotiate(&mut t) {
-                Ok(_) => {
-                    self.rx_area.program(&mut t, RX_QUEUE);
-                    self.tx_area.program(&mut t, TX_QUEUE);
-                    t.finish_init();
-                    true
+            let mut ctrl = self.ctrl.as_ref().map(|c| c.lock());
+            let up = negotiate(&mut t).and_then(|_| {
+                for (k, (rx, tx)) in self.areas.iter().enumerate() {
+                    rx.program(&mut t, rx_queue(k));
+                    tx.program(&mut t, tx_queue(k));
                 }
+                if let Some(c) = ctrl.as_mut() {
+                    c.program(&mut t);
+                }
+                t.finish_init();
+                match ctrl.as_mut() {
+                    Some(c) if self.pairs > 1 => c.set_pairs(&mut t, self.pairs),
+                    _ => Ok(()),
+                }
+            });
+            match up {
+                Ok(()) => true,
                 Err(e) => {
                     log::error!(
                         "{}: re-initialisation failed (attempt {}): {e}; retrying in {} ms",
@@ -266,7 +425,7 @@ fn negotiate(t: &mut PciTransport) -> Result<u64, ProbeError> {
         t.set_status(DeviceStatus::FAILED);
         return Err(ProbeError::Features(REQUIRED & !offered));
     }
-    let features = offered & SUPPORTED;
+    let features = features::choose(offered);
     t.write_driver_features(features);
     t.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER | DeviceStatus::FEATURES_OK);
     if !t.get_status().contains(DeviceStatus::FEATURES_OK) {

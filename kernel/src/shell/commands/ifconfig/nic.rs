@@ -62,6 +62,24 @@ fn show(nic: &NicDevice) {
     let (rx, tx) = p.ring_states();
     ring("rx", &rx);
     ring("tx", &tx);
+    if nic.features & net::virtio::features::VIRTIO_NET_F_MQ != 0 {
+        // Multi-queue: one line per queue pair (its tx/rx kring pair), the
+        // lines above being pair 0's rings and every pair's sums.
+        println!("  queue-pairs {} of {}", nic.pairs, nic.max_pairs);
+        for k in 0..p.pairs() {
+            let s = p.pair_stats(k);
+            println!(
+                "  pair{k} {} kicks {}",
+                super::super::vale::counters(&p.pair_counters(k)),
+                s.kicks
+            );
+        }
+        for k in 1..p.pairs() {
+            let (rx, tx) = p.pair_ring_states(k);
+            ring(&alloc::format!("pair{k} rx"), &rx);
+            ring(&alloc::format!("pair{k} tx"), &tx);
+        }
+    }
 }
 
 /// One ring's positions: the kring's and, under it, the virtqueue's (the

@@ -1,0 +1,180 @@
+//! Multi-queue NICs (several queue pairs, one tx/rx kring pair each) on a
+//! switch, devices played by virtq's model: every rx kring is forwarded,
+//! and a frame that came in on pair `r` leaves the other NIC on pair `r`.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use netmap::port::Port;
+use netmap::vale::Switch;
+use netmap::{BufferPool, Dir};
+use virtq::mem::words_for;
+use virtq::sim::SimDevice;
+use virtq::{QueueLayout, QueueMem, Virtqueue};
+
+use super::*;
+
+const RX_SLOTS: u32 = 16;
+const TX_SLOTS: u32 = 8;
+const PAIRS: usize = 2;
+
+/// Kicks per virtqueue index.
+#[derive(Default)]
+struct Bell([AtomicUsize; 2 * PAIRS]);
+impl Doorbell for Arc<Bell> {
+    fn kick(&self, queue: u16) {
+        self.0[queue as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+struct Nic {
+    port: Arc<VirtioNic>,
+    /// Per pair: (rx device, tx device).
+    dev: Vec<(SimDevice<'static>, SimDevice<'static>)>,
+    bell: Arc<Bell>,
+}
+
+fn leak_mem(slots: u32) -> QueueMem<'static> {
+    let layout = QueueLayout::new(queue_size_for(slots)).unwrap();
+    let words: &'static [AtomicU64] = Box::leak(words_for(layout).into_boxed_slice());
+    QueueMem::from_words(words, layout).unwrap()
+}
+
+fn nic(pool: &Arc<BufferPool>, name: &str) -> Nic {
+    let bufs = BufMap::new(pool.clone(), 0x1000_0000);
+    let bell = Arc::new(Bell::default());
+    let mut pairs = Vec::new();
+    let mut dev = Vec::new();
+    for _ in 0..PAIRS {
+        let (rm, tm) = (leak_mem(RX_SLOTS), leak_mem(TX_SLOTS));
+        pairs.push((
+            RxQueue::new(Virtqueue::new(rm, true), RX_SLOTS, 0x100),
+            TxQueue::new(Virtqueue::new(tm, true), TX_SLOTS, 0x200),
+        ));
+        dev.push((SimDevice::new(rm, true), SimDevice::new(tm, true)));
+    }
+    let port = Arc::new(
+        VirtioNic::new_pairs(
+            name,
+            [2, 0, 0, 0, 0, 9],
+            bufs,
+            pairs,
+            RX_SLOTS,
+            TX_SLOTS,
+            Box::new(bell.clone()),
+        )
+        .unwrap(),
+    );
+    Nic { port, dev, bell }
+}
+
+fn frame(src: u8, seq: u8, len: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(len);
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&[0x52, 0x54, 0, 0, 0, src]);
+    f.extend_from_slice(&[0x88, 0xb5]);
+    while f.len() < len {
+        f.push(seq.wrapping_add(f.len() as u8));
+    }
+    f
+}
+
+impl Nic {
+    /// The device delivers `f` on pair `p`'s receive queue.
+    fn inject(&mut self, p: usize, f: &[u8]) {
+        let rx = &mut self.dev[p].0;
+        let head = rx.pop_avail().expect("a posted rx buffer");
+        let slot = u32::from(head) / 2;
+        let kring = &self.port.krings(Dir::Rx)[p];
+        kring.lock().slots.buf_mut(slot as usize).unwrap()[..f.len()].copy_from_slice(f);
+        rx.push_used(u32::from(head), NET_HDR_LEN + f.len() as u32);
+        rx.publish_used();
+    }
+
+    /// What pair `p`'s transmit queue was asked to send, in order.
+    fn drain_wire(&mut self, p: usize) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let tx = &mut self.dev[p].1;
+        while let Some(head) = tx.pop_avail() {
+            let slot = u32::from(head) / 2;
+            let (_, len, _, _) = tx.desc(head + 1);
+            let k = self.port.krings(Dir::Tx)[p].lock();
+            out.push(k.slots.buf(slot as usize).unwrap()[..len as usize].to_vec());
+            drop(k);
+            tx.push_used(u32::from(head), 0);
+        }
+        tx.publish_used();
+        out
+    }
+}
+
+#[test]
+fn a_port_has_a_kring_pair_per_queue_pair_and_posts_every_rx_queue() {
+    let pool = BufferPool::on_heap(12288, 2048).unwrap();
+    let n = nic(&pool, "virtio0");
+    assert_eq!(n.port.pairs(), PAIRS);
+    assert_eq!(n.port.krings(Dir::Rx).len(), PAIRS);
+    assert_eq!(n.port.krings(Dir::Tx).len(), PAIRS);
+    for p in 0..PAIRS {
+        assert_eq!(n.dev[p].0.avail_pending() as u32, RX_SLOTS - 1);
+        assert_eq!(n.bell.0[rx_queue(p) as usize].load(Ordering::Relaxed), 1);
+    }
+    assert_eq!((rx_queue(1), tx_queue(1)), (2, 3));
+}
+
+#[test]
+fn every_rx_kring_is_forwarded_and_leaves_on_the_same_pair() {
+    let pool = BufferPool::on_heap(12288, 2048).unwrap();
+    let free = pool.free_count();
+    let sw = Switch::new("vale0");
+    let (mut a, mut b) = (nic(&pool, "virtio0"), nic(&pool, "virtio1"));
+    let ba = Bridge::attach(&sw, a.port.clone(), "vale0:virtio0").unwrap();
+    let bb = Bridge::attach(&sw, b.port.clone(), "vale0:virtio1").unwrap();
+    assert_eq!(
+        ba.krings(Dir::Rx).len(),
+        PAIRS,
+        "one bridge ring per NIC tx kring"
+    );
+    let on0: Vec<Vec<u8>> = (0..5).map(|i| frame(1, i, 60 + 100 * i as usize)).collect();
+    let on1: Vec<Vec<u8>> = (0..7)
+        .map(|i| frame(2, 50 + i, 64 + 90 * i as usize))
+        .collect();
+    for f in &on0 {
+        a.inject(0, f);
+    }
+    for f in &on1 {
+        a.inject(1, f);
+    }
+    assert_eq!(ba.poll().unwrap(), 12);
+    assert_eq!(b.drain_wire(0), on0, "pair 0 in, pair 0 out");
+    assert_eq!(b.drain_wire(1), on1, "pair 1 in, pair 1 out");
+    assert!(b.bell.0[tx_queue(1) as usize].load(Ordering::Relaxed) >= 1);
+    // Per pair counters, and the port's the sum of them.
+    assert_eq!(a.port.pair_counters(0).rx.packets, 5);
+    assert_eq!(a.port.pair_counters(1).rx.packets, 7);
+    assert_eq!(b.port.pair_counters(1).tx.packets, 7);
+    assert_eq!(a.port.counters().rx.packets, 12);
+    assert_eq!(ba.counters().tx.packets, 12);
+    // Reclaim, detach, drop: every buffer back in the pool.
+    bb.poll().unwrap();
+    ba.detach();
+    bb.detach();
+    drop((ba, bb, a, b, sw));
+    assert_eq!(pool.free_count(), free);
+}
+
+#[test]
+fn a_reset_starts_every_pair_over() {
+    let pool = BufferPool::on_heap(12288, 2048).unwrap();
+    let mut a = nic(&pool, "virtio0");
+    a.port.request_reset();
+    assert!(a.port.reset(0, || {}, || true));
+    // The device sees fresh rings: every rx queue posted again.
+    for (rx, _) in a.dev.iter_mut() {
+        *rx = SimDevice::new(rx.mem(), true);
+        assert_eq!(rx.avail_pending() as u32, RX_SLOTS - 1);
+    }
+    assert!(!a.port.needs_reset());
+}
