@@ -62,6 +62,10 @@ pub const MAC_ENTRY: &str = r"^([0-9a-f]{2}(?::[0-9a-f]{2}){5}) (\d+) (\S+) (\d+
 /// `ifconfig`: a NIC's first line; groups: name, MAC, link, rx slots, tx slots.
 pub const IFCONFIG_NIC: &str =
     r"^(\S+): mac ([0-9a-f:]{17}) link (up|down) pci \S+ irq \S+ rx-slots (\d+) tx-slots (\d+)$";
+/// `ifconfig` of a multi-queue NIC: one line per queue pair, `pairK`
+/// then [`COUNTERS`] (that pair's tx and rx krings) and its kicks; group 1
+/// is K.
+pub const IFCONFIG_PAIR: &str = r"^\s+pair(\d+) tx \d+ pkts ";
 /// `ifconfig`: driver counters; groups: kicks, suppressed, device errors,
 /// resets, frames lost in resets, watchdog kicks (lost notifications).
 pub const IFCONFIG_KICKS: &str = r"^\s+kicks (\d+) suppressed (\d+) device-errors (\d+) resets (\d+) lost-in-reset (\d+) watchdog-kicks (\d+)$";

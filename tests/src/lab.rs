@@ -326,6 +326,8 @@ pub struct NicInfo {
     pub lost_in_reset: u64,
     /// Doorbells rung by the driver's watchdog for a lost notification.
     pub watchdog_kicks: u64,
+    /// A multi-queue NIC's counters per queue pair (empty for one pair).
+    pub pairs: Vec<Counters>,
 }
 
 /// One entry of `vale-ctl -m`.
@@ -388,6 +390,7 @@ pub fn nic_info(console: &mut Console, name: &str, timeout: Duration) -> Result<
     let lines = console.command_ok(&format!("ifconfig {name}"), timeout)?;
     let head = Regex::new(contract::IFCONFIG_NIC).unwrap();
     let kicks = Regex::new(contract::IFCONFIG_KICKS).unwrap();
+    let pair = Regex::new(contract::IFCONFIG_PAIR).unwrap();
     let mut info = NicInfo::default();
     let (mut got_head, mut got_counters, mut got_kicks) = (false, false, false);
     for l in &lines {
@@ -398,6 +401,11 @@ pub fn nic_info(console: &mut Console, name: &str, timeout: Duration) -> Result<
             info.rx_slots = c[4].parse().unwrap_or(0);
             info.tx_slots = c[5].parse().unwrap_or(0);
             got_head = true;
+        } else if pair.is_match(l) {
+            match Counters::parse(l) {
+                Some(c) => info.pairs.push(c),
+                None => return Err(bad(console, "ifconfig", &lines)),
+            }
         } else if let Some(c) = Counters::parse(l) {
             info.counters = c;
             got_counters = true;

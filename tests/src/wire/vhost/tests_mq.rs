@@ -130,6 +130,7 @@ fn every_tx_queue_is_drained() {
     let mut next = [0usize; 3];
     let deadline = Instant::now() + WAIT;
     while got.len() < frames.len() && Instant::now() < deadline {
+        #[allow(clippy::needless_range_loop)]
         for k in 0..3 {
             // Pair k sends the frames i with i % 3 == k.
             let mine: Vec<&[u8]> = frames
