@@ -215,3 +215,36 @@ fn two_queue_pairs_forward_every_frame_once_in_flow_order() {
 fn two_queue_pairs_forward_every_frame_once_with_two_cpus() {
     frames_of_many_flows_cross_two_queue_pairs(2);
 }
+
+#[test]
+fn a_device_reset_brings_both_pairs_back() {
+    let mut lab = boot(1);
+    lab.learn();
+    lab.forward(0, 1, 500);
+    let before: Vec<_> = lab.ends[1].vhost_pair_frames().unwrap();
+    // The reset re-programs every pair and sends VQ_PAIRS_SET again.
+    let out = lab.vm.command_ok("inject reset virtio1", COMMAND).unwrap();
+    assert_eq!(out, ["virtio1: device reset requested"]);
+    let deadline = std::time::Instant::now() + frame_wait();
+    loop {
+        let n = lab::nic_info(&mut lab.vm, "virtio1", COMMAND).unwrap();
+        if n.resets == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reset: {n:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lab.ends[1].wait_connected(frame_wait()).unwrap();
+    lab.forward(0, 1, 500);
+    lab.forward(1, 0, 500);
+    let after = lab.ends[1].vhost_pair_frames().unwrap();
+    for k in 0..2 {
+        assert!(
+            after[k].tx > before[k].tx && after[k].rx > before[k].rx,
+            "pair {k} idle after the reset: {before:?} -> {after:?}"
+        );
+    }
+    let n = lab::nic_info(&mut lab.vm, "virtio1", COMMAND).unwrap();
+    assert_eq!((n.device_errors, n.resets), (0, 1), "{n:?}");
+    assert!(!lab.vm.output().contains("PANIC"));
+}
