@@ -468,7 +468,7 @@ fn http_stats_through_user_networking_hostfwd_match_the_traffic() {
 #[test]
 fn http_idle_clients_time_out_and_never_lock_out_a_new_client() {
     let port = lab::free_port();
-    let mut vm = Vm::boot_to_prompt(lab::xtask_run_defaults(port)).unwrap();
+    let vm = Vm::boot_to_prompt(lab::xtask_run_defaults(port)).unwrap();
     assert_eq!(get(port, "/stats").0, 200);
 
     let idle: Vec<TcpStream> = (0..60)

@@ -54,7 +54,7 @@ fn pair(vm: &mut Vm, tx_port: &str, rx_port: &str, size: usize, count: u64) -> R
     if caps[1].parse::<u64>().ok() != Some(count) {
         return Err(format!(
             "pkt-gen rx on {rx_port}: {} of {count} frames",
-            &caps[1]
+            caps[1]
         ));
     }
     // Let the sender's own summary come out before the next command.
@@ -62,7 +62,7 @@ fn pair(vm: &mut Vm, tx_port: &str, rx_port: &str, size: usize, count: u64) -> R
     let _ = vm.command("app", Duration::from_secs(10));
     caps[2]
         .parse()
-        .map_err(|_| format!("bad rate {}", &caps[2]))
+        .map_err(|_| format!("bad rate {}", caps[2]))
 }
 
 pub fn run(args: &AppsBenchArgs) -> Result<(), String> {
