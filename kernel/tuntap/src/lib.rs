@@ -84,6 +84,7 @@
 extern crate alloc;
 
 mod error;
+mod opener;
 pub mod tap;
 pub mod tun;
 mod wire;

@@ -11,6 +11,7 @@ use netmap::vale::Attachment;
 use netmap::{BufferPool, Dir, Kring, OpenError, Switch, SyncError};
 use spin::Mutex;
 
+use crate::opener::Opener;
 use crate::wire::Wire;
 use crate::{Counters, Error, IfInfo, ReadInfo, ETH_HLEN, IFT_ETHER};
 
@@ -34,9 +35,7 @@ pub struct TapPort {
     name: String,
     wire: Wire,
     up: AtomicBool,
-    open: AtomicBool,
-    nonblocking: AtomicBool,
-    waker: Mutex<Option<Waker>>,
+    opener: Opener,
     st: Mutex<State>,
 }
 
@@ -76,9 +75,7 @@ impl TapPort {
             name: name.into(),
             wire,
             up: AtomicBool::new(false),
-            open: AtomicBool::new(false),
-            nonblocking: AtomicBool::new(false),
-            waker: Mutex::new(None),
+            opener: Opener::default(),
             st: Mutex::new(State {
                 mac,
                 info: IfInfo {
@@ -130,10 +127,7 @@ impl TapPort {
     /// time: a second open is [`Error::InUse`] (`EBUSY`) until
     /// [`close`](Self::close).
     pub fn open(&self) -> Result<(), Error> {
-        self.open
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
-            .map_err(|_| Error::InUse)
+        self.opener.open()
     }
 
     /// Closes the port (the reference's `tapclose`): brings the interface
@@ -144,14 +138,12 @@ impl TapPort {
     /// attachment stay. Closing a port that is not open does the same.
     pub fn close(&self) {
         self.set_up(false);
-        self.nonblocking.store(false, Ordering::Relaxed);
-        self.waker.lock().take();
-        self.open.store(false, Ordering::Release);
+        self.opener.close();
     }
 
     /// Whether the port is open.
     pub fn is_open(&self) -> bool {
-        self.open.load(Ordering::Acquire)
+        self.opener.is_open()
     }
 
     /// Registers the waker of a reader about to sleep (the last one
@@ -161,24 +153,22 @@ impl TapPort {
     /// instead of checking readiness in a loop. A waker is woken at most
     /// once per registration.
     pub fn set_waker(&self, w: Option<Waker>) {
-        *self.waker.lock() = w;
+        self.opener.set_waker(w);
     }
 
     fn wake_reader(&self) {
-        if let Some(w) = self.waker.lock().take() {
-            w.wake();
-        }
+        self.opener.wake();
     }
 
     /// Non-blocking mode (FIONBIO): [`read_wait`](Self::read_wait) behaves
     /// as [`read`](Self::read).
     pub fn set_nonblocking(&self, on: bool) {
-        self.nonblocking.store(on, Ordering::Relaxed);
+        self.opener.set_nonblocking(on);
     }
 
     /// Whether the handle is in non-blocking mode.
     pub fn is_nonblocking(&self) -> bool {
-        self.nonblocking.load(Ordering::Relaxed)
+        self.opener.is_nonblocking()
     }
 
     /// The port's MAC address (SIOCGIFADDR's link-layer address).

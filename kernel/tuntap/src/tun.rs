@@ -37,6 +37,7 @@ use smoltcp::wire::{
 };
 use spin::Mutex;
 
+use crate::opener::Opener;
 use crate::wire::Wire;
 use crate::{Counters, Error, IfInfo, ReadInfo, AF_INET, AF_INET6, ETH_HLEN, IFT_PPP};
 
@@ -133,9 +134,7 @@ pub struct TunPort {
     name: String,
     wire: Wire,
     up: AtomicBool,
-    open: AtomicBool,
-    nonblocking: AtomicBool,
-    waker: Mutex<Option<Waker>>,
+    opener: Opener,
     last_now: AtomicU64,
     st: Mutex<State>,
 }
@@ -185,9 +184,7 @@ impl TunPort {
             name: name.into(),
             wire,
             up: AtomicBool::new(false),
-            open: AtomicBool::new(false),
-            nonblocking: AtomicBool::new(false),
-            waker: Mutex::new(None),
+            opener: Opener::default(),
             last_now: AtomicU64::new(0),
             st: Mutex::new(State {
                 cfg: TunConfig {
@@ -263,10 +260,7 @@ impl TunPort {
     /// input from the switch is handled. One opener at a time: a second
     /// open is [`Error::InUse`] (`EBUSY`) until [`close`](Self::close).
     pub fn open(&self) -> Result<(), Error> {
-        self.open
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
-            .map_err(|_| Error::InUse)
+        self.opener.open()
     }
 
     /// Closes the port (the reference's `tunclose`): brings the interface
@@ -286,14 +280,12 @@ impl TunPort {
             st.cfg.gateway = None;
             st.cache = [None; ARP_CACHE];
         }
-        self.nonblocking.store(false, Ordering::Relaxed);
-        self.waker.lock().take();
-        self.open.store(false, Ordering::Release);
+        self.opener.close();
     }
 
     /// Whether the port is open.
     pub fn is_open(&self) -> bool {
-        self.open.load(Ordering::Acquire)
+        self.opener.is_open()
     }
 
     /// Registers the waker of a reader about to sleep, as
@@ -302,18 +294,16 @@ impl TunPort {
     /// with [`poll`](Self::poll)), when the interface goes down and on
     /// [`close`](Self::close).
     pub fn set_waker(&self, w: Option<Waker>) {
-        *self.waker.lock() = w;
+        self.opener.set_waker(w);
     }
 
     fn wake_reader(&self) {
-        if let Some(w) = self.waker.lock().take() {
-            w.wake();
-        }
+        self.opener.wake();
     }
 
     /// Non-blocking mode (FIONBIO).
     pub fn set_nonblocking(&self, on: bool) {
-        self.nonblocking.store(on, Ordering::Relaxed);
+        self.opener.set_nonblocking(on);
     }
 
     /// TUNSIFMODE: only while down ([`Error::Busy`] otherwise).
@@ -655,7 +645,7 @@ impl TunPort {
         wait: &mut dyn FnMut(&mut dyn FnMut() -> bool) -> bool,
     ) -> Result<ReadInfo, Error> {
         match self.read(buf) {
-            Err(Error::WouldBlock) if !self.nonblocking.load(Ordering::Relaxed) => {}
+            Err(Error::WouldBlock) if !self.opener.is_nonblocking() => {}
             r => return r,
         }
         // The blocking read handles input while it waits (as `read` does).
