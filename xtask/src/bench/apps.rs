@@ -60,9 +60,7 @@ fn pair(vm: &mut Vm, tx_port: &str, rx_port: &str, size: usize, count: u64) -> R
     // Let the sender's own summary come out before the next command.
     std::thread::sleep(Duration::from_millis(200));
     let _ = vm.command("app", Duration::from_secs(10));
-    caps[2]
-        .parse()
-        .map_err(|_| format!("bad rate {}", caps[2]))
+    caps[2].parse().map_err(|_| format!("bad rate {}", caps[2]))
 }
 
 pub fn run(args: &AppsBenchArgs) -> Result<(), String> {
