@@ -194,3 +194,46 @@ fn bridge_joins_two_nics_end_to_end() {
     );
     audit_ok(&mut vm);
 }
+
+/// `bridge` between a NIC and a pipe: frames from the host reach a pkt-gen
+/// on the pipe's other end, and that pkt-gen's frames reach the host.
+#[test]
+fn bridge_joins_a_nic_and_a_pipe() {
+    let (mut vm, mut ends, _w) = lab::boot_dgram(1).unwrap();
+    start(&mut vm, "bridge -i virtio0 -i x{4");
+    let rx = start(&mut vm, "pkt-gen -i x}4 -f rx -n 200 -T 0");
+    let sent: Vec<Vec<u8>> = (0..200u32)
+        .map(|k| frame(BROADCAST, host_mac(0), k, 60 + k as usize))
+        .collect();
+    for chunk in sent.chunks(50) {
+        ends[0]
+            .send_all(chunk, scaled(Duration::from_secs(15)))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let caps = vm
+        .expect_regex(
+            &format!(r"app {rx} \(pkt-gen\) done: x\}}4 rx: (\d+) frames (\d+) bytes[^\n]*\n"),
+            app_wait(),
+        )
+        .unwrap();
+    let bytes: usize = sent.iter().map(Vec::len).sum();
+    assert_eq!(
+        (&*caps[1], caps[2].parse::<usize>().unwrap()),
+        ("200", bytes)
+    );
+    // And back: a pkt-gen on the pipe sends out of the NIC.
+    let tx = start(&mut vm, "pkt-gen -i x}4 -f tx -n 100 -l 100 -T 0");
+    vm.expect_regex(&format!(r"app {tx} \(pkt-gen\) done: [^\n]*\n"), app_wait())
+        .unwrap();
+    let mut got = 0;
+    while got < 100 {
+        let f = ends[0]
+            .recv(scaled(Duration::from_secs(15)))
+            .unwrap()
+            .unwrap_or_else(|| panic!("only {got} of 100 frames out of virtio0"));
+        assert_eq!(f.len(), 100);
+        got += 1;
+    }
+    audit_ok(&mut vm);
+}
