@@ -15,8 +15,8 @@
 //!    reachable only through the one slot array entry holding it. This is
 //!    the crate's only `unsafe` module.
 //! 2. **Rings** ([`slot`], [`ring`], [`kring`]). A port's ring has two
-//!    sides: the application's [`NetmapRing`] (`head`, `cur`, `tail`, and a
-//!    slot array it may scribble on) and the kernel's [`Kring`]
+//!    sides: the application's [`NetmapRing`] (`head`, `cur`, `tail`, and
+//!    its window of the ring's one slot array) and the kernel's [`Kring`]
 //!    (`nr_hwcur`, `nr_hwtail`, `rhead`, `rcur`, `rtail`, behind a short
 //!    lock). The application owns `[head, tail)`. The kring's indices are
 //!    private to this crate: ports in other crates read them through
