@@ -36,7 +36,7 @@ fn pipe_to_pipe_both_ways_byte_for_byte_by_swap() {
             let r = a.tx_ring(0).unwrap();
             let (mut i, room) = (r.cur, r.space() as usize);
             for _ in 0..room.min(fa.len() - sa) {
-                sent_idx.push(r.slot[i as usize].buf_idx);
+                sent_idx.push(r.slot[i as usize].buf_idx());
                 i = r.next(i);
             }
         }

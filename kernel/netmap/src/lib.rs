@@ -15,8 +15,8 @@
 //!    reachable only through the one slot array entry holding it. This is
 //!    the crate's only `unsafe` module.
 //! 2. **Rings** ([`slot`], [`ring`], [`kring`]). A port's ring has two
-//!    sides: the application's [`NetmapRing`] (`head`, `cur`, `tail`, and a
-//!    slot array it may scribble on) and the kernel's [`Kring`]
+//!    sides: the application's [`NetmapRing`] (`head`, `cur`, `tail`, and
+//!    its window of the ring's one slot array) and the kernel's [`Kring`]
 //!    (`nr_hwcur`, `nr_hwtail`, `rhead`, `rcur`, `rtail`, behind a short
 //!    lock). The application owns `[head, tail)`. The kring's indices are
 //!    private to this crate: ports in other crates read them through
@@ -62,16 +62,31 @@
 //!   back to the pool when a ring is dropped), so every buffer is always
 //!   held exactly once; [`BufferPool::audit`] checks it at any time.
 //!
-//! ## Buffer ownership and application-written `buf_idx`
+//! ## Buffer ownership: one slot array per ring, two windows
 //!
 //! Netmap lets an application swap buffers by writing `buf_idx` and setting
 //! `NS_BUF_CHANGED`. Trusting that would let a bogus or duplicate index
-//! alias another ring's buffer. Here an application swaps with
-//! [`NetmapRing::swap_buf`] (zero copy, sets `NS_BUF_CHANGED`, moves
-//! ownership); a `buf_idx` written by hand is *never* trusted: when the slot
-//! is returned, the buffer the slot really holds is what the kernel takes,
-//! the view is rewritten, and `bad_buf_idx` counts the attempt. So bogus
-//! and duplicate indices can neither create, destroy nor alias a buffer.
+//! alias another ring's buffer. Here the application's ring and its kring
+//! share one slot array, seen through two windows (see
+//! [`SlotArray`]): the application reaches only
+//! `[head, tail)` as of its last sync, the kernel everything else. In its
+//! window the application writes `len` and `flags` in place
+//! ([`AppSlot`]); `buf_idx` is read-only, and buffers change hands only
+//! through [`NetmapRing::swap_buf`] and [`NetmapRing::swap_within`] (zero
+//! copy, `NS_BUF_CHANGED` set), which exchange whole slots. So no index
+//! written by an application exists to be validated: bogus and duplicate
+//! indices cannot even be expressed (`bad_buf_idx` stays 0, kept for
+//! compatibility), and a sync moves no buffer — it moves the window
+//! boundary and checks the lengths (`bad_len`) and flags of the slots
+//! handed back.
+//!
+//! The kernel side touches a ring's cells only under the kring lock and
+//! only outside the application's window: on tx `[hwcur, head)` (being
+//! consumed) and `[hwtail, hwcur)` (being reclaimed); on rx `[tail, hwlease)`
+//! (being written by the switch, a pipe peer, monitors, a device) and the
+//! spare slot before `hwcur`; never `[head, tail)` — netmap's rule, here
+//! enforced by the windows rather than trusted. The window moves only inside
+//! a sync, which holds both the lock and `&mut NetmapRing`.
 //!
 //! ## Errors
 //!
@@ -79,10 +94,10 @@
 //! | --- | --- | --- | --- |
 //! | [`SyncError::RingReinit`] | `Handle::txsync`/`rxsync` | head or cur outside the ring or moved illegally | ring re-initialised as `netmap_ring_reinit` (head = cur = hwcur, tail = hwtail, view rewritten), `ring_reinit` counted, port sync skipped |
 //! | [`SyncError::NoSuchRing`] | syncs | ring number out of range | nothing happens |
-//! | [`SyncError::WrongRing`] | `Handle::txsync`/`rxsync` | the application replaced the ring's slot array by one of another size, or swapped rings | nothing happens; the right ring or array put back works again |
+//! | [`SyncError::WrongRing`] | `Handle::txsync`/`rxsync` | the application swapped slot views (`ring.slot`) or whole rings between rings | nothing happens; the right ring or array put back works again |
 //! | [`SyncError::Detached`] | VALE txsync, [`Switch::forward`] | the port left its switch | pending frames dropped, `drop_detached` counted |
 //! | [`SyncError::Port`] | a kernel port's sync | device error | as the port documents |
-//! | counters only | syncs | bad `buf_idx` (`bad_buf_idx`), `len` over the buffer (`bad_len`, len := 0), runt (`drop_short`), oversize (`drop_oversize`), chain over 64 fragments (`drop_frag_chain`), no destination (`drop_no_dest`), destination full (`drop_ring_full`), monitor full (`drop_monitor`) | the slot is repaired or the frame dropped; traffic goes on |
+//! | counters only | syncs | `len` over the buffer (`bad_len`, len := 0), runt (`drop_short`), oversize (`drop_oversize`), chain over 64 fragments (`drop_frag_chain`), no destination (`drop_no_dest`), destination full (`drop_ring_full`), monitor full (`drop_monitor`) | the slot is repaired or the frame dropped; traffic goes on |
 //! | [`PoolError`] | pool, slot arrays, port creation | bad buffer size, region too small, bad index or slot, pool exhausted, pools mixed | the operation is refused, nothing changes |
 //! | [`AuditError`] | [`BufferPool::audit`], [`Registry::audit`] | a buffer lost or owned twice | report only (a bug) |
 //! | [`NameError`] | [`name::parse`], [`Registry::open`] | empty, too long, bad character, missing VALE port, bad pipe id, bad monitor mode | refused |
@@ -122,6 +137,6 @@ pub use kring::{Dir, Kring, KringState, KringStats, Lease, MonitorWake, Moved};
 pub use mem::{BufferPool, Region, SlotArray, DEFAULT_BUF_SIZE};
 pub use port::{Handle, Port, PortConfig, PortCounters, PortKind};
 pub use registry::Registry;
-pub use ring::NetmapRing;
+pub use ring::{NetmapRing, SlotView};
 pub use slot::*;
 pub use vale::{Switch, ValePort};

@@ -272,9 +272,10 @@ impl Handle {
         let mk = |dir| -> Box<[NetmapRing]> {
             port.krings(dir)
                 .iter()
-                .map(|k| {
+                .enumerate()
+                .map(|(r, k)| {
                     let mut st = k.lock();
-                    let mut ring = NetmapRing::new(st.slots.pool(), k.num_slots(), k);
+                    let mut ring = NetmapRing::new(&port, dir, r, k, &st);
                     st.attach_ring(&mut ring);
                     ring
                 })
@@ -338,7 +339,7 @@ impl Handle {
         {
             let mut k = kring.lock();
             let from = k.rhead;
-            k.begin_sync(ring, Dir::Tx)?;
+            k.begin_sync(ring, Dir::Tx).map_err(|e| wrong_ring(e, r))?;
             let to = k.rhead;
             hooks.tx_submitted(&mut k, from, to, r, &mut woken);
         }
@@ -382,7 +383,7 @@ impl Handle {
             let (from, to) = k.mon_arrivals();
             hooks.rx_arrived(&mut k, from, to, r, &mut woken);
             let from = k.rhead;
-            let res = k.begin_sync(ring, Dir::Rx);
+            let res = k.begin_sync(ring, Dir::Rx).map_err(|e| wrong_ring(e, r));
             if res.is_ok() {
                 let to = k.rhead;
                 hooks.rx_released(&mut k, from, to, r, &mut woken);
@@ -409,16 +410,20 @@ impl Handle {
     }
 }
 
+/// A sync's `WrongRing` names the ring by its number.
+fn wrong_ring(e: SyncError, r: usize) -> SyncError {
+    match e {
+        SyncError::WrongRing(_) => SyncError::WrongRing(r),
+        e => e,
+    }
+}
+
 impl Drop for Handle {
     fn drop(&mut self) {
-        for (dir, rings) in [(Dir::Tx, &mut self.tx), (Dir::Rx, &mut self.rx)] {
-            for (k, ring) in self.port.krings(dir).iter().zip(rings.iter_mut()) {
-                // A ring the application swapped in from elsewhere is not
-                // this kring's: its buffers go back to the pool when it drops.
-                if ring.belongs_to(k) {
-                    k.lock().detach_ring(ring);
-                }
-            }
+        // Every ring's slots go back to the kring they were made for (a
+        // ring the application swapped in from elsewhere to its own).
+        for ring in self.tx.iter_mut().chain(self.rx.iter_mut()) {
+            ring.slot.detach();
         }
         if let Some(f) = self.on_close.take() {
             f();

@@ -18,6 +18,38 @@ pub struct Slot {
     pub flags: u16,
 }
 
+/// One slot of the application's ring ([`NetmapRing::slot`](crate::NetmapRing::slot)):
+/// the application writes `len` and `flags` of the slots it owns; the
+/// buffer index is read-only ([`buf_idx`](Self::buf_idx)) and changes only
+/// through [`NetmapRing::swap_buf`](crate::NetmapRing::swap_buf) and
+/// [`NetmapRing::swap_within`](crate::NetmapRing::swap_within). Same layout
+/// as [`Slot`]: it *is* the kernel's slot, seen from the application.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct AppSlot {
+    buf_idx: u32,
+    /// Bytes of the buffer in use (a value over the buffer size becomes 0
+    /// when the slot is handed back, counted in `bad_len`).
+    pub len: u16,
+    /// `NS_*` flags (masked to [`NS_APP_FLAGS`] when handed back).
+    pub flags: u16,
+}
+
+impl AppSlot {
+    /// The all-zero slot (what a slot outside the application's part reads as).
+    pub const EMPTY: AppSlot = AppSlot {
+        buf_idx: 0,
+        len: 0,
+        flags: 0,
+    };
+
+    /// Index of the buffer in the pool (0: none).
+    #[inline]
+    pub fn buf_idx(&self) -> u32 {
+        self.buf_idx
+    }
+}
+
 /// The slot's buffer was exchanged (zero-copy); a device must reload the
 /// buffer address it programmed for this slot.
 pub const NS_BUF_CHANGED: u16 = 0x0001;

@@ -76,19 +76,19 @@ fn zero_copy_monitor_takes_the_buffers() {
     let mut b = reg.open("vale0:b").unwrap();
     let mut z = reg.open("vale0:a/z").unwrap();
     let out = frame(BCAST, mac(1), 90, 3);
-    let sent_buf = a.tx_ring(0).unwrap().slot[0].buf_idx;
+    let sent_buf = a.tx_ring(0).unwrap().slot[0].buf_idx();
     send(&mut a, 0, std::slice::from_ref(&out));
     send(&mut a, 0, &[frame(BCAST, mac(1), 60, 4)]);
     z.rxsync(0).unwrap();
     let zr = z.rx_ring(0).unwrap();
     assert_eq!(zr.tail, 2, "each frame as soon as its sync reclaims it");
     assert_eq!(
-        zr.slot[0].buf_idx, sent_buf,
+        zr.slot[0].buf_idx(), sent_buf,
         "the sender's buffer itself, no copy"
     );
     assert_eq!(zr.frame(0).unwrap(), &out[..]);
     let ar = a.tx_ring(0).unwrap();
-    assert_ne!(ar.slot[0].buf_idx, sent_buf);
+    assert_ne!(ar.slot[0].buf_idx(), sent_buf);
     assert!(
         ar.slot[0].flags & NS_BUF_CHANGED != 0,
         "sender told its buffer changed"
@@ -100,7 +100,7 @@ fn zero_copy_monitor_takes_the_buffers() {
     assert_eq!(recv(&mut b, 0).len(), 2);
     send(&mut b, 0, &[frame(mac(1), mac(2), 66, 5)]);
     a.rxsync(0).unwrap();
-    let rx_buf = a.rx_ring(0).unwrap().slot[0].buf_idx;
+    let rx_buf = a.rx_ring(0).unwrap().slot[0].buf_idx();
     assert!(
         recv(&mut z, 0).is_empty(),
         "not before the application releases it"
@@ -109,7 +109,7 @@ fn zero_copy_monitor_takes_the_buffers() {
     a.rxsync(0).unwrap();
     z.rxsync(0).unwrap();
     let zr = z.rx_ring(0).unwrap();
-    assert_eq!(zr.slot[zr.head as usize].buf_idx, rx_buf);
+    assert_eq!(zr.slot[zr.head as usize].buf_idx(), rx_buf);
     assert_eq!(zr.frame(zr.head).unwrap().len(), 66);
     reg.audit(&[&a, &b, &z]).unwrap();
 }

@@ -25,13 +25,13 @@ fn names() {
 fn frames_move_without_copy() {
     let (p, mut m, mut s) = pair(8);
     let f = frame(mac(2), mac(1), 100, 3);
-    let sent_buf = m.tx_ring(0).unwrap().slot[0].buf_idx;
+    let sent_buf = m.tx_ring(0).unwrap().slot[0].buf_idx();
     assert_eq!(send(&mut m, 0, std::slice::from_ref(&f)), 1);
     s.rxsync(0).unwrap();
     let r = s.rx_ring(0).unwrap();
     assert_eq!(r.tail, 1);
     assert_eq!(
-        r.slot[0].buf_idx, sent_buf,
+        r.slot[0].buf_idx(), sent_buf,
         "the sender's buffer itself arrived"
     );
     assert!(r.slot[0].flags & NS_BUF_CHANGED != 0);

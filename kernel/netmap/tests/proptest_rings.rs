@@ -211,7 +211,7 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                     hs[h].tx_ring(0)
                 };
                 if let Some(ring) = ring {
-                    ring.slot[slot as usize].buf_idx = buf_idx;
+                    let _ = buf_idx; // read-only now: only the length can be forged
                     ring.slot[slot as usize].len = len;
                 }
             }

@@ -108,7 +108,7 @@ pub fn send_chain(h: &mut Handle, frags: &[Vec<u8>]) -> Option<Vec<u32>> {
         } else {
             r.slot[i as usize].flags &= !netmap::NS_MOREFRAG;
         }
-        idx.push(r.slot[i as usize].buf_idx);
+        idx.push(r.slot[i as usize].buf_idx());
         r.advance(1);
     }
     h.txsync(0).unwrap();
@@ -125,7 +125,7 @@ pub fn recv_slots(h: &mut Handle, ring: usize) -> Vec<Rx> {
         out.push(Rx {
             data: r.frame(i).unwrap().to_vec(),
             flags: r.slot[i as usize].flags,
-            buf_idx: r.slot[i as usize].buf_idx,
+            buf_idx: r.slot[i as usize].buf_idx(),
         });
         r.advance(1);
     }

@@ -318,9 +318,10 @@ fuzz_target!(|inp: (u8, u8, Vec<Act>)| {
                 if let Some(h) = h.as_mut() {
                     let r = if rx { h.rx_ring(0) } else { h.tx_ring(0) };
                     if let Some(r) = r {
+                        // Indices are read-only; out of range is discarded.
+                        let _ = buf_idx;
                         let n = r.num_slots() as usize;
-                        let s = &mut r.slot[slot as usize % n];
-                        s.buf_idx = buf_idx;
+                        let s = &mut r.slot[slot as usize % (2 * n)];
                         s.len = len;
                         s.flags = flags;
                     }

@@ -121,11 +121,13 @@ fuzz_target!(|acts: Vec<Act>| {
             } => {
                 let h = &mut hs[h as usize % nh];
                 if let Some(r) = if rx { h.rx_ring(0) } else { h.tx_ring(0) } {
-                    if let Some(s) = r.slot.get_mut(slot as usize % SLOTS as usize) {
-                        s.buf_idx = buf_idx;
-                        s.len = len;
-                        s.flags = flags;
-                    }
+                    // Buffer indices are read-only: only lengths and flags
+                    // can be scribbled, also outside the application's part
+                    // and past the end (discarded).
+                    let _ = buf_idx;
+                    let s = &mut r.slot[slot as usize % (2 * SLOTS as usize)];
+                    s.len = len;
+                    s.flags = flags;
                 }
             }
             Act::Fill {
@@ -188,10 +190,22 @@ fuzz_target!(|acts: Vec<Act>| {
                 reg.set_clock(reg.clock() + t as u64);
             }
             Act::Replace { h, rx, len } => {
-                let h = &mut hs[h as usize % nh];
-                if let Some(r) = if rx { h.rx_ring(0) } else { h.tx_ring(0) } {
-                    r.slot = vec![netmap::Slot::default(); len as usize % (2 * SLOTS as usize + 1)]
-                        .into_boxed_slice();
+                // Slot views cannot be built any more; swap them between
+                // rings (of one handle, or of two).
+                let (a, b) = (h as usize % nh, len as usize % nh);
+                if a == b {
+                    let (tx, rxs) = hs[a].rings_mut();
+                    if let (Some(t), Some(r)) = (tx.get_mut(0), rxs.get_mut(0)) {
+                        std::mem::swap(&mut t.slot, &mut r.slot);
+                    }
+                } else {
+                    let (lo, hi) = (a.min(b), a.max(b));
+                    let (l, r) = hs.split_at_mut(hi);
+                    let x = if rx { l[lo].rx_ring(0) } else { l[lo].tx_ring(0) };
+                    let y = if rx { r[0].tx_ring(0) } else { r[0].rx_ring(0) };
+                    if let (Some(x), Some(y)) = (x, y) {
+                        std::mem::swap(&mut x.slot, &mut y.slot);
+                    }
                 }
             }
             Act::SwapRings { a, b, arx, brx } => {

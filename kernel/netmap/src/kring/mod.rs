@@ -14,10 +14,13 @@
 //!       [hwlease, hwcur-1) free for writers; slot hwcur-1 stays empty
 //! ```
 //!
-//! The application owns exactly `[rhead, rtail)`: those buffers sit in its
-//! [`NetmapRing`](crate::NetmapRing)'s `held` array; every other buffer of the ring sits in
-//! [`KringState::slots`]. A sync moves buffers between the two as the
-//! boundaries move, so the application and the port never share a buffer.
+//! The application owns exactly `[rhead, rtail)`. The kring and the
+//! application's [`NetmapRing`](crate::NetmapRing) share one slot array:
+//! [`KringState::slots`] is a view of it that excludes `[rhead, rtail)`,
+//! the ring's `slot` a view of that window only (see
+//! [`SlotArray`](crate::SlotArray)). A sync moves the window boundary, not
+//! buffers, so the application and the port never share a buffer and no
+//! buffer is copied or moved between them.
 //!
 //! A sync runs in three phases, each under the kring lock, so that writers
 //! into the ring (switch, pipe peer, monitors) wait only for short sections:
@@ -141,7 +144,8 @@ pub struct KringState {
     /// `leases[start]` is the end of the completed lease starting at `start`,
     /// or `NR_NOSLOT` while it is pending.
     pub(super) leases: Box<[u32]>,
-    /// Buffers of every slot the application does not own.
+    /// The ring's slots, except the application's window `[rhead, rtail)`
+    /// while a ring is bound (those read as empty here).
     pub slots: SlotArray,
     pub stats: KringStats,
     /// Copy monitors: the last range they saw ended inside a fragment chain

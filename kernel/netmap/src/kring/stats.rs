@@ -25,7 +25,9 @@ pub struct KringStats {
     pub drop_detached: u64,
     /// Ring re-initialisations after a bad head/cur.
     pub ring_reinit: u64,
-    /// Returned slots whose `buf_idx` was not the buffer the slot held.
+    /// Always 0 since the application and the kernel share one slot array
+    /// (buffer indices are read-only to the application); kept so that
+    /// counters keep their layout.
     pub bad_buf_idx: u64,
     /// Returned slots whose `len` exceeded the buffer size.
     pub bad_len: u64,

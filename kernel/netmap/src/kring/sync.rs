@@ -6,7 +6,7 @@
 use super::{Dir, KringState};
 use crate::error::SyncError;
 use crate::ring::NetmapRing;
-use crate::slot::{Slot, NS_APP_FLAGS};
+use crate::slot::NS_APP_FLAGS;
 
 impl KringState {
     /// Prologue check of a txsync (netmap's `nm_txsync_prologue`): wants
@@ -55,11 +55,17 @@ impl KringState {
     /// ([`reinit`](Self::reinit)) and the error returned; the caller must
     /// then skip the port's sync, as netmap does.
     ///
-    /// A ring of another size than the kring (see [`SyncError::WrongRing`])
-    /// is refused untouched; the error names ring 0, the kring not knowing
-    /// its number ([`Handle`](crate::Handle) checks first, with the number).
+    /// Taking back moves no buffer: the returned slots' lengths are checked
+    /// (over the buffer size: 0, counted in `bad_len`) and their flags
+    /// masked to [`NS_APP_FLAGS`], then the application's window shrinks to
+    /// `[head, rtail)`.
+    ///
+    /// A ring of another size than the kring, or not bound to it (see
+    /// [`SyncError::WrongRing`]), is refused untouched; the error names ring
+    /// 0, the kring not knowing its number ([`Handle`](crate::Handle) checks
+    /// first, with the number).
     pub fn begin_sync(&mut self, ring: &mut NetmapRing, dir: Dir) -> Result<(), SyncError> {
-        if !ring.fits(self.nkr_num_slots) {
+        if !ring.fits(self.nkr_num_slots) || !self.slots.is_bound_to(&ring.slot.arr) {
             return Err(SyncError::WrongRing(0));
         }
         let (head, cur) = (ring.head, ring.cur);
@@ -75,7 +81,10 @@ impl KringState {
         ring.tail = self.rtail;
         let returned = self.dist(self.rhead, head);
         let owned = self.dist(self.rhead, self.rtail);
-        self.take_back_range(ring, self.rhead, returned.min(owned));
+        self.stats.bad_len += ring
+            .slot
+            .arr
+            .sanitize(self.rhead, returned.min(owned), NS_APP_FLAGS);
         if returned > owned {
             // Rx only: released past what was reported; those slots never
             // left the kernel.
@@ -83,73 +92,43 @@ impl KringState {
         }
         self.rhead = head;
         self.rcur = cur;
+        self.set_window(ring);
         Ok(())
     }
 
+    /// The application's window becomes `[rhead, rtail)`.
+    fn set_window(&mut self, ring: &mut NetmapRing) {
+        let len = self.dist(self.rhead, self.rtail);
+        let _ = self.slots.set_window(&mut ring.slot.arr, self.rhead, len);
+    }
+
     /// Phase 3 of a sync (netmap's `nm_sync_finalize`): hand the slots
-    /// `[rtail, nr_hwtail)` to the application and report the new tail.
+    /// `[rtail, nr_hwtail)` to the application (its window grows to
+    /// `[rhead, nr_hwtail)`) and report the new tail.
     pub fn finish_sync(&mut self, ring: &mut NetmapRing) {
-        if !self.kring_sane() || !ring.fits(self.nkr_num_slots) {
+        if !self.kring_sane()
+            || !ring.fits(self.nkr_num_slots)
+            || !self.slots.is_bound_to(&ring.slot.arr)
+        {
             return;
         }
-        let count = self.dist(self.rtail, self.nr_hwtail);
-        self.give_range(ring, self.rtail, count);
         self.rtail = self.nr_hwtail;
+        self.set_window(ring);
         ring.tail = self.rtail;
     }
 
-    /// Moves `count` slots from `start` on from the application to the
-    /// kernel, validating the application's view of each. The buffer that
-    /// moves is the one the application *holds*; a different `buf_idx` in
-    /// the view is an error, counted, and has no effect. A `len` over the
-    /// buffer size becomes 0; flags are masked to [`NS_APP_FLAGS`].
-    fn take_back_range(&mut self, ring: &mut NetmapRing, start: u32, count: u32) {
-        let bs = ring.nr_buf_size();
-        let view = &ring.slot;
-        let (mut bad_idx, mut bad_len) = (0u64, 0u64);
-        // Cannot fail: both arrays have `n` slots and share the pool.
-        let _ = ring
-            .held
-            .move_slots(start, &mut self.slots, start, count, |i, held| {
-                let v = view[i as usize];
-                bad_idx += (v.buf_idx != held.buf_idx) as u64;
-                let len_ok = v.len as usize <= bs;
-                bad_len += !len_ok as u64;
-                Slot {
-                    buf_idx: held.buf_idx,
-                    len: if len_ok { v.len } else { 0 },
-                    flags: v.flags & NS_APP_FLAGS,
-                }
-            });
-        self.stats.bad_buf_idx += bad_idx;
-        self.stats.bad_len += bad_len;
-    }
-
-    /// Moves `count` slots from `start` on from the kernel to the
-    /// application and refreshes the application's view of them.
-    fn give_range(&mut self, ring: &mut NetmapRing, start: u32, count: u32) {
-        let view = &mut ring.slot;
-        let _ = self
-            .slots
-            .move_slots(start, &mut ring.held, start, count, |i, s| {
-                view[i as usize] = s;
-                s
-            });
-    }
-
     /// Re-initialises the ring after a protocol violation, as netmap's
-    /// `netmap_ring_reinit`: every buffer the application held returns to
+    /// `netmap_ring_reinit`: every slot the application held returns to
     /// the kernel (validated as in a sync), then head = cur = hwcur and
-    /// tail = hwtail, the application is handed `[hwcur, hwtail)`, and every
-    /// slot of its view is rewritten from the truth. Counts one
-    /// `ring_reinit`. No buffer is lost or duplicated: only moves happen.
+    /// tail = hwtail, and the application is handed `[hwcur, hwtail)`.
+    /// Counts one `ring_reinit`. No buffer moves.
     pub fn reinit(&mut self, ring: &mut NetmapRing) {
-        if !ring.fits(self.nkr_num_slots) {
+        if !ring.fits(self.nkr_num_slots) || !self.slots.is_bound_to(&ring.slot.arr) {
             return;
         }
         self.stats.ring_reinit += 1;
         let n = self.nkr_num_slots;
-        self.take_back_range(ring, 0, n);
+        self.stats.bad_len += ring.slot.arr.sanitize(0, n, NS_APP_FLAGS);
         if !self.kring_sane() {
             // A buggy port corrupted the kring: leave the application
             // nothing rather than trust the indices.
@@ -160,51 +139,46 @@ impl KringState {
         self.rhead = self.nr_hwcur;
         self.rcur = self.nr_hwcur;
         self.rtail = self.nr_hwcur;
+        self.set_window(ring);
         self.finish_sync(ring);
-        for (iu, v) in ring.slot.iter_mut().enumerate() {
-            *v = if ring.held.is_held(iu) {
-                ring.held.get(iu)
-            } else {
-                self.slots.get(iu)
-            };
-        }
         ring.head = self.rhead;
         ring.cur = self.rcur;
         ring.tail = self.rtail;
     }
 
     /// Binds an application ring to this kring: the application receives
-    /// `[rhead, rtail)` and its view is initialised.
+    /// `[rhead, rtail)`. A ring made for this kring while another is bound
+    /// gets nothing (empty window) and its syncs are refused.
     pub fn attach_ring(&mut self, ring: &mut NetmapRing) {
-        if !ring.fits(self.nkr_num_slots) {
-            return;
-        }
-        self.bound = true;
-        let count = self.dist(self.rhead, self.rtail);
-        self.give_range(ring, self.rhead, count);
-        for (iu, v) in ring.slot.iter_mut().enumerate() {
-            *v = if ring.held.is_held(iu) {
-                ring.held.get(iu)
-            } else {
-                self.slots.get(iu)
-            };
-        }
         ring.head = self.rhead;
         ring.cur = self.rcur;
-        ring.tail = self.rtail;
-    }
-
-    /// Unbinds an application ring: every buffer it holds comes back, so
-    /// the kring owns all its buffers again. Lengths and flags of the
-    /// application's view are kept (a persistent port can be reopened).
-    ///
-    /// A ring of another size is left alone: its buffers go back to the
-    /// pool when it is dropped.
-    pub fn detach_ring(&mut self, ring: &mut NetmapRing) {
-        self.bound = false;
-        if !ring.fits(self.nkr_num_slots) {
+        ring.tail = self.rhead;
+        if !ring.fits(self.nkr_num_slots) || self.slots.has_bound() || !self.kring_sane() {
             return;
         }
-        self.take_back_range(ring, 0, self.nkr_num_slots);
+        let len = self.dist(self.rhead, self.rtail);
+        if self.slots.set_window(&mut ring.slot.arr, self.rhead, len) {
+            self.bound = true;
+            ring.tail = self.rtail;
+        }
+    }
+
+    /// Unbinds an application ring: the kring sees all its slots again.
+    /// Lengths and flags the application left are kept, checked as in a
+    /// sync (a persistent port can be reopened).
+    pub fn detach_ring(&mut self, ring: &mut NetmapRing) {
+        self.detach_view(&mut ring.slot.arr);
+    }
+
+    /// [`detach_ring`](Self::detach_ring) on the ring's slot view; nothing
+    /// happens if the view is not the one bound here.
+    pub(crate) fn detach_view(&mut self, view: &mut crate::mem::SlotArray) {
+        if !self.slots.is_bound_to(view) {
+            return;
+        }
+        self.stats.bad_len += view.sanitize(0, self.nkr_num_slots, NS_APP_FLAGS);
+        if self.slots.unbind(view) {
+            self.bound = false;
+        }
     }
 }

@@ -3,10 +3,11 @@
 //! This is the crate's one `unsafe` module (the crate root denies
 //! `unsafe_code` and this module alone allows it). Everything that turns a
 //! buffer index into bytes lives here, behind one rule: *a buffer is reachable
-//! only through the single [`SlotArray`] entry that holds it*. Indices cannot
-//! be forged into an array from outside this module, so an application that
-//! writes a bogus or duplicate `buf_idx` into its view of a ring changes
-//! nothing here; the ring code notices the mismatch and restores the view.
+//! only through the single [`SlotArray`] entry that holds it*, and a ring's
+//! slot array is shared by the kring and the application through two
+//! disjoint windows (`slots.rs`). Indices cannot be written into an array
+//! from outside this module, so an application cannot name a buffer it does
+//! not hold.
 #![allow(unsafe_code)]
 
 mod pool;
