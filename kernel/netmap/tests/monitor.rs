@@ -83,7 +83,8 @@ fn zero_copy_monitor_takes_the_buffers() {
     let zr = z.rx_ring(0).unwrap();
     assert_eq!(zr.tail, 2, "each frame as soon as its sync reclaims it");
     assert_eq!(
-        zr.slot[0].buf_idx(), sent_buf,
+        zr.slot[0].buf_idx(),
+        sent_buf,
         "the sender's buffer itself, no copy"
     );
     assert_eq!(zr.frame(0).unwrap(), &out[..]);

@@ -31,7 +31,8 @@ fn frames_move_without_copy() {
     let r = s.rx_ring(0).unwrap();
     assert_eq!(r.tail, 1);
     assert_eq!(
-        r.slot[0].buf_idx(), sent_buf,
+        r.slot[0].buf_idx(),
+        sent_buf,
         "the sender's buffer itself arrived"
     );
     assert!(r.slot[0].flags & NS_BUF_CHANGED != 0);

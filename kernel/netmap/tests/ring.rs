@@ -166,10 +166,16 @@ fn bad_head_reinitialises_the_ring() {
     assert_eq!((r.head, r.cur, r.tail), (3, 3, 2));
     let after: Vec<_> = r.slot.iter().map(|s| s.buf_idx()).collect();
     for (i, (b, a)) in before.iter().zip(&after).enumerate() {
-        assert!(*b == 0 || b == a, "slot {i}: the buffers stay where they were");
+        assert!(
+            *b == 0 || b == a,
+            "slot {i}: the buffers stay where they were"
+        );
     }
     assert_eq!(r.slot[5].len, 0);
-    assert_eq!(r.slot[2].len, 0, "the write outside the ring's part was discarded");
+    assert_eq!(
+        r.slot[2].len, 0,
+        "the write outside the ring's part was discarded"
+    );
     let c = port.counters().tx;
     assert_eq!((c.ring_reinit, c.bad_buf_idx, c.bad_len), (1, 0, 1));
     assert_eq!(
