@@ -24,6 +24,9 @@ pub const MEM: [&str; 3] = [
     r"^heap: (\d+) used, (\d+) free \(bytes\)$",
     r"^dma: (\d+) used, (\d+) free \(bytes\)$",
 ];
+/// What an application's command prints when it starts it; groups: the
+/// application, its id.
+pub const APP_STARTED: &str = r"^started (\S+) as app (\d+)$";
 /// `mem`'s last line, the netmap buffer pool and its audit (every buffer
 /// free or owned once); groups: total, free, verdict (`ok` or
 /// `FAILED: why`).

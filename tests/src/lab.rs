@@ -470,6 +470,17 @@ pub fn drain(ep: &mut Endpoint, first: Duration, quiet: Duration) -> io::Result<
     Ok(out)
 }
 
+/// Runs an application's command (`pkt-gen ...`, `bridge ...`) and
+/// returns the id it printed (`started NAME as app ID`).
+pub fn start_app(console: &mut Console, line: &str, timeout: Duration) -> Result<u32> {
+    let lines = console.command_ok(line, timeout)?;
+    let re = Regex::new(contract::APP_STARTED).unwrap();
+    match lines.iter().find_map(|l| re.captures(l)) {
+        Some(c) => Ok(c[2].parse().unwrap_or(0)),
+        None => Err(bad(console, line, &lines)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
 

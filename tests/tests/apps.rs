@@ -9,7 +9,6 @@ use std::time::Duration;
 use integration::lab::{self, frame, host_mac, BROADCAST};
 use integration::timeouts::{scaled, COMMAND};
 use integration::Vm;
-use regex_lite::Regex;
 
 fn app_wait() -> Duration {
     scaled(Duration::from_secs(60))
@@ -17,13 +16,7 @@ fn app_wait() -> Duration {
 
 /// The id `NAME ...` printed (`started NAME as app ID`).
 fn start(vm: &mut Vm, line: &str) -> u32 {
-    let out = vm.command_ok(line, COMMAND).unwrap();
-    let re = Regex::new(r"^started (\S+) as app (\d+)$").unwrap();
-    let caps = out
-        .iter()
-        .find_map(|l| re.captures(l))
-        .unwrap_or_else(|| panic!("`{line}`: {out:?}"));
-    caps[2].parse().unwrap()
+    lab::start_app(vm, line, COMMAND).unwrap()
 }
 
 /// `mem`'s audit line says every buffer is free or owned once.

@@ -90,15 +90,16 @@ pub fn run(kind: &'static str, args: &[&str], app: Box<dyn App>) -> u32 {
     id
 }
 
-/// Stop application `id`; its summary, or `None` if no such app runs.
-pub fn stop(id: u32) -> Option<String> {
+/// Stop application `id`; its kind and summary, or `None` if no such app
+/// runs.
+pub fn stop(id: u32) -> Option<(&'static str, String)> {
     let mut table = RUNNING.lock();
     let i = table.iter().position(|r| r.id == id)?;
     let r = table.remove(i);
     drop(table);
     let mut s = String::new();
     let _ = r.app.summary(&mut s);
-    Some(s)
+    Some((r.kind, s))
 }
 
 /// `(id, command line)` of every running application.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::hmp::Hmp;
+use crate::lab;
 use crate::timeouts::{scaled, COMMAND};
 
 /// Every kind, in the order cycles take them.
@@ -39,10 +40,8 @@ pub fn cycle(kind: &str, console: &mut Console, hmp: &Hmp, n: u64) -> Result<()>
         // between them) and deleted when both close.
         "pipe" => {
             let p = n % 7;
-            let rx =
-                app_id(console.command_ok(&format!("pkt-gen -i x}}{p} -f rx -T 0"), COMMAND)?)?;
-            let tx =
-                app_id(console.command_ok(&format!("pkt-gen -i x{{{p} -f tx -T 0"), COMMAND)?)?;
+            let rx = lab::start_app(console, &format!("pkt-gen -i x}}{p} -f rx -T 0"), COMMAND)?;
+            let tx = lab::start_app(console, &format!("pkt-gen -i x{{{p} -f tx -T 0"), COMMAND)?;
             console.command_ok(&format!("app stop {tx}"), COMMAND)?;
             console.command_ok(&format!("app stop {rx}"), COMMAND)?;
         }
@@ -68,12 +67,4 @@ fn monitor(hmp: &Hmp, command: &str) -> Result<()> {
     } else {
         Err(Error::new(format!("QEMU monitor `{command}`: {out}")))
     }
-}
-
-/// The id in `started NAME as app ID`.
-fn app_id(lines: Vec<String>) -> Result<u32> {
-    lines
-        .iter()
-        .find_map(|l| l.rsplit_once(" as app ")?.1.parse().ok())
-        .ok_or_else(|| Error::new(format!("soak: no app id in {lines:?}")))
 }

@@ -39,6 +39,7 @@ use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::hmp::Hmp;
 use crate::lab::{self, DgramWires};
+use crate::pktgen::mac::Mac;
 use crate::timeouts::{scaled, COMMAND, EXIT};
 use crate::wire::{Endpoint, Options, Spec};
 use crate::{KernelExit, Nic, Vm, VmOptions};
@@ -567,7 +568,7 @@ fn drive(
             // Every address vale1 knows, sent from vale0.
             let macs: Vec<[u8; 6]> = lab::mac_table(vm, "vale1", COMMAND)?
                 .iter()
-                .filter_map(|e| parse_mac(&e.mac))
+                .filter_map(|e| e.mac.parse::<Mac>().ok().map(|m| m.0))
                 .collect();
             s.isolation_probes += macs.len() as u64;
             sh.probes.lock().unwrap().extend(macs);
@@ -741,13 +742,4 @@ fn mac_entries(console: &mut Console, switch: &str) -> Result<u64> {
         .rev()
         .find_map(|l| l.strip_prefix("# ")?.strip_suffix(" entries")?.parse().ok())
         .ok_or_else(|| Error::new(format!("soak: no entry count from vale-ctl -m {switch}")))
-}
-
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let v: Vec<u8> = s
-        .split(':')
-        .map(|p| u8::from_str_radix(p, 16))
-        .collect::<std::result::Result<_, _>>()
-        .ok()?;
-    v.try_into().ok()
 }

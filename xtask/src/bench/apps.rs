@@ -16,6 +16,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use integration::lab;
 use integration::{Vm, VmOptions};
 use serde_json::{json, Value};
 
@@ -32,13 +33,8 @@ struct Row {
 
 /// One pkt-gen pair: the receiver's rate in Mpps.
 fn pair(vm: &mut Vm, tx_port: &str, rx_port: &str, size: usize, count: u64) -> Result<f64, String> {
-    let start = |vm: &mut Vm, line: &str| -> Result<u32, String> {
-        let out = vm
-            .command_ok(line, Duration::from_secs(10))
-            .map_err(|e| e.to_string())?;
-        out.iter()
-            .find_map(|l| l.split(" as app ").nth(1)?.parse().ok())
-            .ok_or_else(|| format!("`{line}`: {out:?}"))
+    let start = |vm: &mut Vm, line: &str| {
+        lab::start_app(vm, line, Duration::from_secs(10)).map_err(|e| e.to_string())
     };
     let rx = start(vm, &format!("pkt-gen -i {rx_port} -f rx -n {count} -T 0"))?;
     start(

@@ -689,14 +689,8 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         if wanted("bridge") {
             // The bridge app (netmap-apps): the two NICs' rings joined by
             // buffer swaps, no switch and no copy.
-            let out =
-                b.vm.command_ok("bridge -i virtio0 -i virtio1", COMMAND)
-                    .map_err(|e| e.to_string())?;
-            let id = out
-                .iter()
-                .find_map(|l| l.strip_prefix("started bridge as app "))
-                .ok_or_else(|| format!("bridge did not start: {out:?}"))?
-                .to_string();
+            let id = lab::start_app(&mut b.vm, "bridge -i virtio0 -i virtio1", COMMAND)
+                .map_err(|e| e.to_string())?;
             for case in cases.iter().filter(|c| c.path == "bridge") {
                 let s = b.measure(case)?;
                 progress(round, args.runs, case, &s);

@@ -44,12 +44,7 @@ fn app(args: &[&str]) -> CommandResult {
             let n: u32 = id
                 .parse()
                 .map_err(|_| CommandError::failed(format!("bad app id '{id}'")))?;
-            let kind = apps::list()
-                .into_iter()
-                .find(|(i, _, _)| *i == n)
-                .map(|(_, k, _)| k)
-                .ok_or_else(|| CommandError::failed(format!("no app {n}")))?;
-            let summary =
+            let (kind, summary) =
                 apps::stop(n).ok_or_else(|| CommandError::failed(format!("no app {n}")))?;
             println!("stopped app {n} ({kind}): {summary}");
             Ok(())

@@ -46,7 +46,7 @@ fn reflect(args: &[&str]) -> CommandResult {
         }
         Some("stop") => {
             let (id, _) = running().ok_or_else(|| CommandError::failed("not reflecting"))?;
-            let s = apps::stop(id).ok_or_else(|| CommandError::failed("not reflecting"))?;
+            let (_, s) = apps::stop(id).ok_or_else(|| CommandError::failed("not reflecting"))?;
             println!("stopped reflecting on {s}");
             Ok(())
         }
