@@ -20,7 +20,12 @@
 //! peer's old buffer, not the frame.
 //!
 //! Locking: monitored kring, then monitor kring (never the reverse: monitors
-//! of monitors are refused). Wake-ups happen after both are released.
+//! of monitors are refused); see the crate's lock order. A copy monitor
+//! holds its ring's lock only to reserve slots and to publish them, as the
+//! switch does (lease, copy without the lock, publish), so monitored rings
+//! on several CPUs copying into one monitor ring overlap their copies; the
+//! leased buffers wait in the monitored kring's preallocated hold array.
+//! Wake-ups happen after both are released.
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -31,7 +36,7 @@ use spin::{RwLock, RwLockReadGuard};
 
 use crate::error::{OpenError, SyncError};
 use crate::kring::{ring_add, Dir, Kring, KringState};
-use crate::mem::BufferPool;
+use crate::mem::{BufferPool, SlotArray};
 use crate::port::{Port, PortKind};
 use crate::slot::{MAX_FRAGS, NS_BUF_CHANGED, NS_MOREFRAG};
 
@@ -254,11 +259,10 @@ impl HookList {
 
 /// Slots of the chain starting at `i` that lie in `[i, to)`, and whether
 /// the chain ends there (else it continues past `to`, in a later sync).
-fn chain_len(k: &KringState, i: u32, to: u32) -> (u32, bool) {
-    let n = k.nkr_num_slots;
+fn chain_len(slots: &SlotArray, n: u32, i: u32, to: u32) -> (u32, bool) {
     let mut len = 1;
     let mut j = i;
-    while k.slots.get(j as usize).flags & NS_MOREFRAG != 0 {
+    while slots.get(j as usize).flags & NS_MOREFRAG != 0 {
         j = ring_add(j, 1, n);
         if j == to {
             return (len, false);
@@ -266,6 +270,58 @@ fn chain_len(k: &KringState, i: u32, to: u32) -> (u32, bool) {
         len += 1;
     }
     (len, true)
+}
+
+/// How a copy monitor takes the chains of `[from, to)`.
+#[derive(Clone, Copy, Default)]
+struct Walk {
+    /// Slots of the chains kept.
+    kept: u32,
+    /// Chains dropped: longer than [`MAX_FRAGS`], or no room left.
+    dropped: u64,
+    /// The range ends inside an over-long chain.
+    discarding: bool,
+}
+
+/// Walks the chains of `[from, to)` (`n`-slot ring) with `avail` free
+/// monitor slots, in order: the rest of an over-long chain (`discarding`)
+/// is skipped, an over-long chain is dropped, a chain that does not fit
+/// what is left is dropped (a later shorter one may fit), and `keep(first,
+/// frags)` sees every other one. Depends on the slots' flags and `avail`
+/// only, so two walks over the same locked source agree.
+fn walk(
+    slots: &SlotArray,
+    n: u32,
+    from: u32,
+    to: u32,
+    mut discarding: bool,
+    mut avail: u32,
+    mut keep: impl FnMut(u32, u32),
+) -> Walk {
+    let mut w = Walk::default();
+    let mut i = from;
+    while i != to {
+        if discarding {
+            // The rest of a chain already dropped as too long.
+            discarding = slots.get(i as usize).flags & NS_MOREFRAG != 0;
+            i = ring_add(i, 1, n);
+            continue;
+        }
+        let (frags, complete) = chain_len(slots, n, i, to);
+        if frags as usize > MAX_FRAGS {
+            w.dropped += 1;
+            discarding = !complete;
+        } else if frags > avail {
+            w.dropped += 1;
+        } else {
+            keep(i, frags);
+            avail -= frags;
+            w.kept += frags;
+        }
+        i = ring_add(i, frags, n);
+    }
+    w.discarding = discarding;
+    w
 }
 
 /// Copies the frames in slots `[from, to)` of `src` into monitor ring
@@ -276,56 +332,98 @@ fn chain_len(k: &KringState, i: u32, to: u32) -> (u32, bool) {
 /// keeps that in the source kring; it depends on the slots only, so every
 /// copy monitor of the kring computes the same). The first result is
 /// whether anything was delivered.
+///
+/// Runs with `src`'s lock held (its slots cannot change) and takes the
+/// monitor ring's lock twice, for index moves only, as VALE's `deliver`:
+/// *reserve* the slots of the chains that fit ([`KringState::lease`]; the
+/// buffers move into `src.mon_hold`), *copy* into them without the lock,
+/// *publish* ([`KringState::complete_lease`]). So source rings on several
+/// CPUs copying into one monitor ring wait for each other only for those
+/// index moves, and publish in reservation order. A pending lease makes the
+/// ring's [`rx_direct_space`](KringState::rx_direct_space) 0, so an
+/// in-place writer never overtakes it.
 fn copy_into(
     m: &MonitorPort,
     ring: usize,
-    src: &KringState,
+    src: &mut KringState,
     from: u32,
     to: u32,
-    mut discarding: bool,
+    discarding: bool,
 ) -> (bool, bool) {
     let n = src.nkr_num_slots;
     if from >= n || to >= n {
         return (false, discarding); // a port corrupted the kring; the sync repairs it
     }
-    let mk = &m.rx[ring % m.rx.len()];
-    let mut dst = mk.lock();
-    let mut i = from;
-    let mut any = false;
-    while i != to {
-        if discarding {
-            // The rest of a chain already dropped as too long.
-            discarding = src.slots.get(i as usize).flags & NS_MOREFRAG != 0;
-            i = ring_add(i, 1, n);
-            continue;
-        }
-        let (frags, complete) = chain_len(src, i, to);
-        if frags as usize > MAX_FRAGS {
-            dst.stats.drop_monitor += 1;
-            discarding = !complete;
-            i = ring_add(i, frags, n);
-            continue;
-        }
-        if frags > dst.rx_direct_space() {
-            dst.stats.drop_monitor += 1;
-            i = ring_add(i, frags, n);
-            continue;
-        }
-        for _ in 0..frags {
-            let s = src.slots.get(i as usize);
-            let j = dst.nr_hwtail as usize;
-            // Cannot fail: `len <= buf_size` holds for kernel slots and the
-            // monitor slot was checked free above.
-            let _ = src.slots.copy_to(i as usize, &mut dst.slots, j, s.len);
-            // Keep the source's chaining, also for a chain cut by `to`:
-            // its rest comes with the next sync.
-            dst.slots.set_flags(j, s.flags & NS_MOREFRAG);
-            dst.rx_publish_direct(1, (s.flags & NS_MOREFRAG == 0) as u64, s.len as u64);
-            i = ring_add(i, 1, n);
-        }
-        any = true;
+    let slots = &src.slots;
+    let hold = &mut src.mon_hold;
+    // Everything the range offers, without the monitor's lock.
+    let all = walk(slots, n, from, to, discarding, u32::MAX, |_, _| {});
+    if all.kept == 0 && all.dropped == 0 {
+        return (false, all.discarding);
     }
-    (any, discarding)
+    let mk = &m.rx[ring % m.rx.len()];
+
+    // Reserve. Usually everything fits: a few index moves. On a nearly
+    // full ring the chains are fitted one by one, as `walk` does.
+    let (budget, lease) = {
+        let mut dst = mk.lock();
+        let mut avail = dst.rx_free().min(hold.len() as u32);
+        if !Arc::ptr_eq(dst.slots.pool(), hold.pool()) {
+            avail = 0; // the leased buffers could not move into `hold`
+        }
+        let (budget, fit) = if all.kept <= avail {
+            (u32::MAX, all)
+        } else {
+            (
+                avail,
+                walk(slots, n, from, to, discarding, avail, |_, _| {}),
+            )
+        };
+        let lease = dst.lease(fit.kept, hold);
+        dst.stats.drop_monitor += fit.dropped;
+        if lease.n != fit.kept {
+            // Only a corrupted monitor ring refuses a lease that fits
+            // (`lease` then reserves nothing): drop what was kept. Hand
+            // back whatever was leased all the same, so no buffer strays.
+            if lease.n > 0 {
+                dst.complete_lease(lease, hold, 0, 0);
+            }
+            let mut frames = 0u64;
+            walk(slots, n, from, to, discarding, budget, |_, _| frames += 1);
+            dst.stats.drop_monitor += frames;
+            return (false, all.discarding);
+        }
+        (budget, lease)
+    };
+    if lease.n == 0 {
+        return (false, all.discarding);
+    }
+
+    // Copy, without the monitor's lock: the leased buffers are ours alone.
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    {
+        let mut c = slots.batch_copy(hold);
+        let mut h = 0u32;
+        walk(slots, n, from, to, discarding, budget, |first, frags| {
+            let mut i = first;
+            for _ in 0..frags {
+                let s = slots.get(i as usize);
+                // Cannot fail: `len <= buf_size` holds for kernel slots, the
+                // pools match (checked) and the leased slot holds a buffer.
+                // Keep the source's chaining, also for a chain cut by `to`:
+                // its rest comes with the next sync.
+                let _ = c.copy(i as usize, h as usize, s.len, s.flags & NS_MOREFRAG);
+                packets += (s.flags & NS_MOREFRAG == 0) as u64;
+                bytes += s.len as u64;
+                h += 1;
+                i = ring_add(i, 1, n);
+            }
+        });
+    }
+
+    // Publish.
+    mk.lock().complete_lease(lease, hold, packets, bytes);
+    (true, all.discarding)
 }
 
 /// Moves the buffers of `[from, to)` of `src` into monitor ring `ring`,
@@ -389,6 +487,9 @@ pub fn attach_monitor(parent: &dyn Port, mon: &Arc<MonitorPort>) -> Result<(), O
         if !wanted {
             continue;
         }
+        if !mon.mode.zcopy {
+            size_hold(k, mon);
+        }
         let mut l = k.monitors.list.write();
         if mon.mode.zcopy {
             l.zcopy = Some(mon.clone());
@@ -397,6 +498,30 @@ pub fn attach_monitor(parent: &dyn Port, mon: &Arc<MonitorPort>) -> Result<(), O
         }
     }
     Ok(())
+}
+
+/// Gives kring `k` the hold array its copy monitors lease into (as many
+/// slots as `k`, from `mon`'s pool), unless it has one: allocated here, on
+/// the control plane, so that a sync never allocates. Kept when monitors
+/// detach (a later one reuses it).
+fn size_hold(k: &Kring, mon: &MonitorPort) {
+    let Some(pool) = mon.rx.first().map(|mk| mk.lock().slots.pool().clone()) else {
+        return;
+    };
+    let fits = |st: &KringState| {
+        st.mon_hold.len() >= k.num_slots() as usize && Arc::ptr_eq(st.mon_hold.pool(), &pool)
+    };
+    if fits(&k.lock()) {
+        return;
+    }
+    // Allocate without the kring lock; the array swapped out is empty.
+    let hold = SlotArray::new_empty(&pool, k.num_slots() as usize);
+    let mut st = k.lock();
+    if !fits(&st) {
+        let old = core::mem::replace(&mut st.mon_hold, hold);
+        drop(st);
+        drop(old);
+    }
 }
 
 /// Removes every hook of `mon` from `parent`. Waits for syncs in progress.

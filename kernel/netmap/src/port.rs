@@ -228,7 +228,10 @@ pub fn kring_bufs(port: &dyn Port) -> Vec<u32> {
     let mut v = Vec::new();
     for dir in [Dir::Tx, Dir::Rx] {
         for k in port.krings(dir) {
-            v.extend(k.lock().slots.bufs());
+            let st = k.lock();
+            // A copy monitor's hold array is empty outside a copy, unless
+            // a corrupted monitor ring refused a lease back.
+            v.extend(st.slots.bufs().chain(st.mon_hold.bufs()));
         }
     }
     v

@@ -248,3 +248,166 @@ fn rx_copy_monitor_sees_frames_released_unseen() {
     assert_eq!(recv(&mut r, 0), gs);
     reg.audit(&[&a, &b, &r]).unwrap();
 }
+
+/// Issue 13: two source rings (tx ring 0 and rx ring 0 of one port, both
+/// feeding ring 0 of its `/rt` monitor) copy into the one monitor ring from
+/// two threads at once, while a third drains it. Copies lease the monitor
+/// ring's slots and fill them without its lock, so they overlap: every
+/// frame must still arrive whole and in its source's order, a chain's
+/// fragments contiguous (never interleaved with the other source's), and
+/// the counts exact: `packets` is what the reader got, `packets +
+/// drop_monitor` what the sources offered; no buffer lost or doubled.
+#[test]
+fn two_source_rings_copy_into_one_monitor_ring_concurrently() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const ROUNDS: u32 = 3000;
+    const SLOTS: u32 = 64;
+    let reg = Registry::with_defaults(
+        pool(4096),
+        PortConfig {
+            num_slots: SLOTS,
+            ..PortConfig::default()
+        },
+    );
+    let sink = common::SinkPort::new(reg.pool(), 1, SLOTS);
+    reg.register(sink.clone()).unwrap();
+    let mut mon = reg.open("sink/rt").unwrap();
+    assert_eq!(mon.num_rings(), (0, 1));
+    let done = Arc::new(AtomicUsize::new(0));
+
+    // Per round, source `t` offers 3 slots: a frame, then a 2-fragment
+    // chain. Byte 0: source, bytes 1..5: round, byte 5: part (0, 1, 2).
+    let producer = |t: u8| {
+        let sink = sink.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let k = if t == 0 { &sink.tx[0] } else { &sink.rx[0] };
+            let mut pos = 0u32;
+            for round in 0..ROUNDS {
+                let mut st = k.lock();
+                for part in 0..3u32 {
+                    let i = ((pos + part) % SLOTS) as usize;
+                    let b = st.slots.buf_mut(i).unwrap();
+                    b[0] = t;
+                    b[1..5].copy_from_slice(&round.to_le_bytes());
+                    b[5] = part as u8;
+                    st.slots.set_len(i, 60 + part as u16).unwrap();
+                    st.slots
+                        .set_flags(i, if part == 1 { netmap::NS_MOREFRAG } else { 0 });
+                }
+                let w = k.monitor_copy(&mut st, pos, (pos + 3) % SLOTS);
+                drop(st);
+                k.wake_monitors(&w);
+                pos = (pos + 3) % SLOTS;
+                if round % 64 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            done.fetch_add(1, Ordering::Release);
+        })
+    };
+    let p0 = producer(0);
+    let p1 = producer(1);
+
+    // The reader: checks every slot as it comes.
+    let mut frames = [0u64; 2];
+    let mut last = [None::<u32>; 2];
+    let mut open_chain: Option<(u8, u32)> = None;
+    loop {
+        let finished = done.load(Ordering::Acquire) == 2;
+        mon.rxsync(0).unwrap();
+        let ring = mon.rx_ring(0).unwrap();
+        while ring.head != ring.tail {
+            let i = ring.head;
+            let f = ring.frame(i).unwrap();
+            let more = ring.slot[i as usize].flags & netmap::NS_MOREFRAG != 0;
+            let (t, round, part) = (f[0], u32::from_le_bytes(f[1..5].try_into().unwrap()), f[5]);
+            assert!(t < 2, "a torn or stale slot: {:?}", &f[..6]);
+            assert_eq!(f.len(), 60 + part as usize);
+            match open_chain.take() {
+                Some(c) => {
+                    assert_eq!((t, round, part), (c.0, c.1, 2), "chain interleaved");
+                    assert!(!more);
+                    frames[t as usize] += 1;
+                }
+                None => {
+                    assert!(part < 2, "a chain's tail without its head");
+                    if let Some(l) = last[t as usize] {
+                        assert!(
+                            round > l || (round == l && part == 1),
+                            "source {t}: round {round} part {part} after {l}"
+                        );
+                    }
+                    last[t as usize] = Some(round);
+                    if part == 1 {
+                        assert!(more);
+                        open_chain = Some((t, round));
+                    } else {
+                        assert!(!more);
+                        frames[t as usize] += 1;
+                    }
+                }
+            }
+            ring.advance(1);
+        }
+        if finished {
+            mon.rxsync(0).unwrap();
+            let ring = mon.rx_ring(0).unwrap();
+            if ring.head == ring.tail {
+                break;
+            }
+        }
+    }
+    p0.join().unwrap();
+    p1.join().unwrap();
+    assert!(open_chain.is_none());
+    let c = mon.port().counters().rx;
+    assert_eq!(c.packets, frames[0] + frames[1]);
+    assert_eq!(c.packets + c.drop_monitor, 2 * 2 * ROUNDS as u64);
+    assert!(
+        frames[0] > 0 && frames[1] > 0,
+        "both sources got through: {frames:?}"
+    );
+    reg.audit(&[&mon]).unwrap();
+}
+
+/// A copy monitor fits whole chains into what its ring has left, in
+/// order, within one sync: a chain that does not fit is dropped (counted
+/// once), and a shorter frame after it still gets the last free slot.
+#[test]
+fn a_nearly_full_monitor_skips_a_chain_and_takes_the_frame_after_it() {
+    let reg = registry();
+    let mut a = reg.open("vale0:a").unwrap();
+    let mut b = reg.open("vale0:b").unwrap();
+    let mut t = reg.open("vale0:a/t").unwrap();
+    let fs: Vec<_> = (0..14).map(|i| frame(BCAST, mac(1), 60, i)).collect();
+    assert_eq!(send(&mut a, 0, &fs), 14);
+    assert_eq!(recv(&mut b, 0).len(), 14);
+    // t holds 14 of its 15 usable slots. One sync: a 2-slot chain, then a
+    // frame.
+    let ok = frame(BCAST, mac(1), 70, 0xee);
+    let r = a.tx_ring(0).unwrap();
+    for (k, f) in [
+        frame(BCAST, mac(1), 60, 1),
+        frame(BCAST, mac(1), 60, 2),
+        ok.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let i = r.head;
+        r.write_frame(i, f).unwrap();
+        r.slot[i as usize].flags = if k == 0 { netmap::NS_MOREFRAG } else { 0 };
+        r.advance(1);
+    }
+    a.txsync(0).unwrap();
+    let mut want = fs.clone();
+    want.push(ok);
+    assert_eq!(recv(&mut t, 0), want);
+    let c = t.port().counters().rx;
+    assert_eq!((c.packets, c.drop_monitor), (15, 1));
+    recv(&mut b, 0);
+    reg.audit(&[&a, &b, &t]).unwrap();
+}

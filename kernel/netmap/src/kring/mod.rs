@@ -154,6 +154,12 @@ pub struct KringState {
     /// Rx: copy monitors saw every frame before this slot (netmap's
     /// `mon_tail`): they copy at arrival, not when the application is told.
     pub(crate) mon_tail: u32,
+    /// Copy monitors: the monitor ring's buffers leased for one copy (see
+    /// `monitor::copy_into`), between the reservation and the publication.
+    /// Empty outside a copy. Sized to this ring when the first copy monitor
+    /// attaches (0 slots before), so a sync never allocates; protected by
+    /// this kring's lock, which the copying sync holds throughout.
+    pub(crate) mon_hold: SlotArray,
     /// A [`NetmapRing`](crate::NetmapRing) is bound (attach_ring ..
     /// detach_ring): the application-side operations stay off.
     pub(crate) bound: bool,
@@ -180,6 +186,7 @@ impl KringState {
             stats: KringStats::default(),
             mon_discarding: false,
             mon_tail: hwtail,
+            mon_hold: SlotArray::new_empty(pool, 0),
             bound: false,
         })
     }
@@ -336,8 +343,9 @@ impl Kring {
     }
 
     /// Takes the kring lock. Hold it briefly: writers into an rx ring spin
-    /// on it. Lock order: a tx kring before an rx kring; a port's kring
-    /// before its monitors' krings.
+    /// on it. Lock order (the crate docs list it whole): a tx kring before
+    /// an rx kring; a port's kring before its monitors' krings; a sending
+    /// ring's scratch mutex before its kring; never held across a `notify`.
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, KringState> {
         self.state.lock()
@@ -359,7 +367,8 @@ impl Kring {
     /// Buffer indices this kring owns, for [`BufferPool::audit`]. Takes the
     /// lock; buffers held by an application ring are not included.
     pub fn owned_bufs(&self) -> alloc::vec::Vec<u32> {
-        self.lock().slots.bufs().collect()
+        let st = self.lock();
+        st.slots.bufs().chain(st.mon_hold.bufs()).collect()
     }
 }
 
