@@ -111,7 +111,7 @@ impl Wakeups {
     pub fn new(ring: u16) -> Self {
         Wakeups { ring, mask: [0; 4] }
     }
-    fn set(&mut self, id: PortId) {
+    pub(crate) fn set(&mut self, id: PortId) {
         self.mask[id as usize / 64] |= 1 << (id % 64);
     }
     /// Adds the destinations of `o`.

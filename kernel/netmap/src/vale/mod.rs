@@ -53,6 +53,9 @@ pub type PortId = u8;
 /// Ports per switch (netmap's `NM_BDG_MAXPORTS`).
 pub const MAX_PORTS: usize = 254;
 
+/// Destinations [`Switch::wake`] collects per read lock of the port table.
+pub const WAKE_CHUNK: usize = 32;
+
 /// Proof of attachment: a port number plus the generation of the table slot,
 /// so that a detached port can never send as whoever reuses its number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,17 +253,45 @@ impl Switch {
 
     /// Notifies the destinations recorded in `w` (after the caller released
     /// its kring locks).
+    ///
+    /// The port table is read-locked only to take a reference to each
+    /// destination (up to [`WAKE_CHUNK`] at a time, on the stack: no
+    /// allocation), never across a `notify`: a bridge's `notify` is a whole
+    /// txsync with a doorbell, and a `notify` may even attach or detach
+    /// ports, which takes the table for writing. So a port detached
+    /// meanwhile may see one last `notify`, which must be harmless (it
+    /// only wakes or flushes the port's own rings).
     pub fn wake(&self, w: &Wakeups) {
         if w.is_empty() {
             return;
         }
-        let t = self.table.read();
-        for id in w.iter() {
-            if let Some(p) = &t.ports[id as usize] {
-                let n = p.krings(Dir::Rx).len();
-                if n > 0 {
-                    p.notify(Dir::Rx, w.ring() as usize % n);
+        let ring = w.ring() as usize;
+        let mut ids = w.iter();
+        loop {
+            let mut ports: [Option<Arc<dyn Port>>; WAKE_CHUNK] = [const { None }; WAKE_CHUNK];
+            let mut n = 0;
+            let mut more = false;
+            {
+                let t = self.table.read();
+                for id in ids.by_ref() {
+                    if let Some(p) = &t.ports[id as usize] {
+                        ports[n] = Some(p.clone());
+                        n += 1;
+                        if n == WAKE_CHUNK {
+                            more = true;
+                            break;
+                        }
+                    }
                 }
+            }
+            for p in ports[..n].iter_mut().filter_map(Option::take) {
+                let k = p.krings(Dir::Rx).len();
+                if k > 0 {
+                    p.notify(Dir::Rx, ring % k);
+                }
+            }
+            if !more {
+                break;
             }
         }
     }
@@ -271,5 +302,104 @@ impl core::fmt::Debug for Switch {
         f.debug_struct("Switch")
             .field("name", &self.name)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::SyncError;
+    use crate::kring::Kring;
+    use crate::mem::BufferPool;
+    use alloc::sync::Weak;
+    use spin::Mutex;
+
+    /// A port whose `notify` changes the switch it is on: it checks that
+    /// the port table is free (`try_write`, which fails while any reader
+    /// holds it), then attaches and detaches a port (which takes the table
+    /// for writing: with the table read-locked across `notify`, that
+    /// would spin forever).
+    struct Rewirer {
+        rx: Box<[Kring]>,
+        pool: Arc<BufferPool>,
+        switch: Weak<Switch>,
+        /// Per notify: whether `try_write` got the table, and whether the
+        /// attach and the detach worked.
+        seen: Mutex<Vec<(bool, bool, bool)>>,
+    }
+
+    impl Port for Rewirer {
+        fn name(&self) -> &str {
+            "rewirer"
+        }
+        fn krings(&self, dir: Dir) -> &[Kring] {
+            match dir {
+                Dir::Tx => &[],
+                Dir::Rx => &self.rx,
+            }
+        }
+        fn max_frame(&self) -> usize {
+            1514
+        }
+        fn txsync(&self, _: usize) -> Result<(), SyncError> {
+            Ok(())
+        }
+        fn rxsync(&self, _: usize) -> Result<(), SyncError> {
+            Ok(())
+        }
+        fn notify(&self, dir: Dir, ring: usize) {
+            let s = self.switch.upgrade().unwrap();
+            let free = s.table.try_write().is_some();
+            let (mut attached, mut detached) = (false, false);
+            if free {
+                let p = rewirer(&self.pool, Weak::new());
+                if let Ok(a) = s.attach(p) {
+                    attached = true;
+                    detached = s.detach(a).is_some();
+                }
+            }
+            self.seen.lock().push((free, attached, detached));
+            self.rx[ring].wake();
+            let _ = dir;
+        }
+    }
+
+    fn rewirer(pool: &Arc<BufferPool>, switch: Weak<Switch>) -> Arc<Rewirer> {
+        Arc::new(Rewirer {
+            rx: Kring::new_set(pool, Dir::Rx, 1, 4).unwrap(),
+            pool: pool.clone(),
+            switch,
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Issue 13: `Switch::wake` holds no table lock across `notify`, so a
+    /// destination whose `notify` attaches or detaches ports on the same
+    /// switch neither deadlocks nor finds the table busy; with more
+    /// destinations than one stack batch ([`WAKE_CHUNK`]) each is notified
+    /// exactly once.
+    #[test]
+    fn notify_may_attach_and_detach_on_the_same_switch() {
+        let pool = BufferPool::on_heap(2048, 256).unwrap();
+        let s = Switch::new("vale0");
+        let n = WAKE_CHUNK + 7;
+        let mut ports = Vec::new();
+        let mut w = Wakeups::new(0);
+        for _ in 0..n {
+            let p = rewirer(&pool, Arc::downgrade(&s));
+            let a = s.attach(p.clone()).unwrap();
+            w.set(a.id);
+            ports.push(p);
+        }
+        // One id not attached (any more): skipped.
+        let gone = s.attach(rewirer(&pool, Weak::new())).unwrap();
+        s.detach(gone).unwrap();
+        w.set(gone.id);
+        s.wake(&w);
+        for p in &ports {
+            assert_eq!(*p.seen.lock(), [(true, true, true)]);
+            assert_eq!(p.rx[0].notifications(), 1);
+        }
+        assert_eq!(s.num_ports(), n);
     }
 }
