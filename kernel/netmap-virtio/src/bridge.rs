@@ -48,11 +48,19 @@ pub struct Bridge {
     switch: Arc<Switch>,
     attachment: Attachment,
     rx: Box<[Kring]>,
-    /// Frames the NIC received that the switch accepted (the bridge's
-    /// "tx" from the switch's point of view).
-    tx_stats: Mutex<KringStats>,
-    /// Per NIC rx kring (source ring): the switch's scratch space.
-    scratch: Box<[Mutex<ForwardScratch>]>,
+    /// Per NIC rx kring (source ring): the switch's scratch space and the
+    /// ring's counters. Only the ring's owner (whoever forwards from it)
+    /// takes the lock on the datapath, so CPUs forwarding from different
+    /// rings never wait for each other here; `counters` sums them.
+    scratch: Box<[Mutex<SourceRing>]>,
+}
+
+/// What forwarding from one NIC rx kring needs besides the kring.
+struct SourceRing {
+    fwd: ForwardScratch,
+    /// Frames the NIC received on this ring that the switch accepted (the
+    /// bridge's "tx" from the switch's point of view), and drops.
+    stats: KringStats,
 }
 
 impl Bridge {
@@ -80,9 +88,13 @@ impl Bridge {
                     hw.krings(Dir::Tx).len() as u16,
                     BRIDGE_SLOTS,
                 )?,
-                tx_stats: Mutex::new(KringStats::default()),
                 scratch: (0..hw.krings(Dir::Rx).len())
-                    .map(|_| Mutex::new(ForwardScratch::new(&pool)))
+                    .map(|_| {
+                        Mutex::new(SourceRing {
+                            fwd: ForwardScratch::new(&pool),
+                            stats: KringStats::default(),
+                        })
+                    })
                     .collect(),
             });
             made = Some(b.clone());
@@ -99,11 +111,13 @@ impl Bridge {
     /// to a whole ring of them, must not burst out of the other ports.
     /// Counted as `detached`; the buffers go back to the device at once.
     fn discard_received(&self) -> Result<u32, SyncError> {
+        // Kring lock and the ring's scratch are taken one after the other,
+        // never nested the other way round (scratch first, see `forward_ring`).
         let mut all = 0;
         for r in 0..self.hw.krings(Dir::Rx).len() {
             self.hw.rxsync(r)?;
             let dropped = self.hw.krings(Dir::Rx)[r].lock().release(u32::MAX);
-            self.tx_stats.lock().drop_detached += u64::from(dropped);
+            self.scratch[r].lock().stats.drop_detached += u64::from(dropped);
             if dropped > 0 {
                 self.hw.rxsync(r)?;
             }
@@ -159,13 +173,16 @@ impl Bridge {
         let mut moved = 0;
         let kring = &self.hw.krings(Dir::Rx)[r];
         let monitors = {
+            // This ring's own scratch and counters, taken before its kring
+            // as a VALE port's txsync does: no lock shared with the other
+            // rings' forwarders (see the lock order in netmap's docs).
+            let mut src = self.scratch[r].lock();
+            let SourceRing { fwd: sc, stats } = &mut *src;
             // The NIC's rx kring is the switch's source here: it counts as
             // a tx kring in the lock order (destination rx krings after it).
             let mut k = kring.lock();
             let k = &mut *k;
             let (start, _) = k.arrived();
-            let mut stats = self.tx_stats.lock();
-            let mut sc = self.scratch[r].lock();
             loop {
                 // Take what arrived ([rhead, nr_hwtail)) ...
                 let (first, count) = k.arrived();
@@ -180,7 +197,7 @@ impl Bridge {
                     count,
                     max_frame: self.hw.max_frame(),
                 };
-                match self.switch.forward(batch, &mut stats, &mut sc) {
+                match self.switch.forward(batch, stats, sc) {
                     Ok(f) if f.consumed > 0 => {
                         wake.merge(&f.wakeups);
                         // ... and release what the switch consumed.
@@ -299,7 +316,9 @@ impl Port for Bridge {
 
     fn counters(&self) -> PortCounters {
         let mut c = PortCounters::default();
-        c.tx.accumulate(&self.tx_stats.lock());
+        for s in self.scratch.iter() {
+            c.tx.accumulate(&s.lock().stats);
+        }
         for k in self.rx.iter() {
             c.rx.accumulate(&k.lock().stats);
         }
