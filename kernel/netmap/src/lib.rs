@@ -105,15 +105,63 @@
 //!
 //! ## Concurrency
 //!
-//! One core today; nothing prevents one core per ring later. Each kring
-//! has its own lock; a switch's port table is read-locked per batch (a
-//! shared lock, taken for writing only by attach/detach); the learning
-//! table is lock-free. Ring `r` of a port feeds ring `r mod m` of each
-//! destination. Lock order: tx kring, then rx kring (a kring feeding the
-//! switch, such as a NIC's rx kring under the bridge, counts as tx; the
-//! bridge's flush locks the NIC's tx kring before its own rx kring); a
-//! port's kring, then its monitors' krings; the registry lock is never
-//! taken on the datapath.
+//! Several CPUs may run the datapath at once, one per ring pair (netmap's
+//! model): each kring has its own lock; a switch's port table is
+//! read-locked per batch (a shared lock, taken for writing only by
+//! attach/detach); the learning table is lock-free. Ring `r` of a port
+//! feeds ring `r mod m` of each destination, so CPUs meet on a destination
+//! ring only when their source rings map to it. Writers into an rx ring
+//! lease slots: they *reserve* under its lock, *copy* without it and
+//! *publish* under it (the switch's `deliver`, copy monitors); no spin lock
+//! is held across the copy of a batch when a finer one would do.
+//!
+//! ### Lock order
+//!
+//! A lock is taken only while holding locks *above* it in this list
+//! (skipping levels is fine, going up is not):
+//!
+//! 1. The kernel's control-plane lock (outside this crate).
+//! 2. A [`Registry`]'s lock. Control plane only: never taken on the
+//!    datapath.
+//! 3. A [`Switch`]'s port table, **for writing** (`attach`, `detach`,
+//!    `set_lookup`). Its holder takes no kring lock (`attach_with`'s
+//!    `make` only builds a port).
+//! 4. A kring's monitor hook list (`monitor::MonitorHooks`). Read-locked
+//!    across each sync of the kring, taken on either side of the kring's
+//!    own lock (readers never exclude readers: spin's `RwLock` lets new
+//!    readers in while a writer waits); write-locked by
+//!    `attach_monitor`/`detach_monitor` with no kring lock held, and the
+//!    writer takes none.
+//! 5. A sending ring's scratch mutex: a VALE port's `ForwardScratch`, a
+//!    bridge's per NIC rx kring scratch and counters (`netmap-virtio`).
+//!    Taken only by the ring's owner (whoever syncs it), before its kring;
+//!    a bridge's `counters` takes them alone.
+//! 6. A source kring: a tx kring, or a kring feeding the switch as one (a
+//!    NIC's rx kring under the bridge); in a bridge's flush, the NIC's tx
+//!    kring. The slots [`Switch::forward`] reads are protected by it.
+//! 7. A switch's port table, **for reading**: per batch inside
+//!    [`Switch::forward`] (under the source kring), and in [`Switch::wake`]
+//!    only while collecting the destinations, with nothing else held.
+//! 8. A destination rx kring: the switch's lease and publish (never held
+//!    across the copy), a pipe peer's in-place swap, a bridge's rx kring
+//!    under the NIC's tx kring (flush).
+//! 9. A monitor's rx kring, after the monitored kring: copy monitors
+//!    reserve and publish under it and copy without it (the buffers are
+//!    leased into the monitored kring's `mon_hold`, protected by the
+//!    monitored kring's lock); zero-copy monitors swap under it. Nothing is
+//!    taken while holding it.
+//!
+//! Leaves, taken with anything above held and holding nothing: the
+//! [`BufferPool`]'s free list.
+//!
+//! `notify()` (a bridge's is a whole txsync with a doorbell, and may even
+//! attach or detach ports) is called with **no kring lock, no scratch
+//! mutex and no port table lock** held: [`Switch::wake`] collects the
+//! destinations (`Arc` clones, on the stack) under the table's read lock,
+//! releases it, then notifies. The only lock a `notify` may run under is
+//! the sending kring's monitor hook list, read-locked for the whole sync;
+//! so a `notify` must not attach or detach monitors of the port whose
+//! sync called it.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
