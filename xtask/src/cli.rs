@@ -283,6 +283,21 @@ pub struct E2eBenchArgs {
     /// `generator` (vhost-user only: the generator into a dropping guest).
     #[arg(long, value_delimiter = ',', default_values_t = ["switch".to_string(), "bridge".to_string(), "reflector".to_string(), "generator".to_string()], value_name = "PATHS")]
     pub paths: Vec<String>,
+    /// Guest CPUs, comma separated (e.g. `1,2`): the multi-CPU bench
+    /// (vhost-user only). One VM per configuration, all booted at once;
+    /// each round measures the switch (txrx, many flows) on every
+    /// configuration in turn, with each vCPU thread's CPU per frame.
+    #[arg(long, value_delimiter = ',', value_name = "N")]
+    pub smp: Vec<u32>,
+    /// Queue pairs per vhost-user NIC, comma separated (with --smp): every
+    /// --smp value runs with every --queues value. Default: as many pairs
+    /// as CPUs.
+    #[arg(long, value_delimiter = ',', value_name = "N", requires = "smp")]
+    pub queues: Vec<u16>,
+    /// With --smp: UDP flows the generator spreads its frames over (source
+    /// ports), so the NICs' flow hash uses every queue pair.
+    #[arg(long, default_value_t = 64, value_name = "N", requires = "smp")]
+    pub flows: u16,
 }
 
 /// What carries frames between pktgen and the guest in `bench e2e`.
@@ -328,4 +343,38 @@ pub struct DatapathBenchArgs {
     /// Arguments for the bench binary (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn e2e(args: &[&str]) -> Result<E2eBenchArgs, clap::Error> {
+        let mut v = vec!["cargo xtask", "bench", "e2e"];
+        v.extend_from_slice(args);
+        match Cli::try_parse_from(v)?.command {
+            Command::Bench(BenchArgs {
+                bench: Bench::E2e(a),
+            }) => Ok(a),
+            _ => unreachable!("bench e2e parses as bench e2e"),
+        }
+    }
+
+    #[test]
+    fn e2e_smp_and_queues_take_lists() {
+        let a = e2e(&["--backend", "vhost-user", "--smp", "1,2", "--queues", "2"]).unwrap();
+        assert_eq!(a.smp, [1, 2]);
+        assert_eq!(a.queues, [2]);
+        assert_eq!(a.flows, 64);
+        let a = e2e(&["--smp", "2", "--queues", "1,2", "--flows", "8"]).unwrap();
+        assert_eq!((a.smp, a.queues, a.flows), (vec![2], vec![1, 2], 8));
+        // Without --smp: the classic one-vCPU bench.
+        let a = e2e(&[]).unwrap();
+        assert!(a.smp.is_empty() && a.queues.is_empty());
+        // --queues and --flows belong to --smp.
+        assert!(e2e(&["--queues", "2"]).is_err());
+        assert!(e2e(&["--flows", "8"]).is_err());
+        assert!(e2e(&["--smp", "x"]).is_err());
+    }
 }

@@ -50,6 +50,10 @@ pub struct PktgenArgs {
     /// bare 0x88b5 frames.
     #[arg(long)]
     pub udp: bool,
+    /// Spread the frames over N flows (UDP source ports 7067..7067+N-1;
+    /// needs --udp), so a multi-queue NIC's flow hash uses every queue pair.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub flows: u16,
     /// Frames to send (or, in rx mode, to receive) after the warm-up.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
@@ -135,6 +139,7 @@ fn config(a: &PktgenArgs) -> Config {
     c.size = a.size;
     c.raw = a.raw;
     c.udp = a.udp.then(Udp::default);
+    c.flows = a.flows;
     c.count = a.count;
     c.duration = Duration::from_secs_f64(a.duration);
     c.warmup = Duration::from_secs_f64(a.warmup);

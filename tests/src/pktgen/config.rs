@@ -69,6 +69,10 @@ pub struct Config {
     pub raw: bool,
     /// Carry the stamp in IPv4/UDP instead of a bare 0x88b5 frame.
     pub udp: Option<Udp>,
+    /// Spread frames over this many flows (UDP source ports `sport`,
+    /// `sport + 1`, ...; needs `udp`): a multi-queue device's flow hash
+    /// then uses all its queues. 1: one flow.
+    pub flows: u16,
     /// Frames to send (tx, txrx, ping) or receive (rx) after the warm-up;
     /// `None`: run for `duration`.
     pub count: Option<u64>,
@@ -119,6 +123,7 @@ impl Config {
             size: frame::MIN_SIZE,
             raw: false,
             udp: None,
+            flows: 1,
             count: None,
             duration: Duration::from_secs(5),
             rate: 0,
@@ -180,6 +185,12 @@ impl Config {
         if self.one_thread && m != Mode::TxRx {
             return Err("--one-thread is for txrx (the other modes use one thread already)".into());
         }
+        if self.flows == 0 {
+            return Err("flows must be at least 1".into());
+        }
+        if self.flows > 1 && self.udp.is_none() {
+            return Err("--flows varies the UDP source port: it needs --udp".into());
+        }
         if self.broadcast && self.dst_mac.is_some() {
             return Err("--broadcast and --dst-mac contradict each other".into());
         }
@@ -240,6 +251,14 @@ mod tests {
         c.batch = 8;
         c.broadcast = true;
         c.dst_mac = Some(Mac::TX_DEFAULT);
+        assert!(c.validate().is_err());
+        c.dst_mac = None;
+        assert_eq!(c.validate(), Ok(()));
+        c.flows = 8;
+        assert!(c.validate().unwrap_err().contains("--udp"));
+        c.udp = Some(Udp::default());
+        assert_eq!(c.validate(), Ok(()));
+        c.flows = 0;
         assert!(c.validate().is_err());
     }
 

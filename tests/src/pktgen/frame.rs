@@ -97,6 +97,10 @@ pub struct Template {
     /// The UDP checksum field's offset and the partial sum of everything
     /// it covers except the stamp, if the whole datagram is in the frame.
     udp_sum: Option<(usize, u64)>,
+    /// The UDP source port's offset and the template's port, when frames
+    /// vary it over `flows` flows ([`Template::with_flows`]).
+    sport: Option<(usize, u16)>,
+    flows: u16,
     run: u16,
 }
 
@@ -125,6 +129,7 @@ impl Template {
         b[stamp_at..stamp_at + 2].copy_from_slice(&MAGIC.to_be_bytes());
         b[stamp_at + 2..stamp_at + 4].copy_from_slice(&spec.run.to_be_bytes());
         let mut udp_sum = None;
+        let mut sport = None;
         match spec.udp {
             None => b[12..14].copy_from_slice(&ETHERTYPE_PKTGEN.to_be_bytes()),
             Some(u) => {
@@ -155,6 +160,7 @@ impl Template {
                     + 17
                     + udp_len as u64;
                 udp_sum = Some((at + 6, pseudo + checksum::sum(&b[at..full])));
+                sport = Some((at, u.sport));
             }
         }
         b.truncate(spec.size);
@@ -166,9 +172,34 @@ impl Template {
             } else {
                 None
             },
+            sport: if fits && full == spec.size {
+                sport
+            } else {
+                None
+            },
+            flows: 1,
             bytes: b,
             run: spec.run,
         }
+    }
+
+    /// Frames of `flows` flows instead of one: frame `seq` has UDP source
+    /// port `sport + seq % flows` (wrapping), so a device that spreads
+    /// flows over queues by a hash of addresses and ports (multi-queue
+    /// virtio-net, RSS) uses all of them. Only whole IPv4/UDP frames
+    /// vary; others (no UDP, a runt) stay one flow.
+    pub fn with_flows(mut self, flows: u16) -> Self {
+        self.flows = if self.sport.is_some() {
+            flows.max(1)
+        } else {
+            1
+        };
+        self
+    }
+
+    /// How many flows the frames spread over.
+    pub fn flows(&self) -> u16 {
+        self.flows
     }
 
     pub fn len(&self) -> usize {
@@ -200,10 +231,20 @@ impl Template {
         let s = &mut frame[at + 4..at + STAMP_LEN];
         s[0..6].copy_from_slice(&seq.to_be_bytes()[2..8]);
         s[6..14].copy_from_slice(&ts_ns.to_be_bytes());
+        // The source port of this frame's flow; the checksum's partial sum
+        // holds the template's port, swapped for this one.
+        let mut port_delta = 0u64;
+        if let (Some((port_at, base)), true) = (self.sport, self.flows > 1) {
+            let port = base.wrapping_add((seq % self.flows as u64) as u16);
+            frame[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
+            port_delta = port as u64 + 0xffff - base as u64;
+        }
         if let Some((csum_at, partial)) = self.udp_sum {
             // The stamp starts at an even offset in the datagram, so its
             // words line up with the checksum's.
-            let mut c = checksum::finish(partial + checksum::sum(&frame[at + 4..at + STAMP_LEN]));
+            let mut c = checksum::finish(
+                partial + port_delta + checksum::sum(&frame[at + 4..at + STAMP_LEN]),
+            );
             if c == 0 {
                 c = 0xffff; // 0 means "no checksum" in UDP over IPv4
             }
@@ -340,6 +381,43 @@ mod tests {
         let mut f = Template::new(&spec(100, true)).build(5, 6);
         f[80] ^= 1;
         assert!(!checksums_ok(&f));
+    }
+
+    #[test]
+    fn flows_vary_the_source_port_with_right_checksums() {
+        for size in [60, 61, 1514] {
+            let t = Template::new(&spec(size, true)).with_flows(16);
+            assert_eq!(t.flows(), 16);
+            let mut ports = std::collections::BTreeSet::new();
+            for seq in [0u64, 1, 15, 16, 17, 0xffff, LEARN_SEQ - 1] {
+                let f = t.build(seq, seq * 3 + 1);
+                assert!(checksums_ok(&f), "size {size} seq {seq}");
+                let port = be16(&f, 34);
+                assert_eq!(port, 7067 + (seq % 16) as u16, "seq {seq}");
+                assert_eq!(parse(&f).unwrap().seq, seq);
+                ports.insert(port);
+                // Restamping a used buffer gives the same frame.
+                let mut g = t.build(seq + 5, 9);
+                t.stamp(&mut g, seq, seq * 3 + 1);
+                assert_eq!(g, f);
+            }
+            assert_eq!(ports.len(), 4, "{ports:?}"); // 0, 1, 14, 15
+        }
+        // The port wraps; frames that cannot vary stay one flow.
+        let u = Udp {
+            sport: 0xfffe,
+            ..Udp::default()
+        };
+        let t = Template::new(&FrameSpec {
+            udp: Some(u),
+            ..spec(60, true)
+        })
+        .with_flows(4);
+        let f = t.build(3, 0);
+        assert_eq!(be16(&f, 34), 1);
+        assert!(checksums_ok(&f));
+        assert_eq!(Template::new(&spec(60, false)).with_flows(8).flows(), 1);
+        assert_eq!(Template::new(&spec(40, true)).with_flows(8).flows(), 1);
     }
 
     #[test]

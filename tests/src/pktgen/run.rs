@@ -63,6 +63,7 @@ pub fn template(cfg: &Config, run: u16) -> Template {
         udp: cfg.udp,
         run,
     })
+    .with_flows(cfg.flows)
 }
 
 fn plan(cfg: &Config) -> TxPlan {

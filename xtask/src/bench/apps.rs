@@ -113,6 +113,9 @@ pub fn run(args: &AppsBenchArgs) -> Result<(), String> {
         kvm: false,
         json: Some(e2e_json.clone()),
         paths: vec!["switch".into(), "bridge".into()],
+        smp: Vec::new(),
+        queues: Vec::new(),
+        flows: 1,
     })?;
     let e2e: Value = serde_json::from_str(
         &std::fs::read_to_string(&e2e_json).map_err(|e| format!("{}: {e}", e2e_json.display()))?,

@@ -529,6 +529,9 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
         Some(elf) => elf.clone(),
         None => build::kernel(true)?,
     };
+    if !args.smp.is_empty() {
+        return super::e2e_smp::run(args, &elf);
+    }
     let load_before = report::load_average();
     let vhost = args.backend == E2eBackend::VhostUser;
     if vhost && args.qlen.is_some() {

@@ -9,6 +9,7 @@ mod apps;
 mod boot;
 mod datapath;
 mod e2e;
+mod e2e_smp;
 mod elf;
 mod plot;
 pub mod report;
