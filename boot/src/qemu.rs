@@ -183,7 +183,7 @@ impl QemuConfig {
             self.image.display()
         ));
         for (i, nic) in self.nics.iter().enumerate() {
-            for arg in nic.qemu_args(i) {
+            for arg in nic.qemu_args_for(i, self.accel == Accel::Kvm) {
                 push(&arg);
             }
         }

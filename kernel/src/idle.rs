@@ -14,6 +14,11 @@
 //!
 //! The halt is `sti; hlt` with interrupts off until then, so a wake-up
 //! between the last check and the halt is never lost.
+//!
+//! Every CPU runs this loop: CPU 0 from `kmain` (with the shell between
+//! passes), an application processor from [`crate::smp`]. [`net::poll`]
+//! and [`net::arm`] work on the calling CPU's share of the datapath (the
+//! queue pairs it owns); each CPU keeps its own [`Stats`].
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use core::time::Duration;
@@ -21,15 +26,17 @@ use core::time::Duration;
 use x86_64::instructions::interrupts;
 
 use crate::arch::cpu;
+use crate::arch::percpu::{self, MAX_CPUS};
 use crate::net;
 use crate::time;
 
 /// How long to keep polling after the last frame before sleeping.
 const BUSY_POLL: Duration = Duration::from_micros(200);
 
-/// Where the loop's time goes, in TSC ticks (under TCG the guest TSC runs
+/// Where one CPU's loop time goes, in TSC ticks (under TCG the guest TSC runs
 /// at host wall-clock speed, so this is the vCPU's wall time). Cheap: two
 /// TSC reads and a few relaxed adds per pass. Shown by `stats`.
+#[repr(align(64))]
 pub struct Stats {
     /// Datapath passes, and those that moved something.
     pub passes: AtomicU64,
@@ -49,16 +56,32 @@ pub struct Stats {
     pub since: AtomicU64,
 }
 
-pub static STATS: Stats = Stats {
-    passes: AtomicU64::new(0),
-    busy_passes: AtomicU64::new(0),
-    busy_ticks: AtomicU64::new(0),
-    idle_ticks: AtomicU64::new(0),
-    halts: AtomicU64::new(0),
-    halted_ticks: AtomicU64::new(0),
-    irq_on_passes: AtomicU64::new(0),
-    since: AtomicU64::new(0),
-};
+/// Indexed by CPU number; each on its own cache line, so CPUs counting
+/// their passes do not bounce one line between them.
+pub static STATS: [Stats; MAX_CPUS] = [const {
+    Stats {
+        passes: AtomicU64::new(0),
+        busy_passes: AtomicU64::new(0),
+        busy_ticks: AtomicU64::new(0),
+        idle_ticks: AtomicU64::new(0),
+        halts: AtomicU64::new(0),
+        halted_ticks: AtomicU64::new(0),
+        irq_on_passes: AtomicU64::new(0),
+        since: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// This CPU's counters.
+pub fn this_cpu() -> &'static Stats {
+    &STATS[percpu::index()]
+}
+
+/// Zeroes every CPU's counters (`stats reset`).
+pub fn reset_all() {
+    for s in &STATS {
+        s.reset();
+    }
+}
 
 impl Stats {
     pub fn reset(&self) {
@@ -85,10 +108,6 @@ fn busy_poll_ticks() -> u64 {
             let t =
                 (u128::from(time::tsc_hz()) * BUSY_POLL.as_nanos() / 1_000_000_000).max(1) as u64;
             TICKS.store(t, Relaxed);
-            // First wait: the counters start now.
-            let _ = STATS
-                .since
-                .compare_exchange(0, cpu::rdtsc(), Relaxed, Relaxed);
             t
         }
         t => t,
@@ -109,6 +128,10 @@ pub struct Idle {
 
 impl Idle {
     pub fn new() -> Self {
+        // This CPU's first wait: its counters start now.
+        let _ = this_cpu()
+            .since
+            .compare_exchange(0, cpu::rdtsc(), Relaxed, Relaxed);
         Self {
             busy_poll: busy_poll_ticks(),
             last_work: cpu::rdtsc(),
@@ -128,34 +151,42 @@ impl Idle {
     /// after that check then wakes the halt instead of being slept
     /// through. Returns with interrupts disabled.
     pub fn run_once(&mut self) {
+        let stats = this_cpu();
         // `pushf`: no VM exit, a few cycles per pass.
         if interrupts::are_enabled() {
-            STATS.irq_on_passes.fetch_add(1, Relaxed);
+            stats.irq_on_passes.fetch_add(1, Relaxed);
             interrupts::disable();
         }
         let t0 = cpu::rdtsc();
         let worked = net::poll();
         let t1 = cpu::rdtsc();
-        STATS.passes.fetch_add(1, Relaxed);
+        stats.passes.fetch_add(1, Relaxed);
         if worked {
-            STATS.busy_passes.fetch_add(1, Relaxed);
-            STATS.busy_ticks.fetch_add(t1.wrapping_sub(t0), Relaxed);
+            stats.busy_passes.fetch_add(1, Relaxed);
+            stats.busy_ticks.fetch_add(t1.wrapping_sub(t0), Relaxed);
             net::disarm();
             self.last_work = t1;
+            if percpu::index() == 0 {
+                // CPU 0 takes the NICs' INTx (and passes it on to CPUs
+                // asleep on their pairs, `net::wake`): while busy it polls
+                // with interrupts off, so it lets them in between passes.
+                cpu::interrupt_window();
+            }
             return;
         }
-        STATS.idle_ticks.fetch_add(t1.wrapping_sub(t0), Relaxed);
+        stats.idle_ticks.fetch_add(t1.wrapping_sub(t0), Relaxed);
         if t1.wrapping_sub(self.last_work) < self.busy_poll {
             return;
         }
         if net::arm() {
             return;
         }
-        STATS.halts.fetch_add(1, Relaxed);
+        stats.halts.fetch_add(1, Relaxed);
         cpu::wait_for_interrupt();
+        net::woke();
         // Woken: poll from the top; the next busy pass disarms.
         self.last_work = cpu::rdtsc();
-        STATS
+        stats
             .halted_ticks
             .fetch_add(self.last_work.wrapping_sub(t1), Relaxed);
     }

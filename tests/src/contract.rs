@@ -41,8 +41,9 @@ pub const PANIC: &str =
 /// bootstrap processor); group 1 is its number.
 pub const ON_CPU: &str = r"(?m)^  on cpu(\d+)\r?$";
 /// `stats`: one line per CPU online, after the others; groups: CPU number,
-/// idle-loop passes, halts, timer ticks, interrupts.
-pub const STATS_CPU: &str = r"^cpu(\d+) passes (\d+) halts (\d+) ticks (\d+) irqs (\d+)$";
+/// idle-loop passes, halts, timer ticks, interrupts, busy passes, frames
+/// moved, busy TSC ticks.
+pub const STATS_CPU: &str = r"^cpu(\d+) passes (\d+) halts (\d+) ticks (\d+) irqs (\d+) busy (\d+) frames (\d+) busy-ticks (\d+)$";
 /// An exception report; groups: name, vector, error code, rip.
 pub const EXCEPTION: &str =
     r"EXCEPTION: ([A-Za-z ()-]+) \(vector (\d+)\) error=(0x[0-9a-f]+|none) rip=(0x[0-9a-f]+)";
@@ -66,8 +67,8 @@ pub const MAC_ENTRY: &str = r"^([0-9a-f]{2}(?::[0-9a-f]{2}){5}) (\d+) (\S+) (\d+
 pub const IFCONFIG_NIC: &str =
     r"^(\S+): mac ([0-9a-f:]{17}) link (up|down) pci \S+ irq \S+ rx-slots (\d+) tx-slots (\d+)$";
 /// `ifconfig` of a multi-queue NIC: one line per queue pair, `pairK`
-/// then [`COUNTERS`] (that pair's tx and rx krings) and its kicks; group 1
-/// is K.
+/// then [`COUNTERS`] (that pair's tx and rx krings), its kicks and
+/// `cpu N`, the CPU that polls it; group 1 is K.
 pub const IFCONFIG_PAIR: &str = r"^\s+pair(\d+) tx \d+ pkts ";
 /// `ifconfig`: driver counters; groups: kicks, suppressed, device errors,
 /// resets, frames lost in resets, watchdog kicks (lost notifications).

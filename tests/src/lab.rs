@@ -96,6 +96,45 @@ pub fn idle_counters(console: &mut Console, timeout: Duration) -> Result<IdleCou
     }
 }
 
+/// One CPU's `stats` line ([`contract::STATS_CPU`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuStats {
+    pub passes: u64,
+    pub halts: u64,
+    pub ticks: u64,
+    pub irqs: u64,
+    /// Passes that moved frames, the frames moved, TSC ticks in those passes.
+    pub busy: u64,
+    pub frames: u64,
+    pub busy_ticks: u64,
+}
+
+/// `stats`' `cpuN` lines, in CPU order (an error if one is malformed or
+/// out of order).
+pub fn cpu_stats(lines: &[String]) -> std::result::Result<Vec<CpuStats>, String> {
+    let re = Regex::new(contract::STATS_CPU).unwrap();
+    let mut cpus = Vec::new();
+    for line in lines.iter().filter(|l| l.starts_with("cpu")) {
+        let caps = re
+            .captures(line.trim_end())
+            .ok_or_else(|| format!("{line:?} !~ {}", contract::STATS_CPU))?;
+        let n = |i: usize| caps[i].parse::<u64>().unwrap_or(0);
+        if n(1) != cpus.len() as u64 {
+            return Err(format!("CPU lines out of order: {lines:?}"));
+        }
+        cpus.push(CpuStats {
+            passes: n(2),
+            halts: n(3),
+            ticks: n(4),
+            irqs: n(5),
+            busy: n(6),
+            frames: n(7),
+            busy_ticks: n(8),
+        });
+    }
+    Ok(cpus)
+}
+
 /// The events that cost a VM exit under KVM, as `stats`' `exits` line
 /// counts them ([`contract::STATS_EXITS`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -328,6 +367,8 @@ pub struct NicInfo {
     pub watchdog_kicks: u64,
     /// A multi-queue NIC's counters per queue pair (empty for one pair).
     pub pairs: Vec<Counters>,
+    /// Per queue pair: the CPU that polls it (`cpu N` ending its line).
+    pub pair_cpus: Vec<usize>,
 }
 
 /// One entry of `vale-ctl -m`.
@@ -402,9 +443,15 @@ pub fn nic_info(console: &mut Console, name: &str, timeout: Duration) -> Result<
             info.tx_slots = c[5].parse().unwrap_or(0);
             got_head = true;
         } else if pair.is_match(l) {
-            match Counters::parse(l) {
-                Some(c) => info.pairs.push(c),
-                None => return Err(bad(console, "ifconfig", &lines)),
+            let cpu = l
+                .rsplit_once(" cpu ")
+                .and_then(|(_, n)| n.trim().parse::<usize>().ok());
+            match (Counters::parse(l), cpu) {
+                (Some(c), Some(cpu)) => {
+                    info.pairs.push(c);
+                    info.pair_cpus.push(cpu);
+                }
+                _ => return Err(bad(console, "ifconfig", &lines)),
             }
         } else if let Some(c) = Counters::parse(l) {
             info.counters = c;

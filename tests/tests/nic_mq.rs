@@ -9,7 +9,9 @@
 //! arrives once, byte for byte, each flow in order (the device keeps a flow
 //! on one queue, and a frame that came in on pair k leaves on pair k), and
 //! the per-pair counters on both sides show that both pairs carried
-//! traffic. With `--smp 1` and `--smp 2` (CPU 0 still polls every pair).
+//! traffic. With `--smp 1`, `--smp 2` (two pairs) and `--smp 4` (four
+//! pairs): pair k is polled by CPU k mod N, and each CPU's own frame count
+//! (`stats`) shows it forwarded its pairs' frames itself.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +23,6 @@ use integration::timeouts::{scaled, COMMAND};
 use integration::wire::{Endpoint, Options, Spec};
 use integration::{Nic, Vm, VmOptions};
 
-const PAIRS: u16 = 2;
 /// Frames in flight at most: under one pair's 512-slot transmit ring, so
 /// nothing can be dropped however the flows fall on the pairs.
 const WINDOW: usize = 256;
@@ -43,7 +44,7 @@ impl Drop for Lab {
     }
 }
 
-fn boot(smp: u32) -> Lab {
+fn boot(smp: u32, pairs: u16) -> Lab {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "nmmq-{}-{}",
@@ -56,11 +57,11 @@ fn boot(smp: u32) -> Lab {
     let mut ends = Vec::new();
     for i in 0..2 {
         let path = dir.join(format!("vu{i}"));
-        let spec: Spec = format!("vhost-user:{},queues={PAIRS}", path.display())
+        let spec: Spec = format!("vhost-user:{},queues={pairs}", path.display())
             .parse()
             .unwrap();
         ends.push(Endpoint::open_with(&spec, &Options::default()).unwrap());
-        opts = opts.nic(Nic::vhost_user(path).with_queues(PAIRS));
+        opts = opts.nic(Nic::vhost_user(path).with_queues(pairs));
     }
     let mut vm = Vm::boot_to_prompt(opts).unwrap();
     for ep in &mut ends {
@@ -155,8 +156,8 @@ impl Lab {
     }
 }
 
-fn frames_of_many_flows_cross_two_queue_pairs(smp: u32) {
-    let mut lab = boot(smp);
+fn frames_of_many_flows_cross_queue_pairs(smp: u32, pairs: u16) {
+    let mut lab = boot(smp, pairs);
     let lines = lab.vm.command_ok("ifconfig virtio0", COMMAND).unwrap();
     let features: Vec<&str> = lines
         .iter()
@@ -167,28 +168,40 @@ fn frames_of_many_flows_cross_two_queue_pairs(smp: u32) {
     for f in ["MQ", "CTRL_VQ"] {
         assert!(features.contains(&f), "{f} not negotiated: {features:?}");
     }
-    assert!(
-        lines.iter().any(|l| l.trim() == "queue-pairs 2 of 2"),
-        "{lines:?}"
-    );
+    let want = format!("queue-pairs {pairs} of {pairs}");
+    assert!(lines.iter().any(|l| l.trim() == want), "{lines:?}");
     lab.learn();
+    lab.vm.command_ok("stats reset", COMMAND).unwrap();
+    let before: Vec<Vec<_>> = (0..2)
+        .map(|i| lab.ends[i].vhost_pair_frames().unwrap())
+        .collect();
     const N: u32 = 3000;
     lab.forward(0, 1, N);
     lab.forward(1, 0, 1000);
-    // Both pairs carried traffic both ways, on both sides of both NICs.
+    let p = usize::from(pairs);
+    // Every pair carried traffic both ways, on both sides of both NICs.
     for i in 0..2 {
         let pf = lab.ends[i].vhost_pair_frames().unwrap();
-        assert_eq!(pf.len(), 2);
-        for (k, p) in pf.iter().enumerate() {
-            assert!(p.rx > 0 && p.tx > 0, "backend {i} pair {k}: {pf:?}");
+        assert_eq!(pf.len(), p);
+        for (k, q) in pf.iter().enumerate() {
+            assert!(q.rx > 0 && q.tx > 0, "backend {i} pair {k}: {pf:?}");
+            // The guest notified every pair's queues while the traffic ran
+            // (each queue has its own doorbell), not only pair 0's (QEMU
+            // kicks every queue once when the device starts, hence `before`).
+            assert!(
+                q.kicks > before[i][k].kicks,
+                "backend {i} pair {k} never kicked: {:?} then {pf:?}",
+                before[i]
+            );
         }
         let sent_in = pf.iter().map(|p| p.rx).sum::<u64>();
         let n = lab::nic_info(&mut lab.vm, &format!("virtio{i}"), COMMAND).unwrap();
-        assert_eq!(n.pairs.len(), 2, "virtio{i}: {n:?}");
+        assert_eq!(n.pairs.len(), p, "virtio{i}: {n:?}");
         for (k, c) in n.pairs.iter().enumerate() {
             assert!(c.rx_pkts > 0 && c.tx_pkts > 0, "virtio{i} pair{k}: {n:?}");
             // The guest's pair k receives what the device put on queue 2k.
             assert_eq!(c.rx_pkts, pf[k].rx, "virtio{i} pair{k}: {n:?} vs {pf:?}");
+            assert_eq!(n.pair_cpus[k], k % smp as usize, "virtio{i}: {n:?}");
         }
         assert_eq!(n.counters.rx_pkts, sent_in, "virtio{i}: {n:?}");
         assert_eq!(
@@ -203,22 +216,41 @@ fn frames_of_many_flows_cross_two_queue_pairs(smp: u32) {
             "backend {i}: {s:?}"
         );
     }
+    // Each CPU that owns a pair forwarded frames itself; the others none.
+    let stats = lab.vm.command_ok("stats", COMMAND).unwrap();
+    let cpus = lab::cpu_stats(&stats).unwrap();
+    assert_eq!(cpus.len(), smp as usize, "{stats:?}");
+    for (c, s) in cpus.iter().enumerate() {
+        if c < p {
+            assert!(
+                s.frames > 0 && s.busy > 0,
+                "cpu{c} forwarded nothing: {stats:?}"
+            );
+        } else {
+            assert_eq!(s.frames, 0, "cpu{c} owns no pair: {stats:?}");
+        }
+    }
     assert!(!lab.vm.output().contains("PANIC"));
 }
 
 #[test]
 fn two_queue_pairs_forward_every_frame_once_in_flow_order() {
-    frames_of_many_flows_cross_two_queue_pairs(1);
+    frames_of_many_flows_cross_queue_pairs(1, 2);
 }
 
 #[test]
-fn two_queue_pairs_forward_every_frame_once_with_two_cpus() {
-    frames_of_many_flows_cross_two_queue_pairs(2);
+fn two_queue_pairs_on_two_cpus_forward_every_frame_once() {
+    frames_of_many_flows_cross_queue_pairs(2, 2);
+}
+
+#[test]
+fn four_queue_pairs_on_four_cpus_forward_every_frame_once() {
+    frames_of_many_flows_cross_queue_pairs(4, 4);
 }
 
 #[test]
 fn a_device_reset_brings_both_pairs_back() {
-    let mut lab = boot(1);
+    let mut lab = boot(2, 2);
     lab.learn();
     lab.forward(0, 1, 500);
     let before: Vec<_> = lab.ends[1].vhost_pair_frames().unwrap();

@@ -7,39 +7,15 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use integration::boot_exit::{EXCEPTION_CODE, PANIC_CODE};
+use integration::lab::{self, CpuStats};
 use integration::timeouts::{COMMAND, EXIT};
 use integration::{contract, KernelExit, Vm, VmOptions};
-use regex_lite::Regex;
-
-/// One CPU's `stats` line.
-#[derive(Debug, Clone, Copy)]
-struct Cpu {
-    passes: u64,
-    halts: u64,
-    ticks: u64,
-    irqs: u64,
-}
 
 /// `stats`' `cpuN` lines, in order; checks the older lines still lead.
-fn cpus(vm: &mut Vm) -> Vec<Cpu> {
+fn cpus(vm: &mut Vm) -> Vec<CpuStats> {
     let lines = vm.command_ok("stats", COMMAND).unwrap();
     assert!(lines[0].starts_with("passes "), "{lines:?}");
-    let re = Regex::new(contract::STATS_CPU).unwrap();
-    let mut cpus = Vec::new();
-    for line in lines.iter().filter(|l| l.starts_with("cpu")) {
-        let caps = re
-            .captures(line.trim_end())
-            .unwrap_or_else(|| panic!("{line:?} !~ {}", contract::STATS_CPU));
-        let n = |i: usize| caps[i].parse::<u64>().unwrap();
-        assert_eq!(n(1), cpus.len() as u64, "CPU lines out of order: {lines:?}");
-        cpus.push(Cpu {
-            passes: n(2),
-            halts: n(3),
-            ticks: n(4),
-            irqs: n(5),
-        });
-    }
-    cpus
+    lab::cpu_stats(&lines).unwrap()
 }
 
 /// Boots with `n` CPUs: every one is listed, and every one's timer ticks

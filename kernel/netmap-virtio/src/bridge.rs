@@ -37,9 +37,19 @@ use netmap::vale::{Attachment, Batch, ForwardScratch, Switch, Wakeups};
 use netmap::{Dir, Kring, KringStats, OpenError, SyncError};
 use spin::Mutex;
 
-/// Slots of the bridge's rx kring (the switch-to-NIC queue), as netmap's
-/// default ring size.
+/// Slots of the bridge's rx krings (the switch-to-NIC queues) of one NIC,
+/// all pairs together, as netmap's default ring size: a single-queue NIC's
+/// one ring has them all, a multi-queue NIC's pairs share them (at least
+/// [`MIN_BRIDGE_SLOTS`] each), so a NIC costs the pool about the same
+/// buffers however many pairs it runs.
 pub const BRIDGE_SLOTS: u32 = 1024;
+/// The fewest slots of one bridge rx kring.
+pub const MIN_BRIDGE_SLOTS: u32 = 256;
+
+/// Slots of each bridge rx kring of a NIC with `pairs` queue pairs.
+pub fn bridge_slots(pairs: usize) -> u32 {
+    (BRIDGE_SLOTS / pairs.max(1) as u32).max(MIN_BRIDGE_SLOTS)
+}
 
 /// The switch's view of a native port.
 pub struct Bridge {
@@ -86,7 +96,7 @@ impl Bridge {
                     &pool,
                     Dir::Rx,
                     hw.krings(Dir::Tx).len() as u16,
-                    BRIDGE_SLOTS,
+                    bridge_slots(hw.krings(Dir::Tx).len()),
                 )?,
                 scratch: (0..hw.krings(Dir::Rx).len())
                     .map(|_| {

@@ -68,7 +68,7 @@ mod rx;
 mod stats;
 mod tx;
 
-pub use bridge::{Bridge, BRIDGE_SLOTS};
+pub use bridge::{bridge_slots, Bridge, BRIDGE_SLOTS, MIN_BRIDGE_SLOTS};
 pub use bufmap::BufMap;
 pub use nic::{rx_queue, tx_queue, Doorbell, RingState, VirtioNic, RX_QUEUE, TX_QUEUE};
 pub use recovery::{retry_delay_ms, Recovery, RecoveryState, FIRST_RETRY_MS, MAX_RETRY_MS};

@@ -73,6 +73,9 @@ pub struct VirtioNic {
     /// The last re-initialisation failed: the queues are not the device's
     /// (syncs refuse, arming reports nothing) until a retry succeeds.
     dead: AtomicBool,
+    /// A CPU is resetting the device: a second caller returns at once
+    /// (each pair's syncs, on other CPUs, wait on its kring locks meanwhile).
+    resetting: AtomicBool,
     /// Failed re-initialisations in a row and the backoff.
     recovery: Mutex<Recovery>,
     link_up: AtomicBool,
@@ -132,6 +135,7 @@ impl VirtioNic {
             doorbell,
             needs_reset: AtomicBool::new(false),
             dead: AtomicBool::new(false),
+            resetting: AtomicBool::new(false),
             recovery: Mutex::new(Recovery::new()),
             link_up: AtomicBool::new(true),
         };
@@ -264,7 +268,29 @@ impl VirtioNic {
     /// frames in flight are counted. If `start` fails the NIC stays flagged
     /// and dead (syncs refuse) and [`reset_due`](Self::reset_due) says when
     /// to retry (backoff from `now_ms`). Returns whether the NIC is back.
+    ///
+    /// One CPU at a time: a call while another CPU's is under way returns
+    /// `false` at once and does nothing (the flag stays set until that
+    /// reset finishes).
     pub fn reset(&self, now_ms: u64, stop: impl FnOnce(), start: impl FnOnce() -> bool) -> bool {
+        if self
+            .resetting
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        let back = self.reset_claimed(now_ms, stop, start);
+        self.resetting.store(false, Ordering::Release);
+        back
+    }
+
+    fn reset_claimed(
+        &self,
+        now_ms: u64,
+        stop: impl FnOnce(),
+        start: impl FnOnce() -> bool,
+    ) -> bool {
         stop();
         for p in 0..self.pairs() {
             {
@@ -363,14 +389,15 @@ impl VirtioNic {
         if self.dead().is_err() {
             return false;
         }
-        let mut work = false;
-        for p in 0..self.pairs() {
-            work |= self.arm_pair(p);
-        }
-        work
+        (0..self.pairs()).fold(false, |work, p| self.arm_pair(p) | work)
     }
 
-    fn arm_pair(&self, p: usize) -> bool {
+    /// [`arm`](Self::arm) for queue pair `p` alone (by the CPU that polls
+    /// it). A pair past the port's is never armed and reports nothing.
+    pub fn arm_pair(&self, p: usize) -> bool {
+        if p >= self.pairs() || self.dead().is_err() {
+            return false;
+        }
         let rx = {
             let mut k = self.rx[p].lock();
             let mut q = self.rxq[p].lock();
@@ -396,6 +423,13 @@ impl VirtioNic {
     /// Stop interrupts while the datapath is busy.
     pub fn disarm(&self) {
         for p in 0..self.pairs() {
+            self.disarm_pair(p);
+        }
+    }
+
+    /// [`disarm`](Self::disarm) for queue pair `p` alone.
+    pub fn disarm_pair(&self, p: usize) {
+        if p < self.pairs() {
             self.rxq[p].lock().disarm();
             self.txq[p].lock().disarm();
         }

@@ -166,6 +166,45 @@ fn every_rx_kring_is_forwarded_and_leaves_on_the_same_pair() {
 }
 
 #[test]
+fn a_multi_queue_nic_shares_the_bridge_slots_of_one_queue() {
+    assert_eq!(bridge_slots(1), BRIDGE_SLOTS);
+    assert_eq!(bridge_slots(2), BRIDGE_SLOTS / 2);
+    assert_eq!(bridge_slots(4), MIN_BRIDGE_SLOTS);
+    assert_eq!(bridge_slots(8), MIN_BRIDGE_SLOTS);
+    let pool = BufferPool::on_heap(12288, 2048).unwrap();
+    let sw = Switch::new("vale0");
+    let a = nic(&pool, "virtio0");
+    let free = pool.free_count();
+    let ba = Bridge::attach(&sw, a.port.clone(), "vale0:virtio0").unwrap();
+    for k in ba.krings(Dir::Rx) {
+        assert_eq!(k.num_slots(), BRIDGE_SLOTS / PAIRS as u32);
+    }
+    // What the bridge took from the pool: one buffer per slot of its rings.
+    assert_eq!(free - pool.free_count(), BRIDGE_SLOTS as usize);
+}
+
+/// Two CPUs reset one NIC at once: one does it, the other returns at once
+/// without touching the queues (it would reset them under the first's feet).
+#[test]
+fn a_second_reset_while_one_runs_does_nothing() {
+    let pool = BufferPool::on_heap(12288, 2048).unwrap();
+    let a = nic(&pool, "virtio0");
+    a.port.request_reset();
+    let inner = core::cell::Cell::new(None);
+    let back = a.port.reset(
+        0,
+        || inner.set(Some(a.port.reset(0, || panic!("second stop"), || true))),
+        || true,
+    );
+    assert!(back, "the first reset brings the NIC back");
+    assert_eq!(inner.get(), Some(false), "the second returns at once");
+    assert!(!a.port.needs_reset());
+    // Once the first finished, a reset runs again.
+    a.port.request_reset();
+    assert!(a.port.reset(0, || {}, || true));
+}
+
+#[test]
 fn a_reset_starts_every_pair_over() {
     let pool = BufferPool::on_heap(12288, 2048).unwrap();
     let mut a = nic(&pool, "virtio0");

@@ -35,6 +35,16 @@ pub fn wait_for_interrupt() {
     interrupts::disable();
 }
 
+/// Lets interrupts that are pending in while interrupts are off be taken
+/// now (`sti; nop; cli`: `sti` holds delivery back for one instruction),
+/// for a CPU that polls with interrupts off for long stretches.
+pub fn interrupt_window() {
+    // SAFETY: `sti; nop; cli` changes nothing but the interrupt flag, which
+    // it leaves clear, as the callers (the idle loop) hold it; any handler
+    // that runs in between saves and restores everything it touches.
+    unsafe { core::arch::asm!("sti", "nop", "cli", options(nomem, nostack)) };
+}
+
 /// Stops this CPU for good: interrupts off, halt in a loop (NMIs and SMIs
 /// may still wake `hlt`, hence the loop).
 pub fn halt_forever() -> ! {

@@ -97,6 +97,12 @@ pub fn send_startup(destination: u8, page: u8) {
     );
 }
 
+/// A fixed interrupt on `vector` to the CPU whose APIC ID is
+/// `destination` (a wake-up: see `net::wake`).
+pub fn send_fixed(destination: u8, vector: u8) {
+    send_ipi(destination, ICR_LEVEL_ASSERT | u32::from(vector));
+}
+
 /// This CPU's APIC ID, the destination for routed interrupts.
 pub fn id() -> u8 {
     (regs().read32(ID) >> 24) as u8

@@ -8,7 +8,22 @@
 //!
 //! Control (attach, detach, create) goes through [`netmap::registry::Registry`]
 //! under its control-plane lock; the datapath only walks [`Net::polled`],
-//! a list the control plane rebuilds, so the loop never allocates.
+//! lists the control plane rebuilds, so the loop never allocates.
+//!
+//! Several CPUs: queue pair `k` of every bridged NIC is polled by one CPU,
+//! `k mod CPUs` when the NIC's interrupts can follow (MSI-X, see
+//! [`virtio::vectors`]), else CPU 0. A frame that arrives on pair `k`
+//! crosses the switch on that CPU (the NIC's rx kring `k` is source ring
+//! `k`) into destination rx kring `k mod n` of each port, and a bridged
+//! NIC sends it on pair `k` too: a flow stays on one CPU end to end, and
+//! two CPUs meet on a ring only when their flows share a destination whose
+//! ring count is smaller. Each CPU has its own list of what it polls
+//! ([`Net::polled`]), its own frame counter and idle-loop counters, and
+//! arms only its own pairs' interrupts. CPU 0 alone runs the control work
+//! of a pass ([`control`]: interrupt acknowledgement, device resets, the
+//! queue watchdog, the registry's clock) and the registered pollers (host
+//! stack, capture, applications), so none of these ever runs on two CPUs
+//! at once.
 //!
 //! `unsafe` lives in two places here: [`pool`] (the DMA region handed to
 //! the portable crates as the buffer pool) and [`virtio`] (device
@@ -43,6 +58,7 @@ use netmap::OpenError;
 use netmap_virtio::Bridge;
 use spin::{Mutex, Once, RwLock};
 
+use crate::arch::percpu::{self, MAX_CPUS};
 use crate::pci;
 use virtio::device::NicDevice;
 
@@ -50,12 +66,25 @@ use virtio::device::NicDevice;
 const VIRTIO_VENDOR: u16 = 0x1af4;
 const VIRTIO_NET_MODERN: u16 = 0x1041;
 
+/// One bridged NIC as one CPU polls it: the rings (queue pairs) it owns.
+struct Polled {
+    bridge: Arc<Bridge>,
+    /// Bit `k`: pair `k` (the NIC's rx and tx kring `k`, the bridge's rx
+    /// kring `k`).
+    rings: u32,
+}
+
+/// A value on a cache line of its own (per-CPU data that CPUs write).
+#[repr(align(64))]
+struct CacheLine<T>(T);
+
 /// Everything networking owns.
 pub struct Net {
     pub registry: Registry,
     pub nics: Vec<NicDevice>,
-    /// Bridged NICs, which the loop polls; changed by the control plane.
-    polled: RwLock<Vec<Arc<Bridge>>>,
+    /// Per CPU: the bridged NICs' rings it polls; changed by the control
+    /// plane (a CPU's pass takes only its own list's read lock).
+    polled: [CacheLine<RwLock<Vec<Polled>>>; MAX_CPUS],
     /// Control-plane lock: attach/detach run one at a time.
     control: Mutex<()>,
 }
@@ -83,13 +112,27 @@ pub fn unregister_poller(f: Poller) {
     POLLERS.write().retain(|&g| !core::ptr::fn_addr_eq(g, f));
 }
 
-/// Frames the datapath moved (bridges count both directions; pollers add
-/// theirs with [`count_frames`]): the `stats` command's denominator.
-pub static FRAMES: AtomicU64 = AtomicU64::new(0);
+/// Frames the datapath moved, per CPU (bridges count both directions;
+/// pollers add theirs with [`count_frames`]): the `stats` command's
+/// denominator.
+static FRAMES: [CacheLine<AtomicU64>; MAX_CPUS] =
+    [const { CacheLine(AtomicU64::new(0)) }; MAX_CPUS];
 
-/// For pollers: `n` frames moved.
+/// For pollers: `n` frames moved (on this CPU).
 pub fn count_frames(n: u64) {
-    FRAMES.fetch_add(n, Ordering::Relaxed);
+    FRAMES[percpu::index()].0.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Frames CPU `cpu` moved.
+pub fn frames(cpu: usize) -> u64 {
+    FRAMES.get(cpu).map_or(0, |f| f.0.load(Ordering::Relaxed))
+}
+
+/// Zeroes every CPU's frame count (`stats reset`).
+pub fn reset_frames() {
+    for f in &FRAMES {
+        f.0.store(0, Ordering::Relaxed);
+    }
 }
 
 /// The networking state (after [`init`]).
@@ -110,9 +153,9 @@ pub fn init() {
                 Ok(nic) => {
                     let m = nic.port.mac();
                     log::info!(
-                        "{name}: {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, link {}, irq {:?}",
+                        "{name}: {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, link {}, irq {}, {} pair(s)",
                         func.address, m[0], m[1], m[2], m[3], m[4], m[5],
-                        if nic.port.link_up() { "up" } else { "down" }, nic.gsi
+                        if nic.port.link_up() { "up" } else { "down" }, nic.irq(), nic.pairs
                     );
                     if let Err(e) = registry.register(nic.port.clone()) {
                         log::error!("{name}: cannot register: {e}");
@@ -123,7 +166,12 @@ pub fn init() {
             }
         }
         wake::route(nics.iter().filter_map(|n| n.gsi));
-        Net { registry, nics, polled: RwLock::new(Vec::new()), control: Mutex::new(()) }
+        Net {
+            registry,
+            nics,
+            polled: [const { CacheLine(RwLock::new(Vec::new())) }; MAX_CPUS],
+            control: Mutex::new(()),
+        }
     });
 }
 
@@ -134,11 +182,12 @@ pub fn init() {
 const WATCHDOG_PERIOD_MS: u64 = 5;
 static LAST_WATCHDOG: AtomicU64 = AtomicU64::new(0);
 
-/// One pass of the datapath: acknowledge device interrupts, reset broken
-/// devices, move frames through every bridged NIC. Returns whether any
-/// frame moved (the idle loop keeps polling while it does).
-pub fn poll() -> bool {
-    let Some(net) = get() else { return false };
+/// CPU 0's share of a pass that is not frames: acknowledge device
+/// interrupts, reset broken devices, run the queue watchdog, set the
+/// registry's clock. Runs on CPU 0 only, so a device reset is started by
+/// one CPU (and `VirtioNic::reset` refuses a second caller anyway) and the
+/// watchdog's timestamp has one writer.
+fn control(net: &Net) {
     if wake::take() {
         for nic in &net.nics {
             nic.ack_interrupt();
@@ -161,36 +210,75 @@ pub fn poll() -> bool {
     // Every switch reads the registry's clock: one store (no registry
     // lock), so switches without a bridged NIC age their MAC tables too.
     net.registry.set_clock(now);
-    let mut moved = 0;
-    for bridge in net.polled.read().iter() {
-        // An error is a device error: the NIC flagged itself for the reset
-        // above, on the next pass.
-        moved += bridge.poll().unwrap_or(0);
+}
+
+/// One pass of the datapath on this CPU: on CPU 0 the [`control`] work
+/// first; then every ring this CPU owns, each bridged NIC's pairs in turn
+/// (switch to NIC, then NIC to switch); on CPU 0 the pollers last.
+/// Returns whether anything moved (the idle loop keeps polling while it
+/// does).
+pub fn poll() -> bool {
+    let Some(net) = get() else { return false };
+    let cpu = percpu::index();
+    if cpu == 0 {
+        control(net);
     }
-    FRAMES.fetch_add(u64::from(moved), Ordering::Relaxed);
+    let mut moved = 0;
+    for p in net.polled[cpu].0.read().iter() {
+        let mut rings = p.rings;
+        while rings != 0 {
+            let r = rings.trailing_zeros() as usize;
+            rings &= rings - 1;
+            // An error is a device error: the NIC flagged itself for the
+            // reset CPU 0 runs in its next pass.
+            moved += p.bridge.flush_ring(r).unwrap_or(0);
+            moved += p.bridge.forward_ring(r).unwrap_or(0);
+        }
+    }
+    if moved > 0 {
+        count_frames(u64::from(moved));
+    }
     let mut worked = moved > 0;
-    for poller in POLLERS.read().iter() {
-        worked |= poller();
+    if cpu == 0 {
+        for poller in POLLERS.read().iter() {
+            worked |= poller();
+        }
     }
     worked
 }
 
-/// Before the CPU sleeps: arm every NIC's interrupts. Returns `true` if
-/// work arrived meanwhile (poll again instead of sleeping).
+/// Before this CPU sleeps: arm the interrupts of the NIC queue pairs it
+/// owns. Returns `true` if work arrived meanwhile (poll again instead of
+/// sleeping).
 pub fn arm() -> bool {
     let Some(net) = get() else { return false };
+    let cpu = percpu::index();
+    // Before arming: an INTx raised from here on is passed on to this CPU.
+    wake::sleep(cpu);
     let mut pending = false;
     for nic in &net.nics {
-        pending |= nic.port.arm();
+        for k in (0..usize::from(nic.pairs)).filter(|&k| nic.pair_cpu(k) == cpu) {
+            pending |= nic.port.arm_pair(k);
+        }
+    }
+    if pending {
+        wake::awake(cpu);
     }
     pending
 }
 
-/// While busy: no interrupts.
+/// This CPU woke from its halt.
+pub fn woke() {
+    wake::awake(percpu::index());
+}
+
+/// While busy: no interrupts from this CPU's pairs.
 pub fn disarm() {
-    if let Some(net) = get() {
-        for nic in &net.nics {
-            nic.port.disarm();
+    let Some(net) = get() else { return };
+    let cpu = percpu::index();
+    for nic in &net.nics {
+        for k in (0..usize::from(nic.pairs)).filter(|&k| nic.pair_cpu(k) == cpu) {
+            nic.port.disarm_pair(k);
         }
     }
 }
@@ -226,8 +314,18 @@ pub fn attach(switch: &str, port: &str) -> Result<Arc<Switch>, OpenError> {
         bridge = Some(b.clone());
         Ok((b.attachment(), b as Arc<dyn Port>))
     })?;
-    if let Some(b) = bridge {
-        net.polled.write().push(b);
+    if let (Some(b), Some(nic)) = (bridge, net.nics.iter().find(|n| n.port.name() == port)) {
+        // Each pair to the list of the CPU that owns it.
+        let mut rings = [0u32; MAX_CPUS];
+        for k in 0..usize::from(nic.pairs).min(32) {
+            rings[nic.pair_cpu(k)] |= 1 << k;
+        }
+        for (cpu, &r) in rings.iter().enumerate().filter(|(_, &r)| r != 0) {
+            net.polled[cpu].0.write().push(Polled {
+                bridge: b.clone(),
+                rings: r,
+            });
+        }
     }
     Ok(sw)
 }
@@ -239,6 +337,8 @@ pub fn detach(switch: &str, port: &str) -> Result<(), OpenError> {
     net.registry.detach(switch, port)?;
     tuntap::unlinked(port);
     let name = format!("{switch}:{port}");
-    net.polled.write().retain(|b| b.name() != name);
+    for list in &net.polled {
+        list.0.write().retain(|p| p.bridge.name() != name);
+    }
     Ok(())
 }

@@ -1,12 +1,18 @@
 //! NIC interrupts as wake-ups for the idle loop.
 //!
+//! With MSI-X (see `virtio::vectors`), a queue pair's message is
+//! [`queue_vector`] on the CPU that polls the pair: its handler does
+//! nothing, ending that CPU's halt is the point. A configuration change is
+//! [`config_vector`] on CPU 0, handled as an INTx wake-up (below) without
+//! lines to mask.
+//!
 //! PCI INTx is level-triggered and stays asserted until the device's ISR
 //! is read, which takes the transport lock: not something to do in an
 //! interrupt handler that may have interrupted a holder of that lock. So
 //! the handler masks the lines and records the wake-up; the loop reads the
 //! ISRs (de-asserting the lines) and unmasks them.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use spin::Once;
 
@@ -14,6 +20,10 @@ use crate::exits::Irq;
 use crate::irq::{self, Polarity, Trigger};
 
 static PENDING: AtomicBool = AtomicBool::new(false);
+/// Bit `n`: CPU `n` (not 0) is about to halt or halted with its pairs'
+/// interrupts armed. An INTx wake-up (which only CPU 0 takes) is passed on
+/// to these by IPI.
+static SLEEPING: AtomicU32 = AtomicU32::new(0);
 /// Distinct lines the NICs use (QEMU puts several devices on one).
 static LINES: Once<Lines> = Once::new();
 
@@ -25,10 +35,56 @@ struct Lines {
     len: usize,
 }
 
+/// The vector of every queue pair's MSI-X message (allocated once).
+pub fn queue_vector() -> Option<u8> {
+    static VECTOR: Once<Option<u8>> = Once::new();
+    *VECTOR.call_once(|| irq::allocate_vector(Irq::Nic, on_queue).ok())
+}
+
+/// The vector of configuration-change messages (allocated once).
+pub fn config_vector() -> Option<u8> {
+    static VECTOR: Once<Option<u8>> = Once::new();
+    *VECTOR.call_once(|| irq::allocate_vector(Irq::Nic, on_config).ok())
+}
+
+/// A queue's message woke this CPU: its loop polls its pairs next.
+fn on_queue() {}
+
+/// CPU 0 reads the ISRs (link state) on its next pass.
+fn on_config() {
+    PENDING.store(true, Ordering::Release);
+}
+
 fn on_interrupt() {
     PENDING.store(true, Ordering::Release);
     for &gsi in lines() {
         let _ = irq::set_gsi_masked(gsi, true);
+    }
+    // The line is shared by every queue of every INTx NIC: wake each CPU
+    // that sleeps on armed pairs (it polls and re-arms; one with nothing
+    // new sleeps again).
+    let mut sleeping = SLEEPING.swap(0, Ordering::AcqRel);
+    while sleeping != 0 {
+        let cpu = sleeping.trailing_zeros() as usize;
+        sleeping &= sleeping - 1;
+        if let (Some(apic), Some(vector)) = (crate::smp::apic_id(cpu), queue_vector()) {
+            crate::irq::lapic::send_fixed(apic as u8, vector);
+        }
+    }
+}
+
+/// This CPU (not 0) armed its pairs and is about to halt: an INTx
+/// wake-up must reach it. Call with interrupts off, right before the halt.
+pub fn sleep(cpu: usize) {
+    if cpu != 0 && cpu < 32 {
+        SLEEPING.fetch_or(1 << cpu, Ordering::AcqRel);
+    }
+}
+
+/// This CPU woke (or found work before halting).
+pub fn awake(cpu: usize) {
+    if cpu != 0 && cpu < 32 {
+        SLEEPING.fetch_and(!(1 << cpu), Ordering::AcqRel);
     }
 }
 

@@ -12,6 +12,7 @@ mod bar;
 mod cam;
 pub mod config;
 mod ecam;
+pub mod msix;
 mod scan;
 
 pub use bar::Bar;

@@ -1,19 +1,21 @@
 //! An application processor's life: its Rust entry point (called by the
 //! trampoline on its own stack) and its idle loop.
 //!
-//! For now an application processor has no queue to poll: it halts with
-//! interrupts on and wakes on its timer tick (or any interrupt), counting
-//! passes and halts. At each wake-up it looks for a request from another
-//! CPU ([`request`]: the shell's `panic cpuN`, `fault KIND cpuN`), so a
-//! request is acted on within one tick (10 ms).
+//! An application processor runs the same idle loop as CPU 0
+//! ([`crate::idle`]) over its share of the datapath: the NIC queue pairs
+//! it owns (see [`crate::net`]); their MSI-X interrupts wake it. Between
+//! passes it looks for a request from another CPU ([`request`]: the
+//! shell's `panic cpuN`, `fault KIND cpuN`); a halted CPU sees one at its
+//! next timer tick (10 ms) at the latest.
 
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 use x86_64::instructions::interrupts;
 
 use super::{IST_TOPS, ONLINE};
 use crate::arch::percpu::{self, MAX_CPUS};
-use crate::arch::{cpu, faults, gdt, idt};
+use crate::arch::{faults, gdt, idt};
+use crate::idle::Idle;
 use crate::irq::{lapic, timer};
 
 /// Entered from the trampoline with interrupts off, on this CPU's stack,
@@ -32,31 +34,6 @@ pub(super) extern "C" fn entry(index: u64) -> ! {
     timer::start_this_cpu();
     ONLINE[index].store(true, core::sync::atomic::Ordering::Release);
     idle(index)
-}
-
-/// One application processor's idle-loop counters (`stats`' `cpuN` line).
-pub struct Counters {
-    /// Turns of the loop (one per wake-up).
-    pub passes: AtomicU64,
-    /// Halts (`sti; hlt`).
-    pub halts: AtomicU64,
-}
-
-/// Indexed by CPU number; entry 0 is unused (CPU 0's loop is
-/// [`crate::idle`], with its own counters).
-pub static COUNTERS: [Counters; MAX_CPUS] = [const {
-    Counters {
-        passes: AtomicU64::new(0),
-        halts: AtomicU64::new(0),
-    }
-}; MAX_CPUS];
-
-/// Zeroes every application processor's counters (`stats reset`).
-pub fn reset_counters() {
-    for c in &COUNTERS {
-        c.passes.store(0, Relaxed);
-        c.halts.store(0, Relaxed);
-    }
 }
 
 /// What another CPU may ask an application processor to do.
@@ -114,19 +91,19 @@ fn act(what: Request) {
     log::warn!("cpu{}: {what:?} did not fault", percpu::index());
 }
 
-/// The loop: act on a request if there is one, else halt until the next
-/// interrupt. Interrupts are off from the check to the halt (`sti; hlt`),
-/// so nothing that arrives in between is slept through.
+/// The loop: act on a request if there is one, else one pass of the
+/// idle loop (which halts when there is nothing to do). Interrupts are off
+/// from the check through the halt (`sti; hlt`), so nothing that arrives
+/// in between is slept through.
 fn idle(index: usize) -> ! {
-    let counters = &COUNTERS[index];
+    let mut idle = Idle::new();
     loop {
         interrupts::disable();
-        counters.passes.fetch_add(1, Relaxed);
         if let Some(what) = Request::from_u8(REQUESTS[index].swap(0, Relaxed)) {
             act(what);
+            idle.restart();
             continue;
         }
-        counters.halts.fetch_add(1, Relaxed);
-        cpu::wait_for_interrupt();
+        idle.run_once();
     }
 }

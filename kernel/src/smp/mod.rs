@@ -4,8 +4,9 @@
 //! start order; the bootstrap processor is 0, see
 //! [`crate::arch::percpu`]), its own stacks, GDT, TSS and IST stacks, the
 //! shared IDT, its local APIC and timer at the bootstrap processor's rate,
-//! and runs an idle loop of its own ([`ap`]). Nothing else runs there yet:
-//! the datapath, the shell and every device interrupt stay on CPU 0.
+//! and runs the idle loop over the NIC queue pairs it owns ([`ap`],
+//! [`crate::net`]). The shell, the control plane, the host stack and the
+//! in-kernel applications stay on CPU 0.
 
 mod ap;
 mod trampoline;
@@ -26,7 +27,7 @@ use crate::mem::{frames, paging};
 use crate::time;
 use trampoline::{Params, Trampoline};
 
-pub use ap::{request, reset_counters, Request, COUNTERS};
+pub use ap::{request, Request};
 
 /// Each application processor's kernel stack.
 const STACK_SIZE: u64 = 256 * 1024;
@@ -56,8 +57,7 @@ pub fn count() -> usize {
     COUNT.load(Ordering::Acquire)
 }
 
-/// CPU `index`'s local APIC ID.
-#[allow(dead_code, reason = "for multi-queue: interrupts routed per CPU")]
+/// CPU `index`'s local APIC ID (where its MSI-X messages go).
 pub fn apic_id(index: usize) -> Option<u32> {
     (index < count()).then(|| APIC_IDS[index].load(Ordering::Relaxed))
 }

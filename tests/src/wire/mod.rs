@@ -194,7 +194,7 @@ impl Endpoint {
     /// vhost-user wire (one entry per pair it serves).
     pub fn vhost_pair_frames(&self) -> Option<Vec<vhost::PairFrames>> {
         match &self.wire {
-            Wire::Vhost(v) => Some(v.pair_frames().to_vec()),
+            Wire::Vhost(v) => Some(v.pair_frames()),
             _ => None,
         }
     }

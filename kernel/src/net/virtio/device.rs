@@ -20,6 +20,7 @@ use super::cam::{device_function, KernelCam};
 use super::features::{self, config, REQUIRED};
 use super::hal::KernelHal;
 use super::notify::Notifier;
+use super::vectors::Vectors;
 use crate::mem::dma::{self, DmaRegion};
 use crate::pci::{self, PciAddress, PciFunction};
 
@@ -53,6 +54,8 @@ pub enum ProbeError {
     /// The device did not carry out a control command: (class, command,
     /// the ack it wrote, or `None` if it never answered).
     Ctrl(u8, u8, Option<u8>),
+    /// After a reset the device refused the MSI-X vectors it took before.
+    Vectors,
 }
 
 impl core::fmt::Display for ProbeError {
@@ -71,6 +74,7 @@ impl core::fmt::Display for ProbeError {
             ProbeError::Ctrl(class, cmd, Some(ack)) => {
                 write!(f, "control command {class}.{cmd} refused (ack {ack})")
             }
+            ProbeError::Vectors => f.write_str("device refused its MSI-X vectors"),
         }
     }
 }
@@ -234,7 +238,7 @@ impl CtrlQueue {
 /// A brought-up NIC.
 pub struct NicDevice {
     pub pci: PciAddress,
-    /// Global system interrupt of its INTx line, if routed.
+    /// Global system interrupt of its INTx line, if it uses INTx.
     pub gsi: Option<u32>,
     pub features: u64,
     pub port: Arc<VirtioNic>,
@@ -243,6 +247,10 @@ pub struct NicDevice {
     /// The device's `max_virtqueue_pairs` (1 without `VIRTIO_NET_F_MQ`).
     pub max_pairs: u16,
     transport: SharedTransport,
+    /// MSI-X routing; `None`: INTx to CPU 0, which wakes the others.
+    vectors: Option<Vectors>,
+    /// Per pair: the CPU that polls it, `k mod CPUs`.
+    cpus: Vec<usize>,
     /// Per pair: (rx, tx) queue memory.
     areas: Vec<(QueueArea, QueueArea)>,
     ctrl: Option<Mutex<CtrlQueue>>,
@@ -303,6 +311,18 @@ impl NicDevice {
         } else {
             None
         };
+        let cpus: Vec<usize> = (0..usize::from(pairs))
+            .map(|k| k % crate::smp::count())
+            .collect();
+        let vectors = match Vectors::new(func, &cpus, ctrl.as_ref().map(|c| c.index)) {
+            Some(v) if v.program() => Some(v),
+            Some(v) => {
+                log::warn!("{name}: device refused MSI-X vectors; using INTx");
+                v.disable();
+                None
+            }
+            None => None,
+        };
         t.finish_init();
         if pairs > 1 {
             if let Some(c) = ctrl.as_mut() {
@@ -313,7 +333,7 @@ impl NicDevice {
         let mac = read_mac(&t, features, func.address);
         let link_up = read_link(&t, features);
         let transport = Arc::new(Mutex::new(t));
-        let bell: Box<dyn Doorbell> = match Notifier::new(func) {
+        let bell: Box<dyn Doorbell> = match Notifier::new(func, 2 * pairs) {
             Some(n) => Box::new(n),
             None => {
                 log::warn!("{name}: notify capability unusable; kicking through the transport");
@@ -324,7 +344,10 @@ impl NicDevice {
         let port = VirtioNic::new_pairs(name, mac, bufs, queues, rx_slots, tx_slots, bell)
             .map_err(|_| ProbeError::Memory)?;
         port.set_link_up(link_up);
-        let gsi = func.interrupt_line.map(u32::from);
+        let gsi = match vectors {
+            Some(_) => None,
+            None => func.interrupt_line.map(u32::from),
+        };
         Ok(Self {
             pci: func.address,
             gsi,
@@ -333,9 +356,26 @@ impl NicDevice {
             pairs,
             max_pairs,
             transport,
+            vectors,
+            cpus,
             areas,
             ctrl: ctrl.map(Mutex::new),
         })
+    }
+
+    /// The CPU that polls queue pair `k` (and takes its interrupts).
+    pub fn pair_cpu(&self, k: usize) -> usize {
+        self.cpus.get(k).copied().unwrap_or(0)
+    }
+
+    /// How the device interrupts, one word for logs and `ifconfig`:
+    /// `msi-x`, its INTx line's GSI, or `none` (polled only).
+    pub fn irq(&self) -> String {
+        match (&self.vectors, self.gsi) {
+            (Some(_), _) => "msi-x".into(),
+            (None, Some(gsi)) => format!("{gsi}"),
+            (None, None) => "none".into(),
+        }
     }
 
     /// Read the ISR (acknowledging, and de-asserting INTx); true if the
@@ -382,6 +422,11 @@ impl NicDevice {
                 }
                 if let Some(c) = ctrl.as_mut() {
                     c.program(&mut t);
+                }
+                if let Some(v) = &self.vectors {
+                    if !v.program() {
+                        return Err(ProbeError::Vectors);
+                    }
                 }
                 t.finish_init();
                 match ctrl.as_mut() {

@@ -11,13 +11,18 @@
 //! (and, with `VIRTIO_F_IN_ORDER`, in batches); the krings still move in
 //! ring order.
 //!
-//! Interrupts (INTx, level-triggered, through the I/O APIC) only wake the
-//! idle loop: the handler masks the line and records the wake-up; the loop
-//! acknowledges the device (reading the ISR de-asserts INTx), unmasks, and
-//! polls. While traffic flows the queues run with interrupts suppressed.
+//! Interrupts only wake an idle loop. With MSI-X ([`vectors`]) each queue
+//! pair's message goes to the CPU that polls the pair, and configuration
+//! changes to CPU 0. Without it, INTx (level-triggered, through the I/O
+//! APIC) goes to CPU 0, which then polls every pair: the handler masks the
+//! line and records the wake-up; the loop acknowledges the device (reading
+//! the ISR de-asserts INTx), unmasks, and polls. While traffic flows the
+//! queues run with interrupts suppressed.
 
 pub mod cam;
+pub mod caps;
 pub mod device;
 pub mod features;
 pub mod hal;
 pub mod notify;
+pub mod vectors;

@@ -114,6 +114,8 @@ pub struct Conn {
 pub struct ProtoStats {
     pub connections: AtomicU64,
     pub kicks: AtomicU64,
+    /// Kicks per queue (index = virtqueue number).
+    pub queue_kicks: Vec<AtomicU64>,
     pub memory_updates: AtomicU64,
     pub ring_stops: AtomicU64,
 }
@@ -142,7 +144,10 @@ impl Shared {
             conn: Mutex::new(None),
             generation: AtomicU64::new(1),
             wake: EventFd::new(EFD_NONBLOCK)?,
-            stats: ProtoStats::default(),
+            stats: ProtoStats {
+                queue_kicks: (0..opts.num_queues()).map(|_| AtomicU64::new(0)).collect(),
+                ..ProtoStats::default()
+            },
             shutdown: Mutex::new(None),
         }))
     }
@@ -245,6 +250,9 @@ impl VhostUserBackend for NetBackend {
         }
         // A kick (the daemon has consumed the eventfd): wake the datapath.
         self.shared.stats.kicks.fetch_add(1, Ordering::Relaxed);
+        if let Some(k) = self.shared.stats.queue_kicks.get(usize::from(device_event)) {
+            k.fetch_add(1, Ordering::Relaxed);
+        }
         self.shared.wake.write(1)
     }
 }

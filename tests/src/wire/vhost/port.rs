@@ -115,6 +115,8 @@ pub struct PairFrames {
     pub rx: u64,
     /// Frames read from the pair's transmit queue (from the guest).
     pub tx: u64,
+    /// The guest's notifications (kicks) of the pair's two queues.
+    pub kicks: u64,
 }
 
 /// The device's flow hash: which of `n` receive queues a frame goes to.
@@ -228,9 +230,23 @@ impl VhostPort {
         })
     }
 
-    /// Frames per queue pair so far (one entry per pair served).
-    pub fn pair_frames(&self) -> &[PairFrames] {
-        &self.pair_frames
+    /// Frames (and kicks) per queue pair so far (one entry per pair served).
+    pub fn pair_frames(&self) -> Vec<PairFrames> {
+        let kicks = |q: usize| {
+            self.shared
+                .stats
+                .queue_kicks
+                .get(q)
+                .map_or(0, |k| k.load(Ordering::Relaxed))
+        };
+        self.pair_frames
+            .iter()
+            .enumerate()
+            .map(|(k, p)| PairFrames {
+                kicks: kicks(2 * k) + kicks(2 * k + 1),
+                ..*p
+            })
+            .collect()
     }
 
     /// Queue pairs served.

@@ -42,10 +42,7 @@ fn show(nic: &NicDevice) {
         super::super::vale::mac(p.mac()),
         if p.link_up() { "up" } else { "down" },
         nic.pci,
-        nic.gsi
-            .map_or(alloc::string::String::from("none"), |g| alloc::format!(
-                "{g}"
-            )),
+        nic.irq(),
     );
     println!("  {}", super::super::vale::counters(&p.counters()));
     let features: alloc::vec::Vec<&str> = net::virtio::features::names(nic.features).collect();
@@ -69,9 +66,10 @@ fn show(nic: &NicDevice) {
         for k in 0..p.pairs() {
             let s = p.pair_stats(k);
             println!(
-                "  pair{k} {} kicks {}",
+                "  pair{k} {} kicks {} cpu {}",
                 super::super::vale::counters(&p.pair_counters(k)),
-                s.kicks
+                s.kicks,
+                nic.pair_cpu(k)
             );
         }
         for k in 1..p.pairs() {
