@@ -91,6 +91,7 @@ pub fn route(
     trigger: Trigger,
     polarity: Polarity,
     destination: u8,
+    masked: bool,
 ) -> Result<(), Error> {
     with(|ioapics| {
         let ioapic = ioapics
@@ -104,6 +105,9 @@ pub fn route(
         }
         if polarity == Polarity::ActiveLow {
             entry |= ACTIVE_LOW;
+        }
+        if masked {
+            entry |= MASKED;
         }
         // Destination first, while the entry is still masked.
         ioapic.write(low, MASKED);

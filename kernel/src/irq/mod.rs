@@ -180,7 +180,22 @@ pub fn route_gsi(
     handler: Handler,
 ) -> Result<u8, Error> {
     let vector = allocate_vector(kind, handler)?;
-    ioapic::route(gsi, vector, trigger, polarity, lapic::id())?;
+    ioapic::route(gsi, vector, trigger, polarity, lapic::id(), false)?;
+    Ok(vector)
+}
+
+/// [`route_gsi`], but the line stays masked until [`set_gsi_masked`]
+/// unmasks it: for a handler that must know its lines before the first
+/// interrupt (a level-triggered line may already be asserted).
+pub fn route_gsi_masked(
+    gsi: u32,
+    trigger: Trigger,
+    polarity: Polarity,
+    kind: Irq,
+    handler: Handler,
+) -> Result<u8, Error> {
+    let vector = allocate_vector(kind, handler)?;
+    ioapic::route(gsi, vector, trigger, polarity, lapic::id(), true)?;
     Ok(vector)
 }
 

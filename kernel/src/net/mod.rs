@@ -165,7 +165,11 @@ pub fn init() {
                 Err(e) => log::error!("virtio-net at {}: {e}", func.address),
             }
         }
-        wake::route(nics.iter().filter_map(|n| n.gsi));
+        wake::route(nics.iter().filter_map(|n| n.gsi), || {
+            for nic in &nics {
+                nic.ack_interrupt();
+            }
+        });
         Net {
             registry,
             nics,

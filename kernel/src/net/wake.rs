@@ -93,8 +93,15 @@ fn lines() -> &'static [u32] {
 }
 
 /// Route each distinct line once (level-triggered, active high: QEMU's
-/// PCI interrupt links on both `pc` and `q35`).
-pub fn route(gsis: impl Iterator<Item = u32>) {
+/// PCI interrupt links on both `pc` and `q35`). `acknowledge` reads every
+/// device's ISR: it runs with the lines routed but still masked, so a line
+/// a device raised before (a multi-queue NIC's control queue answers at
+/// probe time) is low again when the I/O APIC starts watching it as
+/// level-triggered; its next interrupt is then a fresh one. (A line that
+/// rose while its pin was still the reset default and stays up never
+/// reaches the CPU under QEMU's I/O APIC: its IRR shows nothing pending
+/// while the PIC sees the line high.)
+pub fn route(gsis: impl Iterator<Item = u32>, acknowledge: impl FnOnce()) {
     let mut l = Lines {
         gsi: [0; MAX_LINES],
         len: 0,
@@ -103,7 +110,7 @@ pub fn route(gsis: impl Iterator<Item = u32>) {
         if l.gsi[..l.len].contains(&gsi) || l.len == MAX_LINES {
             continue;
         }
-        match irq::route_gsi(
+        match irq::route_gsi_masked(
             gsi,
             Trigger::Level,
             Polarity::ActiveHigh,
@@ -117,7 +124,13 @@ pub fn route(gsis: impl Iterator<Item = u32>) {
             Err(e) => log::warn!("NIC interrupt line {gsi}: {e}; NICs are polled only"),
         }
     }
+    // Unmasked only once the handler knows every line: a line may be
+    // asserted already (a multi-queue NIC's control queue answered at
+    // probe time), and a handler that could not mask it would see it again
+    // at every end of interrupt.
     LINES.call_once(|| l);
+    acknowledge();
+    unmask();
 }
 
 /// Whether an interrupt arrived since the last call.
