@@ -32,6 +32,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 
+use netmap::padded::CachePadded;
 use netmap::port::{Port, PortCounters, PortKind};
 use netmap::vale::{Attachment, Batch, ForwardScratch, Switch, Wakeups};
 use netmap::{Dir, Kring, KringStats, OpenError, SyncError};
@@ -62,7 +63,7 @@ pub struct Bridge {
     /// ring's counters. Only the ring's owner (whoever forwards from it)
     /// takes the lock on the datapath, so CPUs forwarding from different
     /// rings never wait for each other here; `counters` sums them.
-    scratch: Box<[Mutex<SourceRing>]>,
+    scratch: Box<[CachePadded<Mutex<SourceRing>>]>,
 }
 
 /// What forwarding from one NIC rx kring needs besides the kring.
@@ -100,10 +101,10 @@ impl Bridge {
                 )?,
                 scratch: (0..hw.krings(Dir::Rx).len())
                     .map(|_| {
-                        Mutex::new(SourceRing {
+                        CachePadded::new(Mutex::new(SourceRing {
                             fwd: ForwardScratch::new(&pool),
                             stats: KringStats::default(),
-                        })
+                        }))
                     })
                     .collect(),
             });

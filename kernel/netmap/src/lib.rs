@@ -173,6 +173,7 @@ pub mod kring;
 pub mod mem;
 pub mod monitor;
 pub mod name;
+pub mod padded;
 pub mod pipe;
 pub mod port;
 pub mod registry;

@@ -258,7 +258,10 @@ impl core::fmt::Debug for MonitorWake {
 }
 
 /// The kernel side of one ring: geometry, the locked state, and a
-/// notification counter.
+/// notification counter. Aligned to [`CACHE_PAD`](crate::padded::CACHE_PAD)
+/// bytes: a port's krings sit side by side in one array and are driven by
+/// different CPUs (see [`crate::padded`]).
+#[repr(align(128))]
 pub struct Kring {
     dir: Dir,
     id: u16,

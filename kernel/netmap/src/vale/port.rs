@@ -11,6 +11,7 @@ use super::{Attachment, Batch, ForwardScratch, Switch, Wakeups};
 use crate::error::{OpenError, SyncError};
 use crate::kring::{ring_add, Dir, Kring};
 use crate::mem::BufferPool;
+use crate::padded::CachePadded;
 use crate::port::{Port, PortConfig, PortKind};
 use crate::slot::NS_MOREFRAG;
 
@@ -21,8 +22,9 @@ pub struct ValePort {
     attachment: Attachment,
     tx: Box<[Kring]>,
     rx: Box<[Kring]>,
-    /// One per tx ring; locked only by that ring's txsync.
-    scratch: Box<[Mutex<ForwardScratch>]>,
+    /// One per tx ring; locked only by that ring's txsync (padded: each
+    /// ring's sender may be another CPU).
+    scratch: Box<[CachePadded<Mutex<ForwardScratch>>]>,
     max_frame: usize,
 }
 
@@ -44,7 +46,7 @@ impl ValePort {
                 tx: Kring::new_set(pool, Dir::Tx, cfg.tx_rings, cfg.num_slots)?,
                 rx: Kring::new_set(pool, Dir::Rx, cfg.rx_rings, cfg.num_slots)?,
                 scratch: (0..cfg.tx_rings)
-                    .map(|_| Mutex::new(ForwardScratch::new(pool)))
+                    .map(|_| CachePadded::new(Mutex::new(ForwardScratch::new(pool))))
                     .collect(),
                 max_frame: cfg.max_frame,
             });
