@@ -42,8 +42,8 @@ pub const PANIC: &str =
 pub const ON_CPU: &str = r"(?m)^  on cpu(\d+)\r?$";
 /// `stats`: one line per CPU online, after the others; groups: CPU number,
 /// idle-loop passes, halts, timer ticks, interrupts, busy passes, frames
-/// moved, busy TSC ticks.
-pub const STATS_CPU: &str = r"^cpu(\d+) passes (\d+) halts (\d+) ticks (\d+) irqs (\d+) busy (\d+) frames (\d+) busy-ticks (\d+)$";
+/// moved, TSC ticks in busy passes and in idle (polling) passes.
+pub const STATS_CPU: &str = r"^cpu(\d+) passes (\d+) halts (\d+) ticks (\d+) irqs (\d+) busy (\d+) frames (\d+) busy-ticks (\d+) idle-ticks (\d+)$";
 /// An exception report; groups: name, vector, error code, rip.
 pub const EXCEPTION: &str =
     r"EXCEPTION: ([A-Za-z ()-]+) \(vector (\d+)\) error=(0x[0-9a-f]+|none) rip=(0x[0-9a-f]+)";

@@ -107,6 +107,8 @@ pub struct CpuStats {
     pub busy: u64,
     pub frames: u64,
     pub busy_ticks: u64,
+    /// TSC ticks in passes that moved nothing (polling empty rings).
+    pub idle_ticks: u64,
 }
 
 /// `stats`' `cpuN` lines, in CPU order (an error if one is malformed or
@@ -130,6 +132,7 @@ pub fn cpu_stats(lines: &[String]) -> std::result::Result<Vec<CpuStats>, String>
             busy: n(6),
             frames: n(7),
             busy_ticks: n(8),
+            idle_ticks: n(9),
         });
     }
     Ok(cpus)

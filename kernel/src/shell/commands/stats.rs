@@ -6,8 +6,8 @@
 //! per-frame C ticks, N ns; per-busy-pass F/B frames
 //! exits doorbells=N irqs=N (nic=N timer=N other=N) halts=N ticks=N pio=N mmio=N
 //! irq-on-passes N
-//! cpu0 passes P halts H ticks T irqs I busy B frames F busy-ticks X
-//! cpu1 passes P halts H ticks T irqs I busy B frames F busy-ticks X
+//! cpu0 passes P halts H ticks T irqs I busy B frames F busy-ticks X idle-ticks Y
+//! cpu1 passes P halts H ticks T irqs I busy B frames F busy-ticks X idle-ticks Y
 //! ```
 //!
 //! `irq-on-passes` counts idle-loop passes entered with interrupts on,
@@ -21,7 +21,8 @@
 //! busy, idle-poll and halted add up to more than it and `other` reads 0.
 //! Then one line per CPU online (`cpu0` first): its loop's passes and
 //! halts, its timer ticks and all its interrupts, its busy passes, the
-//! frames it moved and its busy ticks. `stats reset` zeroes everything
+//! frames it moved, and its TSC ticks in passes that moved frames and in
+//! passes that did not (polling empty rings). `stats reset` zeroes everything
 //! (and the frame counts).
 
 use core::sync::atomic::Ordering::Relaxed;
@@ -119,14 +120,15 @@ fn stats(args: &[&str]) -> CommandResult {
             for (cpu, c) in cpus.iter().enumerate() {
                 let e = exits::cpu(cpu);
                 println!(
-                    "cpu{cpu} passes {} halts {} ticks {} irqs {} busy {} frames {} busy-ticks {}",
+                    "cpu{cpu} passes {} halts {} ticks {} irqs {} busy {} frames {} busy-ticks {} idle-ticks {}",
                     c.passes,
                     c.halts,
                     e.ticks(),
                     e.irqs(),
                     c.busy,
                     c.frames,
-                    c.busy_ticks
+                    c.busy_ticks,
+                    c.idle_ticks
                 );
             }
             Ok(())
