@@ -179,9 +179,7 @@ pub fn route_gsi(
     kind: Irq,
     handler: Handler,
 ) -> Result<u8, Error> {
-    let vector = allocate_vector(kind, handler)?;
-    ioapic::route(gsi, vector, trigger, polarity, lapic::id(), false)?;
-    Ok(vector)
+    route(gsi, (trigger, polarity), kind, handler, false)
 }
 
 /// [`route_gsi`], but the line stays masked until [`set_gsi_masked`]
@@ -194,8 +192,18 @@ pub fn route_gsi_masked(
     kind: Irq,
     handler: Handler,
 ) -> Result<u8, Error> {
+    route(gsi, (trigger, polarity), kind, handler, true)
+}
+
+fn route(
+    gsi: u32,
+    (trigger, polarity): (Trigger, Polarity),
+    kind: Irq,
+    handler: Handler,
+    masked: bool,
+) -> Result<u8, Error> {
     let vector = allocate_vector(kind, handler)?;
-    ioapic::route(gsi, vector, trigger, polarity, lapic::id(), true)?;
+    ioapic::route(gsi, vector, trigger, polarity, lapic::id(), masked)?;
     Ok(vector)
 }
 

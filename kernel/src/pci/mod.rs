@@ -105,3 +105,27 @@ pub fn enable(address: PciAddress, bus_master: bool) {
     }
     cfg.write_command(address, command);
 }
+
+/// Standard header: status bit "capability list", and its pointer.
+const STATUS: u16 = 0x06;
+const STATUS_CAP_LIST: u16 = 1 << 4;
+const CAP_PTR: u16 = 0x34;
+
+/// The function's capability list: `(id, offset)` of each entry, at most
+/// 48 (all that fit), so a malformed list cannot loop forever.
+pub fn capabilities(address: PciAddress) -> impl Iterator<Item = (u8, u16)> {
+    let cfg = config();
+    let mut ptr = if cfg.read16(address, STATUS) & STATUS_CAP_LIST != 0 {
+        u16::from(cfg.read8(address, CAP_PTR) & !3)
+    } else {
+        0
+    };
+    (0..48).map_while(move |_| {
+        if ptr < 0x40 {
+            return None;
+        }
+        let at = ptr;
+        ptr = u16::from(cfg.read8(address, at + 1) & !3);
+        Some((cfg.read8(address, at), at))
+    })
+}

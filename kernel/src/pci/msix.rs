@@ -14,10 +14,6 @@ use crate::mem::mmio::Mmio;
 
 /// Capability ID of MSI-X.
 const CAP_ID_MSIX: u8 = 0x11;
-/// Standard header: status bit "capability list", and its pointer.
-const STATUS: u16 = 0x06;
-const STATUS_CAP_LIST: u16 = 1 << 4;
-const CAP_PTR: u16 = 0x34;
 /// Message Control (upper half of the capability's first dword).
 const CONTROL_ENABLE: u32 = 1 << 31;
 const CONTROL_FUNCTION_MASK: u32 = 1 << 30;
@@ -30,24 +26,11 @@ const ENTRY_MASKED: u32 = 1;
 /// The local APICs' message window.
 const MSI_ADDRESS_BASE: u32 = 0xfee0_0000;
 
-/// Offset of capability `id` in `address`'s configuration space, walking
-/// the list at most 48 steps (a malformed list must not loop forever).
+/// Where the function's standard capability `id` starts, if it has one.
 pub fn find_capability(address: PciAddress, id: u8) -> Option<u16> {
-    let cfg = config();
-    if cfg.read16(address, STATUS) & STATUS_CAP_LIST == 0 {
-        return None;
-    }
-    let mut ptr = u16::from(cfg.read8(address, CAP_PTR) & !3);
-    for _ in 0..48 {
-        if ptr < 0x40 {
-            return None;
-        }
-        if cfg.read8(address, ptr) == id {
-            return Some(ptr);
-        }
-        ptr = u16::from(cfg.read8(address, ptr + 1) & !3);
-    }
-    None
+    super::capabilities(address)
+        .find(|&(i, _)| i == id)
+        .map(|(_, at)| at)
 }
 
 /// A function's MSI-X table, mapped.

@@ -264,14 +264,18 @@ impl Case {
 
 /// vhost-user NICs: pktgen's backends, open for the whole run (QEMU
 /// connects once, at start; the guest stays attached between cases).
-struct VhostWires {
+pub(super) struct VhostWires {
     dir: std::path::PathBuf,
-    eps: Vec<Endpoint>,
+    pub(super) eps: Vec<Endpoint>,
+    queues: u16,
 }
 
 impl VhostWires {
-    fn new(n: usize) -> Result<Self, String> {
-        let dir = std::env::temp_dir().join(format!("nmbench-vu-{}", std::process::id()));
+    /// `n` vhost-user backends of `queues` pairs each, served by this
+    /// process (the generator is their device), in a fresh directory named
+    /// after `tag`.
+    pub(super) fn new(tag: &str, n: usize, queues: u16) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!("nmbench-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let opts = Options {
@@ -280,25 +284,26 @@ impl VhostWires {
             busy_poll: Duration::from_millis(2),
             ..Options::default()
         };
-        let mut eps = Vec::new();
+        let mut w = Self {
+            dir,
+            eps: Vec::new(),
+            queues,
+        };
         for i in 0..n {
-            let spec = Spec::VhostUser {
-                path: dir.join(format!("v{i}.sock")),
-                queues: 1,
-            };
-            eps.push(Endpoint::open_with(&spec, &opts).map_err(|e| e.to_string())?);
+            let ep = Endpoint::open_with(&w.spec(i), &opts).map_err(|e| e.to_string())?;
+            w.eps.push(ep);
         }
-        Ok(Self { dir, eps })
+        Ok(w)
     }
 
-    fn nic(&self, i: usize) -> boot::Nic {
-        boot::Nic::vhost_user(self.dir.join(format!("v{i}.sock")))
+    pub(super) fn nic(&self, i: usize) -> boot::Nic {
+        boot::Nic::vhost_user(self.dir.join(format!("v{i}.sock"))).with_queues(self.queues)
     }
 
-    fn spec(&self, i: usize) -> Spec {
+    pub(super) fn spec(&self, i: usize) -> Spec {
         Spec::VhostUser {
             path: self.dir.join(format!("v{i}.sock")),
-            queues: 1,
+            queues: self.queues,
         }
     }
 }
@@ -558,7 +563,7 @@ pub fn run(args: &E2eBenchArgs) -> Result<(), String> {
     }
     // vhost-user backends listen before QEMU starts: QEMU connects at once.
     let wires = if vhost {
-        Wires::Vhost(VhostWires::new(2)?)
+        Wires::Vhost(VhostWires::new("vu", 2, 1)?)
     } else {
         Wires::Dgram(DgramWires::new(2).map_err(|e| format!("socket directory: {e}"))?)
     };

@@ -19,16 +19,17 @@
 //! scheduler's share; CPU per frame is the cost that more cores divide.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use integration::lab;
 use integration::pktgen::{self, format_pps, Config, Mode, Report, Udp};
 use integration::timeouts::COMMAND;
-use integration::wire::{Endpoint, Options, Spec};
+use integration::wire::Spec;
 use integration::{Vm, VmOptions};
 use serde_json::{json, Value};
 
+use super::e2e::VhostWires;
 use super::report::{self, median};
 use crate::cli::{E2eBackend, E2eBenchArgs};
 
@@ -159,8 +160,7 @@ struct Setup {
     smp: u32,
     queues: u16,
     vm: Vm,
-    eps: Vec<Endpoint>,
-    dir: PathBuf,
+    wires: VhostWires,
 }
 
 impl Setup {
@@ -169,16 +169,7 @@ impl Setup {
     }
 
     fn spec(&self, i: usize) -> Spec {
-        Spec::VhostUser {
-            path: self.dir.join(format!("v{i}.sock")),
-            queues: self.queues,
-        }
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.wires.spec(i)
     }
 }
 
@@ -244,29 +235,14 @@ pub fn compared(configs: &[(u32, u16)]) -> Option<((u32, u16), (u32, u16))> {
 }
 
 fn boot_setup(args: &E2eBenchArgs, elf: &Path, smp: u32, queues: u16) -> Result<Setup, String> {
-    let dir =
-        std::env::temp_dir().join(format!("nmbench-smp-{}-{smp}-{queues}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let opts = Options {
-        // The generator's thread is the device: keep polling while frames come.
-        busy_poll: Duration::from_millis(2),
-        ..Options::default()
-    };
-    let mut eps = Vec::new();
+    let wires = VhostWires::new(&format!("smp{smp}-q{queues}"), 2, queues)?;
     let name = format!("bench-e2e-smp{smp}-q{queues}");
     let mut options = VmOptions::default().kernel(elf).name(&name).smp(smp);
     if args.kvm {
         options.accel = boot::qemu::Accel::Kvm;
     }
     for i in 0..2 {
-        let path = dir.join(format!("v{i}.sock"));
-        let spec = Spec::VhostUser {
-            path: path.clone(),
-            queues,
-        };
-        eps.push(Endpoint::open_with(&spec, &opts).map_err(|e| e.to_string())?);
-        options = options.nic(boot::Nic::vhost_user(path).with_queues(queues));
+        options = options.nic(wires.nic(i));
     }
     // Named threads (`CPU 0/TCG`, ...), so each vCPU's time can be told apart.
     options = options.arg("-name").arg(format!("{name},debug-threads=on"));
@@ -278,10 +254,9 @@ fn boot_setup(args: &E2eBenchArgs, elf: &Path, smp: u32, queues: u16) -> Result<
         smp,
         queues,
         vm,
-        eps,
-        dir,
+        wires,
     };
-    for ep in &mut s.eps {
+    for ep in &mut s.wires.eps {
         ep.wait_connected(Duration::from_secs(30))
             .map_err(|e| e.to_string())?;
     }
@@ -494,7 +469,7 @@ fn measure(
     let start = Duration::from_secs_f64(0.1 + args.warmup + margin);
     let end = Duration::from_secs_f64(0.1 + args.warmup + args.duration - margin);
     let t0 = Instant::now();
-    let (tx, rx) = s.eps.split_at_mut(1);
+    let (tx, rx) = s.wires.eps.split_at_mut(1);
     let (report, snaps) = std::thread::scope(|sc| {
         let h = sc.spawn(|| {
             std::thread::sleep(start.saturating_sub(t0.elapsed()));

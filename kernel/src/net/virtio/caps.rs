@@ -9,10 +9,6 @@ use crate::pci::{self, PciAddress, PciFunction};
 pub const PCI_CAP_ID_VNDR: u8 = 0x09;
 pub const VIRTIO_PCI_CAP_COMMON_CFG: u8 = 1;
 pub const VIRTIO_PCI_CAP_NOTIFY_CFG: u8 = 2;
-/// Standard header: status register bit "capability list", and its pointer.
-const STATUS: u16 = 0x06;
-const STATUS_CAP_LIST: u16 = 1 << 4;
-const CAP_PTR: u16 = 0x34;
 /// 4.1.4.3: `queue_select` in the common configuration.
 pub const COMMON_QUEUE_SELECT: u64 = 0x16;
 
@@ -29,31 +25,18 @@ pub struct CapRegion {
 /// The first virtio capability of `cfg_type` in the function's list.
 pub fn find(address: PciAddress, cfg_type: u8) -> Option<CapRegion> {
     let cfg = pci::config();
-    if cfg.read16(address, STATUS) & STATUS_CAP_LIST == 0 {
-        return None;
-    }
-    let mut ptr = u16::from(cfg.read8(address, CAP_PTR) & !3);
-    // A malformed list must not loop forever: at most 48 capabilities fit.
-    for _ in 0..48 {
-        if ptr < 0x40 {
-            return None;
-        }
-        let (id, next) = (cfg.read8(address, ptr), cfg.read8(address, ptr + 1));
-        if id == PCI_CAP_ID_VNDR && cfg.read8(address, ptr + 3) == cfg_type {
-            return Some(CapRegion {
-                bar: cfg.read8(address, ptr + 4),
-                offset: cfg.read32(address, ptr + 8),
-                length: cfg.read32(address, ptr + 12),
-                multiplier: if cfg_type == VIRTIO_PCI_CAP_NOTIFY_CFG {
-                    cfg.read32(address, ptr + 16)
-                } else {
-                    0
-                },
-            });
-        }
-        ptr = u16::from(next & !3);
-    }
-    None
+    let (_, at) = pci::capabilities(address)
+        .find(|&(id, at)| id == PCI_CAP_ID_VNDR && cfg.read8(address, at + 3) == cfg_type)?;
+    Some(CapRegion {
+        bar: cfg.read8(address, at + 4),
+        offset: cfg.read32(address, at + 8),
+        length: cfg.read32(address, at + 12),
+        multiplier: if cfg_type == VIRTIO_PCI_CAP_NOTIFY_CFG {
+            cfg.read32(address, at + 16)
+        } else {
+            0
+        },
+    })
 }
 
 /// Maps a capability's structure (inside one of the function's memory BARs).
