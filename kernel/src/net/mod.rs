@@ -11,8 +11,9 @@
 //! lists the control plane rebuilds, so the loop never allocates.
 //!
 //! Several CPUs: queue pair `k` of every bridged NIC is polled by one CPU,
-//! `k mod CPUs` when the NIC's interrupts can follow (MSI-X, see
-//! [`virtio::vectors`]), else CPU 0. A frame that arrives on pair `k`
+//! `k mod CPUs`, which also takes the pair's interrupts (its MSI-X
+//! message, see [`virtio::vectors`], or CPU 0's INTx passed on by IPI, see
+//! [`wake`]). A frame that arrives on pair `k`
 //! crosses the switch on that CPU (the NIC's rx kring `k` is source ring
 //! `k`) into destination rx kring `k mod n` of each port, and a bridged
 //! NIC sends it on pair `k` too: a flow stays on one CPU end to end, and

@@ -190,6 +190,15 @@ impl Endpoint {
         }
     }
 
+    /// For a vhost-user wire: how many of its queue pairs the guest has
+    /// live now (see `VhostPort::live_pairs`).
+    pub fn vhost_live_pairs(&mut self) -> Option<usize> {
+        match &mut self.wire {
+            Wire::Vhost(v) => Some(v.live_pairs()),
+            _ => None,
+        }
+    }
+
     /// The vhost-user backend's frame counts per queue pair, for a
     /// vhost-user wire (one entry per pair it serves).
     pub fn vhost_pair_frames(&self) -> Option<Vec<vhost::PairFrames>> {

@@ -403,9 +403,11 @@ impl VhostPort {
     /// enabled, so a guest that uses one pair gets everything there). The
     /// frames taken are still a prefix: the batch stops at the first frame
     /// whose queue has no buffer, so a flow's frames stay in order. (A
-    /// hostile guest's bad chains can make a queue take fewer than it had
-    /// room for; frames of other queues past that point are then sent
-    /// again by the caller.)
+    /// hostile guest's bad chains, or a queue the guest switches off
+    /// between the count of its room and the write, can make a queue take
+    /// fewer than it had room for; frames of other queues past that point
+    /// are then sent again by the caller. A caller that must not see that
+    /// waits for [`Self::live_pairs`] to settle first.)
     pub fn send_batch<F: AsRef<[u8]>>(&mut self, frames: &[F]) -> io::Result<usize> {
         if self.pairs() == 1 {
             return self.send_on(0, frames);
@@ -451,6 +453,13 @@ impl VhostPort {
             seen[i] += 1;
         }
         Ok(first_left)
+    }
+
+    /// Queue pairs whose receive queue is live (set up and enabled) now.
+    pub fn live_pairs(&mut self) -> usize {
+        (0..self.pairs())
+            .filter(|&k| self.pending(2 * k + RX_QUEUE).is_some())
+            .count()
     }
 
     /// Available entries of queue `q` if it is live.

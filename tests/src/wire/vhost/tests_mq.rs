@@ -177,6 +177,14 @@ fn a_guest_on_one_pair_gets_every_frame_there() {
     g.post_rx_all_on(1);
     g.enable_pair(1, false).unwrap();
     ep.wait_connected(WAIT).unwrap();
+    // The switch-off reaches the datapath through the protocol thread:
+    // until it has, frames may still be steered to pair 1 (and those of
+    // pair 0 past them sent twice, see `send_batch`).
+    let deadline = Instant::now() + WAIT;
+    while ep.vhost_live_pairs() != Some(1) {
+        assert!(Instant::now() < deadline, "pair 1 still live");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let mut got = Vec::new();
     let (mut next, deadline) = (0, Instant::now() + WAIT);
     while got.len() < sent.len() && Instant::now() < deadline {
