@@ -152,7 +152,10 @@
 //!    taken while holding it.
 //!
 //! Leaves, taken with anything above held and holding nothing: the
-//! [`BufferPool`]'s free list.
+//! [`BufferPool`]'s free list; in `netmap-virtio`, a NIC's virtqueue mutex
+//! (under its kring in a sync or an arm; alone in the watchdog; a pair's
+//! transmit queue before its receive queue when the driver's counters read
+//! both) and its recovery state.
 //!
 //! `notify()` (a bridge's is a whole txsync with a doorbell, and may even
 //! attach or detach ports) is called with **no kring lock, no scratch
