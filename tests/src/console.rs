@@ -281,7 +281,8 @@ impl Console {
     pub fn command(&mut self, cmd: &str, timeout: Duration) -> Result<Vec<String>> {
         self.send_line(cmd)?;
         let text = self.expect(PROMPT, timeout)?;
-        let mut lines = text::lines(&text[..text.len() - PROMPT.len()]);
+        let body = strip_log_records(&text[..text.len() - PROMPT.len()]);
+        let mut lines = text::lines(&body);
         lines.retain(|l| !is_log_record(l));
         match lines.first() {
             Some(echo) if echo == cmd => {
@@ -405,6 +406,21 @@ impl Drop for Console {
     }
 }
 
+/// `text` without the kernel log records in it, each with its line end,
+/// also those that began in the middle of a line: another CPU, or the
+/// datapath between two typed bytes, may log while the shell echoes a
+/// command (`if[ 0.19] WARN ...\nconfig virtio1`), and what is left of
+/// the interrupted line joins up again.
+fn strip_log_records(text: &str) -> String {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        let record = crate::contract::LOG_RECORD.trim_start_matches('^');
+        Regex::new(&format!(r"{record}[^\r\n]*\r?\n")).expect("valid regex")
+    })
+    .replace_all(text, "")
+    .into_owned()
+}
+
 /// Whether `line` is a kernel log record rather than command output.
 fn is_log_record(line: &str) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -490,6 +506,19 @@ done
     }
 
     const T: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn a_log_record_inside_an_echo_is_taken_out_and_the_echo_joins_up() {
+        let text = "if[    0.196385] WARN  net::virtio::device: virtio1: resetting it\r\nconfig virtio1\r\nvirtio1: mac\r\n[    1.000000] INFO  x: y\r\nnext\r\n";
+        assert_eq!(
+            strip_log_records(text),
+            "ifconfig virtio1\r\nvirtio1: mac\r\nnext\r\n"
+        );
+        assert_eq!(
+            strip_log_records("plain [1.0] WARN not a record\n"),
+            "plain [1.0] WARN not a record\n"
+        );
+    }
 
     #[test]
     fn expect_strips_escapes_and_consumes() {

@@ -447,6 +447,15 @@ fn device_resets_while_both_cpus_forward() {
             }
             seq
         });
+        // However this thread leaves the scope (a failed assertion too),
+        // the traffic thread stops: the scope waits for it.
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let stopper = Stop(&stop);
         for n in 1..=RESETS {
             let out = vm.command_ok("inject reset virtio1", COMMAND).unwrap();
             assert_eq!(out, ["virtio1: device reset requested"]);
@@ -460,7 +469,7 @@ fn device_resets_while_both_cpus_forward() {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        stop.store(true, Ordering::Release);
+        drop(stopper);
         traffic.join().unwrap()
     });
     assert!(sent > 0);
@@ -478,6 +487,10 @@ fn device_resets_while_both_cpus_forward() {
     let n = lab::nic_info(vm, "virtio1", COMMAND).unwrap();
     assert_eq!((n.resets, n.device_errors), (RESETS, 0), "{n:?}");
     lab.ends[1].wait_connected(frame_wait()).unwrap();
+    // Frames of the traffic still queued in the guest come out now: let
+    // them, before counting exactly.
+    let quiet = scaled(Duration::from_millis(300));
+    lab::drain(&mut lab.ends[1], quiet, quiet).unwrap();
     lab.forward(0, 1, 2000);
     lab.forward(1, 0, 2000);
     assert!(!lab.vm.output().contains("PANIC"));
