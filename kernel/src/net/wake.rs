@@ -124,6 +124,9 @@ pub fn route(gsis: impl Iterator<Item = u32>, acknowledge: impl FnOnce()) {
             Err(e) => log::warn!("NIC interrupt line {gsi}: {e}; NICs are polled only"),
         }
     }
+    // The vector the handler passes wake-ups on with: allocated here, so
+    // the handler never allocates one.
+    let _ = queue_vector();
     // Unmasked only once the handler knows every line: a line may be
     // asserted already (a multi-queue NIC's control queue answered at
     // probe time), and a handler that could not mask it would see it again
