@@ -281,6 +281,17 @@ fn a_device_reset_brings_both_pairs_back() {
     assert!(!lab.vm.output().contains("PANIC"));
 }
 
+/// `mem`'s buffer pool audit says every buffer is accounted for.
+fn assert_buffers_audited(vm: &mut Vm) {
+    let mem = vm.command_ok("mem", COMMAND).unwrap();
+    let re = regex_lite::Regex::new(integration::contract::MEM_BUFFERS).unwrap();
+    let audit = mem
+        .iter()
+        .find_map(|l| re.captures(l.trim()))
+        .unwrap_or_else(|| panic!("no buffers line: {mem:?}"));
+    assert_eq!(&audit[3], "ok", "{mem:?}");
+}
+
 /// Attach and detach while both CPUs forward: frames of many flows go
 /// from NIC 0 to NIC 1 (each CPU forwarding its own pair of each) while
 /// the shell, on CPU 0, attaches and detaches a third two-pair NIC (whose
@@ -329,13 +340,7 @@ fn attach_and_detach_while_both_cpus_forward() {
         "only {during} of {cycles} cycles overlapped the traffic"
     );
     eprintln!("{during} of {cycles} attach/detach cycles overlapped the traffic");
-    let mem = vm.command_ok("mem", COMMAND).unwrap();
-    let re = regex_lite::Regex::new(integration::contract::MEM_BUFFERS).unwrap();
-    let audit = mem
-        .iter()
-        .find_map(|l| re.captures(l.trim()))
-        .unwrap_or_else(|| panic!("no buffers line: {mem:?}"));
-    assert_eq!(&audit[3], "ok", "{mem:?}");
+    assert_buffers_audited(vm);
     for i in 0..2 {
         let n = lab::nic_info(vm, &format!("virtio{i}"), COMMAND).unwrap();
         assert_eq!((n.device_errors, n.resets), (0, 0), "virtio{i}: {n:?}");
@@ -477,13 +482,7 @@ fn device_resets_while_both_cpus_forward() {
     let stats = vm.command_ok("stats", COMMAND).unwrap();
     let cpus = lab::cpu_stats(&stats).unwrap();
     assert!(cpus.iter().all(|c| c.frames > 0), "{stats:?}");
-    let mem = vm.command_ok("mem", COMMAND).unwrap();
-    let re = regex_lite::Regex::new(integration::contract::MEM_BUFFERS).unwrap();
-    let audit = mem
-        .iter()
-        .find_map(|l| re.captures(l.trim()))
-        .unwrap_or_else(|| panic!("no buffers line: {mem:?}"));
-    assert_eq!(&audit[3], "ok", "{mem:?}");
+    assert_buffers_audited(vm);
     let n = lab::nic_info(vm, "virtio1", COMMAND).unwrap();
     assert_eq!((n.resets, n.device_errors), (RESETS, 0), "{n:?}");
     lab.ends[1].wait_connected(frame_wait()).unwrap();

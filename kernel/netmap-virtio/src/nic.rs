@@ -386,9 +386,6 @@ impl VirtioNic {
     /// not open), the used index would otherwise stay ahead of the queue
     /// and every arm would report work, the idle loop never halting.
     pub fn arm(&self) -> bool {
-        if self.dead().is_err() {
-            return false;
-        }
         (0..self.pairs()).fold(false, |work, p| self.arm_pair(p) | work)
     }
 

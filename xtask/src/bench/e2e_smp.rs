@@ -704,30 +704,19 @@ pub fn run(args: &E2eBenchArgs, elf: &Path) -> Result<(), String> {
             let (Some(a), Some(b)) = (samples.get(&(size, bi)), samples.get(&(size, oi))) else {
                 continue;
             };
-            let cpu: Vec<f64> = a
-                .iter()
-                .zip(b)
-                .map(|(a, b)| b.vcpu_ns_per_frame() / a.vcpu_ns_per_frame())
-                .collect();
-            let rate: Vec<f64> = a
-                .iter()
-                .zip(b)
-                .map(|(a, b)| b.report.rx_pps / a.report.rx_pps)
-                .collect();
-            let busy: Vec<f64> = a
-                .iter()
-                .zip(b)
-                .map(|(a, b)| b.guest_busy_ns() / a.guest_busy_ns())
-                .collect();
+            // Within each round: this figure of `other` over that of `base`.
+            let per_round = |f: fn(&Sample) -> f64| -> Vec<f64> {
+                a.iter().zip(b).map(|(a, b)| f(b) / f(a)).collect()
+            };
+            let cpu = per_round(Sample::vcpu_ns_per_frame);
+            let rate = per_round(|x| x.report.rx_pps);
+            let busy = per_round(Sample::guest_busy_ns);
             let mb = median(&busy);
-            let work: Vec<f64> = a
-                .iter()
-                .zip(b)
-                .map(|(a, b)| b.vcpu_busy_ns_per_frame() / a.vcpu_busy_ns_per_frame())
-                .collect();
+            let work = per_round(Sample::vcpu_busy_ns_per_frame);
             let mw = median(&work);
             let (m, mr) = (median(&cpu), median(&rate));
             let pass = m <= TARGET_RATIO;
+            let verdict = |m: f64| if m <= TARGET_RATIO { "PASS" } else { "FAIL" };
             let list = |v: &[f64]| {
                 v.iter()
                     .map(|r| format!("{r:.2}"))
@@ -743,7 +732,7 @@ pub fn run(args: &E2eBenchArgs, elf: &Path) -> Result<(), String> {
             );
             println!(
                 "{size} B: {} (target: at most {:.0} % more vCPU time per frame)",
-                if pass { "PASS" } else { "FAIL" },
+                verdict(m),
                 (TARGET_RATIO - 1.0) * 100.0
             );
             println!(
@@ -751,14 +740,14 @@ pub fn run(args: &E2eBenchArgs, elf: &Path) -> Result<(), String> {
                 label(other.0, other.1),
                 label(base.0, base.1),
                 list(&work),
-                if mw <= TARGET_RATIO { "PASS" } else { "FAIL" },
+                verdict(mw),
             );
             println!(
                 "{size} B: guest busy time/frame (its own account, every CPU) ({}) / ({}), per round: {} (median {mb:.2}): {}",
                 label(other.0, other.1),
                 label(base.0, base.1),
                 list(&busy),
-                if mb <= TARGET_RATIO { "PASS" } else { "FAIL" },
+                verdict(mb),
             );
             ratios.push(json!({
                 "size": size, "base": label(base.0, base.1), "compared": label(other.0, other.1),

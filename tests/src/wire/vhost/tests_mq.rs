@@ -9,28 +9,17 @@ use std::time::{Duration, Instant};
 use super::backend::{BackendOptions, VIRTIO_NET_F_MQ};
 use super::model::GuestModel;
 use super::port::flow_queue;
-use crate::wire::{Endpoint, Options, Spec};
+use crate::wire::Endpoint;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn open(name: &str, pairs: u16) -> (Endpoint, std::path::PathBuf) {
-    let path = std::env::temp_dir().join(format!("nm-vu-mq-{name}-{}.sock", std::process::id()));
-    let opts = Options {
-        vhost: BackendOptions {
-            queue_pairs: pairs,
-            ..Default::default()
-        },
-        ..Options::default()
+    let vhost = BackendOptions {
+        queue_pairs: pairs,
+        ..Default::default()
     };
-    let ep = Endpoint::open_with(
-        &Spec::VhostUser {
-            path: path.clone(),
-            queues: 1,
-        },
-        &opts,
-    )
-    .unwrap();
-    (ep, path)
+    let r = super::tests_protocol::rig(&format!("mq-{name}"), vhost);
+    (r.ep, r.path)
 }
 
 /// Ethernet/IPv4/UDP, flow `flow` (its source address and port), sequence

@@ -11,12 +11,13 @@ use crate::wire::{Endpoint, Options, Spec};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Rig {
-    ep: Endpoint,
-    path: std::path::PathBuf,
+/// A backend listening on a fresh socket (shared with `tests_mq`).
+pub(super) struct Rig {
+    pub(super) ep: Endpoint,
+    pub(super) path: std::path::PathBuf,
 }
 
-fn rig(name: &str, vhost: BackendOptions) -> Rig {
+pub(super) fn rig(name: &str, vhost: BackendOptions) -> Rig {
     let path = std::env::temp_dir().join(format!("nm-vu-{name}-{}.sock", std::process::id()));
     let opts = Options {
         vhost,
